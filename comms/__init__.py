@@ -1,0 +1,1 @@
+"""comms: customer incident communications for GitLab Dedicated."""

@@ -1,0 +1,5 @@
+"""``python -m comms``."""
+
+from comms.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""The command line: the composition root, the only module that picks adapters.
+
+Subcommands load lazily so that ``comms --help`` imports click and nothing else heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from comms.errors import CommsError
+
+# name -> "module:attribute"; imported only when the command runs or its help is shown.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("comms.commands.demo:demo", "Walk the whole pipeline on a throw-away store."),
+    "tenants": ("comms.commands.core:tenants", "Add, import and list tenants."),
+    "incident": ("comms.commands.core:incident", "Open, list, show and update incidents."),
+    "templates": ("comms.commands.core:templates", "List and show the message templates."),
+    "draft": ("comms.commands.core:draft", "Draft a customer message from a template."),
+    "drafts": ("comms.commands.core:drafts", "List, show and diff drafts and revisions."),
+    "timeline": ("comms.commands.core:timeline", "Export an incident's event log for the RCA."),
+    "lint": ("comms.lint.command:lint", "Find internal details and weak wording; --fix strips them."),
+    "switchboard": ("comms.commands.switchboard:switchboard", "Run the Switchboard API stub server."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click docs: lazy loading)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module_name, attr = self.lazy[cmd_name][0].split(":")
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help comes from the table, so `comms --help` imports no subcommand module.
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CommsError as exc:
+            raise CommsClickError(exc) from exc
+
+
+class CommsClickError(click.ClickException):
+    """Carries a CommsError's one-line message and documented exit code to click."""
+
+    def __init__(self, error: CommsError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+EPILOG = """\b
+Exit codes: 0 ok; 1 findings at or above the fail level, or something overdue;
+2 usage (bad option, unknown template, missing variable); 3 operational failure.
+
+\b
+Example:
+  comms incident open --tenant acme --severity S1 --title "Web UI unavailable"
+  comms draft investigation-start --incident INC-1 --set impact="Users cannot sign in"
+"""
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="comms")
+def cli() -> None:
+    """Compose, check, review, send and track customer updates during incidents.
+
+    Configuration: ./comms.toml, then the user config folder, or COMMS_CONFIG;
+    COMMS_* environment variables override it (see README).
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="comms")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
