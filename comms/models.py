@@ -165,3 +165,4 @@ class Receipt(_Model):
     delivered_at: UtcDatetime
     text_sha256: str
     detail: dict[str, Any] = Field(default_factory=dict)
+

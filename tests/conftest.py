@@ -1,4 +1,4 @@
-"""Shared fixtures: every test runs against its own SQLite file and an empty config."""
+"""Shared fixtures: every test runs against its own SQLite file and no config file (tests that need one write it)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("COMMS_DATABASE_URL", str(tmp_path / "comms.db"))
-    monkeypatch.setenv("COMMS_CONFIG", str(tmp_path / "no-config.toml"))
     monkeypatch.setenv("COMMS_AUTHOR", "test-gdcmoc")
     monkeypatch.chdir(tmp_path)
-    for name in ("COMMS_TEMPLATES_DIR", "EDITOR", "VISUAL"):
+    for name in ("COMMS_CONFIG", "COMMS_TEMPLATES_DIR", "COMMS_REVIEWER", "EDITOR", "VISUAL"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

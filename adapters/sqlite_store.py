@@ -1,0 +1,552 @@
+"""SqliteStore: the embedded default store (stdlib sqlite3, WAL, versioned schema).
+
+Portable SQL only (no SQLite-only syntax in the queries callers depend on), so that a
+PostgreSQL store can implement the same ``comms.ports.Store`` later.  Every write runs in
+``BEGIN IMMEDIATE`` with a generous busy timeout: two CLI processes writing at once queue
+up instead of failing, and each change lands together with its event.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from comms.errors import NotFoundError, StoreError
+from comms.models import (
+    Draft,
+    DraftState,
+    Event,
+    Incident,
+    MessageKind,
+    Revision,
+    Severity,
+    Tenant,
+)
+from comms.records import ClockRow
+from comms.times import from_iso, isoformat
+
+BUSY_TIMEOUT_MS = 30_000
+
+# Each entry upgrades the schema by one version; never edit a released entry, append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE incidents (
+        ref TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        tenants TEXT NOT NULL,
+        security INTEGER NOT NULL DEFAULT 0,
+        pubsec INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        engaged_at TEXT,
+        status_changed_at TEXT NOT NULL,
+        mitigated_at TEXT,
+        mitigated_by TEXT,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        last_update_at TEXT,
+        promised_update_at TEXT,
+        rca_internal_at TEXT,
+        rca_external_at TEXT
+    );
+    CREATE INDEX incidents_status ON incidents (status);
+    CREATE TABLE drafts (
+        id INTEGER PRIMARY KEY,
+        incident_ref TEXT NOT NULL REFERENCES incidents (ref),
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX drafts_incident ON drafts (incident_ref);
+    CREATE TABLE revisions (
+        draft_id INTEGER NOT NULL REFERENCES drafts (id),
+        number INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        variables TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        edited INTEGER NOT NULL DEFAULT 0,
+        findings TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (draft_id, number)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        incident_ref TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_incident ON events (incident_ref, id);
+    """,
+)
+
+_INCIDENT_COLUMNS = (
+    "ref, title, severity, status, tenants, security, pubsec, started_at, created_at, "
+    "updated_at, mitigated_at, mitigated_by, resolved_at, resolved_by"
+)
+_CLOCK_COLUMNS = (
+    "ref, title, severity, status, tenants, pubsec, security, started_at, created_at, "
+    "engaged_at, status_changed_at, mitigated_at, resolved_at, last_update_at, "
+    "promised_update_at, rca_internal_at, rca_external_at"
+)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return isoformat(value) if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return from_iso(value) if value is not None else None
+
+
+def _describe(exc: sqlite3.Error, path: Path) -> str:
+    text = str(exc)
+    if "file is not a database" in text or "malformed" in text:
+        return (
+            f"{path} is not a readable comms database ({text}); move it aside or point "
+            "COMMS_DATABASE_URL at another file"
+        )
+    if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+        return (
+            f"cannot write the comms database {path} ({text}); check the folder's permissions "
+            "or set COMMS_DATABASE_URL to a writable path"
+        )
+    if "locked" in text or "busy" in text:
+        return f"the comms database {path} stayed locked by another process ({text}); try again"
+    return f"comms database {path}: {text}"
+
+
+def database_path(url: str) -> Path:
+    """Turn ``COMMS_DATABASE_URL`` (a path or ``sqlite:///path``) into a file path."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    if url.startswith("sqlite://"):
+        return Path(url[len("sqlite://") :])
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        from comms.errors import ConfigError
+
+        raise ConfigError(
+            f"COMMS_DATABASE_URL scheme '{scheme}' is not supported by this version; "
+            "use a file path or sqlite:///path (PostgreSQL: pip install 'comms[postgres]' once released)"
+        )
+    return Path(url).expanduser()
+
+
+class SqliteStore:
+    """``comms.ports.Store`` on one SQLite file; ``connection`` is exposed for bulk tools."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder for the comms database {self.path}: {exc.strerror}; "
+                "set COMMS_DATABASE_URL to a writable path"
+            ) from exc
+        try:
+            self.connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+            self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.connection.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        db = self.connection
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == len(MIGRATIONS):
+            return
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this comms "
+                f"({len(MIGRATIONS)}); upgrade comms"
+            )
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":  # pragma: no cover - filesystems without shared memory
+            db.execute("PRAGMA journal_mode = DELETE")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self.connection
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from exc
+        try:
+            yield db
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(_describe(exc, self.path)) from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from exc
+
+    @staticmethod
+    def _log(
+        db: sqlite3.Connection, ref: str, type_: str, actor: str, at: datetime, data: dict[str, Any]
+    ) -> int:
+        cursor = db.execute(
+            "INSERT INTO events (incident_ref, at, actor, type, data) VALUES (?, ?, ?, ?, ?)",
+            (ref, isoformat(at), actor, type_, json.dumps(data, sort_keys=True, default=str)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    # -- tenants ------------------------------------------------------------------------
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        """Insert or replace a tenant."""
+        from datetime import UTC
+
+        now = datetime.now(UTC)  # bookkeeping only; no domain decision depends on it
+        with self._write() as db:
+            db.execute("DELETE FROM tenants WHERE id = ?", (tenant.id,))
+            db.execute(
+                "INSERT INTO tenants (id, name, data, updated_at) VALUES (?, ?, ?, ?)",
+                (tenant.id, tenant.name, tenant.model_dump_json(), isoformat(now)),
+            )
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        """Return a tenant or raise ``NotFoundError``."""
+        rows = self._read("SELECT data FROM tenants WHERE id = ?", (tenant_id,))
+        if not rows:
+            raise NotFoundError(
+                f"no tenant '{tenant_id}'; add it with: comms tenants add {tenant_id} --name …"
+            )
+        return Tenant.model_validate_json(rows[0][0])
+
+    def list_tenants(self) -> list[Tenant]:
+        """All tenants, by id."""
+        return [Tenant.model_validate_json(r[0]) for r in self._read("SELECT data FROM tenants ORDER BY id")]
+
+    # -- incidents ----------------------------------------------------------------------
+
+    def create_incident(
+        self,
+        *,
+        title: str,
+        severity: Severity,
+        tenants: Sequence[str],
+        started_at: datetime,
+        now: datetime,
+        actor: str,
+        security: bool = False,
+        pubsec: bool = False,
+        ref: str | None = None,
+    ) -> Incident:
+        """Open an incident; ``ref`` defaults to the next ``INC-n``."""
+        with self._write() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents").fetchone()[0]
+            ref = ref or f"INC-{seq}"
+            if db.execute("SELECT 1 FROM incidents WHERE ref = ?", (ref,)).fetchone():
+                raise _duplicate(ref)
+            db.execute(
+                "INSERT INTO incidents (ref, seq, title, severity, status, tenants, security, "
+                "pubsec, started_at, created_at, updated_at, engaged_at, status_changed_at) "
+                "VALUES (?, ?, ?, ?, 'investigating', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ref, seq, title, severity.value, json.dumps(list(tenants)), int(security),
+                    int(pubsec), isoformat(started_at), isoformat(now), isoformat(now),
+                    isoformat(now), isoformat(now),
+                ),
+            )
+            data = {"title": title, "severity": severity.value, "status": "investigating",
+                    "tenants": list(tenants), "started_at": isoformat(started_at),
+                    "security": security, "pubsec": pubsec}
+            self._log(db, ref, "incident.opened", actor, now, data)
+            self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
+        return self.get_incident(ref)
+
+    def get_incident(self, ref: str) -> Incident:
+        """Return an incident or raise ``NotFoundError``."""
+        rows = self._read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE ref = ?", (ref,))
+        if not rows:
+            raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
+        return _incident(rows[0])
+
+    def list_incidents(self, *, open_only: bool = False) -> list[Incident]:
+        """Incidents, newest first."""
+        where = " WHERE status <> 'resolved'" if open_only else ""
+        return [_incident(r) for r in self._read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC")]
+
+    def update_incident(
+        self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
+    ) -> Incident:
+        """Replace an incident's fields and log ``event`` in one transaction."""
+        with self._write() as db:
+            old = db.execute("SELECT status FROM incidents WHERE ref = ?", (incident.ref,)).fetchone()
+            if old is None:
+                raise NotFoundError(f"no incident '{incident.ref}'")
+            status_changed = old[0] != incident.status.value
+            db.execute(
+                "UPDATE incidents SET title = ?, severity = ?, status = ?, tenants = ?, "
+                "security = ?, pubsec = ?, started_at = ?, updated_at = ?, mitigated_at = ?, "
+                "mitigated_by = ?, resolved_at = ?, resolved_by = ?"
+                + (", status_changed_at = ?" if status_changed else "")
+                + " WHERE ref = ?",
+                (
+                    incident.title, incident.severity.value, incident.status.value,
+                    json.dumps(incident.tenants), int(incident.security), int(incident.pubsec),
+                    isoformat(incident.started_at), isoformat(incident.updated_at),
+                    _ts(incident.mitigated_at), incident.mitigated_by,
+                    _ts(incident.resolved_at), incident.resolved_by,
+                    *((isoformat(incident.updated_at),) if status_changed else ()),
+                    incident.ref,
+                ),
+            )
+            self._log(db, incident.ref, event, actor, incident.updated_at, data)
+        return self.get_incident(incident.ref)
+
+    def record_clock(self, ref: str, *, column: str, at: datetime, event: str, actor: str,
+                     data: dict[str, Any]) -> None:
+        """Set one of the incident's clock columns (engaged, RCA) and log ``event``."""
+        if column not in ("engaged_at", "rca_internal_at", "rca_external_at"):
+            raise ValueError(column)
+        with self._write() as db:
+            db.execute(f"UPDATE incidents SET {column} = ? WHERE ref = ?", (isoformat(at), ref))
+            self._log(db, ref, event, actor, at, data)
+
+    def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
+        """Every incident's clocks in one query, as plain tuples (for cadence checks)."""
+        where = " WHERE status <> 'resolved'" if open_only else ""
+        rows = self._read(f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq")
+        return [
+            ClockRow(
+                r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), bool(r[5]), bool(r[6]),
+                from_iso(r[7]), from_iso(r[8]), _dt(r[9]), from_iso(r[10]), _dt(r[11]),
+                _dt(r[12]), _dt(r[13]), _dt(r[14]), _dt(r[15]), _dt(r[16]),
+            )
+            for r in rows
+        ]
+
+    # -- drafts -------------------------------------------------------------------------
+
+    def add_revision(
+        self,
+        *,
+        incident_ref: str,
+        kind: MessageKind,
+        draft_id: int | None,
+        subject: str,
+        body: str,
+        variables: dict[str, str],
+        author: str,
+        now: datetime,
+        edited: bool = False,
+        findings: list[dict[str, Any]] | None = None,
+    ) -> Draft:
+        """Store a new revision (a new draft when ``draft_id`` is None); resets review."""
+        with self._write() as db:
+            if draft_id is None:
+                cursor = db.execute(
+                    "INSERT INTO drafts (incident_ref, kind, state, created_at, updated_at) "
+                    "VALUES (?, ?, 'draft', ?, ?)",
+                    (incident_ref, kind.value, isoformat(now), isoformat(now)),
+                )
+                draft_id = int(cursor.lastrowid or 0)
+                number = 1
+                previous_state = None
+            else:
+                row = db.execute("SELECT state FROM drafts WHERE id = ?", (draft_id,)).fetchone()
+                if row is None:
+                    raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+                previous_state = row[0]
+                number = db.execute(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE draft_id = ?",
+                    (draft_id,),
+                ).fetchone()[0]
+                # Any new text voids an earlier review: the draft goes back to 'draft'.
+                db.execute(
+                    "UPDATE drafts SET state = 'draft', updated_at = ? WHERE id = ?",
+                    (isoformat(now), draft_id),
+                )
+            db.execute(
+                "INSERT INTO revisions (draft_id, number, subject, body, variables, author, "
+                "created_at, edited, findings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    draft_id, number, subject, body, json.dumps(variables, sort_keys=True),
+                    author, isoformat(now), int(edited), json.dumps(findings or []),
+                ),
+            )
+            data: dict[str, Any] = {"draft_id": draft_id, "revision": number, "kind": kind.value,
+                                    "edited": edited}
+            if previous_state not in (None, "draft"):
+                data["from_state"] = previous_state
+            self._log(db, incident_ref, "draft.revised", author, now, data)
+        return self.get_draft(draft_id)
+
+    def get_draft(self, draft_id: int) -> Draft:
+        """Return a draft with its latest revision or raise ``NotFoundError``."""
+        drafts = self._drafts("WHERE d.id = ?", (draft_id,))
+        if not drafts:
+            raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+        return drafts[0]
+
+    def list_drafts(
+        self, *, incident_ref: str | None = None, state: DraftState | None = None
+    ) -> list[Draft]:
+        """Drafts, oldest first."""
+        clauses, params = [], []
+        if incident_ref is not None:
+            clauses.append("d.incident_ref = ?")
+            params.append(incident_ref)
+        if state is not None:
+            clauses.append("d.state = ?")
+            params.append(state.value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._drafts(where, params)
+
+    def _drafts(self, where: str, params: Sequence[Any]) -> list[Draft]:
+        rows = self._read(
+            "SELECT d.id, d.incident_ref, d.kind, d.state, d.created_at, d.updated_at, "
+            "r.number, r.subject, r.body, r.variables, r.author, r.created_at, r.edited, r.findings "
+            "FROM drafts d JOIN revisions r ON r.draft_id = d.id AND r.number = "
+            "(SELECT MAX(number) FROM revisions WHERE draft_id = d.id) "
+            f"{where} ORDER BY d.id",
+            params,
+        )
+        return [
+            Draft(
+                id=r[0], incident_ref=r[1], kind=MessageKind(r[2]), state=DraftState(r[3]),
+                created_at=from_iso(r[4]), updated_at=from_iso(r[5]),
+                revision=_revision(r[0], r[6:]),
+            )
+            for r in rows
+        ]
+
+    def revisions(self, draft_id: int) -> list[Revision]:
+        """Every revision of a draft, oldest first."""
+        rows = self._read(
+            "SELECT number, subject, body, variables, author, created_at, edited, findings "
+            "FROM revisions WHERE draft_id = ? ORDER BY number",
+            (draft_id,),
+        )
+        if not rows:
+            raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+        return [_revision(draft_id, r) for r in rows]
+
+    def set_draft_state(
+        self,
+        draft_id: int,
+        state: DraftState,
+        *,
+        now: datetime,
+        actor: str,
+        event: str,
+        data: dict[str, Any],
+    ) -> Draft:
+        """Move a draft to ``state`` and log ``event`` in one transaction."""
+        with self._write() as db:
+            row = db.execute("SELECT incident_ref, state FROM drafts WHERE id = ?", (draft_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+            db.execute(
+                "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
+                (state.value, isoformat(now), draft_id),
+            )
+            payload = {"draft_id": draft_id, "from": row[1], "to": state.value, **data}
+            self._log(db, row[0], event, actor, now, payload)
+            if event == "update.sent":
+                # Denormalised for cadence: last update and the next one it promised.
+                db.execute(
+                    "UPDATE incidents SET last_update_at = ?, promised_update_at = ? WHERE ref = ?",
+                    (isoformat(now), data.get("next_update_at"), row[0]),
+                )
+        return self.get_draft(draft_id)
+
+    # -- events -------------------------------------------------------------------------
+
+    def append_event(
+        self, incident_ref: str, *, type: str, actor: str, now: datetime, data: dict[str, Any]
+    ) -> Event:
+        """Append one event to the incident's log."""
+        with self._write() as db:
+            event_id = self._log(db, incident_ref, type, actor, now, data)
+        return Event(id=event_id, incident_ref=incident_ref, at=now, actor=actor, type=type, data=data)
+
+    def events(self, incident_ref: str) -> list[Event]:
+        """The incident's event log in order."""
+        rows = self._read(
+            "SELECT id, incident_ref, at, actor, type, data FROM events "
+            "WHERE incident_ref = ? ORDER BY id",
+            (incident_ref,),
+        )
+        return [
+            Event(id=r[0], incident_ref=r[1], at=from_iso(r[2]), actor=r[3], type=r[4], data=json.loads(r[5]))
+            for r in rows
+        ]
+
+
+def _duplicate(ref: str) -> Exception:
+    from comms.errors import UsageError
+
+    return UsageError(f"incident '{ref}' already exists; pick another --ref or omit it")
+
+
+def _incident(r: tuple[Any, ...]) -> Incident:
+    return Incident(
+        ref=r[0], title=r[1], severity=Severity(r[2]), status=r[3], tenants=json.loads(r[4]),
+        security=bool(r[5]), pubsec=bool(r[6]), started_at=from_iso(r[7]),
+        created_at=from_iso(r[8]), updated_at=from_iso(r[9]), mitigated_at=_dt(r[10]),
+        mitigated_by=r[11], resolved_at=_dt(r[12]), resolved_by=r[13],
+    )
+
+
+def _revision(draft_id: int, r: Sequence[Any]) -> Revision:
+    return Revision(
+        draft_id=draft_id, number=r[0], subject=r[1], body=r[2], variables=json.loads(r[3]),
+        author=r[4], created_at=from_iso(r[5]), edited=bool(r[6]), findings=json.loads(r[7]),
+    )

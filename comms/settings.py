@@ -1,0 +1,155 @@
+"""Settings: ``comms.toml`` plus ``COMMS_*`` environment variables, validated.
+
+Lookup order for the file: ``COMMS_CONFIG`` (or ``--config``), then ``./comms.toml``, then
+the user config folder (``~/.config/comms/comms.toml`` on Linux).  Environment variables
+override the file.  Deliberately not pydantic-settings: it costs ~240 ms of import, which
+alone would break the CLI's latency budget; a dataclass and tomllib do the same job here.
+
+Tables owned by other parts (``lint``, ``switchboard``, ``zendesk``, ``cadence``,
+``review``) are passed through raw and validated by the module that uses them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comms.errors import ConfigError
+
+DEFAULT_INTERVALS = {"S1": 60, "S2": 120}
+_TABLES = ("lint", "switchboard", "zendesk", "cadence", "review", "updates", "alerts")
+_SCALARS = ("author", "reviewer", "database_url", "templates_dir")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration; ``source`` is the file it came from, if any."""
+
+    database_url: str
+    author: str
+    reviewer: str
+    templates_dir: Path | None = None
+    source: Path | None = None
+    next_update_minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_INTERVALS))
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def table(self, name: str) -> dict[str, Any]:
+        """A raw table such as ``lint`` or ``switchboard`` ({} when absent)."""
+        return self.tables.get(name, {})
+
+    @property
+    def lint(self) -> dict[str, Any]:
+        """The raw ``[lint]`` table."""
+        return self.table("lint")
+
+    def interval_for(self, severity: str) -> int | None:
+        """Minutes between customer updates for a severity, or None when none is due."""
+        return self.next_update_minutes.get(severity)
+
+
+def default_database_path() -> Path:
+    """The embedded SQLite file in the user's data folder."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("comms", appauthor=False)) / "comms.db"
+
+
+def find_config(explicit: Path | None = None) -> Path | None:
+    """The config file to read, or None; an explicitly named file must exist."""
+    named = explicit or (Path(os.environ["COMMS_CONFIG"]) if os.environ.get("COMMS_CONFIG") else None)
+    if named is not None:
+        if not named.is_file():
+            raise ConfigError(f"config file {named} does not exist; create it or unset COMMS_CONFIG")
+        return named
+    local = Path("comms.toml")
+    if local.is_file():
+        return local
+    from platformdirs import user_config_dir
+
+    user = Path(user_config_dir("comms", appauthor=False)) / "comms.toml"
+    return user if user.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib says "... (at line 3, column 7)"; lead with file:line like a compiler.
+        message = str(exc)
+        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        if where:
+            raise ConfigError(f"{path}:{where.group(1)}:{where.group(2)}: {reason}") from exc
+        raise ConfigError(f"{path}: {reason}") from exc
+
+
+def _string(data: dict[str, Any], key: str, source: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{source}: '{key}' must be a non-empty string, got {value!r}")
+    return value
+
+
+def _intervals(raw: dict[str, Any], source: str) -> dict[str, int]:
+    intervals = dict(DEFAULT_INTERVALS)
+    minutes = raw.get("interval_minutes", {})
+    if not isinstance(minutes, dict):
+        raise ConfigError(f"{source}: updates.interval_minutes must be a table like {{ S1 = 60 }}")
+    for severity, value in minutes.items():
+        if severity not in ("S1", "S2", "S3", "S4"):
+            raise ConfigError(f"{source}: updates.interval_minutes: unknown severity '{severity}' (S1–S4)")
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(
+                f"{source}: updates.interval_minutes.{severity} must be a positive whole number of minutes"
+            )
+        intervals[severity] = value
+    return intervals
+
+
+def load_settings(config: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the configuration; raise ``ConfigError`` naming the file and key."""
+    env = os.environ if environ is None else environ
+    path = find_config(config)
+    data = _read_toml(path) if path else {}
+    source = str(path) if path else "configuration"
+    unknown = sorted(set(data) - set(_TABLES) - set(_SCALARS))
+    if unknown:
+        known = ", ".join((*_SCALARS, *_TABLES))
+        raise ConfigError(f"{source}: unknown key '{unknown[0]}' (known: {known})")
+    for name in _TABLES:
+        if name in data and not isinstance(data[name], dict):
+            raise ConfigError(f"{source}: '{name}' must be a table ([{name}])")
+
+    database_url = env.get("COMMS_DATABASE_URL") or _string(data, "database_url", source)
+    templates = env.get("COMMS_TEMPLATES_DIR") or _string(data, "templates_dir", source)
+    templates_dir = Path(templates).expanduser() if templates else None
+    if templates_dir is not None and path is not None and not templates_dir.is_absolute() and not env.get("COMMS_TEMPLATES_DIR"):
+        templates_dir = path.parent / templates_dir
+    author = (
+        env.get("COMMS_AUTHOR")
+        or _string(data, "author", source)
+        or env.get("USER")
+        or "gdcmoc"
+    )
+    reviewer = env.get("COMMS_REVIEWER") or _string(data, "reviewer", source) or author
+    return Settings(
+        database_url=database_url or str(default_database_path()),
+        author=author,
+        reviewer=reviewer,
+        templates_dir=templates_dir,
+        source=path,
+        next_update_minutes=_intervals(data.get("updates", {}), source),
+        tables={name: data[name] for name in _TABLES if name in data},
+    )
