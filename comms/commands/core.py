@@ -1,0 +1,633 @@
+"""Commands for tenants, incidents, templates, drafts and the timeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from comms.commands import common
+from comms.commands.common import FORMAT_OPTION, dump, emit_json
+from comms.errors import MissingVariablesError, UsageError
+
+
+def _severity(_ctx: Any, _param: Any, value: str | None) -> Any:
+    from comms.models import Severity
+
+    return Severity(value.upper()) if value else None
+
+
+SEVERITY = click.Choice(["S1", "S2", "S3", "S4"], case_sensitive=False)
+STATUSES = ["investigating", "identified", "mitigating", "monitoring", "resolved"]
+KINDS = [
+    "investigation-start", "update", "escalated-response", "mitigation-in-progress",
+    "resolved", "maintenance-planned", "maintenance-completed",
+]
+
+
+# -- tenants ------------------------------------------------------------------------------
+
+
+@click.group()
+def tenants() -> None:
+    """Add, import and list the tenants incidents can affect.
+
+    \b
+    Example:
+      comms tenants add acme --name "Acme Corp" --url https://acme.gitlab-dedicated.com \\
+          --contact ops@acme.example --csm csm@gitlab.com
+    """
+
+
+@tenants.command("add")
+@click.argument("tenant_id")
+@click.option("--name", required=True, help="The customer's name as it may appear in messages.")
+@click.option("--url", default="", help="The tenant's public GitLab URL.")
+@click.option("--pubsec", is_flag=True, help="US Dedicated for Government (FedRAMP): no customer data in alerts.")
+@click.option("--geo", is_flag=True, help="Geo-enabled (has a secondary region).")
+@click.option("--contact", "contacts", multiple=True, help="Operational e-mail address (repeatable).")
+@click.option("--csm", default=None, help="Customer Success Manager's e-mail.")
+@click.option("--ase", default=None, help="Assigned Support Engineer's e-mail.")
+@click.option("--alias", "aliases", multiple=True, help="Another name the customer goes by (repeatable).")
+def tenants_add(
+    tenant_id: str, name: str, url: str, pubsec: bool, geo: bool, contacts: tuple[str, ...],
+    csm: str | None, ase: str | None, aliases: tuple[str, ...],
+) -> None:
+    """Add or replace a tenant.
+
+    \b
+    Example:
+      comms tenants add acme --name "Acme Corp" --contact ops@acme.example
+    """
+    from pydantic import ValidationError
+
+    from comms.models import Contact, Tenant
+
+    people = [Contact(email=c) for c in contacts]
+    people += [Contact(email=e, role=r) for e, r in ((csm, "csm"), (ase, "ase")) if e]
+    try:
+        tenant = Tenant(id=tenant_id, name=name, url=url, pubsec=pubsec, geo=geo, contacts=people,
+                        aliases=list(aliases))
+    except ValidationError as exc:
+        raise UsageError(_validation(exc)) from exc
+    common.store().put_tenant(tenant)
+    click.echo(f"tenant {tenant.id} ({tenant.name}) saved")
+
+
+@tenants.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def tenants_import(path: Path) -> None:
+    """Import tenants from a JSON or TOML file (a list, or a table with a 'tenants' list).
+
+    \b
+    Example:
+      comms tenants import tenants.json
+    """
+    from pydantic import ValidationError
+
+    from comms.models import Tenant
+
+    data = _read_data(path)
+    items = data.get("tenants", data.get("data")) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise UsageError(f"{path}: expected a list of tenants (or a 'tenants' list)")
+    store = common.store()
+    loaded = []
+    for number, item in enumerate(items, 1):
+        try:
+            loaded.append(Tenant.model_validate(item))
+        except ValidationError as exc:
+            raise UsageError(f"{path}: tenant {number}: {_validation(exc)}; nothing was imported") from exc
+    for tenant in loaded:
+        store.put_tenant(tenant)
+    click.echo(f"imported {len(loaded)} tenant(s) from {path}")
+
+
+@tenants.command("list")
+@FORMAT_OPTION
+def tenants_list(fmt: str) -> None:
+    """List tenants.
+
+    \b
+    Example:
+      comms tenants list --format json
+    """
+    found = common.store().list_tenants()
+    if fmt == "json":
+        emit_json([dump(t) for t in found])
+        return
+    if not found:
+        click.echo("no tenants yet; add one with: comms tenants add ID --name NAME")
+    for t in found:
+        flags = " ".join(f for f, on in (("pubsec", t.pubsec), ("geo", t.geo)) if on)
+        click.echo(f"{t.id:<16} {t.name:<28} {t.url} {flags}".rstrip())
+
+
+# -- incidents ----------------------------------------------------------------------------
+
+
+@click.group()
+def incident() -> None:
+    """Open, list, show and update incident records.
+
+    \b
+    Example:
+      comms incident open --tenant acme --severity S1 --title "Sign-in failures"
+      comms incident set INC-1 --status monitoring --confirmed-by "Sam (IMOC)"
+    """
+
+
+@incident.command("open")
+@click.option("--tenant", "tenant_ids", multiple=True, required=True, help="Affected tenant id (repeatable).")
+@click.option("--severity", type=SEVERITY, required=True, callback=_severity, help="S1 (most severe) to S4.")
+@click.option("--title", required=True, help="Short description of the customer impact.")
+@click.option("--started", default=None, help="When customers were first affected (default: now), e.g. 14:05 or 2026-11-27T14:05Z.")
+@click.option("--security", is_flag=True, help="A security incident: customer messages also need SIRT approval.")
+@click.option("--ref", default=None, help="Use this reference (e.g. the incident.io id) instead of INC-n.")
+@FORMAT_OPTION
+def incident_open(
+    tenant_ids: tuple[str, ...], severity: Any, title: str, started: str | None, security: bool,
+    ref: str | None, fmt: str,
+) -> None:
+    """Open an incident record for one or more tenants.
+
+    \b
+    Example:
+      comms incident open --tenant acme --severity S1 --title "Sign-in failures" --started 14:05
+    """
+    from comms import service
+
+    moment = common.now()
+    started_at = _time(started, moment, "--started") if started else None
+    if started_at is not None and started_at > moment:
+        # "14:05" typed at 13:00 means this morning's 14:05 yesterday is wrong; take today's past time.
+        from datetime import timedelta
+
+        started_at -= timedelta(days=1)
+    found = service.open_incident(
+        common.store(), title=title, severity=severity, tenants=list(tenant_ids), now=moment,
+        actor=common.settings().author, started_at=started_at, security=security, ref=ref,
+    )
+    if fmt == "json":
+        emit_json(dump(found))
+        return
+    click.echo(f"opened {found.ref}: {found.severity.value} {found.title} ({', '.join(found.tenants)})")
+    click.echo(f"next: comms draft investigation-start --incident {found.ref} --set impact=\"…\"")
+
+
+@incident.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
+@FORMAT_OPTION
+def incident_list(show_all: bool, fmt: str) -> None:
+    """List open incidents (newest first).
+
+    \b
+    Example:
+      comms incident list --all --format json
+    """
+    found = common.store().list_incidents(open_only=not show_all)
+    if fmt == "json":
+        emit_json([dump(i) for i in found])
+        return
+    if not found:
+        click.echo("no open incidents" if not show_all else "no incidents")
+    from comms.times import format_time
+
+    for i in found:
+        click.echo(f"{i.ref:<10} {i.severity.value} {i.status.value:<13} {format_time(i.started_at)}  {i.title}  [{', '.join(i.tenants)}]")
+
+
+@incident.command("show")
+@click.argument("ref")
+@FORMAT_OPTION
+def incident_show(ref: str, fmt: str) -> None:
+    """Show one incident with its drafts.
+
+    \b
+    Example:
+      comms incident show INC-1
+    """
+    store = common.store()
+    found = store.get_incident(ref)
+    drafts = store.list_drafts(incident_ref=ref)
+    if fmt == "json":
+        emit_json({**dump(found), "drafts": [_draft_summary(d) for d in drafts]})
+        return
+    from comms.times import format_time
+
+    click.echo(f"{found.ref}: {found.title}")
+    click.echo(f"  severity {found.severity.value}, status {found.status.value}, tenants {', '.join(found.tenants)}"
+               + (", pubsec" if found.pubsec else "") + (", security" if found.security else ""))
+    click.echo(f"  started {format_time(found.started_at)}")
+    if found.mitigated_at:
+        click.echo(f"  mitigated {format_time(found.mitigated_at)} (confirmed by {found.mitigated_by})")
+    if found.resolved_at:
+        click.echo(f"  resolved {format_time(found.resolved_at)} (confirmed by {found.resolved_by})")
+    for d in drafts:
+        click.echo(f"  draft {d.id}: {d.kind.value} r{d.revision.number} {d.state.value} — {d.revision.subject}")
+
+
+@incident.command("set")
+@click.argument("ref")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Move to this status.")
+@click.option("--confirmed-by", default=None, help="Who confirmed mitigation or resolution (needed for monitoring and resolved).")
+@click.option("--reason", default=None, help="Why, when moving back to an earlier status.")
+@click.option("--severity", type=SEVERITY, default=None, callback=_severity, help="Change the severity.")
+@click.option("--title", default=None, help="Change the title.")
+@click.option("--add-tenant", "add_tenants", multiple=True, help="Another affected tenant (repeatable).")
+@click.option("--security/--no-security", default=None, help="Mark as a security incident (SIRT approval).")
+@FORMAT_OPTION
+def incident_set(
+    ref: str, status: str | None, confirmed_by: str | None, reason: str | None, severity: Any,
+    title: str | None, add_tenants: tuple[str, ...], security: bool | None, fmt: str,
+) -> None:
+    """Change an incident's status, severity, title, tenants or security flag.
+
+    Status moves forward investigating → identified → mitigating → monitoring → resolved;
+    moving back needs --reason; monitoring and resolved need --confirmed-by.
+
+    \b
+    Example:
+      comms incident set INC-1 --status resolved --confirmed-by "Sam (IMOC)"
+    """
+    from comms import service
+    from comms.models import Status
+
+    store = common.store()
+    author = common.settings().author
+    moment = common.now()
+    if status is None and severity is None and title is None and not add_tenants and security is None:
+        raise UsageError("nothing to change; pass --status, --severity, --title, --add-tenant or --security")
+    result = None
+    if severity is not None or title is not None or add_tenants or security is not None:
+        result = service.update_incident(store, ref, now=moment, actor=author, severity=severity,
+                                         title=title, add_tenants=add_tenants, security=security)
+    if status is not None:
+        result = service.change_status(store, ref, Status(status), now=moment, actor=author,
+                                       reason=reason, confirmed_by=confirmed_by)
+    assert result is not None
+    if fmt == "json":
+        emit_json(dump(result))
+        return
+    click.echo(f"{result.ref}: {result.severity.value} {result.status.value} — {result.title}")
+    if status == "resolved":
+        click.echo(f"next: comms draft resolved --incident {result.ref} --set resolution=\"…\"")
+
+
+# -- templates ----------------------------------------------------------------------------
+
+
+@click.group()
+def templates() -> None:
+    """List and show the message templates (built-in and your team's overrides).
+
+    Overrides: put NAME.txt.j2 in the folder named by COMMS_TEMPLATES_DIR or
+    templates_dir in comms.toml; it wins over the built-in, which stays available
+    as "default:NAME.txt.j2" for {% extends %}.
+
+    \b
+    Example:
+      comms templates list
+      comms templates show update
+    """
+
+
+@templates.command("list")
+@FORMAT_OPTION
+def templates_list(fmt: str) -> None:
+    """List templates with their required variables.
+
+    \b
+    Example:
+      comms templates list --format json
+    """
+    renderer = common.renderer()
+    specs = [renderer.spec(name) for name in renderer.names()]
+    if fmt == "json":
+        emit_json([_spec_json(s) for s in specs])
+        return
+    for s in specs:
+        required = ", ".join(v.name for v in s.variables if v.required and not v.default)
+        origin = "" if s.source == "built-in" else f"  (override: {s.source})"
+        click.echo(f"{s.name:<24} {s.title:<34} needs: {required or '-'}{origin}")
+
+
+@templates.command("show")
+@click.argument("name")
+@click.option("--source", is_flag=True, help="Print the template file itself.")
+@FORMAT_OPTION
+def templates_show(name: str, source: bool, fmt: str) -> None:
+    """Show a template's variables (or its source with --source).
+
+    \b
+    Example:
+      comms templates show resolved
+    """
+    renderer = common.renderer()
+    spec = renderer.spec(name)
+    if source:
+        click.echo(renderer.source(name), nl=False)
+        return
+    if fmt == "json":
+        emit_json(_spec_json(spec))
+        return
+    click.echo(f"{spec.name}: {spec.title} ({spec.source})")
+    if spec.description:
+        click.echo(f"  {spec.description}")
+    for v in spec.variables:
+        need = "required" if v.required and not v.default else "optional"
+        default = f", default: {v.default}" if v.default else ""
+        click.echo(f"  {v.name:<20} {v.type:<5} {need}{default}  {v.help}")
+
+
+def _spec_json(spec: Any) -> dict[str, Any]:
+    return {
+        "name": spec.name, "title": spec.title, "source": spec.source,
+        "description": spec.description,
+        "variables": [
+            {"name": v.name, "type": v.type, "required": v.required and not v.default,
+             "default": v.default, "help": v.help}
+            for v in spec.variables
+        ],
+    }
+
+
+# -- drafts -------------------------------------------------------------------------------
+
+
+def checker() -> Any:
+    """The linter as a service.Checker, or None before the linter is installed."""
+    try:
+        from comms.lint import lint_for_draft
+    except ImportError:
+        return None
+    return lint_for_draft(common.settings(), common.store())
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option("--incident", "ref", required=True, help="The incident reference, e.g. INC-1.")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="A template variable (repeatable).")
+@click.option("--vars", "vars_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A TOML or JSON file of variables.")
+@click.option("--edit", is_flag=True, help="Open the rendered text in $EDITOR and keep your edits as a new revision.")
+@FORMAT_OPTION
+def draft(kind: str, ref: str, assignments: tuple[str, ...], vars_file: Path | None, edit: bool, fmt: str) -> None:
+    """Draft a customer message of KIND for an incident, and store it as a revision.
+
+    A new draft starts from the values of the last message sent (or drafted) for the
+    incident, so the next update only needs what changed. Drafting the same KIND again
+    adds a revision to the open draft. Missing required values are asked for on a
+    terminal and listed (exit 2) otherwise. Times are UTC: 14:30, +60m or
+    2026-11-27T14:30Z.
+
+    \b
+    Example:
+      comms draft update --incident INC-1 --set impact="Users cannot sign in" \\
+          --set actions="We are restoring the sign-in service"
+    """
+    from comms import service
+    from comms.models import MessageKind
+
+    values: dict[str, str] = _read_vars(vars_file) if vars_file else {}
+    values.update(_assignments(assignments))
+    settings = common.settings()
+    store = common.store()
+    renderer = common.renderer()
+    moment = common.now()
+    incident = store.get_incident(ref)
+    check = checker()
+    while True:
+        try:
+            composed = service.compose(
+                store, renderer, ref=ref, kind=MessageKind(kind), values=values, now=moment,
+                author=settings.author, interval_minutes=settings.interval_for(incident.severity.value),
+                check=check,
+            )
+            break
+        except MissingVariablesError as exc:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                raise
+            spec = renderer.spec(kind)
+            for name in exc.missing:
+                var = spec.variable(name)
+                values[name] = click.prompt(f"{name} ({var.help})" if var and var.help else name)
+    result = composed.draft
+    if edit:
+        edited = click.edit(service.message_text(result), extension=".txt", require_save=True)
+        if edited is not None:
+            changed = service.edit(store, result.id, edited, now=common.now(), author=settings.author, check=check)
+            result = changed or result
+    if fmt == "json":
+        emit_json({**_draft_summary(result), "subject": result.revision.subject,
+                   "body": result.revision.body, "variables": result.revision.variables,
+                   "carried_over": sorted(composed.carried), "findings": result.revision.findings})
+        return
+    click.echo(f"draft {result.id} for {ref}: {kind}, revision {result.revision.number}"
+               + (f" (values carried over: {', '.join(sorted(composed.carried))})" if composed.carried else ""))
+    click.echo("")
+    click.echo(service.message_text(result), nl=False)
+    _echo_findings(result.revision.findings)
+
+
+def _echo_findings(findings: list[dict[str, Any]]) -> None:
+    if not findings:
+        return
+    click.echo("")
+    click.echo(f"{len(findings)} lint finding(s):", err=True)
+    for f in findings:
+        click.echo(f"  {f.get('line')}:{f.get('column')}: {f.get('level')} {f.get('rule')} {f.get('message')}", err=True)
+
+
+@click.group()
+def drafts() -> None:
+    """List, show and diff drafts and their revisions.
+
+    \b
+    Example:
+      comms drafts list --incident INC-1
+      comms drafts diff 3            # latest revision against the one before
+    """
+
+
+@drafts.command("list")
+@click.option("--incident", "ref", default=None, help="Only this incident's drafts.")
+@click.option("--state", type=click.Choice(["draft", "in-review", "approved", "changes-requested", "sent"]), default=None)
+@FORMAT_OPTION
+def drafts_list(ref: str | None, state: str | None, fmt: str) -> None:
+    """List drafts, oldest first.
+
+    \b
+    Example:
+      comms drafts list --incident INC-1 --format json
+    """
+    from comms.models import DraftState
+
+    found = common.store().list_drafts(incident_ref=ref, state=DraftState(state) if state else None)
+    if fmt == "json":
+        emit_json([_draft_summary(d) for d in found])
+        return
+    if not found:
+        click.echo("no drafts")
+    for d in found:
+        click.echo(f"{d.id:>4} {d.incident_ref:<10} {d.kind.value:<24} r{d.revision.number:<3} {d.state.value:<18} {d.revision.subject}")
+
+
+@drafts.command("show")
+@click.argument("draft_id", type=int)
+@click.option("--revision", type=int, default=None, help="Show this revision instead of the latest.")
+@FORMAT_OPTION
+def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
+    """Show a draft's text exactly as the customer will see it.
+
+    \b
+    Example:
+      comms drafts show 3 --revision 1
+    """
+    store = common.store()
+    found = store.get_draft(draft_id)
+    rev = _pick(store, draft_id, revision) if revision else found.revision
+    if fmt == "json":
+        emit_json({**_draft_summary(found), "revision": rev.number, "subject": rev.subject,
+                   "body": rev.body, "variables": rev.variables, "author": rev.author,
+                   "created_at": rev.created_at.isoformat(), "edited": rev.edited,
+                   "findings": rev.findings,
+                   "revisions": len(store.revisions(draft_id))})
+        return
+    from comms.times import format_time
+
+    click.echo(f"draft {found.id} for {found.incident_ref}: {found.kind.value}, {found.state.value}, "
+               f"revision {rev.number} by {rev.author} at {format_time(rev.created_at)}"
+               + (" (edited by hand)" if rev.edited else ""))
+    click.echo("")
+    click.echo(f"Subject: {rev.subject}\n\n{rev.body}", nl=False)
+    _echo_findings(rev.findings)
+
+
+@drafts.command("diff")
+@click.argument("draft_id", type=int)
+@click.argument("old", type=int, required=False)
+@click.argument("new", type=int, required=False)
+def drafts_diff(draft_id: int, old: int | None, new: int | None) -> None:
+    """Unified diff between two revisions (default: the latest against the one before).
+
+    \b
+    Example:
+      comms drafts diff 3 1 2
+    """
+    import difflib
+
+    revisions = common.store().revisions(draft_id)
+    new_rev = _pick_from(revisions, new) if new else revisions[-1]
+    old_rev = _pick_from(revisions, old) if old else (revisions[-2] if len(revisions) > 1 else None)
+    if old_rev is None:
+        click.echo(f"draft {draft_id} has one revision; nothing to compare")
+        return
+    a = f"Subject: {old_rev.subject}\n\n{old_rev.body}".splitlines(keepends=True)
+    b = f"Subject: {new_rev.subject}\n\n{new_rev.body}".splitlines(keepends=True)
+    diff = list(difflib.unified_diff(a, b, f"revision {old_rev.number}", f"revision {new_rev.number}"))
+    click.echo("".join(diff) if diff else "no differences", nl=not diff)
+
+
+def _pick(store: Any, draft_id: int, number: int) -> Any:
+    return _pick_from(store.revisions(draft_id), number)
+
+
+def _pick_from(revisions: list[Any], number: int) -> Any:
+    for rev in revisions:
+        if rev.number == number:
+            return rev
+    raise UsageError(f"no revision {number}; this draft has revisions 1–{len(revisions)}")
+
+
+def _draft_summary(d: Any) -> dict[str, Any]:
+    return {"id": d.id, "incident": d.incident_ref, "kind": d.kind.value, "state": d.state.value,
+            "revision": d.revision.number, "subject": d.revision.subject,
+            "updated_at": d.updated_at.isoformat()}
+
+
+# -- timeline -----------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+def timeline(ref: str, fmt: str) -> None:
+    """Print an incident's event log in order, for the RCA.
+
+    \b
+    Example:
+      comms timeline INC-1 > INC-1-timeline.md
+    """
+    from comms import service
+
+    store = common.store()
+    found = store.get_incident(ref)
+    events = store.events(ref)
+    texts: dict[tuple[int, int], str] = {}
+    for event in events:
+        if event.type == "update.sent":
+            key = (int(event.data.get("draft_id", 0)), int(event.data.get("revision", 0)))
+            rev = _pick(store, key[0], key[1])
+            texts[key] = f"Subject: {rev.subject}\n\n{rev.body}"
+    if fmt == "json":
+        emit_json({"incident": dump(found), "events": [dump(e) for e in events],
+                   "messages": [{"draft_id": k[0], "revision": k[1], "text": v} for k, v in texts.items()]})
+        return
+    click.echo(service.timeline_markdown(found, events, texts), nl=False)
+
+
+# -- input helpers ------------------------------------------------------------------------
+
+
+def _assignments(items: tuple[str, ...]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
+        values[name.strip()] = value
+    return values
+
+
+def _read_data(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+
+
+def _read_vars(path: Path) -> dict[str, str]:
+    data = _read_data(path)
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a table of NAME = VALUE")
+    values = {}
+    for name, value in data.items():
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            raise UsageError(f"{path}: '{name}' must be text, a time or a list, not a table")
+        values[str(name)] = str(value) if not isinstance(value, str) else value
+    return values
+
+
+def _time(text: str, moment: Any, option: str) -> Any:
+    from comms.times import parse_time
+
+    try:
+        return parse_time(text, moment)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+def _validation(exc: Any) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

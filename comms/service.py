@@ -1,0 +1,329 @@
+"""Use cases: open and move incidents, compose and revise drafts, build the timeline.
+
+Pure of I/O except through the ``Store`` port and the ``Renderer`` passed in; every
+function takes an explicit ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from comms.errors import TransitionError, UsageError
+from comms.models import Draft, DraftState, Event, Incident, MessageKind, Severity, Status
+from comms.ports import Store
+from comms.render import Rendered, Renderer, automatic_context
+from comms.times import format_time, isoformat, utc
+
+# A checker lints rendered text: (text, kind, incident) -> findings as dicts.
+Checker = Callable[[str, str, Incident], list[dict[str, Any]]]
+
+# Statuses that need someone to confirm them, and the field recording who and when.
+_CONFIRMED = {Status.MONITORING: "mitigated", Status.RESOLVED: "resolved"}
+# Time variables that must be recomputed for every message rather than carried over.
+_FRESH = {"next_update"}
+
+
+def open_incident(
+    store: Store,
+    *,
+    title: str,
+    severity: Severity,
+    tenants: Sequence[str],
+    now: datetime,
+    actor: str,
+    started_at: datetime | None = None,
+    security: bool = False,
+    ref: str | None = None,
+) -> Incident:
+    """Open an incident for known tenants; pubsec follows the tenants' flags."""
+    if not title.strip():
+        raise UsageError("the incident needs a --title describing the customer impact")
+    if not tenants:
+        raise UsageError("name at least one affected tenant with --tenant")
+    known = [store.get_tenant(t) for t in tenants]  # raises NotFoundError with a hint
+    started = utc(started_at or now)
+    if started > utc(now):
+        raise UsageError(f"--started {format_time(started)} is in the future")
+    return store.create_incident(
+        title=title.strip(), severity=severity, tenants=[t.id for t in known],
+        started_at=started, now=now, actor=actor, security=security,
+        pubsec=any(t.pubsec for t in known), ref=ref,
+    )
+
+
+def change_status(
+    store: Store,
+    ref: str,
+    to: Status,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+    confirmed_by: str | None = None,
+) -> Incident:
+    """Move an incident along investigating → … → resolved.
+
+    Moving forward may skip steps; moving back needs a ``reason``.  Reaching monitoring
+    (mitigated) or resolved records who confirmed it.
+    """
+    incident = store.get_incident(ref)
+    current = incident.status
+    if to is current:
+        raise TransitionError(f"{ref} is already {to.value}")
+    if to.rank < current.rank and not reason:
+        raise TransitionError(
+            f"{ref} would move back from {current.value} to {to.value}; "
+            "give the reason with --reason '…'"
+        )
+    changes: dict[str, Any] = {"status": to, "updated_at": utc(now)}
+    data: dict[str, Any] = {"from": current.value, "to": to.value}
+    if reason:
+        data["reason"] = reason
+    if to in _CONFIRMED:
+        if not confirmed_by:
+            raise TransitionError(
+                f"moving {ref} to {to.value} needs who confirmed it: --confirmed-by NAME"
+            )
+        prefix = _CONFIRMED[to]
+        changes[f"{prefix}_at"] = utc(now)
+        changes[f"{prefix}_by"] = confirmed_by
+        data["confirmed_by"] = confirmed_by
+        if to is Status.RESOLVED and incident.mitigated_at is None:
+            changes["mitigated_at"], changes["mitigated_by"] = utc(now), confirmed_by
+    if to.rank < Status.RESOLVED.rank and incident.resolved_at is not None:
+        changes["resolved_at"], changes["resolved_by"] = None, None  # reopened
+    return store.update_incident(
+        incident.model_copy(update=changes), event="incident.status", actor=actor, data=data
+    )
+
+
+def update_incident(
+    store: Store,
+    ref: str,
+    *,
+    now: datetime,
+    actor: str,
+    severity: Severity | None = None,
+    title: str | None = None,
+    add_tenants: Sequence[str] = (),
+    security: bool | None = None,
+) -> Incident:
+    """Change severity, title, tenants or the security flag, logging what changed."""
+    incident = store.get_incident(ref)
+    changes: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    if severity is not None and severity is not incident.severity:
+        changes["severity"] = severity
+        data["severity"] = {"from": incident.severity.value, "to": severity.value}
+    if title is not None and title.strip() and title.strip() != incident.title:
+        changes["title"] = title.strip()
+        data["title"] = {"from": incident.title, "to": title.strip()}
+    new = [t for t in add_tenants if t not in incident.tenants]
+    if new:
+        tenants = [store.get_tenant(t) for t in new]
+        changes["tenants"] = [*incident.tenants, *(t.id for t in tenants)]
+        changes["pubsec"] = incident.pubsec or any(t.pubsec for t in tenants)
+        data["tenants_added"] = [t.id for t in tenants]
+    if security is not None and security != incident.security:
+        changes["security"] = security
+        data["security"] = security
+    if not changes:
+        raise UsageError(f"nothing to change on {ref}; pass --severity, --title, --add-tenant or --security")
+    changes["updated_at"] = utc(now)
+    event = "incident.severity" if list(data) == ["severity"] else "incident.updated"
+    if event == "incident.severity":
+        data = data["severity"]
+    return store.update_incident(incident.model_copy(update=changes), event=event, actor=actor, data=data)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """The outcome of composing: the stored draft and what was rendered."""
+
+    draft: Draft
+    rendered: Rendered
+    carried: dict[str, str] = field(default_factory=dict)
+
+
+def _open_draft(store: Store, ref: str, kind: MessageKind) -> Draft | None:
+    candidates = [d for d in store.list_drafts(incident_ref=ref) if d.kind is kind and d.state is not DraftState.SENT]
+    return candidates[-1] if candidates else None
+
+
+def carried_values(store: Store, ref: str, renderer: Renderer, kind: MessageKind, now: datetime) -> dict[str, str]:
+    """Values a new draft starts from: the last sent message's, else the latest draft's.
+
+    Only variables the target template declares are kept; ``next_update`` is always
+    recomputed, and a time already in the past is dropped.
+    """
+    drafts = store.list_drafts(incident_ref=ref)
+    sent = [d for d in drafts if d.state is DraftState.SENT]
+    source = (sent or drafts)[-1] if (sent or drafts) else None
+    if source is None:
+        return {}
+    spec = renderer.spec(kind.value)
+    kept: dict[str, str] = {}
+    for name, value in source.revision.variables.items():
+        var = spec.variable(name)
+        if var is None or name in _FRESH:
+            continue
+        if var.type == "time" and name not in ("started_at",):
+            from comms.times import from_iso
+
+            try:
+                if from_iso(value) < utc(now):
+                    continue
+            except ValueError:
+                continue
+        kept[name] = value
+    return kept
+
+
+def compose(
+    store: Store,
+    renderer: Renderer,
+    *,
+    ref: str,
+    kind: MessageKind,
+    values: dict[str, str],
+    now: datetime,
+    author: str,
+    interval_minutes: int | None,
+    check: Checker | None = None,
+) -> Composed:
+    """Render ``kind`` for incident ``ref`` and store it as a new revision.
+
+    The draft continues the incident's open draft of the same kind if there is one
+    (keeping its values), else starts from the last sent message's values.  Explicit
+    ``values`` win.  Time values are stored normalised to ISO UTC.
+    """
+    incident = store.get_incident(ref)
+    existing = _open_draft(store, ref, kind)
+    if existing is not None:
+        base = {k: v for k, v in existing.revision.variables.items() if k not in _FRESH}
+        carried = {}
+    else:
+        base = carried = carried_values(store, ref, renderer, kind, now)
+    merged = {**base, **values}
+    context = automatic_context(incident=incident, now=now, interval_minutes=interval_minutes)
+    rendered = renderer.render(kind.value, merged, context, now)
+    spec = renderer.spec(kind.value)
+    normalised = _normalise(rendered.variables, spec, now)
+    findings = check(_text(rendered.subject, rendered.body), kind.value, incident) if check else []
+    draft = store.add_revision(
+        incident_ref=ref, kind=kind, draft_id=existing.id if existing else None,
+        subject=rendered.subject, body=rendered.body, variables=normalised, author=author,
+        now=now, findings=findings,
+    )
+    return Composed(draft=draft, rendered=rendered, carried=carried)
+
+
+def _normalise(values: dict[str, str], spec: Any, now: datetime) -> dict[str, str]:
+    from comms.times import parse_time
+
+    out = {}
+    for name, value in values.items():
+        var = spec.variable(name)
+        out[name] = isoformat(parse_time(value, now)) if var is not None and var.type == "time" else value
+    return out
+
+
+def _text(subject: str, body: str) -> str:
+    return f"Subject: {subject}\n\n{body}"
+
+
+def split_edited(text: str) -> tuple[str, str]:
+    """Split an edited ``Subject: …`` + blank line + body text back into its parts."""
+    head, _, body = text.lstrip("\n").partition("\n")
+    if not head.startswith("Subject:"):
+        raise UsageError("the edited text must keep its first line 'Subject: …'")
+    subject = head[len("Subject:") :].strip()
+    body = body.strip("\n")
+    if not subject or not body.strip():
+        raise UsageError("the edited message needs a subject and a body; nothing was saved")
+    return subject, body + "\n"
+
+
+def edit(
+    store: Store,
+    draft_id: int,
+    text: str,
+    *,
+    now: datetime,
+    author: str,
+    check: Checker | None = None,
+) -> Draft | None:
+    """Store hand-edited text as a new revision; None when nothing changed."""
+    draft = store.get_draft(draft_id)
+    if draft.state is DraftState.SENT:
+        raise TransitionError(f"draft {draft_id} was already sent; draft the next message instead")
+    subject, body = split_edited(text)
+    if subject == draft.revision.subject and body == draft.revision.body:
+        return None
+    incident = store.get_incident(draft.incident_ref)
+    findings = check(_text(subject, body), draft.kind.value, incident) if check else []
+    return store.add_revision(
+        incident_ref=draft.incident_ref, kind=draft.kind, draft_id=draft_id, subject=subject,
+        body=body, variables=dict(draft.revision.variables), author=author, now=now,
+        edited=True, findings=findings,
+    )
+
+
+def message_text(draft: Draft) -> str:
+    """The draft's latest text as the customer sees it, subject line first."""
+    return _text(draft.revision.subject, draft.revision.body)
+
+
+def timeline_markdown(incident: Incident, events: Sequence[Event], texts: dict[tuple[int, int], str]) -> str:
+    """The event log as Markdown for the RCA; ``texts`` maps (draft, revision) to sent text."""
+    lines = [
+        f"# Timeline of {incident.ref}: {incident.title}",
+        "",
+        f"Severity {incident.severity.value}, status {incident.status.value}, tenants "
+        f"{', '.join(incident.tenants)}. Started {format_time(incident.started_at)}"
+        + (f", resolved {format_time(incident.resolved_at)}." if incident.resolved_at else "."),
+        "",
+        "| time (UTC) | who | what |",
+        "|---|---|---|",
+    ]
+    for event in events:
+        lines.append(f"| {format_time(event.at)} | {event.actor} | {_describe(event)} |")
+    sent = [e for e in events if e.type == "update.sent"]
+    if sent:
+        lines += ["", "## Updates sent to customers", ""]
+        for event in sent:
+            key = (int(event.data.get("draft_id", 0)), int(event.data.get("revision", 0)))
+            lines += [f"### {format_time(event.at)} via {event.data.get('channel', '?')}", ""]
+            lines += ["> " + line if line else ">" for line in texts.get(key, "").splitlines()]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _describe(event: Event) -> str:
+    d = event.data
+    match event.type:
+        case "incident.opened":
+            text = f"opened {d.get('severity')} incident '{d.get('title')}' for {', '.join(d.get('tenants', []))}"
+        case "incident.status":
+            text = f"status {d.get('from')} → {d.get('to')}"
+            if d.get("confirmed_by"):
+                text += f", confirmed by {d['confirmed_by']}"
+            if d.get("reason"):
+                text += f" (reason: {d['reason']})"
+        case "incident.severity":
+            text = f"severity {d.get('from')} → {d.get('to')}"
+        case "draft.revised":
+            text = f"draft {d.get('draft_id')} ({d.get('kind')}) revision {d.get('revision')}" + (
+                " edited by hand" if d.get("edited") else ""
+            )
+        case "update.sent":
+            text = f"sent draft {d.get('draft_id')} revision {d.get('revision')} ({d.get('kind')}) via {d.get('channel')}"
+        case "gdcmoc.engaged":
+            text = f"GDCMOC engaged ({d.get('by')})"
+        case _:
+            extra = ", ".join(f"{k}={v}" for k, v in d.items())
+            text = f"{event.type}" + (f": {extra}" if extra else "")
+    return text.replace("|", "\\|").replace("\n", " ")
