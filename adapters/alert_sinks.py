@@ -1,0 +1,201 @@
+"""Alert sinks: where the cadence watcher sends reminders, alerts and resolves.
+
+Each sink has a ``name`` and ``send(action)``; HTTP sinks receive their ``httpx.Client``
+in the constructor (the seam tests use to point them at local servers).  Failures raise
+``PublishError(channel=...)``; the message never contains the webhook URL or routing key,
+which are secrets.  What is sent comes from ``comms.alerts.payload``, so restricted
+(pubsec, security) incidents carry only their reference, severity and deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from comms.alerts import ALERT, ESCALATE, REALERT, REMIND, RESOLVE, Action, payload
+from comms.errors import PublishError, UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+class AlertSink(Protocol):
+    """Sends one alert action somewhere."""
+
+    name: str
+
+    def send(self, action: Action) -> None:
+        """Deliver ``action`` or raise ``PublishError``."""
+
+
+class StdoutSink:
+    """One JSON object per line on a stream (stdout by default): for logs and pipes."""
+
+    name = "stdout"
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+
+    def send(self, action: Action) -> None:
+        """Write the payload as one JSON line and flush."""
+        stream = self.stream or sys.stdout
+        stream.write(json.dumps(payload(action), sort_keys=True) + "\n")
+        stream.flush()
+
+
+def _post(client: httpx.Client, url: str, body: dict[str, Any], channel: str) -> httpx.Response:
+    import httpx
+
+    try:
+        response = client.post(url, json=body)
+    except httpx.TimeoutException as exc:
+        raise PublishError(f"{channel}: timed out; the alert will be retried", channel=channel,
+                           retryable=True) from exc
+    except httpx.HTTPError as exc:
+        # str(exc) may repeat the URL, which holds a secret for Slack: name the class only.
+        raise PublishError(f"{channel}: cannot connect ({type(exc).__name__}); the alert will be retried",
+                           channel=channel, retryable=True) from exc
+    if response.status_code >= 300:
+        retry_after = response.headers.get("Retry-After")
+        try:
+            wait = float(retry_after) if retry_after is not None else None
+        except ValueError:
+            wait = None
+        retryable = response.status_code == 429 or response.status_code >= 500
+        detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        raise PublishError(
+            f"{channel}: answered {response.status_code}" + (f" ({detail})" if detail else "")
+            + ("; the alert will be retried" if retryable else "; check the sink's URL or key"),
+            channel=channel, status=response.status_code, retryable=retryable, retry_after=wait,
+        )
+    return response
+
+
+class SlackSink:
+    """A Slack incoming webhook: a short formatted message with the command to run."""
+
+    name = "slack"
+
+    def __init__(self, client: httpx.Client, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    def send(self, action: Action) -> None:
+        """Post the message; Slack answers 200 ``ok``."""
+        data = payload(action)
+        icon = {REMIND: ":alarm_clock:", ALERT: ":rotating_light:", REALERT: ":rotating_light:",
+                ESCALATE: ":sos:", RESOLVE: ":white_check_mark:"}.get(action.kind, "")
+        text = f"{icon} {data.get('text') or data['summary']}".strip()
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{data['summary']}*".strip()}}
+        ]
+        if data.get("title"):
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": data["title"]}]})
+        for command in data.get("commands", []):
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"`{command}`"}})
+        _post(self.client, self.url, {"text": text, "blocks": blocks}, self.name)
+
+
+class PagerDutySink:
+    """PagerDuty Events API v2: alerts trigger, resolves resolve, on one dedup key per episode.
+
+    Reminders are not paged unless ``page_reminders`` is True: a page is for a miss.
+    """
+
+    name = "pagerduty"
+
+    def __init__(
+        self, client: httpx.Client, routing_key: str, *, url: str = PAGERDUTY_EVENTS_URL,
+        page_reminders: bool = False,
+    ) -> None:
+        self.client = client
+        self.routing_key = routing_key
+        self.url = url
+        self.page_reminders = page_reminders
+
+    def send(self, action: Action) -> None:
+        """Enqueue a trigger or resolve event; PagerDuty answers 202."""
+        if action.kind == REMIND and not self.page_reminders:
+            return
+        if action.kind == RESOLVE:
+            body: dict[str, Any] = {
+                "routing_key": self.routing_key,
+                "event_action": "resolve",
+                "dedup_key": action.dedup_key,
+            }
+        else:
+            data = payload(action)
+            severity = {REMIND: "info", ALERT: "error", REALERT: "error", ESCALATE: "critical"}[action.kind]
+            if action.severity == "S1" and action.kind != REMIND:
+                severity = "critical"
+            body = {
+                "routing_key": self.routing_key,
+                "event_action": "trigger",
+                "dedup_key": action.dedup_key,
+                "payload": {
+                    "summary": data["summary"][:1024],
+                    "source": "comms-cadence",
+                    "severity": severity,
+                    "component": action.clock,
+                    "group": action.ref,
+                    "class": "cadence",
+                    "custom_details": data,
+                },
+            }
+        _post(self.client, self.url, body, self.name)
+
+
+class WebhookSink:
+    """A generic webhook: POST the payload as JSON; any 2xx is success."""
+
+    name = "webhook"
+
+    def __init__(self, client: httpx.Client, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    def send(self, action: Action) -> None:
+        """POST ``comms.alerts.payload(action)``."""
+        _post(self.client, self.url, payload(action), self.name)
+
+
+SINK_HELP = "stdout, slack:URL, pagerduty:ROUTING_KEY, webhook:URL (a value may be env:NAME)"
+
+
+def build_sinks(specs: list[str], client_factory: Any, environ: dict[str, str] | None = None) -> list[AlertSink]:
+    """Sinks from ``--sink`` specs; ``client_factory()`` makes the shared httpx client once.
+
+    ``env:NAME`` reads the URL or key from an environment variable, so secrets stay off the
+    command line.  ``COMMS_PAGERDUTY_EVENTS_URL`` points the PagerDuty sink elsewhere.
+    """
+    env = os.environ if environ is None else environ
+    sinks: list[AlertSink] = []
+    client = None
+    for spec in specs:
+        kind, _, value = spec.partition(":")
+        kind = kind.strip().lower()
+        if value.startswith("env:"):
+            name = value[4:]
+            if not env.get(name):
+                raise UsageError(f"sink '{kind}': environment variable {name} is not set")
+            value = env[name]
+        if kind == "stdout" and not value:
+            sinks.append(StdoutSink())
+            continue
+        if kind not in ("slack", "pagerduty", "webhook") or not value:
+            raise UsageError(f"'{spec.split(':')[0]}…' is not a sink; use {SINK_HELP}")
+        if kind in ("slack", "webhook") and not value.startswith(("http://", "https://")):
+            raise UsageError(f"sink '{kind}' needs an http(s) URL, like {kind}:https://…")
+        client = client or client_factory()
+        if kind == "slack":
+            sinks.append(SlackSink(client, value))
+        elif kind == "webhook":
+            sinks.append(WebhookSink(client, value))
+        else:
+            url = env.get("COMMS_PAGERDUTY_EVENTS_URL") or PAGERDUTY_EVENTS_URL
+            sinks.append(PagerDutySink(client, value, url=url))
+    return sinks

@@ -1,0 +1,280 @@
+"""SqliteAlerts: the cadence watcher's memory, in the same SQLite file as the store.
+
+Its own tables (created with ``CREATE TABLE IF NOT EXISTS``, outside the store's
+versioned migrations): the alert state per ``(ref, clock)``, so a restarted watcher
+neither repeats nor loses alerts; snoozes; and a log of every action sent.
+
+It also reads the store's denormalised ``incidents`` clock columns in one query without
+importing pydantic (``read_clock_rows``): ``comms cadence check`` must stay fast as a
+whole process, and importing the store's models alone costs ~0.2 s.  A contract test
+checks that it returns exactly what ``SqliteStore.clock_rows`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from comms.alerts import Action, AlertState, Key
+from comms.errors import ConfigError, StoreError
+from comms.records import ClockRow
+
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cadence_alerts (
+    ref TEXT NOT NULL,
+    clock TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    restricted INTEGER NOT NULL,
+    PRIMARY KEY (ref, clock)
+);
+CREATE TABLE IF NOT EXISTS cadence_snoozes (
+    ref TEXT PRIMARY KEY,
+    until TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cadence_alert_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    clock TEXT NOT NULL,
+    action TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    sinks TEXT NOT NULL
+)
+"""
+
+_CLOCK_COLUMNS = (
+    "ref, title, severity, status, tenants, pubsec, security, started_at, created_at, "
+    "engaged_at, status_changed_at, mitigated_at, resolved_at, last_update_at, "
+    "promised_update_at, rca_internal_at, rca_external_at"
+)
+
+
+def database_path(url: str) -> Path:
+    """``COMMS_DATABASE_URL`` (a path or ``sqlite:///path``) as a file path."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    if url.startswith("sqlite://"):
+        return Path(url[len("sqlite://") :])
+    if "://" in url:
+        raise ConfigError(
+            f"COMMS_DATABASE_URL scheme '{url.split('://', 1)[0]}' is not supported by comms "
+            "cadence; use a file path or sqlite:///path"
+        )
+    return Path(url).expanduser()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _dt(text: str | None) -> datetime | None:
+    # Python 3.11 parses the trailing Z itself; the store writes UTC only.
+    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+class SqliteAlerts:
+    """Alert state, snoozes and the clock-row reader on the comms SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the comms database {self.path}: {exc}; "
+                             "set COMMS_DATABASE_URL to a writable path") from exc
+        self._ready = False
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.connection.close()
+
+    def __enter__(self) -> SqliteAlerts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _setup(self) -> sqlite3.Connection:
+        db = self.connection
+        if self._ready:
+            return db
+        try:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"comms database {self.path}: {exc}") from exc
+        self._ready = True
+        return db
+
+    # -- clock rows -------------------------------------------------------------------
+
+    def clock_rows(
+        self, *, open_only: bool = True, rca_severities: tuple[str, ...] = ()
+    ) -> list[ClockRow] | None:
+        """The store's clock rows (as ``SqliteStore.clock_rows``), or None without a schema.
+
+        ``open_only=False`` returns every incident; ``rca_severities`` adds, to the open
+        ones, resolved incidents of those severities with an RCA still outstanding (the RCA
+        clocks need them; old resolved incidents are not read).  None means the store's
+        tables do not exist yet.
+        """
+        where = " WHERE status <> 'resolved'" if open_only else ""
+        if open_only and rca_severities:
+            marks = ", ".join("?" for _ in rca_severities)
+            where += (
+                f" OR (severity IN ({marks}) AND resolved_at IS NOT NULL"
+                " AND (rca_internal_at IS NULL OR rca_external_at IS NULL))"
+            )
+        try:
+            self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            rows = self.connection.execute(
+                f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq",
+                rca_severities if open_only else (),
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise StoreError(f"comms database {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a readable comms database ({exc})") from exc
+        fromiso = datetime.fromisoformat
+        loads = json.loads
+        out = []
+        for r in rows:
+            out.append(
+                ClockRow(
+                    r[0], r[1], r[2], r[3], tuple(loads(r[4])), bool(r[5]), bool(r[6]),
+                    fromiso(r[7]), fromiso(r[8]), r[9] and fromiso(r[9]), fromiso(r[10]),
+                    r[11] and fromiso(r[11]), r[12] and fromiso(r[12]), r[13] and fromiso(r[13]),
+                    r[14] and fromiso(r[14]), r[15] and fromiso(r[15]), r[16] and fromiso(r[16]),
+                )
+            )
+        return out
+
+    def incident_exists(self, ref: str) -> bool | None:
+        """True or False, or None when the store has no schema yet."""
+        try:
+            return self.connection.execute("SELECT 1 FROM incidents WHERE ref = ?", (ref,)).fetchone() is not None
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise StoreError(f"comms database {self.path}: {exc}") from exc
+
+    # -- alert state ------------------------------------------------------------------
+
+    def load(self) -> dict[Key, AlertState]:
+        """The stored alert state, keyed by ``(ref, clock)``."""
+        db = self._setup()
+        rows = db.execute(
+            "SELECT ref, clock, severity, due_at, stage, dedup_key, opened_at, last_at, count, "
+            "restricted FROM cadence_alerts ORDER BY opened_at, ref, clock"
+        ).fetchall()
+        states = {}
+        for r in rows:
+            state = AlertState(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], _dt(r[6]), _dt(r[7]),
+                               int(r[8]), bool(r[9]))  # type: ignore[arg-type]
+            states[state.key] = state
+        return states
+
+    def save(
+        self,
+        states: Mapping[Key, AlertState],
+        *,
+        sent: list[tuple[Action, list[str]]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Replace the stored state with ``states`` and log ``sent`` actions, atomically."""
+        db = self._setup()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM cadence_alerts")
+                db.executemany(
+                    "INSERT INTO cadence_alerts (ref, clock, severity, due_at, stage, dedup_key, "
+                    "opened_at, last_at, count, restricted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (s.ref, s.clock, s.severity, _iso(s.due_at), s.stage, s.dedup_key,
+                         _iso(s.opened_at), _iso(s.last_at), s.count, int(s.restricted))
+                        for s in states.values()
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO cadence_alert_log (at, ref, clock, action, due_at, dedup_key, sinks) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (_iso(a.at), a.ref, a.clock, a.kind, _iso(a.due_at), a.dedup_key, json.dumps(names))
+                        for a, names in sent
+                    ],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot save the alert state in {self.path}: {exc}") from exc
+
+    def log(self, ref: str | None = None) -> list[tuple[datetime, str, str, str, datetime, str, list[str]]]:
+        """Actions sent, oldest first: (at, ref, clock, action, due_at, dedup_key, sinks)."""
+        db = self._setup()
+        sql = "SELECT at, ref, clock, action, due_at, dedup_key, sinks FROM cadence_alert_log"
+        params: tuple[str, ...] = ()
+        if ref is not None:
+            sql += " WHERE ref = ?"
+            params = (ref,)
+        return [
+            (_dt(r[0]), r[1], r[2], r[3], _dt(r[4]), r[5], json.loads(r[6]))  # type: ignore[misc]
+            for r in db.execute(sql + " ORDER BY id", params).fetchall()
+        ]
+
+    # -- snoozes ----------------------------------------------------------------------
+
+    def snooze(self, ref: str, until: datetime, *, actor: str, now: datetime) -> None:
+        """Mute alerts for ``ref`` until ``until`` (replaces an earlier snooze)."""
+        db = self._setup()
+        try:
+            db.execute(
+                "INSERT INTO cadence_snoozes (ref, until, actor, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (ref) DO UPDATE SET until = excluded.until, actor = excluded.actor, "
+                "created_at = excluded.created_at",
+                (ref, _iso(until), actor, _iso(now)),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot save the snooze in {self.path}: {exc}") from exc
+
+    def unsnooze(self, ref: str) -> bool:
+        """Remove a snooze; True if there was one."""
+        db = self._setup()
+        return db.execute("DELETE FROM cadence_snoozes WHERE ref = ?", (ref,)).rowcount > 0
+
+    def snoozes(self, now: datetime) -> dict[str, datetime]:
+        """Snoozes still running at ``now``: ref → until."""
+        try:
+            rows = self.connection.execute("SELECT ref, until FROM cadence_snoozes").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            raise StoreError(f"comms database {self.path}: {exc}") from exc
+        out = {}
+        for ref, text in rows:
+            until = _dt(text)
+            if until is not None and until > now:
+                out[ref] = until
+        return out

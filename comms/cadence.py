@@ -1,0 +1,633 @@
+"""Cadence: pure deadline maths for customer updates and the other clocks of an incident.
+
+No I/O, no clock, no environment: every function takes ``now``.  Inputs are
+:class:`comms.records.ClockRow`-like objects (attribute access only), so ``comms cadence
+check`` can evaluate tens of thousands of incidents without pydantic.
+
+The clocks, from the Dedicated incident process (``reference/gdcmoc-facts.md``):
+
+``update``        a customer update at most every *gap* (S1: 60 minutes in every open
+                  status), sooner when the last update promised a time, and within
+                  *on_status_change* of every stage change (including the opening).
+``engage``        GDCMOC engaged within 10 minutes of an S1/S2 starting.
+``director``      escalate to the Dedicated Director when an S1 runs 1 hour without a
+                  mitigation in sight (still investigating or identified).
+``rca-internal``  S1 internal RCA within 1 week of resolution.
+``rca-external``  S1 external RCA within 1 week of resolution.
+
+A deadline is *ok* until its reminder time, *due soon* until it is due, then *overdue*.
+The reminder time is ``due - reminder_lead``, but never earlier than ``settle`` after the
+last update: nobody wants a reminder a minute after sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, NamedTuple
+
+OK = "ok"
+DUE_SOON = "due-soon"
+OVERDUE = "overdue"
+STATES = (OK, DUE_SOON, OVERDUE)
+
+UPDATE = "update"
+ENGAGE = "engage"
+DIRECTOR = "director"
+RCA_INTERNAL = "rca-internal"
+RCA_EXTERNAL = "rca-external"
+CLOCKS = (UPDATE, ENGAGE, DIRECTOR, RCA_INTERNAL, RCA_EXTERNAL)
+
+SEVERITIES = ("S1", "S2", "S3", "S4")
+OPEN_STATUSES = ("investigating", "identified", "mitigating", "monitoring")
+RESOLVED = "resolved"
+# "Without a mitigation in sight": once mitigating, the Director clock stops.
+_NO_MITIGATION_IN_SIGHT = ("investigating", "identified")
+
+_MINUTE = timedelta(minutes=1)
+
+
+def _minutes(value: int) -> timedelta:
+    return timedelta(minutes=value)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The cadence policy: a severity × status table of longest gaps plus the other clocks.
+
+    ``gaps[severity][status]`` is the longest time between customer updates, or None when
+    none is due.  A missing severity or status means None.  Build it from config with
+    :func:`comms.cadence_config.policy_from_config`; the defaults follow the reference.
+    """
+
+    gaps: Mapping[str, Mapping[str, timedelta | None]] = field(
+        default_factory=lambda: {
+            "S1": dict.fromkeys(OPEN_STATUSES, _minutes(60)),
+            "S2": dict.fromkeys(OPEN_STATUSES, _minutes(120)),
+        }
+    )
+    on_status_change: Mapping[str, timedelta] = field(
+        default_factory=lambda: {"S1": _minutes(15), "S2": _minutes(30)}
+    )
+    reminder_lead: timedelta = _minutes(15)
+    settle: timedelta = _minutes(10)
+    realert_every: timedelta = _minutes(15)
+    escalate_after: timedelta = _minutes(30)
+    quiet_hours: tuple[time, time] | None = None
+    quiet_severities: tuple[str, ...] = ("S3", "S4")
+    engage_within: timedelta = _minutes(10)
+    engage_severities: tuple[str, ...] = ("S1", "S2")
+    director_after: timedelta = _minutes(60)
+    director_severities: tuple[str, ...] = ("S1",)
+    rca_within: timedelta = timedelta(days=7)
+    rca_severities: tuple[str, ...] = ("S1",)
+
+    def gap(self, severity: str, status: str) -> timedelta | None:
+        """Longest gap between customer updates for this severity and status, or None."""
+        table = self.gaps.get(severity)
+        return None if table is None else table.get(status)
+
+
+DEFAULT_POLICY = Policy()
+
+
+class Deadline(NamedTuple):
+    """One pending clock of one incident, evaluated at ``now``.
+
+    ``delta`` is ``now - due_at``: positive means overdue by that much, negative means due
+    in that much.  ``restricted`` is True for pubsec and security incidents, whose alerts
+    may carry only the reference, severity and deadline.  ``row`` is the input record.
+    """
+
+    ref: str
+    clock: str
+    severity: str
+    due_at: datetime
+    remind_at: datetime
+    state: str
+    delta: timedelta
+    reason: str
+    restricted: bool
+    row: Any
+
+
+def state_at(due_at: datetime, remind_at: datetime, now: datetime) -> str:
+    """ok before ``remind_at``, due soon until ``due_at``, overdue from ``due_at`` on."""
+    if now >= due_at:
+        return OVERDUE
+    if now >= remind_at:
+        return DUE_SOON
+    return OK
+
+
+def update_due(
+    *,
+    severity: str,
+    status: str,
+    created_at: datetime,
+    status_changed_at: datetime | None,
+    last_update_at: datetime | None,
+    promised_update_at: datetime | None,
+    policy: Policy,
+) -> tuple[datetime, str] | None:
+    """When the next customer update is due and why, or None when none is due.
+
+    The earliest of: the last update (or the opening) plus the policy gap; the time the
+    last update promised; the last stage change plus ``on_status_change`` when no update
+    has gone out since.  Never earlier than the last update itself.
+    """
+    if status == RESOLVED:
+        return None
+    due: datetime | None = None
+    reason = ""
+    gap = policy.gap(severity, status)
+    if gap is not None:
+        anchor = last_update_at or created_at
+        due = anchor + gap
+        since = "the last update" if last_update_at else "the incident was opened"
+        reason = f"{severity} {status}: every {_human(gap)} since {since}"
+    if last_update_at is not None and promised_update_at is not None:
+        promised = max(promised_update_at, last_update_at)
+        if due is None or promised < due:
+            due, reason = promised, "promised in the last update"
+    within = policy.on_status_change.get(severity)
+    changed = status_changed_at or created_at
+    if within is not None and (last_update_at is None or changed > last_update_at):
+        candidate = changed + within
+        if due is None or candidate < due:
+            due = candidate
+            reason = (
+                f"first update within {_human(within)} of opening"
+                if last_update_at is None and changed <= created_at
+                else f"status changed to {status}: update within {_human(within)}"
+            )
+    if due is None:
+        return None
+    if last_update_at is not None and due < last_update_at:
+        due = last_update_at
+    return due, reason
+
+
+def next_due(row: Any, policy: Policy = DEFAULT_POLICY) -> datetime | None:
+    """When the incident's next customer update is due (independent of ``now``), or None."""
+    found = update_due(
+        severity=row.severity,
+        status=row.status,
+        created_at=row.created_at,
+        status_changed_at=row.status_changed_at,
+        last_update_at=row.last_update_at,
+        promised_update_at=row.promised_update_at,
+        policy=policy,
+    )
+    return None if found is None else found[0]
+
+
+def remind_time(due_at: datetime, last_update_at: datetime | None, policy: Policy) -> datetime:
+    """``due - reminder_lead``, held back until ``settle`` after the last update, never after due."""
+    remind = due_at - policy.reminder_lead
+    if last_update_at is not None:
+        settled = last_update_at + policy.settle
+        if settled > remind:
+            remind = settled
+    return due_at if remind > due_at else remind
+
+
+def evaluate_row(row: Any, policy: Policy, now: datetime) -> list[Deadline]:
+    """Every pending clock of one incident at ``now``, in ``CLOCKS`` order."""
+    out: list[Deadline] = []
+    severity = row.severity
+    status = row.status
+    restricted = bool(row.pubsec or row.security)
+    ref = row.ref
+
+    def add(clock: str, due: datetime, remind: datetime, reason: str) -> None:
+        out.append(
+            Deadline(ref, clock, severity, due, remind, state_at(due, remind, now), now - due,
+                     reason, restricted, row)
+        )
+
+    if status != RESOLVED:
+        found = update_due(
+            severity=severity,
+            status=status,
+            created_at=row.created_at,
+            status_changed_at=row.status_changed_at,
+            last_update_at=row.last_update_at,
+            promised_update_at=row.promised_update_at,
+            policy=policy,
+        )
+        if found is not None:
+            due, reason = found
+            add(UPDATE, due, remind_time(due, row.last_update_at, policy), reason)
+        if row.engaged_at is None and severity in policy.engage_severities:
+            due = row.started_at + policy.engage_within
+            add(ENGAGE, due, due - policy.reminder_lead,
+                f"GDCMOC engaged within {_human(policy.engage_within)} of an {severity} starting")
+        if (
+            row.mitigated_at is None
+            and status in _NO_MITIGATION_IN_SIGHT
+            and severity in policy.director_severities
+        ):
+            due = row.started_at + policy.director_after
+            add(DIRECTOR, due, due - policy.reminder_lead,
+                f"{severity} without mitigation for {_human(policy.director_after)}: "
+                "escalate to the Dedicated Director")
+    elif row.resolved_at is not None and severity in policy.rca_severities:
+        due = row.resolved_at + policy.rca_within
+        # A day's notice suits a week-long clock better than the update reminder lead.
+        remind = due - max(policy.reminder_lead, timedelta(days=1))
+        if row.rca_internal_at is None:
+            add(RCA_INTERNAL, due, remind,
+                f"{severity} internal RCA within {_human(policy.rca_within)} of resolution")
+        if row.rca_external_at is None:
+            add(RCA_EXTERNAL, due, remind,
+                f"{severity} external RCA within {_human(policy.rca_within)} of resolution")
+    return out
+
+
+def evaluate(rows: Iterable[Any], policy: Policy, now: datetime) -> list[Deadline]:
+    """Every pending clock of every incident at ``now``, most urgent (earliest due) first."""
+    out: list[Deadline] = []
+    for row in rows:
+        out.extend(evaluate_row(row, policy, now))
+    out.sort(key=lambda d: (d.due_at, d.ref, d.clock))
+    return out
+
+
+def in_quiet_hours(now: datetime, quiet: tuple[time, time] | None) -> bool:
+    """True when ``now`` (UTC) falls in the window ``[start, end)``, which may wrap midnight."""
+    if quiet is None:
+        return False
+    start, end = quiet
+    moment = now.astimezone(UTC).time().replace(tzinfo=None)
+    if start <= end:
+        return start <= moment < end
+    return moment >= start or moment < end
+
+
+def suggest_next_update(severity: str, status: str, policy: Policy, now: datetime) -> datetime:
+    """A round time (5-minute mark) for the next update promise, within the policy gap.
+
+    Rounded down, so the promise never exceeds the gap; one hour when no gap applies.
+    """
+    gap = policy.gap(severity, status) or _minutes(60)
+    target = now + gap
+    target = target.replace(second=0, microsecond=0)
+    target -= timedelta(minutes=target.minute % 5)
+    return target if target > now else now + gap
+
+
+# -- the cadence report for `comms timeline` -----------------------------------------------
+
+
+class UpdateCheck(NamedTuple):
+    """One customer update (or a missing one) measured against the deadline that applied.
+
+    ``sent_at`` is None for an update still outstanding and overdue at ``now``.
+    ``late_by`` is ``sent_at - due_at`` (or ``now - due_at``); positive means late.
+    """
+
+    tenant: str
+    sent_at: datetime | None
+    due_at: datetime | None
+    reason: str
+    on_time: bool
+    late_by: timedelta | None
+
+
+class ClockCheck(NamedTuple):
+    """One of the other clocks: when it was due, when it was met (None if not yet)."""
+
+    clock: str
+    due_at: datetime
+    met_at: datetime | None
+    on_time: bool | None
+
+
+class CadenceReport(NamedTuple):
+    """Every update of one incident against its deadline, the other clocks, and a summary."""
+
+    ref: str
+    severity: str
+    updates: list[UpdateCheck]
+    clocks: list[ClockCheck]
+    summary: str
+
+
+def _parse_iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def cadence_report(incident: Any, events: Sequence[Any], policy: Policy, now: datetime) -> CadenceReport:
+    """Replay an incident's event log and measure each update against its deadline.
+
+    ``incident`` is a ClockRow or a ``comms.models.Incident`` (attribute access only);
+    ``events`` are ``comms.models.Event``-like (``type``, ``at``, ``data``) in log order.
+    Each ``update.sent`` is measured per tenant against the deadline in force just before
+    it (severity, status, last update to that tenant and its promise at that moment).  An
+    open incident whose current deadline has passed counts one missing, late update.
+    """
+    ref = incident.ref
+    severity = str(getattr(incident.severity, "value", incident.severity))
+    status = str(getattr(incident.status, "value", incident.status))
+    tenants_all = list(incident.tenants)
+    created_at = incident.created_at
+    changed_at: datetime | None = created_at
+    worst_severity = severity
+    last: dict[str, datetime] = {}
+    promised: dict[str, datetime | None] = {}
+    updates: list[UpdateCheck] = []
+    engaged_at = getattr(incident, "engaged_at", None)
+    mitigated_at = getattr(incident, "mitigated_at", None)
+    resolved_at = getattr(incident, "resolved_at", None)
+    rca = {RCA_INTERNAL: getattr(incident, "rca_internal_at", None),
+           RCA_EXTERNAL: getattr(incident, "rca_external_at", None)}
+    opened = False
+    for event in events:
+        kind, data = event.type, event.data
+        if kind == "incident.opened":
+            if not opened:
+                severity = str(data.get("severity", severity))
+                status = str(data.get("status", "investigating"))
+                changed_at = event.at
+                opened = True
+        elif kind == "incident.status":
+            status = str(data.get("to", status))
+            changed_at = event.at
+            if status in ("mitigating", "monitoring", RESOLVED) and mitigated_at is None:
+                mitigated_at = event.at
+            if status == RESOLVED and resolved_at is None:
+                resolved_at = event.at
+        elif kind == "incident.severity":
+            severity = str(data.get("to", severity))
+        elif kind == "gdcmoc.engaged":
+            engaged_at = engaged_at or event.at
+        elif kind in ("rca.internal", "rca.external"):
+            key = RCA_INTERNAL if kind == "rca.internal" else RCA_EXTERNAL
+            rca[key] = rca[key] or _parse_iso(data.get("at")) or event.at
+        elif kind == "update.sent":
+            sent_at = _parse_iso(data.get("sent_at")) or event.at
+            promise = _parse_iso(data.get("next_update_at"))
+            for tenant in data.get("tenants") or tenants_all:
+                found = update_due(
+                    severity=severity, status=status, created_at=created_at,
+                    status_changed_at=changed_at, last_update_at=last.get(tenant),
+                    promised_update_at=promised.get(tenant), policy=policy,
+                )
+                if found is None:
+                    updates.append(UpdateCheck(tenant, sent_at, None, "no deadline", True, None))
+                else:
+                    due, reason = found
+                    updates.append(
+                        UpdateCheck(tenant, sent_at, due, reason, sent_at <= due, sent_at - due)
+                    )
+                last[tenant] = sent_at
+                promised[tenant] = promise
+        if SEVERITIES.index(severity) < SEVERITIES.index(worst_severity):
+            worst_severity = severity
+    if status != RESOLVED:
+        for tenant in tenants_all:
+            found = update_due(
+                severity=severity, status=status, created_at=created_at,
+                status_changed_at=changed_at, last_update_at=last.get(tenant),
+                promised_update_at=promised.get(tenant), policy=policy,
+            )
+            if found is not None and now > found[0]:
+                updates.append(UpdateCheck(tenant, None, found[0], found[1], False, now - found[0]))
+    clocks: list[ClockCheck] = []
+    started_at = incident.started_at
+
+    def clock(name: str, due: datetime, met: datetime | None) -> None:
+        on_time = None if met is None and now < due else (met is not None and met <= due)
+        clocks.append(ClockCheck(name, due, met, on_time))
+
+    if worst_severity in policy.engage_severities:
+        clock(ENGAGE, started_at + policy.engage_within, engaged_at)
+    if worst_severity in policy.director_severities:
+        clock(DIRECTOR, started_at + policy.director_after, mitigated_at)
+    if worst_severity in policy.rca_severities and resolved_at is not None:
+        for name in (RCA_INTERNAL, RCA_EXTERNAL):
+            clock(name, resolved_at + policy.rca_within, rca[name])
+    return CadenceReport(ref, worst_severity, updates, clocks,
+                         _summary(worst_severity, updates, len(tenants_all)))
+
+
+def _summary(severity: str, updates: list[UpdateCheck], tenant_count: int) -> str:
+    measured = [u for u in updates if u.due_at is not None]
+    if not measured:
+        return f"{severity} updates: no update deadline applied"
+    on_time = sum(1 for u in measured if u.on_time)
+    text = f"{severity} updates on time: {on_time} of {len(measured)}"
+    late = [u.late_by for u in measured if not u.on_time and u.late_by is not None]
+    if late:
+        text += f", worst {_late_words(max(late))} late"
+    missing = sum(1 for u in measured if u.sent_at is None)
+    if missing:
+        text += f" ({missing} still outstanding)"
+    if tenant_count > 1:
+        text += f", across {tenant_count} tenants"
+    return text
+
+
+# -- holding update ------------------------------------------------------------------------
+
+_CARRIED = ("focus_area", "affected_components", "workaround")
+
+
+def holding_variables(
+    last_sent_variables: Mapping[str, str], *, now: datetime, next_update_at: datetime
+) -> dict[str, str]:
+    """Variables for the ``update`` template when there is nothing new to say.
+
+    Says that the impact is unchanged (repeating the last stated impact), that work
+    continues, and when the next update comes.  Carries the focus area, affected
+    components and workaround over; drops the ETA, since a repeated ETA may have passed.
+    Raises ``ValueError`` when ``next_update_at`` is not after ``now``.
+    """
+    if next_update_at <= now:
+        raise ValueError("the next update time must be in the future")
+    impact = " ".join(str(last_sent_variables.get("impact", "")).split())
+    if impact:
+        impact_text = f"The impact is unchanged since our last update. {impact}"
+    else:
+        impact_text = "The impact is unchanged since our last update."
+    out = {
+        "impact": impact_text,
+        "actions": (
+            "Our team continues to work on restoring full service. "
+            "We have no new information to share yet."
+        ),
+        "next_update": next_update_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    for name in _CARRIED:
+        value = last_sent_variables.get(name)
+        if value:
+            out[name] = str(value)
+    return out
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def _human(delta: timedelta) -> str:
+    """``60 minutes`` → ``1h``, ``90m`` → ``1h 30m``, ``7 days`` → ``7d``, ``14m``."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days}d")
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes:
+        parts.append(f"{minutes}m")
+    if not parts:
+        parts.append(f"{secs}s")
+    return " ".join(parts)
+
+
+def _late_words(delta: timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    if minutes < 1:
+        return f"{int(delta.total_seconds())} seconds"
+    if minutes < 120:
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return _human(timedelta(minutes=minutes))
+
+
+def human_duration(delta: timedelta) -> str:
+    """Public form of the short duration used in reasons and reports: ``1h 30m``, ``14m``."""
+    return _human(delta)
+
+
+# -- policy from config -------------------------------------------------------------------
+
+_OFF = ("off", "none", "never", "")
+_CONFIG_DURATIONS = (
+    "reminder_lead", "settle", "realert_every", "escalate_after",
+    "engage_within", "director_after", "rca_within",
+)
+_CONFIG_KEYS = (*_CONFIG_DURATIONS, "gap", "on_status_change", "quiet_hours", "quiet_after_update")
+
+
+def policy_from_config(
+    table: Mapping[str, Any], intervals: Mapping[str, int] | None = None
+) -> Policy:
+    """Build the policy from the raw ``[cadence]`` table of comms.toml.
+
+    ``intervals`` (minutes per severity, from ``[updates] interval_minutes``) gives the
+    default gap for every open status; ``[cadence.gap]`` overrides it per severity, with a
+    duration (``"60m"``, or a number of minutes) or a table by status (``default`` for the
+    rest), and ``"off"`` for none.  Durations take ``15m``, ``2h``, ``7d`` or minutes.
+    ``quiet_hours = "22:00-07:00"`` (UTC) mutes S3/S4 nudges only.  An empty table costs
+    no validation; a malformed one raises ``ConfigError`` naming the key.
+    """
+    gaps: dict[str, dict[str, timedelta | None]] = {
+        severity: dict.fromkeys(OPEN_STATUSES, _minutes(minutes))
+        for severity, minutes in (intervals or {"S1": 60, "S2": 120}).items()
+    }
+    if not table:
+        return Policy(gaps=gaps)
+    return _validated_policy(table, gaps)
+
+
+def _validated_policy(
+    table: Mapping[str, Any], gaps: dict[str, dict[str, timedelta | None]]
+) -> Policy:
+    from comms.errors import ConfigError
+    from comms.times import parse_duration
+
+    def duration(key: str, value: Any, *, allow_off: bool = False) -> timedelta | None:
+        if allow_off and (value is False or (isinstance(value, str) and value.strip().lower() in _OFF)):
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return _minutes(value)
+        if isinstance(value, str):
+            try:
+                parsed = parse_duration(value)
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed > timedelta(0):
+                return parsed
+        hint = ', or "off"' if allow_off else ""
+        raise ConfigError(
+            f"cadence.{key}: {value!r} is not a duration; write it like \"15m\", \"2h\", "
+            f"\"7d\" or a number of minutes{hint}"
+        )
+
+    unknown = sorted(set(table) - set(_CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(f"cadence: unknown key '{unknown[0]}' (known: {', '.join(_CONFIG_KEYS)})")
+    values: dict[str, Any] = {}
+    for key in _CONFIG_DURATIONS:
+        if key in table:
+            values[key] = duration(key, table[key])
+    if "quiet_after_update" in table:
+        values["settle"] = duration("quiet_after_update", table["quiet_after_update"])
+
+    raw_gap = table.get("gap", {})
+    if not isinstance(raw_gap, Mapping):
+        raise ConfigError('cadence.gap must be a table like [cadence.gap] S1 = "60m"')
+    for severity, spec in raw_gap.items():
+        if severity not in SEVERITIES:
+            raise ConfigError(f"cadence.gap: unknown severity '{severity}' (S1–S4)")
+        if isinstance(spec, Mapping):
+            unknown = sorted(set(spec) - {*OPEN_STATUSES, "default"})
+            if unknown:
+                raise ConfigError(
+                    f"cadence.gap.{severity}: unknown status '{unknown[0]}' "
+                    f"(known: {', '.join(OPEN_STATUSES)}, default)"
+                )
+            base = gaps.get(severity, {})
+            if "default" in spec:
+                default = duration(f"gap.{severity}.default", spec["default"], allow_off=True)
+                base = dict.fromkeys(OPEN_STATUSES, default)
+            row = dict(base)
+            for status in OPEN_STATUSES:
+                if status in spec:
+                    row[status] = duration(f"gap.{severity}.{status}", spec[status], allow_off=True)
+            gaps[severity] = row
+        else:
+            gaps[severity] = dict.fromkeys(
+                OPEN_STATUSES, duration(f"gap.{severity}", spec, allow_off=True)
+            )
+    values["gaps"] = gaps
+
+    raw_change = table.get("on_status_change")
+    if raw_change is not None:
+        if not isinstance(raw_change, Mapping):
+            raise ConfigError('cadence.on_status_change must be a table like { S1 = "15m" }')
+        change = dict(DEFAULT_POLICY.on_status_change)
+        for severity, spec in raw_change.items():
+            if severity not in SEVERITIES:
+                raise ConfigError(f"cadence.on_status_change: unknown severity '{severity}' (S1–S4)")
+            value = duration(f"on_status_change.{severity}", spec, allow_off=True)
+            if value is None:
+                change.pop(severity, None)
+            else:
+                change[severity] = value
+        values["on_status_change"] = change
+
+    quiet = table.get("quiet_hours")
+    if quiet is not None:
+        values["quiet_hours"] = _quiet_hours(quiet, ConfigError)
+    return Policy(**values)
+
+
+def _quiet_hours(value: Any, error: type[Exception]) -> tuple[time, time] | None:
+    if isinstance(value, str) and value.strip().lower() in _OFF:
+        return None
+    parts = value.split("-") if isinstance(value, str) else []
+    try:
+        start, end = (time.fromisoformat(p.strip()) for p in parts)
+    except ValueError:
+        start = end = None  # type: ignore[assignment]
+    if len(parts) != 2 or start is None or start == end:
+        raise error(f'cadence.quiet_hours: {value!r} is not a window; write it like "22:00-07:00" (UTC)')
+    return start, end

@@ -1,0 +1,278 @@
+"""``comms cadence``: status, check, watch and snooze the update cadence and other clocks.
+
+``check`` is built for cron: one query, plain tuples, no pydantic, exit 1 when anything is
+overdue.  ``watch`` sends reminders, alerts, escalations and resolves to sinks and keeps
+its state in the comms database, so a restart neither repeats nor loses an alert.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from comms.alerts import Action, AlertState, Key, Plan, plan
+from comms.cadence import DUE_SOON, OK, OVERDUE, Deadline, Policy, evaluate, human_duration, policy_from_config
+from comms.errors import EXIT_FINDINGS, NotFoundError, PublishError, UsageError
+from comms.adapters.sqlite_alerts import SqliteAlerts, database_path
+
+_LABEL = {OVERDUE: "OVERDUE", DUE_SOON: "DUE SOON", OK: "ok"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _at(text: str | None) -> datetime:
+    if not text:
+        return _now()
+    from comms.times import parse_time
+
+    try:
+        return parse_time(text, _now())
+    except ValueError as exc:
+        raise UsageError(f"--at: {exc}") from None
+
+
+def _open() -> tuple[SqliteAlerts, Policy, Any]:
+    from comms.settings import load_settings
+
+    settings = load_settings()
+    policy = policy_from_config(settings.table("cadence"), settings.next_update_minutes)
+    return SqliteAlerts(database_path(settings.database_url)), policy, settings
+
+
+def _deadlines(db: SqliteAlerts, policy: Policy, now: datetime) -> tuple[list[Deadline], int]:
+    rows = db.clock_rows(rca_severities=policy.rca_severities) or []
+    return evaluate(rows, policy, now), len(rows)
+
+
+def _fmt(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _when(deadline: Deadline) -> str:
+    if deadline.delta >= deadline.delta.__class__(0):
+        return f"{human_duration(deadline.delta)} ago"
+    return f"in {human_duration(-deadline.delta)}"
+
+
+@click.group()
+def cadence() -> None:
+    """Track customer-update deadlines and the other incident clocks.
+
+    \b
+    S1: a customer update at least every 60 minutes and after every stage change;
+    GDCMOC engaged within 10 minutes of an S1/S2; the Dedicated Director after 1 hour of
+    an S1 without mitigation; internal and external RCA within 1 week of an S1.
+    Policy: the [cadence] table of comms.toml.
+    """
+
+
+@cadence.command()
+@click.option("--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO).")
+@click.option("--all", "show_all", is_flag=True, help="Also list clocks that are not due yet.")
+def status(at: str | None, show_all: bool) -> None:
+    """Show every pending deadline as a table, most urgent first."""
+    now = _at(at)
+    db, policy, _ = _open()
+    with db:
+        deadlines, count = _deadlines(db, policy, now)
+        snoozed = db.snoozes(now)
+    shown = [d for d in deadlines if show_all or d.state != OK]
+    if not shown:
+        click.echo(f"Nothing due at {_fmt(now)} ({count} incidents tracked).")
+        return
+    rows = [("STATE", "REF", "SEV", "CLOCK", "DUE", "WHEN", "REASON")]
+    for d in shown:
+        reason = d.reason
+        if d.ref in snoozed:
+            reason += f" [snoozed until {_fmt(snoozed[d.ref])}]"
+        if not d.restricted and d.row.title:
+            reason += f" · {d.row.title}"
+        rows.append((_LABEL[d.state], d.ref, d.severity, d.clock, _fmt(d.due_at), _when(d), reason))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:6])) + "  " + r[6])
+    hidden = len(deadlines) - len(shown)
+    if hidden:
+        click.echo(f"({hidden} more not due yet; --all lists them)")
+
+
+@cadence.command()
+@click.option("--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def check(at: str | None, fmt: str) -> None:
+    """Exit 1 when any deadline is overdue, 0 otherwise (3 on an operational error).
+
+    Output carries references, severities and deadlines only, never titles or tenants,
+    so it is safe in logs for pubsec incidents.
+    """
+    now = _at(at)
+    db, policy, _ = _open()
+    with db:
+        deadlines, count = _deadlines(db, policy, now)
+    overdue = sum(1 for d in deadlines if d.state == OVERDUE)
+    due_soon = sum(1 for d in deadlines if d.state == DUE_SOON)
+    if fmt == "json":
+        iso = "%Y-%m-%dT%H:%M:%SZ"
+        doc = {
+            "now": now.strftime(iso),
+            "incidents": count,
+            "overdue": overdue,
+            "due_soon": due_soon,
+            "deadlines": [
+                {
+                    "ref": d.ref, "severity": d.severity, "clock": d.clock, "state": d.state,
+                    "due_at": d.due_at.astimezone(UTC).strftime(iso),
+                    "minutes": round(d.delta.total_seconds() / 60), "reason": d.reason,
+                }
+                for d in deadlines
+            ],
+        }
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        lines = [
+            f"{_LABEL[d.state]:<8}  {d.ref}  {d.severity}  {d.clock}  due {_fmt(d.due_at)}  {_when(d)}  {d.reason}"
+            for d in deadlines
+            if d.state != OK
+        ]
+        lines.append(f"{overdue} overdue, {due_soon} due soon, {count} incidents tracked at {_fmt(now)}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    if overdue:
+        sys.exit(EXIT_FINDINGS)
+
+
+class Watcher:
+    """One watcher loop over the comms database: evaluate, plan, send, remember.
+
+    ``sinks`` are ``comms.adapters.alert_sinks`` objects.  An action counts as sent when
+    every sink took it; otherwise its key keeps the previous state, so the next tick tries
+    again (sinks that already took it may see it twice; PagerDuty dedups on its key).
+    """
+
+    def __init__(
+        self, db: SqliteAlerts, sinks: Sequence[Any], policy: Policy,
+        warn: Callable[[str], None] = lambda message: click.echo(message, err=True),
+    ) -> None:
+        self.db = db
+        self.sinks = list(sinks)
+        self.policy = policy
+        self.warn = warn
+
+    def tick(self, now: datetime) -> list[Action]:
+        """Run once at ``now``; return the actions every sink took."""
+        deadlines, _ = _deadlines(self.db, self.policy, now)
+        previous = self.db.load()
+        planned: Plan = plan(deadlines, previous, now, self.policy, self.db.snoozes(now))
+        states: dict[Key, AlertState] = dict(planned.states)
+        sent: list[tuple[Action, list[str]]] = []
+        for action in planned.actions:
+            failed = False
+            for sink in self.sinks:
+                try:
+                    sink.send(action)
+                except PublishError as exc:
+                    failed = True
+                    self.warn(f"warning: {action.kind} {action.ref} {action.clock}: {exc}")
+            if failed:
+                old = previous.get(action.key)
+                if old is None:
+                    states.pop(action.key, None)
+                else:
+                    states[action.key] = old
+            else:
+                sent.append((action, [sink.name for sink in self.sinks]))
+        self.db.save(states, sent=sent)
+        return [action for action, _ in sent]
+
+
+def _interval(text: str) -> float:
+    from comms.times import parse_duration
+
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--interval: {exc}") from None
+    if seconds < 1:
+        raise UsageError("--interval must be at least 1s")
+    return seconds
+
+
+@cadence.command()
+@click.option("--interval", default="60s", show_default=True, help="Time between checks (30s, 1m…).")
+@click.option("--sink", "sinks", multiple=True, metavar="SINK",
+              help="stdout, slack:URL, pagerduty:ROUTING_KEY or webhook:URL; a value may be "
+                   "env:NAME. Repeatable. Default: [cadence] sinks, else stdout.")
+@click.option("--once", is_flag=True, help="Check once and exit.")
+@click.option("--at", "at", metavar="TIME", help="With --once: act as if it were TIME.")
+def watch(interval: str, sinks: tuple[str, ...], once: bool, at: str | None) -> None:
+    """Send reminders, overdue alerts, escalations and resolves until stopped.
+
+    Fifteen minutes before an update is due the reminder names the command to run; when
+    it is overdue an alert fires, repeats, and escalates; sending the update resolves it.
+    """
+    if at and not once:
+        raise UsageError("--at only works with --once")
+    seconds = _interval(interval)
+    from comms.adapters.alert_sinks import build_sinks
+
+    db, policy, settings = _open()
+    specs = list(sinks) or list(settings.table("alerts").get("sinks", []) or ["stdout"])
+    clients: list[Any] = []
+
+    def client_factory() -> Any:
+        import httpx
+
+        clients.append(httpx.Client(timeout=10.0))
+        return clients[-1]
+
+    try:
+        watcher = Watcher(db, build_sinks(specs, client_factory), policy)
+        while True:
+            watcher.tick(_at(at) if at else _now())
+            if once:
+                break
+            time.sleep(seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for client in clients:
+            client.close()
+        db.close()
+
+
+@cadence.command()
+@click.argument("ref")
+@click.argument("duration")
+@click.option("--at", "at", metavar="TIME", hidden=True, help="Start the snooze at TIME.")
+def snooze(ref: str, duration: str, at: str | None) -> None:
+    """Mute alerts for incident REF for DURATION (30m, 2h); 0m ends a snooze.
+
+    The watcher holds reminders and alerts back until the snooze ends, then sends what is
+    still due. ``comms cadence check`` still reports the truth.
+    """
+    from comms.settings import load_settings
+    from comms.times import parse_duration
+
+    try:
+        length = parse_duration(duration)
+    except ValueError as exc:
+        raise UsageError(f"snooze: {exc}") from None
+    now = _at(at)
+    settings = load_settings()
+    with SqliteAlerts(database_path(settings.database_url)) as db:
+        if not db.incident_exists(ref):
+            raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
+        if not length:
+            had = db.unsnooze(ref)
+            click.echo(f"{ref}: snooze ended." if had else f"{ref} was not snoozed.")
+            return
+        until = now + length
+        db.snooze(ref, until, actor=settings.author, now=now)
+    click.echo(f"{ref}: alerts snoozed until {_fmt(until)}.")
