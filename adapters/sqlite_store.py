@@ -256,7 +256,7 @@ class SqliteStore:
             db.execute("DELETE FROM tenants WHERE id = ?", (tenant.id,))
             db.execute(
                 "INSERT INTO tenants (id, name, data, updated_at) VALUES (?, ?, ?, ?)",
-                (tenant.id, tenant.name, tenant.model_dump_json(), isoformat(now)),
+                (tenant.id, tenant.name, json.dumps(tenant.to_dict()), isoformat(now)),
             )
 
     def get_tenant(self, tenant_id: str) -> Tenant:
@@ -266,11 +266,11 @@ class SqliteStore:
             raise NotFoundError(
                 f"no tenant '{tenant_id}'; add it with: comms tenants add {tenant_id} --name …"
             )
-        return Tenant.model_validate_json(rows[0][0])
+        return Tenant(**json.loads(rows[0][0]))
 
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by id."""
-        return [Tenant.model_validate_json(r[0]) for r in self._read("SELECT data FROM tenants ORDER BY id")]
+        return [Tenant(**json.loads(r[0])) for r in self._read("SELECT data FROM tenants ORDER BY id")]
 
     # -- incidents ----------------------------------------------------------------------
 

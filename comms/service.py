@@ -96,7 +96,7 @@ def change_status(
     if to.rank < Status.RESOLVED.rank and incident.resolved_at is not None:
         changes["resolved_at"], changes["resolved_by"] = None, None  # reopened
     return store.update_incident(
-        incident.model_copy(update=changes), event="incident.status", actor=actor, data=data
+        incident.replace(**changes), event="incident.status", actor=actor, data=data
     )
 
 
@@ -136,7 +136,7 @@ def update_incident(
     event = "incident.severity" if list(data) == ["severity"] else "incident.updated"
     if event == "incident.severity":
         data = data["severity"]
-    return store.update_incident(incident.model_copy(update=changes), event=event, actor=actor, data=data)
+    return store.update_incident(incident.replace(**changes), event=event, actor=actor, data=data)
 
 
 @dataclass(frozen=True)

@@ -72,5 +72,5 @@ def emit_json(data: Any) -> None:
 
 
 def dump(model: Any) -> Any:
-    """A pydantic model as JSON-ready data."""
-    return model.model_dump(mode="json")
+    """A domain record as JSON-ready data."""
+    return model.to_dict()

@@ -63,8 +63,6 @@ def tenants_add(
     Example:
       comms tenants add acme --name "Acme Corp" --contact ops@acme.example
     """
-    from pydantic import ValidationError
-
     from comms.models import Contact, Tenant
 
     people = [Contact(email=c) for c in contacts]
@@ -72,8 +70,8 @@ def tenants_add(
     try:
         tenant = Tenant(id=tenant_id, name=name, url=url, pubsec=pubsec, geo=geo, contacts=people,
                         aliases=list(aliases))
-    except ValidationError as exc:
-        raise UsageError(_validation(exc)) from exc
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     common.store().put_tenant(tenant)
     click.echo(f"tenant {tenant.id} ({tenant.name}) saved")
 
@@ -89,7 +87,7 @@ def tenants_import(path: Path) -> None:
     """
     from pydantic import ValidationError
 
-    from comms.models import Tenant
+    from comms.models import Tenant, validate
 
     data = _read_data(path)
     items = data.get("tenants", data.get("data")) if isinstance(data, dict) else data
@@ -99,7 +97,7 @@ def tenants_import(path: Path) -> None:
     loaded = []
     for number, item in enumerate(items, 1):
         try:
-            loaded.append(Tenant.model_validate(item))
+            loaded.append(validate(Tenant, item))
         except ValidationError as exc:
             raise UsageError(f"{path}: tenant {number}: {_validation(exc)}; nothing was imported") from exc
     for tenant in loaded:

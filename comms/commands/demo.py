@@ -41,7 +41,7 @@ def demo(keep: bool) -> None:
     """
     from comms import service
     from comms.adapters.sqlite_store import SqliteStore
-    from comms.models import MessageKind, Severity, Status, Tenant
+    from comms.models import MessageKind, Severity, Status, Tenant, validate
     from comms.render import Renderer
 
     folder = Path(tempfile.mkdtemp(prefix="comms-demo-"))
@@ -54,7 +54,7 @@ def demo(keep: bool) -> None:
 
     _step(1, f"Store: a new SQLite file at {folder / 'demo.db'}")
     for data in DEMO_TENANTS:
-        store.put_tenant(Tenant.model_validate(data))
+        store.put_tenant(validate(Tenant, data))
     click.echo(f"   tenants: {', '.join(t.id for t in store.list_tenants())}")
 
     _step(2, "Open an S1 incident for acme")
