@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from comms.errors import MissingVariablesError, TemplateError
-from comms.times import format_time, parse_time, utc
+from comms.times import format_time, isoformat, parse_past_time, parse_time, utc
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "templates"
 if not BUILTIN_DIR.is_dir():  # source checkout without an install: templates/ beside comms/
@@ -47,6 +47,7 @@ class Variable:
     required: bool = False
     help: str = ""
     default: str | None = None  # a name from the automatic context, e.g. "started_at"
+    past: bool = False  # a time that already happened: a bare clock time means the latest one
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def _spec_from_header(name: str, header: dict[str, Any], source: str) -> Templat
             raise TemplateError(f"{source}: variables.{var_name}: type must be one of {', '.join(_TYPES)}")
         variables.append(
             Variable(var_name, kind, bool(raw.get("required", False)), str(raw.get("help", "")),
-                     raw.get("default"))
+                     raw.get("default"), bool(raw.get("past", False)))
         )
     return TemplateSpec(
         name=name, title=str(header.get("title", name)), source=source,
@@ -220,8 +221,9 @@ class Renderer:
                     missing.append(var.name)
                 typed[var.name] = default if default is not None else ([] if var.type == "list" else None)
                 continue
-            kept[var.name] = raw
             typed[var.name] = _convert(var, raw, now)
+            # Times are kept resolved (ISO UTC): re-reading "14:10" later would mean another day.
+            kept[var.name] = isoformat(typed[var.name]) if var.type == "time" else raw
         if missing:
             raise MissingVariablesError(spec.name, missing)
         return typed, kept
@@ -230,7 +232,7 @@ class Renderer:
 def _convert(var: Variable, raw: str, now: datetime) -> Any:
     if var.type == "time":
         try:
-            return parse_time(raw, now)
+            return (parse_past_time if var.past else parse_time)(raw, now)
         except ValueError as exc:
             raise TemplateError(f"--set {var.name}: {exc}") from exc
     if var.type == "list":

@@ -67,6 +67,18 @@ def parse_time(text: str, now: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def parse_past_time(text: str, now: datetime) -> datetime:
+    """Like :func:`parse_time` for a moment that already happened (a start, an end).
+
+    A bare clock time means the latest such time at or before ``now``: at 14:30,
+    ``14:10`` is today's 14:10, not tomorrow's.
+    """
+    moment = parse_time(text, now)
+    if _CLOCK.match(text) and moment > utc(now):
+        moment -= timedelta(days=1)
+    return moment
+
+
 def format_time(moment: datetime) -> str:
     """Customer-facing form, always with its zone: ``2026-11-27 14:30 UTC``."""
     return utc(moment).strftime("%Y-%m-%d %H:%M UTC")
