@@ -1,0 +1,224 @@
+"""The alert state machine: a whole S1 incident replayed minute by minute on the real store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+
+from comms.adapters.sqlite_alerts import SqliteAlerts
+from comms.alerts import RESTRICTED_FIELDS, payload, plan
+from comms.cadence import DEFAULT_POLICY, Policy, evaluate
+from comms.commands.cadence import Watcher
+from comms.errors import PublishError
+from comms.models import DraftState, MessageKind, Severity, Status
+from comms.times import isoformat
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+M = timedelta(minutes=1)
+
+
+def at(hhmm: str) -> datetime:
+    hour, minute = map(int, hhmm.split(":"))
+    return T0.replace(hour=hour, minute=minute)
+
+
+class RecordingSink:
+    """Records what it is sent; fails the first ``fail`` sends."""
+
+    name = "recording"
+
+    def __init__(self, fail: int = 0) -> None:
+        self.sent: list[Any] = []
+        self.fail = fail
+
+    def send(self, action: Any) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise PublishError("recording: refused", channel="recording", status=503, retryable=True)
+        self.sent.append(action)
+
+
+def send_update(store: Any, ref: str, now: datetime, promise: datetime | None) -> None:
+    draft = store.add_revision(
+        incident_ref=ref, kind=MessageKind.UPDATE, draft_id=None, subject="s", body="b",
+        variables={}, author="gdcmoc", now=now,
+    )
+    store.set_draft_state(
+        draft.id, DraftState.SENT, now=now, actor="gdcmoc", event="update.sent",
+        data={"revision": 1, "kind": "update", "channel": "switchboard", "tenants": ["acme"],
+              "sent_at": isoformat(now), "next_update_at": isoformat(promise) if promise else None},
+    )
+
+
+def set_status(store: Any, ref: str, now: datetime, status: Status) -> None:
+    incident = store.get_incident(ref)
+    changes: dict[str, Any] = {"status": status, "updated_at": now}
+    if status is Status.MITIGATING:
+        changes["mitigated_at"] = now
+    if status is Status.RESOLVED:
+        changes["resolved_at"] = now
+    store.update_incident(incident.replace(**changes), event="incident.status",
+                          actor="imoc", data={"from": incident.status.value, "to": status.value})
+
+
+# What happens to the incident, minute by minute.
+SCRIPT = {
+    "10:50": lambda s: send_update(s, "INC-1", at("10:50"), at("11:30")),
+    "11:10": lambda s: set_status(s, "INC-1", at("11:10"), Status.MITIGATING),
+    "11:20": lambda s: send_update(s, "INC-1", at("11:20"), at("12:20")),
+    "12:30": lambda s: SqliteAlerts(s.path).snooze("INC-1", at("13:00"), actor="gdcmoc", now=at("12:30")),
+    "13:10": lambda s: send_update(s, "INC-1", at("13:10"), at("14:10")),
+    "13:15": lambda s: set_status(s, "INC-1", at("13:15"), Status.RESOLVED),
+}
+
+EXPECTED = [
+    ("10:00", "remind", "update"),
+    ("10:15", "alert", "update"),
+    ("10:30", "re-alert", "update"),
+    ("10:45", "escalate", "update"),
+    ("10:45", "remind", "director"),
+    ("10:50", "resolve", "update"),
+    ("11:00", "alert", "director"),
+    ("11:10", "resolve", "director"),
+    ("11:10", "remind", "update"),
+    # 11:20: the update answers the reminder; nothing was alerted, so nothing to resolve.
+    ("12:05", "remind", "update"),
+    ("12:20", "alert", "update"),
+    # 12:30-13:00 snoozed: the 12:35 re-alert and 12:50 escalation wait for the snooze.
+    ("13:00", "escalate", "update"),
+    ("13:10", "resolve", "update"),
+]
+
+
+def replay(store: Any, sink: RecordingSink, *, restart_every_tick: bool) -> list[tuple[str, str, str]]:
+    store.create_incident(title="Web UI unavailable", severity=Severity.S1, tenants=["acme"],
+                          started_at=T0, now=T0, actor="gdcmoc")
+    db = SqliteAlerts(store.path)
+    watcher = Watcher(db, [sink], DEFAULT_POLICY)
+    now = T0
+    while now <= at("13:40"):
+        hhmm = now.strftime("%H:%M")
+        if hhmm in SCRIPT:
+            SCRIPT[hhmm](store)
+        if restart_every_tick:
+            db.close()
+            db = SqliteAlerts(store.path)
+            watcher = Watcher(db, [sink], DEFAULT_POLICY)
+        watcher.tick(now)
+        now += M
+    db.close()
+    return [(a.at.strftime("%H:%M"), a.kind, a.clock) for a in sink.sent]
+
+
+def test_a_whole_s1_incident_replayed_sends_every_action_in_order(store):
+    sink = RecordingSink()
+    assert replay(store, sink, restart_every_tick=False) == EXPECTED
+    # One dedup key per episode: the first update deadline's alert chain shares it.
+    first = [a.dedup_key for a in sink.sent[:4]] + [sink.sent[5].dedup_key]
+    assert set(first) == {"comms/INC-1/update/20261127T1015Z"}
+    assert sink.sent[4].dedup_key != sink.sent[0].dedup_key
+    # The log of sent actions lands in the database, for the record.
+    with SqliteAlerts(store.path) as db:
+        assert [(row[0].strftime("%H:%M"), row[3], row[2]) for row in db.log("INC-1")] == EXPECTED
+
+
+def test_a_watcher_restarted_every_minute_neither_repeats_nor_loses_alerts(store):
+    assert replay(store, RecordingSink(), restart_every_tick=True) == EXPECTED
+
+
+def test_an_action_a_sink_refused_is_retried_at_the_next_tick_not_lost(store):
+    store.create_incident(title="t", severity=Severity.S1, tenants=["acme"], started_at=T0,
+                          now=T0, actor="gdcmoc")
+    sink = RecordingSink(fail=2)
+    warnings: list[str] = []
+    with SqliteAlerts(store.path) as db:
+        watcher = Watcher(db, [sink], DEFAULT_POLICY, warn=warnings.append)
+        assert watcher.tick(at("10:15")) == []
+        assert watcher.tick(at("10:16")) == []
+        assert [a.kind for a in watcher.tick(at("10:17"))] == ["alert"]
+        assert watcher.tick(at("10:18")) == []
+    assert [(a.at, a.kind) for a in sink.sent] == [(at("10:17"), "alert")]
+    assert warnings == ["warning: alert INC-1 update: recording: refused"] * 2
+
+
+def test_alerts_skip_the_reminder_when_the_deadline_is_already_past(row):
+    now = T0 + 20 * M
+    result = plan(evaluate([row()], DEFAULT_POLICY, now), {}, now, DEFAULT_POLICY)
+    assert [(a.kind, a.clock) for a in result.actions] == [("alert", "update")]
+
+
+def test_a_tightened_deadline_keeps_its_episode(row):
+    first = T0 + 10 * M
+    r = row(last_update_at=T0, promised_update_at=T0 + 30 * M)
+    state = plan(evaluate([r], DEFAULT_POLICY, first), {}, first, DEFAULT_POLICY).states
+    assert state == {}  # settle: no reminder 10 minutes after an update due at 10:30
+    mid = T0 + 16 * M
+    state = plan(evaluate([r], DEFAULT_POLICY, mid), {}, mid, DEFAULT_POLICY).states
+    key = ("INC-1", "update")
+    assert state[key].stage == "reminded"
+    # A stage change pulls the deadline earlier: same episode, same key, new due time.
+    tighter = r._replace(status="identified", status_changed_at=T0 + 17 * M)
+    now = T0 + 18 * M
+    result = plan(evaluate([tighter], DEFAULT_POLICY, now), state, now, DEFAULT_POLICY)
+    assert result.actions == []
+    assert result.states[key].due_at == T0 + 30 * M
+    assert result.states[key].dedup_key == state[key].dedup_key
+
+
+def test_quiet_hours_hold_s3_nudges_but_never_s1(row):
+    policy = Policy(quiet_hours=(time(22, 0), time(7, 0)))
+    night = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+    rows = [
+        row(ref="INC-1", created_at=night - 30 * M, status_changed_at=night - 30 * M, started_at=night - 30 * M),
+        row(ref="INC-3", severity="S3", created_at=night - 90 * M, status_changed_at=night - 90 * M,
+            started_at=night - 90 * M, last_update_at=night - 90 * M, promised_update_at=night - 30 * M),
+    ]
+    result = plan(evaluate(rows, policy, night), {}, night, policy)
+    assert [(a.ref, a.kind) for a in result.actions] == [("INC-1", "alert")]
+    morning = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+    later = plan(evaluate(rows, policy, morning), result.states, morning, policy)
+    assert ("INC-3", "alert") in [(a.ref, a.kind) for a in later.actions]
+
+
+def test_a_pubsec_payload_carries_only_ref_severity_and_deadline(row):
+    now = T0 + 20 * M
+    secret = row(ref="INC-7", title="Acme Federal login outage", tenants=("acme-federal",), pubsec=True)
+    open_row = row(ref="INC-8", title="Beta login outage", tenants=("beta",))
+    actions = plan(evaluate([secret, open_row], DEFAULT_POLICY, now), {}, now, DEFAULT_POLICY).actions
+    restricted = payload(next(a for a in actions if a.ref == "INC-7"))
+    assert tuple(sorted(restricted)) == tuple(sorted(RESTRICTED_FIELDS))
+    text = json.dumps(restricted).lower()
+    assert "acme" not in text
+    assert "federal" not in text
+    assert "outage" not in text
+    assert restricted["ref"] == "INC-7"
+    assert restricted["severity"] == "S1"
+    assert restricted["due_at"] == "2026-11-27T10:15:00Z"
+    # The same kind of alert for an ordinary tenant does carry the title and the command.
+    ordinary = payload(next(a for a in actions if a.ref == "INC-8"))
+    assert ordinary["title"] == "Beta login outage"
+    assert ordinary["tenants"] == ["beta"]
+    assert "comms draft update --incident INC-8 --holding" in ordinary["text"]
+
+
+def test_security_incidents_are_restricted_like_pubsec(row):
+    now = T0 + 20 * M
+    actions = plan(evaluate([row(security=True)], DEFAULT_POLICY, now), {}, now, DEFAULT_POLICY).actions
+    assert "title" not in payload(actions[0])
+
+
+@pytest.mark.parametrize(
+    ("clock", "expected"),
+    [
+        ("update", "comms draft update --incident INC-1"),
+        ("engage", "comms incident engage INC-1"),
+        ("rca-internal", "comms incident set INC-1 --rca-internal-done"),
+    ],
+)
+def test_reminders_name_the_command_to_run(row, clock, expected):
+    from comms.alerts import commands
+
+    assert commands("INC-1", clock)[0] == expected
