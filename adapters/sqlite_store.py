@@ -18,11 +18,14 @@ from typing import Any
 
 from comms.errors import NotFoundError, StoreError
 from comms.models import (
+    Delivery,
     Draft,
     DraftState,
     Event,
     Incident,
     MessageKind,
+    Receipt,
+    Review,
     Revision,
     Severity,
     Tenant,
@@ -95,6 +98,41 @@ MIGRATIONS: tuple[str, ...] = (
         data TEXT NOT NULL
     );
     CREATE INDEX events_incident ON events (incident_ref, id);
+    """,
+    """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY,
+        draft_id INTEGER NOT NULL REFERENCES drafts (id),
+        revision INTEGER NOT NULL,
+        reviewer TEXT NOT NULL,
+        role TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        approval_hash TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX reviews_draft ON reviews (draft_id, id);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        incident_ref TEXT NOT NULL,
+        draft_id INTEGER NOT NULL REFERENCES drafts (id),
+        revision INTEGER NOT NULL,
+        tenant TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until TEXT,
+        external_id TEXT,
+        receipt TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_state ON deliveries (state);
+    CREATE INDEX deliveries_draft ON deliveries (draft_id, revision);
     """,
 )
 
@@ -528,6 +566,160 @@ class SqliteStore:
             Event(id=r[0], incident_ref=r[1], at=from_iso(r[2]), actor=r[3], type=r[4], data=json.loads(r[5]))
             for r in rows
         ]
+
+
+    # -- reviews ------------------------------------------------------------------------
+
+    def add_review(self, review: Review, *, incident_ref: str, state: DraftState) -> Review:
+        """Record a review decision, move the draft to ``state`` and log it, atomically."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO reviews (draft_id, revision, reviewer, role, decision, note, "
+                "approval_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (review.draft_id, review.revision, review.reviewer, review.role, review.decision,
+                 review.note, review.approval_hash, isoformat(review.at)),
+            )
+            db.execute("UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
+                       (state.value, isoformat(review.at), review.draft_id))
+            self._log(db, incident_ref, f"review.{review.decision}", review.reviewer, review.at, {
+                "draft_id": review.draft_id, "revision": review.revision, "role": review.role,
+                "note": review.note, "approval_hash": review.approval_hash,
+            })
+        return review.replace(id=int(cursor.lastrowid or 0))
+
+    def reviews(self, draft_id: int) -> list[Review]:
+        """Every review of a draft, oldest first."""
+        rows = self._read(
+            "SELECT id, draft_id, revision, reviewer, role, decision, note, approval_hash, at "
+            "FROM reviews WHERE draft_id = ? ORDER BY id", (draft_id,),
+        )
+        return [Review(id=r[0], draft_id=r[1], revision=r[2], reviewer=r[3], role=r[4],
+                       decision=r[5], note=r[6], approval_hash=r[7], at=from_iso(r[8])) for r in rows]
+
+    # -- deliveries -----------------------------------------------------------------------
+
+    def plan_deliveries(self, planned: Sequence[Delivery], *, actor: str, now: datetime) -> list[Delivery]:
+        """Store delivery intents before any request goes out; existing keys are kept as they are.
+
+        Returns the stored rows for every planned key, so a repeated send sees what an
+        earlier run already did.
+        """
+        with self._write() as db:
+            for d in planned:
+                exists = db.execute("SELECT 1 FROM deliveries WHERE idempotency_key = ?",
+                                    (d.idempotency_key,)).fetchone()
+                if exists:
+                    continue
+                db.execute(
+                    "INSERT INTO deliveries (idempotency_key, incident_ref, draft_id, revision, "
+                    "tenant, channel, text_sha256, state, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                    (d.idempotency_key, d.incident_ref, d.draft_id, d.revision, d.tenant,
+                     d.channel, d.text_sha256, isoformat(now), isoformat(now)),
+                )
+                self._log(db, d.incident_ref, "delivery.planned", actor, now, {
+                    "draft_id": d.draft_id, "revision": d.revision, "tenant": d.tenant,
+                    "channel": d.channel, "idempotency_key": d.idempotency_key,
+                })
+        return [self.get_delivery(d.idempotency_key) for d in planned]
+
+    def get_delivery(self, key: str) -> Delivery:
+        """One delivery by its idempotency key."""
+        rows = self._read(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = ?", (key,))
+        if not rows:
+            raise NotFoundError(f"no delivery with key {key}")
+        return _delivery(rows[0])
+
+    def deliveries(self, *, draft_id: int | None = None, states: Sequence[str] = (),
+                   incident_ref: str | None = None) -> list[Delivery]:
+        """Deliveries filtered by draft, incident and state, oldest first."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if draft_id is not None:
+            clauses.append("draft_id = ?")
+            params.append(draft_id)
+        if incident_ref is not None:
+            clauses.append("incident_ref = ?")
+            params.append(incident_ref)
+        if states:
+            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            params.extend(states)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return [_delivery(r) for r in self._read(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params)]
+
+    def claim_delivery(self, key: str, *, owner: str, now: datetime, until: datetime,
+                       dead_owners: Sequence[str] = ()) -> Delivery | None:
+        """Take the lease on a pending delivery; None when another live sender holds it.
+
+        A lease whose time ran out, or whose owner is known dead, can be taken over.
+        """
+        with self._write() as db:
+            row = db.execute("SELECT state, lease_owner, lease_until FROM deliveries "
+                             "WHERE idempotency_key = ?", (key,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no delivery with key {key}")
+            state, lease_owner, lease_until = row
+            if state in ("delivered", "failed"):
+                return None
+            if state == "in-flight" and lease_owner != owner and lease_owner not in dead_owners \
+                    and lease_until is not None and from_iso(lease_until) > now:
+                return None
+            db.execute(
+                "UPDATE deliveries SET state = 'in-flight', lease_owner = ?, lease_until = ?, "
+                "attempts = attempts + 1, updated_at = ? WHERE idempotency_key = ?",
+                (owner, isoformat(until), isoformat(now), key),
+            )
+        return self.get_delivery(key)
+
+    def in_flight_owners(self) -> list[str]:
+        """Lease owners of deliveries currently marked in flight."""
+        return [r[0] for r in self._read(
+            "SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'in-flight' AND lease_owner IS NOT NULL")]
+
+    def finish_delivery(self, key: str, *, receipt: Receipt | None, error: str | None,
+                        final: bool, actor: str, now: datetime) -> Delivery:
+        """Record a receipt (delivered), a final failure, or a retryable error (back to pending)."""
+        state = "delivered" if receipt is not None else ("failed" if final else "pending")
+        with self._write() as db:
+            row = db.execute("SELECT incident_ref, draft_id, revision, tenant, channel FROM deliveries "
+                             "WHERE idempotency_key = ?", (key,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no delivery with key {key}")
+            db.execute(
+                "UPDATE deliveries SET state = ?, lease_owner = NULL, lease_until = NULL, "
+                "external_id = COALESCE(?, external_id), receipt = COALESCE(?, receipt), error = ?, "
+                "updated_at = ? WHERE idempotency_key = ?",
+                (state, receipt.external_id if receipt else None,
+                 json.dumps(receipt.to_dict()) if receipt else None, error, isoformat(now), key),
+            )
+            data: dict[str, Any] = {"draft_id": row[1], "revision": row[2], "tenant": row[3],
+                                    "channel": row[4], "idempotency_key": key}
+            if receipt is not None:
+                data.update(external_id=receipt.external_id, text_sha256=receipt.text_sha256)
+            else:
+                data["error"] = error
+            self._log(db, row[0], f"delivery.{state if state != 'pending' else 'retry'}", actor, now, data)
+        return self.get_delivery(key)
+
+
+_DELIVERY_COLUMNS = (
+    "idempotency_key, incident_ref, draft_id, revision, tenant, channel, text_sha256, state, "
+    "attempts, lease_owner, lease_until, external_id, receipt, error, created_at, updated_at"
+)
+
+
+def _delivery(r: tuple[Any, ...]) -> Delivery:
+    receipt = None
+    if r[12]:
+        raw = json.loads(r[12])
+        receipt = Receipt(**{**raw, "delivered_at": from_iso(raw["delivered_at"])})
+    return Delivery(
+        idempotency_key=r[0], incident_ref=r[1], draft_id=r[2], revision=r[3], tenant=r[4],
+        channel=r[5], text_sha256=r[6], state=r[7], attempts=r[8], lease_owner=r[9],
+        lease_until=_dt(r[10]), external_id=r[11], receipt=receipt, error=r[13],
+        created_at=from_iso(r[14]), updated_at=from_iso(r[15]),
+    )
 
 
 def _duplicate(ref: str) -> Exception:

@@ -243,6 +243,49 @@ class Receipt(_Record):
         _aware(self, "delivered_at")
 
 
+@dataclass(frozen=True, slots=True)
+class Review(_Record):
+    """A reviewer's decision on one revision; an approval is bound to ``approval_hash``."""
+
+    draft_id: int
+    revision: int
+    reviewer: str
+    role: str  # "imoc" (incident manager) or "sirt" (security)
+    decision: str  # "approved" | "changes-requested"
+    approval_hash: str
+    at: datetime
+    note: str = ""
+    id: int = 0
+
+    def __post_init__(self) -> None:
+        _aware(self, "at")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(_Record):
+    """One message to one tenant over one channel; the key is stored before any request."""
+
+    idempotency_key: str
+    incident_ref: str
+    draft_id: int
+    revision: int
+    tenant: str
+    channel: str
+    text_sha256: str
+    state: str = "pending"  # pending | in-flight | delivered | failed
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    external_id: str | None = None
+    receipt: Receipt | None = None
+    error: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _aware(self, "lease_until", "created_at", "updated_at")
+
+
 def validate(model: type[T], data: Any) -> T:
     """Validate outside data into ``model`` with pydantic; raises ``pydantic.ValidationError``.
 
