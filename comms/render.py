@@ -28,6 +28,10 @@ if not BUILTIN_DIR.is_dir():  # source checkout without an install: templates/ b
 SUFFIX = ".txt.j2"
 _HEADER = re.compile(r"\A\{#-?\s*comms\s*\n(.*?)\n\s*-?#\}", re.S)
 _TYPES = ("text", "time", "list")
+# Line breaks inside values stand in as this token while rendering, so that a value can
+# never split the "Subject:" line; they become spaces in the subject and newlines in the body.
+_BREAK = "\x00comms-line-break\x00"
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 STATUS_TEXT = {
     "investigating": "We are investigating.",
@@ -189,7 +193,7 @@ class Renderer:
         typed, kept = self._typed(spec, values, context, now)
         template = self._load(name)
         try:
-            text = template.render({**context, **typed})
+            text = template.render({k: _protect(v) for k, v in {**context, **typed}.items()})
         except TemplateError:
             raise
         except Exception as exc:  # Jinja raises many types; all mean "this template is broken"
@@ -241,13 +245,22 @@ def _convert(var: Variable, raw: str, now: datetime) -> Any:
     return raw.strip()
 
 
+def _protect(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LINE_BREAKS.sub(_BREAK, value)
+    if isinstance(value, list):
+        return [_protect(item) for item in value]
+    return value
+
+
 def _split(text: str, name: str) -> tuple[str, str]:
     text = re.sub(r"[ \t]+\n", "\n", text.lstrip("\n"))
     head, _, body = text.partition("\n")
     if not head.startswith("Subject:"):
         raise TemplateError(f"template '{name}' must start with a 'Subject: …' line")
     body = re.sub(r"\n{3,}", "\n\n", body.strip("\n")) + "\n"
-    return head[len("Subject:") :].strip(), body
+    subject = re.sub(rf"\s*(?:{re.escape(_BREAK)}\s*)+", " ", head[len("Subject:") :]).strip()
+    return subject, body.replace(_BREAK, "\n")
 
 
 @lru_cache(maxsize=None)
