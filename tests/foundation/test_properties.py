@@ -1,0 +1,163 @@
+"""Values are data: any text in any variable renders, literally and deterministically, and
+nothing in a value (or in the incident's own fields) is ever evaluated as template code."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from foundation_support import KINDS, MINIMAL, NOW, assert_customer_text, ok
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from comms.models import Incident, Severity, Status
+from comms.render import Renderer, automatic_context
+
+PAYLOADS = [
+    "{{ 7*7 }}",
+    "{% for x in range(3) %}loop{% endfor %}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ ''.__class__ }}",
+    "{{ config }}{{ self }}{{ lipsum.__globals__ }}",
+    "{# comment #}",
+    "{% raw %}{{ 7*7 }}{% endraw %}",
+    "{%- if true -%}yes{%- endif -%}",
+    "{{ impact }}",
+]
+
+RENDERER = Renderer()
+SPECS = {kind: RENDERER.spec(kind) for kind in KINDS}
+INCIDENT = Incident(
+    ref="INC-7", title="Sign-in failures", severity=Severity.S1, status=Status.MITIGATING,
+    tenants=["acme"], started_at=NOW - timedelta(minutes=40), created_at=NOW - timedelta(minutes=40),
+    updated_at=NOW,
+)
+CONTEXT = automatic_context(incident=INCIDENT, now=NOW, interval_minutes=60)
+_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def render(kind: str, values: dict[str, str], context: dict[str, Any] = CONTEXT) -> Any:
+    return RENDERER.render(kind, values, context, NOW)
+
+
+def base_values(kind: str) -> dict[str, str]:
+    """Valid times for the time variables (their parsing is tested elsewhere)."""
+    return {k: v for k, v in MINIMAL[kind].items() if SPECS[kind].variable(k).type == "time"}
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_template_code_in_values_is_rendered_literally(kind: str, payload: str) -> None:
+    spec = SPECS[kind]
+    values = base_values(kind)
+    for var in spec.variables:
+        if var.type == "text":
+            values[var.name] = f"{var.name}: {payload}"
+    rendered = render(kind, values)
+    text = rendered.subject + "\n" + rendered.body
+    for var in spec.variables:
+        if var.type == "text":
+            assert f"{var.name}: {payload}" in text
+    assert "49" not in text
+    assert "<class" not in text and "loop" not in text.replace(payload, "")
+
+
+def test_template_code_in_incident_title_is_literal(tenant: str) -> None:
+    ok(["incident", "open", "--tenant", tenant, "--severity", "S1", "--title", "{{ 7*7 }} {% if 1 %}x{% endif %}"])
+    data = json.loads(ok(["draft", "update", "--incident", "INC-1", "--set", "impact={{ ''.__class__ }}",
+                          "--set", "actions={% for a in [1] %}{{ a }}{% endfor %}", "--format", "json"]).stdout)
+    assert data["subject"] == "Update: {{ 7*7 }} {% if 1 %}x{% endif %}"
+    assert "What you may experience: {{ ''.__class__ }}" in data["body"]
+    assert "What we are doing: {% for a in [1] %}{{ a }}{% endfor %}" in data["body"]
+    # Stored and shown back exactly as typed.
+    shown = json.loads(ok(["drafts", "show", str(data["id"]), "--format", "json"]).stdout)
+    assert shown["variables"]["impact"] == "{{ ''.__class__ }}"
+
+
+# Single-line text: anything but line breaks and the characters str.splitlines breaks on.
+LINE = st.text(st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=40).filter(
+    lambda s: s.strip()
+)
+ANY_TEXT = st.text(max_size=60)
+
+
+@st.composite
+def values_for(draw: st.DrawFn, text: st.SearchStrategy[str]) -> tuple[str, dict[str, str]]:
+    kind = draw(st.sampled_from(KINDS))
+    values = base_values(kind)
+    for var in SPECS[kind].variables:
+        if var.type == "time":
+            continue
+        value = draw(text)
+        if var.required and not value.strip():
+            value = "x" + value
+        values[var.name] = value
+    return kind, values
+
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(values_for(LINE))
+def test_any_single_line_text_renders_literally(case: tuple[str, dict[str, str]]) -> None:
+    kind, values = case
+    rendered = render(kind, values)
+    assert rendered.subject and "\n" not in rendered.subject
+    text = rendered.subject + "\n" + rendered.body
+    for var in SPECS[kind].variables:
+        if var.type == "text" and values[var.name].strip():
+            assert values[var.name].strip() in text, var.name
+    # The subject is the template's prefix and the summary, nothing more.
+    assert rendered.subject.endswith(values["summary"].strip())
+    assert render(kind, values) == rendered  # deterministic
+
+
+@FAST
+@given(values_for(ANY_TEXT))
+def test_any_text_renders_deterministically(case: tuple[str, dict[str, str]]) -> None:
+    kind, values = case
+    rendered = render(kind, values)
+    assert rendered.subject.strip()
+    assert len(_BREAKS.split(rendered.subject)) == 1, "a value's line break split the subject"
+    assert render(kind, values) == rendered
+    for var in SPECS[kind].variables:
+        value = values.get(var.name, "")
+        if var.type == "text" and value.strip():
+            lines = [line.strip() for line in _BREAKS.split(value.strip()) if line.strip()]
+            text = rendered.subject + "\n" + rendered.body
+            for line in lines:
+                assert line in text, (var.name, line)
+
+
+@FAST
+@given(st.sampled_from(KINDS), st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40))
+def test_any_incident_title_gives_a_one_line_subject(kind: str, title: str) -> None:
+    if not title.strip():
+        title = "x" + title
+    incident = Incident(
+        ref="INC-7", title=title, severity=Severity.S2, status=Status.IDENTIFIED, tenants=["acme"],
+        started_at=NOW, created_at=NOW, updated_at=NOW,
+    )
+    context = automatic_context(incident=incident, now=NOW, interval_minutes=120)
+    values = dict(MINIMAL[kind])
+    rendered = render(kind, values, context)
+    assert len(_BREAKS.split(rendered.subject)) == 1
+    first = [line for line in _BREAKS.split(title) if line.strip()][0].strip()
+    assert first in rendered.subject
+
+
+def test_line_break_in_summary_stays_in_the_subject() -> None:
+    rendered = render("update", {**MINIMAL["update"], "summary": "Sign-in\nfailures"})
+    assert rendered.subject == "Update: Sign-in failures"
+    assert rendered.body.startswith("This is an update on the issue")
+    assert_customer_text(rendered.subject, rendered.body)
+
+
+def test_line_breaks_inside_a_body_value_are_kept() -> None:
+    rendered = render("update", {**MINIMAL["update"], "impact": "Sign-in fails.\r\nPushes are slow."})
+    assert "What you may experience: Sign-in fails.\nPushes are slow.\n" in rendered.body
+    assert "\r" not in rendered.body
