@@ -1,0 +1,100 @@
+"""SqliteAlerts on the store's own file: the clock-row reader agrees with the store; state persists."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from comms.adapters.sqlite_alerts import SqliteAlerts, database_path
+from comms.alerts import AlertState
+from comms.errors import ConfigError, StoreError
+from comms.models import DraftState, MessageKind, Severity, Status
+from comms.times import isoformat
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+M = timedelta(minutes=1)
+
+
+def populate(store):
+    store.create_incident(title="A", severity=Severity.S1, tenants=["acme", "beta"], started_at=T0 - 5 * M,
+                          now=T0, actor="g")
+    store.create_incident(title="B", severity=Severity.S2, tenants=["gov"], started_at=T0, now=T0,
+                          actor="g", pubsec=True, security=True)
+    store.create_incident(title="C", severity=Severity.S1, tenants=["acme"], started_at=T0, now=T0, actor="g")
+    draft = store.add_revision(incident_ref="INC-1", kind=MessageKind.UPDATE, draft_id=None, subject="s",
+                               body="b", variables={}, author="g", now=T0 + 10 * M)
+    store.set_draft_state(draft.id, DraftState.SENT, now=T0 + 12 * M, actor="g", event="update.sent",
+                          data={"next_update_at": isoformat(T0 + 40 * M)})
+    incident = store.get_incident("INC-3")
+    store.update_incident(incident.replace(status=Status.RESOLVED, updated_at=T0 + 60 * M,
+                                           mitigated_at=T0 + 30 * M, resolved_at=T0 + 60 * M),
+                          event="incident.status", actor="g", data={"from": "investigating", "to": "resolved"})
+    store.record_clock("INC-3", column="rca_internal_at", at=T0 + 2 * 24 * 60 * M, event="rca.internal",
+                       actor="g", data={})
+
+
+def test_the_light_reader_returns_exactly_the_stores_clock_rows(store):
+    populate(store)
+    with SqliteAlerts(store.path) as db:
+        assert db.clock_rows() == store.clock_rows()
+        assert db.clock_rows(open_only=False) == store.clock_rows(open_only=False)
+        rows = db.clock_rows(rca_severities=("S1",))
+    assert [r.ref for r in rows] == ["INC-1", "INC-2", "INC-3"]  # INC-3 still owes its external RCA
+    assert rows[0].promised_update_at == T0 + 40 * M
+    assert rows[0].tenants == ("acme", "beta")
+    assert rows[2].rca_internal_at == T0 + 2 * 24 * 60 * M
+
+
+def test_resolved_incidents_with_both_rcas_done_are_not_read(store):
+    populate(store)
+    store.record_clock("INC-3", column="rca_external_at", at=T0 + 3 * 24 * 60 * M, event="rca.external",
+                       actor="g", data={})
+    with SqliteAlerts(store.path) as db:
+        assert [r.ref for r in db.clock_rows(rca_severities=("S1",))] == ["INC-1", "INC-2"]
+
+
+def test_a_file_without_the_store_schema_reads_as_no_rows(tmp_path):
+    with SqliteAlerts(tmp_path / "empty.db") as db:
+        assert db.clock_rows() is None
+        assert db.incident_exists("INC-1") is None
+        assert db.snoozes(T0) == {}
+
+
+def test_alert_state_and_snoozes_survive_a_new_connection(store):
+    state = AlertState("INC-1", "update", "S1", T0, "alerted", "comms/INC-1/update/x", T0, T0 + M, 2, True)
+    with SqliteAlerts(store.path) as db:
+        db.save({state.key: state})
+        db.snooze("INC-1", T0 + 30 * M, actor="g", now=T0)
+    with SqliteAlerts(store.path) as db:
+        assert db.load() == {state.key: state}
+        assert db.snoozes(T0 + 29 * M) == {"INC-1": T0 + 30 * M}
+        assert db.snoozes(T0 + 30 * M) == {}
+        assert db.unsnooze("INC-1")
+        assert not db.unsnooze("INC-1")
+        mode = db.connection.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_its_tables_live_beside_the_stores_and_leave_its_schema_version_alone(store):
+    version = store.connection.execute("PRAGMA user_version").fetchone()[0]
+    with SqliteAlerts(store.path) as db:
+        db.load()
+    tables = {r[0] for r in sqlite3.connect(store.path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"cadence_alerts", "cadence_snoozes", "cadence_alert_log", "incidents"} <= tables
+    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == version
+
+
+def test_a_corrupt_file_is_a_store_error(tmp_path):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not a database at all, not even close" * 100)
+    with SqliteAlerts(bad) as db, pytest.raises(StoreError, match="not a readable comms database"):
+        db.clock_rows()
+
+
+def test_database_path_accepts_paths_and_sqlite_urls(tmp_path):
+    assert database_path(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.db"
+    assert database_path(str(tmp_path / "y.db")) == tmp_path / "y.db"
+    with pytest.raises(ConfigError, match="scheme 'postgresql'"):
+        database_path("postgresql://db/comms")
