@@ -1,0 +1,245 @@
+"""The SQLite store on real files: migrations, WAL, bad files and paths, nothing lost on failure."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from foundation_support import NOW, fails, ok
+
+from comms.adapters.sqlite_store import MIGRATIONS, SqliteStore, database_path
+from comms.errors import ConfigError, NotFoundError, StoreError, UsageError
+from comms.models import MessageKind, Severity, Tenant
+
+TABLES = {"tenants", "incidents", "drafts", "revisions", "events"}
+
+
+def tables(path: Path) -> set[str]:
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    finally:
+        db.close()
+    return {r[0] for r in rows}
+
+
+def pragma(path: Path, name: str) -> object:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        db.close()
+
+
+def seed(store: SqliteStore) -> None:
+    store.put_tenant(Tenant(id="acme", name="Acme Corp"))
+    store.create_incident(title="Sign-in failures", severity=Severity.S1, tenants=["acme"],
+                          started_at=NOW, now=NOW, actor="gdcmoc")
+    store.add_revision(incident_ref="INC-1", kind=MessageKind.UPDATE, draft_id=None, subject="Update: x",
+                       body="Body\n", variables={"impact": "x"}, author="gdcmoc", now=NOW)
+
+
+def test_migrates_from_empty_creating_folders(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "comms.db"
+    with SqliteStore(path) as store:
+        assert store.list_incidents() == []
+    assert pragma(path, "user_version") == len(MIGRATIONS)
+    assert tables(path) >= TABLES
+
+
+def test_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "comms.db"
+    SqliteStore(path).close()
+    assert pragma(path, "journal_mode") == "wal"
+
+
+def test_reopening_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "comms.db"
+    with SqliteStore(path) as store:
+        seed(store)
+    db = sqlite3.connect(path)
+    try:
+        schema = sorted(db.execute("SELECT sql FROM sqlite_master").fetchall(), key=str)
+    finally:
+        db.close()
+    for _ in range(3):
+        with SqliteStore(path) as store:
+            assert [i.ref for i in store.list_incidents()] == ["INC-1"]
+            assert len(store.events("INC-1")) == 3
+            assert store.get_draft(1).revision.number == 1
+    db = sqlite3.connect(path)
+    try:
+        assert sorted(db.execute("SELECT sql FROM sqlite_master").fetchall(), key=str) == schema
+    finally:
+        db.close()
+    assert pragma(path, "user_version") == len(MIGRATIONS)
+
+
+def test_upgrades_a_first_version_database_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO tenants (id, name, data, updated_at) VALUES (?, ?, ?, ?)",
+               ("acme", "Acme Corp", json.dumps({"id": "acme", "name": "Acme Corp"}), "2026-11-27T14:00:00Z"))
+    db.commit()
+    db.close()
+    with SqliteStore(path) as store:
+        assert [t.id for t in store.list_tenants()] == ["acme"]
+        store.create_incident(title="t", severity=Severity.S2, tenants=["acme"], started_at=NOW, now=NOW, actor="a")
+    assert pragma(path, "user_version") == len(MIGRATIONS)
+
+
+def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with SqliteStore(path) as store:
+        seed(store)
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer than this comms") as caught:
+        SqliteStore(path)
+    assert "upgrade comms" in str(caught.value)
+    assert pragma(path, "user_version") == len(MIGRATIONS) + 5
+    fails(["incident", "list"], 3, "newer than this comms", env={"COMMS_DATABASE_URL": str(path)})
+
+
+def test_database_urls() -> None:
+    assert database_path("sqlite:////var/lib/comms.db") == Path("/var/lib/comms.db")
+    assert database_path("sqlite:///rel/comms.db") == Path("rel/comms.db")
+    assert database_path("/tmp/x.db") == Path("/tmp/x.db")
+    assert database_path("~/x.db") == Path("~/x.db").expanduser()
+    with pytest.raises(ConfigError, match="postgres"):
+        database_path("postgresql://db/comms")
+
+
+def test_postgres_url_is_one_clear_line_from_the_cli() -> None:
+    fails(["incident", "list"], 3, "scheme 'postgresql'", env={"COMMS_DATABASE_URL": "postgresql://db/comms"})
+
+
+def test_sqlite_url_from_the_cli(tmp_path: Path, clock: object) -> None:
+    path = tmp_path / "by-url.db"
+    ok(["tenants", "add", "acme", "--name", "Acme"], env={"COMMS_DATABASE_URL": f"sqlite:///{path}"})
+    with SqliteStore(path) as store:
+        assert [t.id for t in store.list_tenants()] == ["acme"]
+
+
+# -- bad files and paths ----------------------------------------------------------------
+
+
+GARBAGE = b"this is not a database\x00\xff" * 300
+
+
+def test_corrupt_file_is_one_line_exit_3_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "comms.db"
+    path.write_bytes(GARBAGE)
+    line = fails(["incident", "list"], 3, str(path), "not a readable comms database")
+    assert "COMMS_DATABASE_URL" in line  # says what to do
+    fails(["tenants", "add", "acme", "--name", "Acme"], 3, "not a readable comms database")
+    assert path.read_bytes() == GARBAGE
+    with pytest.raises(StoreError):
+        SqliteStore(path)
+
+
+def test_truncated_database_is_one_line_exit_3(tmp_path: Path, clock: object) -> None:
+    path = tmp_path / "comms.db"
+    ok(["tenants", "add", "acme", "--name", "Acme"])
+    ok(["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "x"])
+    data = path.read_bytes()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(data[:100] + b"\xde\xad\xbe\xef" * 600)  # header kept, pages smashed
+    result = fails(["incident", "list"], 3)
+    assert str(path) in result
+
+
+def test_folder_under_a_regular_file_is_one_line_exit_3(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be\n")
+    path = blocker / "sub" / "comms.db"
+    fails(["incident", "list"], 3, "cannot create the folder", "COMMS_DATABASE_URL", env={"COMMS_DATABASE_URL": str(path)})
+    assert blocker.read_text() == "a file where the folder should be\n"
+
+
+def test_database_path_that_is_a_folder_is_one_line_exit_3(tmp_path: Path) -> None:
+    folder = tmp_path / "comms.db.d"
+    folder.mkdir()
+    fails(["incident", "list"], 3, str(folder), env={"COMMS_DATABASE_URL": str(folder)})
+    fails(["tenants", "add", "acme", "--name", "Acme"], 3, env={"COMMS_DATABASE_URL": str(folder)})
+
+
+def test_unreadable_when_wal_file_is_a_folder(tmp_path: Path, clock: object) -> None:
+    """A WAL file that cannot be opened (here: a folder in its place) is an operational error."""
+    path = tmp_path / "comms.db"
+    ok(["tenants", "add", "acme", "--name", "Acme"])
+    Path(f"{path}-wal").unlink(missing_ok=True)
+    Path(f"{path}-wal").mkdir()
+    fails(["incident", "list"], 3, str(path))
+
+
+# -- nothing already stored is lost ------------------------------------------------------
+
+
+def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(path)
+    try:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in sorted(TABLES)}
+    finally:
+        db.close()
+
+
+def test_failed_commands_change_nothing(tmp_path: Path, clock: object) -> None:
+    path = tmp_path / "comms.db"
+    ok(["tenants", "add", "acme", "--name", "Acme Corp"])
+    ok(["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "Sign-in failures"])
+    ok(["draft", "update", "--incident", "INC-1", "--set", "impact=x", "--set", "actions=y"])
+    ok(["incident", "set", "INC-1", "--status", "mitigating"])
+    before = snapshot(path)
+    failing = [
+        (["draft", "update", "--incident", "INC-1", "--set", "impact="], 2),  # blank required value
+        (["draft", "update", "--incident", "INC-1", "--set", "colour=blue"], 2),
+        (["draft", "update", "--incident", "INC-1", "--set", "eta=tomorrowish"], 2),
+        (["draft", "update", "--incident", "INC-404", "--set", "impact=x"], 2),
+        (["draft", "maintenance-planned", "--incident", "INC-1"], 2),
+        (["incident", "open", "--tenant", "nobody", "--severity", "S1", "--title", "x"], 2),
+        (["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "x", "--ref", "INC-1"], 2),
+        (["incident", "set", "INC-1", "--status", "investigating"], 2),
+        (["incident", "set", "INC-1", "--status", "resolved"], 2),
+        (["incident", "set", "INC-1", "--status", "mitigating"], 2),
+        (["drafts", "show", "99"], 2),
+        (["timeline", "INC-9"], 2),
+    ]
+    for args, code in failing:
+        fails(args, code)
+    assert snapshot(path) == before
+
+
+def test_duplicate_ref_rolls_back(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "comms.db") as store:
+        seed(store)
+        events = store.events("INC-1")
+        with pytest.raises(UsageError, match="already exists"):
+            store.create_incident(title="again", severity=Severity.S2, tenants=["acme"], started_at=NOW,
+                                  now=NOW, actor="a", ref="INC-1")
+        assert store.events("INC-1") == events
+        assert store.get_incident("INC-1").title == "Sign-in failures"
+        with pytest.raises(NotFoundError):
+            store.get_incident("INC-2")
+
+
+def test_revisions_and_events_in_order(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "comms.db") as store:
+        seed(store)
+        for n in range(2, 6):
+            store.add_revision(incident_ref="INC-1", kind=MessageKind.UPDATE, draft_id=1, subject=f"s{n}",
+                               body=f"b{n}\n", variables={}, author="a", now=NOW + timedelta(minutes=n))
+        assert [r.number for r in store.revisions(1)] == [1, 2, 3, 4, 5]
+        assert store.get_draft(1).revision.subject == "s5"
+        events = store.events("INC-1")
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        assert [e.type for e in events][:2] == ["incident.opened", "gdcmoc.engaged"]
+        assert [e.data.get("revision") for e in events if e.type == "draft.revised"] == [1, 2, 3, 4, 5]
