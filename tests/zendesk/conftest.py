@@ -106,6 +106,15 @@ def _scrub_request(request: Any) -> Any:
     return request
 
 
+def _same_idempotency_key(recorded: Any, replayed: Any) -> bool:
+    return bool(recorded.headers.get("Idempotency-Key") == replayed.headers.get("Idempotency-Key"))
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """Replays also check the ``Idempotency-Key`` header each request carried."""
+    vcr.register_matcher("idempotency_key", _same_idempotency_key)
+
+
 @pytest.fixture
 def vcr_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Replay only (record mode ``none``) unless ``--record-mode`` says otherwise."""
@@ -114,7 +123,7 @@ def vcr_config(request: pytest.FixtureRequest) -> dict[str, Any]:
         "filter_headers": ["authorization", "cookie", "set-cookie"],
         "filter_query_parameters": ["token", "access_token"],
         "before_record_request": _scrub_request,
-        "match_on": ["method", "path", "query", "body"],
+        "match_on": ["method", "path", "query", "body", "idempotency_key"],
         "decode_compressed_response": True,
     }
 

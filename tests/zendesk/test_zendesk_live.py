@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import pytest
+
 from comms.adapters.zendesk import (
     CONTACT_REQUEST_TAG,
     ZendeskPublisher,
@@ -21,7 +22,6 @@ from comms.adapters.zendesk import (
     recipients,
     ticket_subject,
 )
-
 from comms.errors import ConfigError, PublishError
 from comms.models import Contact, Incident, Receipt, Tenant
 from tests.zendesk.conftest import AGENT, NOW, TOKEN
