@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "draft": ("comms.commands.core:draft", "Draft a customer message from a template."),
     "drafts": ("comms.commands.core:drafts", "List, show and diff drafts and revisions."),
     "timeline": ("comms.commands.core:timeline", "Export an incident's event log for the RCA."),
+    "review": ("comms.commands.delivery:review", "List, show, approve or send back drafts (the IMOC's side)."),
+    "send": ("comms.commands.delivery:send", "Send an approved draft exactly once; --resume finishes a broken send."),
+    "cadence": ("comms.commands.cadence:cadence", "Update deadlines: status, check (cron), watch (alerts), snooze."),
     "lint": ("comms.lint.command:lint", "Find internal details and weak wording; --fix strips them."),
     "switchboard": ("comms.commands.switchboard:switchboard", "Run the Switchboard API stub server."),
 }

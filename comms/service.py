@@ -321,6 +321,18 @@ def _describe(event: Event) -> str:
             )
         case "update.sent":
             text = f"sent draft {d.get('draft_id')} revision {d.get('revision')} ({d.get('kind')}) via {d.get('channel')}"
+        case "delivery.planned":
+            text = f"planned delivery of draft {d.get('draft_id')} r{d.get('revision')} to {d.get('tenant')} via {d.get('channel')}"
+        case "delivery.delivered":
+            text = f"delivered to {d.get('tenant')} via {d.get('channel')} ({d.get('external_id')})"
+        case "delivery.retry" | "delivery.failed":
+            text = f"delivery to {d.get('tenant')} via {d.get('channel')} {event.type.split('.')[1]}: {d.get('error')}"
+        case "review.approved" | "review.changes-requested":
+            text = f"{event.type.split('.')[1]} draft {d.get('draft_id')} r{d.get('revision')} as {d.get('role')}" + (
+                f": {d['note']}" if d.get("note") else ""
+            )
+        case "review.skipped":
+            text = f"review skipped for draft {d.get('draft_id')} r{d.get('revision')}: {d.get('reason')}"
         case "gdcmoc.engaged":
             text = f"GDCMOC engaged ({d.get('by')})"
         case _:

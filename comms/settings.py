@@ -21,7 +21,7 @@ from typing import Any
 from comms.errors import ConfigError
 
 DEFAULT_INTERVALS = {"S1": 60, "S2": 120}
-_TABLES = ("lint", "switchboard", "zendesk", "cadence", "review", "updates", "alerts")
+_TABLES = ("lint", "switchboard", "zendesk", "cadence", "review", "send", "updates", "alerts")
 _SCALARS = ("author", "reviewer", "database_url", "templates_dir")
 
 

@@ -105,6 +105,34 @@ def tenants_import(path: Path) -> None:
     click.echo(f"imported {len(loaded)} tenant(s) from {path}")
 
 
+@tenants.command("sync")
+@FORMAT_OPTION
+def tenants_sync(fmt: str) -> None:
+    """Copy the tenant directory from Switchboard into the local store.
+
+    Names and aliases feed the linter's other-tenant rule; contacts feed Zendesk CCs.
+    Uses [switchboard] base_url and COMMS_SWITCHBOARD_TOKEN.
+
+    \b
+    Example:
+      COMMS_SWITCHBOARD_TOKEN=… comms tenants sync
+    """
+    from comms.commands.delivery import _publishers
+
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        publisher = _publishers(["switchboard"], stack)["switchboard"]
+        found = publisher.tenants()
+    store = common.store()
+    for tenant in found:
+        store.put_tenant(tenant)
+    if fmt == "json":
+        emit_json([dump(t) for t in found])
+        return
+    click.echo(f"synced {len(found)} tenant(s) from Switchboard: {', '.join(t.id for t in found)}")
+
+
 @tenants.command("list")
 @FORMAT_OPTION
 def tenants_list(fmt: str) -> None:
