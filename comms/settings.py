@@ -147,18 +147,21 @@ def load_settings(config: Path | None = None, environ: dict[str, str] | None = N
         if name in data and not isinstance(data[name], dict):
             raise ConfigError(f"{source}: '{name}' must be a table ([{name}])")
 
-    database_url = env.get("COMMS_DATABASE_URL") or _string(data, "database_url", source)
-    templates = env.get("COMMS_TEMPLATES_DIR") or _string(data, "templates_dir", source)
+    # Validate every scalar in the file even when the environment overrides it: a broken
+    # file must not pass silently on one machine and fail on the next.
+    file_values = {key: _string(data, key, source) for key in _SCALARS}
+    database_url = env.get("COMMS_DATABASE_URL") or file_values["database_url"]
+    templates = env.get("COMMS_TEMPLATES_DIR") or file_values["templates_dir"]
     templates_dir = Path(templates).expanduser() if templates else None
     if templates_dir is not None and path is not None and not templates_dir.is_absolute() and not env.get("COMMS_TEMPLATES_DIR"):
         templates_dir = path.parent / templates_dir
     author = (
         env.get("COMMS_AUTHOR")
-        or _string(data, "author", source)
+        or file_values["author"]
         or env.get("USER")
         or "gdcmoc"
     )
-    reviewer = env.get("COMMS_REVIEWER") or _string(data, "reviewer", source) or author
+    reviewer = env.get("COMMS_REVIEWER") or file_values["reviewer"] or author
     return Settings(
         database_url=database_url or str(default_database_path()),
         author=author,
