@@ -386,12 +386,30 @@ def _spec_json(spec: Any) -> dict[str, Any]:
 
 
 def checker() -> Any:
-    """The linter as a service.Checker, or None before the linter is installed."""
-    try:
-        from comms.lint import lint_for_draft
-    except ImportError:
-        return None
-    return lint_for_draft(common.settings(), common.store())
+    """The linter as a ``service.Checker`` for the configured lint settings and tenants."""
+    return make_checker(common.settings().lint, common.store())
+
+
+def make_checker(lint_table: dict[str, Any], store: Any) -> Any:
+    """Build a checker: lint the rendered text knowing the incident's audience and every tenant."""
+    from comms.lint import LintConfig, lint
+
+    config = LintConfig.model_validate(lint_table)
+    known = store.list_tenants()
+
+    def check(text: str, kind: str, incident: Any) -> list[dict[str, Any]]:
+        audience = [t for t in known if t.id in incident.tenants]
+        names = [n for t in known for n in (t.name, *t.aliases) if n]
+        findings = lint(
+            text, config=config, kind=kind,
+            audience=audience[0].name if len(audience) == 1 else None,
+            # One text to several tenants must name none of them: no audience then.
+            tenants=names,
+            severity=incident.severity.value, status=incident.status.value,
+        )
+        return [f.to_dict() for f in findings]
+
+    return check
 
 
 @click.command()

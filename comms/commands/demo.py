@@ -121,10 +121,6 @@ def demo(keep: bool) -> None:
 
 
 def _checker(store: Any) -> Any:
-    try:
-        from comms.lint import lint_for_draft
-    except ImportError:
-        return None
-    from comms.settings import Settings
+    from comms.commands.core import make_checker
 
-    return lint_for_draft(Settings(database_url="", author="demo", reviewer="demo"), store)
+    return make_checker({}, store)
