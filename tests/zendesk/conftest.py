@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 # Replays never reach a socket; this netloc is fixed so cassettes do not depend on a port.
 CASSETTE_NETLOC = "127.0.0.1:1"
 CASSETTE_DIR = Path(__file__).resolve().parents[1] / "cassettes" / "zendesk"
+_LIVE_NETLOC = re.compile(rb"127\.0\.0\.1:\d+")
 
 
 @pytest.fixture
@@ -115,6 +117,14 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     vcr.register_matcher("idempotency_key", _same_idempotency_key)
 
 
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    """Links in recorded answers point at the fixed netloc too."""
+    body = response.get("body", {}).get("string")
+    if isinstance(body, bytes):
+        response["body"]["string"] = _LIVE_NETLOC.sub(CASSETTE_NETLOC.encode(), body)
+    return response
+
+
 @pytest.fixture
 def vcr_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Replay only (record mode ``none``) unless ``--record-mode`` says otherwise."""
@@ -123,6 +133,7 @@ def vcr_config(request: pytest.FixtureRequest) -> dict[str, Any]:
         "filter_headers": ["authorization", "cookie", "set-cookie"],
         "filter_query_parameters": ["token", "access_token"],
         "before_record_request": _scrub_request,
+        "before_record_response": _scrub_response,
         "match_on": ["method", "path", "query", "body", "idempotency_key"],
         "decode_compressed_response": True,
     }

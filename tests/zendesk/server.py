@@ -125,12 +125,10 @@ class ZendeskServer:
         token: str = "test-token",
         rate_limit: int | None = None,
         rate_window: float = 60.0,
-        subdomain: str = "gitlab",
     ) -> None:
         self.state = State(agent_email=agent_email, token=token)
         self.rate_limit = rate_limit
         self.rate_window = rate_window
-        self.subdomain = subdomain
         agent_id = self.state.new_id()
         self.state.users[agent_id] = _user(agent_id, agent_email, "Comms Bot", role="agent")
         self.agent_id = agent_id
@@ -234,10 +232,19 @@ class ZendeskServer:
         return decoded == f"{self.state.agent_email}/token:{self.state.token}"
 
     def handle(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any, key: str | None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        key: str | None,
+        host: str | None = None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """Apply one authenticated request to the state; return (status, json, headers)."""
-        base = f"https://{self.subdomain}.zendesk.com/api/v2"
+        """Apply one authenticated request to the state; return (status, json, headers).
+
+        Links point back at the host the client used (zenpy follows ``links.next`` as is).
+        """
+        base = f"http://{host or self.netloc}/api/v2"
         with self.state.lock:
             if method == "POST" and path == "/api/v2/tickets.json":
                 return self._create_ticket(body, key, base)
@@ -442,7 +449,7 @@ def _user(user_id: int, email: str, name: str, *, role: str) -> dict[str, Any]:
     now = _now()
     return {
         "id": user_id,
-        "url": f"https://gitlab.zendesk.com/api/v2/users/{user_id}.json",
+        "url": f"/api/v2/users/{user_id}.json",
         "name": name,
         "email": email,
         "role": role,
@@ -549,7 +556,9 @@ def _handler_for(server: ZendeskServer) -> type[BaseHTTPRequestHandler]:
                 self._answer(seen, 400, {"error": "InvalidJSON"}, limit_headers)
                 return
             seen.body = body
-            status, payload, extra = server.handle(method, url.path, parse_qs(url.query), body, key)
+            status, payload, extra = server.handle(
+                method, url.path, parse_qs(url.query), body, key, self.headers.get("Host")
+            )
             if fault is not None and fault.kind == "commit_then_drop":
                 self._drop()
                 return

@@ -20,6 +20,7 @@ injection live in ``test_zendesk_live.py``; keep the two apart (vcrpy patches th
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,3 +134,4 @@ def test_cassettes_hold_no_credentials_and_no_live_port() -> None:
         uris = [line.split("uri:", 1)[1].strip() for line in text.splitlines() if "uri:" in line]
         assert uris, path
         assert all(uri.startswith(f"http://{CASSETTE_NETLOC}/api/v2/") for uri in uris), path
+        assert set(re.findall(r"127\.0\.0\.1:\d+", text)) == {CASSETTE_NETLOC}, path

@@ -225,6 +225,29 @@ def test_a_ticket_creation_meeting_a_fault_opens_exactly_one_ticket(
         assert posts[1].idempotency_lookup == "hit"
 
 
+def test_a_reply_landed_beyond_the_first_page_of_comments_is_found(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    for n in range(120):  # agents' and customers' comments, straight into the server
+        server.handle(
+            "PUT",
+            f"/api/v2/tickets/{ticket_id}.json",
+            {},
+            {"ticket": {"comment": {"body": f"note {n}", "public": n % 2 == 0}}},
+            None,
+        )
+    server.inject("commit_then_drop", method="PUT")
+
+    receipt = reply(publisher, tenant, incident, ticket_id)
+
+    comments = server.state.comments[ticket_id]
+    assert len(comments) == 122
+    assert [c["body"] for c in comments].count(UPDATE) == 1
+    assert receipt.detail["comment_id"] == comments[-1]["id"]
+    assert len(server.requests_to("GET", r"/comments\.json$")) == 2  # two pages read
+
+
 def test_a_429_waits_for_retry_after(
     server: ZendeskServer,
     publisher: ZendeskPublisher,
