@@ -79,6 +79,40 @@ class Rendered:
     variables: dict[str, str]
 
 
+def _bytecode_cache() -> Any:
+    """Jinja's compiled-template cache in the user's cache folder, or None if unusable.
+
+    Compiling the templates is a visible share of a ``comms draft`` run; the cache is keyed
+    by the template source's checksum, so an edited override is recompiled, never stale.
+    """
+    import os
+
+    from jinja2 import FileSystemBytecodeCache
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "comms", "jinja")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+
+    class _Quiet(FileSystemBytecodeCache):
+        # A read-only or full cache folder must never stop a message from rendering.
+        def dump_bytecode(self, bucket: Any) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+        def load_bytecode(self, bucket: Any) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except OSError:
+                pass
+
+    return _Quiet(folder)
+
+
 def _parse_header(text: str, origin: str) -> dict[str, Any] | None:
     match = _HEADER.match(text)
     if not match:
@@ -126,6 +160,7 @@ class Renderer:
             from jinja2.sandbox import ImmutableSandboxedEnvironment
 
             builtin = FileSystemLoader(str(BUILTIN_DIR))
+            cache = _bytecode_cache()
             loaders: list[Any] = []
             if self.user_dir is not None:
                 loaders.append(FileSystemLoader(str(self.user_dir)))
@@ -137,6 +172,7 @@ class Renderer:
                 keep_trailing_newline=True,
                 trim_blocks=True,
                 lstrip_blocks=True,
+                bytecode_cache=cache,
             )
             env.filters["when"] = format_time
             env.filters["date"] = lambda d: utc(d).strftime("%Y-%m-%d")
