@@ -403,12 +403,12 @@ def make_checker(lint_table: dict[str, Any], store: Any) -> Any:
 
     def check(text: str, kind: str, incident: Any) -> list[dict[str, Any]]:
         audience = [t for t in known if t.id in incident.tenants]
-        names = [n for t in known for n in (t.name, *t.aliases) if n]
+        # One text to several tenants must name none of them, so only a single-tenant
+        # message has an audience whose own names (and aliases) are allowed.
+        own = audience[0] if len(audience) == 1 else None
+        others = [n for t in known if t is not own for n in (t.name, *t.aliases) if n]
         findings = lint(
-            text, config=config, kind=kind,
-            audience=audience[0].name if len(audience) == 1 else None,
-            # One text to several tenants must name none of them: no audience then.
-            tenants=names,
+            text, config=config, kind=kind, audience=own.name if own else None, tenants=others,
             severity=incident.severity.value, status=incident.status.value,
         )
         return [f.to_dict() for f in findings]

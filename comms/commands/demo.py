@@ -1,9 +1,16 @@
-"""``comms demo``: walk the pipeline on a throw-away store and print each step."""
+"""``comms demo``: walk the whole pipeline on a throw-away store and a local Switchboard stub.
+
+incident → lint the internal note → draft → revise → review → send (exactly once) →
+cadence → update → resolve → timeline, printing each step and the command it stands for.
+"""
 
 from __future__ import annotations
 
+import difflib
+import secrets
+import shutil
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +18,11 @@ import click
 
 from comms.commands import common
 
-DEMO_TENANTS = [
-    {"id": "acme", "name": "Acme Corp", "url": "https://acme.gitlab-dedicated.com",
-     "contacts": [{"email": "ops@acme.example"}, {"email": "csm@gitlab.example", "role": "csm"}]},
-    {"id": "globex", "name": "Globex", "url": "https://globex.gitlab-dedicated.com", "geo": True,
-     "contacts": [{"email": "it@globex.example"}]},
-]
+INTERNAL_NOTE = (
+    "web-03 and db1001 in us-east-1 are OOMing since the 13:40 deploy, see #inc-2291. "
+    "Users on acme cannot sign in; we think the new session cache is to blame. "
+    "@jsmith is rolling back, ETA 30m."
+)
 
 
 def _step(number: int, title: str) -> None:
@@ -28,50 +34,84 @@ def _show(text: str) -> None:
         click.echo(f"   | {line}")
 
 
-@click.command()
-@click.option("--keep", is_flag=True, help="Keep the demo database and print where it is.")
-def demo(keep: bool) -> None:
-    """Walk the pipeline on a throw-away store: tenant → incident → drafts → revisions → timeline.
+def _cmd(text: str) -> None:
+    click.secho(f"   $ {text}", fg="cyan")
 
-    Nothing touches your real store. Uses the built-in templates and defaults.
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the demo databases and print where they are.")
+def demo(keep: bool) -> None:
+    """Walk the whole pipeline on a throw-away store and a Switchboard stub it starts itself.
+
+    Nothing touches your real store or any real service: a temporary SQLite file, the
+    built-in templates, and the Switchboard stub on a free 127.0.0.1 port.
 
     \b
     Example:
       comms demo
     """
-    from comms import service
-    from comms.adapters.sqlite_store import SqliteStore
-    from comms.models import MessageKind, Severity, Status, Tenant, validate
-    from comms.render import Renderer
+    from comms.adapters.stub_server import serve_in_thread
 
     folder = Path(tempfile.mkdtemp(prefix="comms-demo-"))
+    token = secrets.token_urlsafe(16)
+    try:
+        with serve_in_thread(folder / "switchboard.db", token=token) as url:
+            _run(folder, url, token)
+    finally:
+        if keep:
+            click.echo(f"\nkept: COMMS_DATABASE_URL={folder / 'demo.db'} (stub database {folder / 'switchboard.db'})")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    click.secho("\ndemo complete", fg="green")
+
+
+def _run(folder: Path, url: str, token: str) -> None:
+    from comms import delivery, service
+    from comms.adapters.rest import make_client, SwitchboardPublisher
+    from comms.adapters.sqlite_store import SqliteStore
+    from comms.commands.core import make_checker
+    from comms.lint import fix, lint
+    from comms.models import DraftState, MessageKind, Review, Severity, Status
+    from comms.render import Renderer
+    from comms.review import approval_hash
+
     store = SqliteStore(folder / "demo.db")
     renderer = Renderer()
-    author = "demo-gdcmoc"
-    now = common.now().replace(second=0, microsecond=0)
-    started = now - timedelta(minutes=12)
-    check = _checker(store)
+    gdcmoc, imoc = "demo-gdcmoc", "demo-imoc"
+    start = common.now().replace(second=0, microsecond=0)
+    client = make_client(url, token)
+    switchboard = SwitchboardPublisher(client)
 
-    _step(1, f"Store: a new SQLite file at {folder / 'demo.db'}")
-    for data in DEMO_TENANTS:
-        store.put_tenant(validate(Tenant, data))
-    click.echo(f"   tenants: {', '.join(t.id for t in store.list_tenants())}")
+    _step(1, f"A throw-away store ({folder / 'demo.db'}) and the Switchboard stub at {url}")
+    _cmd("comms tenants sync")
+    for tenant in switchboard.tenants():
+        store.put_tenant(tenant)
+    click.echo(f"   synced tenants: {', '.join(t.id for t in store.list_tenants())}")
+    check = make_checker({}, store)
 
     _step(2, "Open an S1 incident for acme")
-    incident = service.open_incident(
-        store, title="Sign-in failures on the web interface", severity=Severity.S1,
-        tenants=["acme"], now=now, actor=author, started_at=started,
-    )
-    click.echo(f"   $ comms incident open --tenant acme --severity S1 --title \"{incident.title}\"")
-    click.echo(f"   opened {incident.ref}, started {started:%H:%M} UTC")
+    _cmd('comms incident open --tenant acme --severity S1 --title "Sign-in failures" --started -12m')
+    incident = service.open_incident(store, title="Sign-in failures", severity=Severity.S1, tenants=["acme"],
+                                     now=start, actor=gdcmoc, started_at=start - timedelta(minutes=12))
+    click.echo(f"   opened {incident.ref}")
 
-    def draft(kind: MessageKind, values: dict[str, str], at: Any) -> Any:
-        composed = service.compose(
-            store, renderer, ref=incident.ref, kind=kind, values=values, now=at, author=author,
-            interval_minutes=60, check=check,
-        )
+    _step(3, "Lint the incident lead's internal note before reusing any of it")
+    _cmd("comms lint --kind update - <<< \"$NOTE\"")
+    _show(INTERNAL_NOTE)
+    others = [n for t in store.list_tenants() if t.id != "acme" for n in (t.name, *t.aliases)]
+    for finding in lint(INTERNAL_NOTE, kind="update", audience="Acme Corporation", tenants=others):
+        click.echo(f"   {finding.line}:{finding.column}: {finding.level} {finding.rule} {finding.message}")
+    _cmd("comms lint --fix -")
+    result = fix(INTERNAL_NOTE, audience="Acme Corporation", tenants=others)
+    _show(result.text)
+    click.echo(f"   removed or replaced {len(result.removed)}; {len(result.remaining)} left for a person to reword")
+    click.echo("   (the impact, in customer words, goes into the draft; causes under investigation stay out)")
+
+    def draft(kind: MessageKind, values: dict[str, str], at: datetime) -> Any:
+        composed = service.compose(store, renderer, ref=incident.ref, kind=kind, values=values, now=at,
+                                   author=gdcmoc, interval_minutes=60, check=check)
         sets = " ".join(f'--set {k}="{v}"' for k, v in values.items())
-        click.echo(f"   $ comms draft {kind.value} --incident {incident.ref} {sets}".rstrip())
+        _cmd(f"comms draft {kind.value} --incident {incident.ref} {sets}".rstrip())
         click.echo(f"   draft {composed.draft.id}, revision {composed.draft.revision.number}"
                    + (f"; carried over: {', '.join(sorted(composed.carried))}" if composed.carried else ""))
         _show(service.message_text(composed.draft))
@@ -80,47 +120,67 @@ def demo(keep: bool) -> None:
             f"\n     {f['line']}:{f['column']} {f['level']} {f['rule']} {f['message']}" for f in findings))
         return composed.draft
 
-    _step(3, "Draft the investigation start")
-    draft(MessageKind.INVESTIGATION_START, {
+    def approve_and_send(d: Any, at: datetime) -> None:
+        _cmd(f"COMMS_REVIEWER={imoc} comms review approve {d.id}")
+        digest = approval_hash(d.revision.subject, d.revision.body, incident.tenants, ["switchboard"])
+        store.add_review(Review(draft_id=d.id, revision=d.revision.number, reviewer=imoc, role="imoc",
+                                decision="approved", approval_hash=digest, at=at),
+                         incident_ref=incident.ref, state=DraftState.APPROVED)
+        _cmd(f"comms send {d.id} --via switchboard")
+        planned = store.plan_deliveries(delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
+                                        actor=gdcmoc, now=at)
+        report = delivery.run(
+            store, planned, publishers={"switchboard": switchboard}, tenants={t.id: t for t in store.list_tenants()},
+            incidents={incident.ref: store.get_incident(incident.ref)}, drafts={d.id: store.get_draft(d.id)},
+            actor=gdcmoc, clock=lambda: at, extra_args=lambda _d: {"kind": d.kind.value},
+        )
+        for outcome in report.outcomes:
+            receipt = outcome.receipt
+            click.echo(f"   switchboard  {outcome.delivery.tenant:<8} {outcome.status:<10} "
+                       f"{receipt.external_id if receipt else outcome.error}  to {', '.join(receipt.detail.get('recipients', [])) if receipt else ''}")
+        _cmd(f"comms send {d.id} --via switchboard   # again: nothing is posted twice")
+        again = delivery.run(
+            store, store.plan_deliveries(delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
+                                         actor=gdcmoc, now=at),
+            publishers={"switchboard": switchboard}, tenants={t.id: t for t in store.list_tenants()},
+            incidents={incident.ref: store.get_incident(incident.ref)}, drafts={d.id: store.get_draft(d.id)},
+            actor=gdcmoc, clock=lambda: at,
+        )
+        click.echo(f"   {again.count('already-delivered')} already delivered, {again.count('delivered')} posted")
+
+    _step(4, "Draft the investigation start")
+    first = draft(MessageKind.INVESTIGATION_START, {
         "impact": "Users cannot sign in to the web interface. Git over HTTPS and SSH work normally.",
         "affected_components": "Web UI, Sign-in",
-    }, now)
+    }, start)
 
-    _step(4, "Revise it: the same command again adds a revision, every revision is kept")
-    first = draft(MessageKind.INVESTIGATION_START, {"focus_area": "sign-in requests"}, now + timedelta(minutes=2))
-    click.echo(f"   $ comms drafts diff {first.id}")
-    import difflib
-
+    _step(5, "Revise it: the same command again adds a revision; every revision is kept")
+    first = draft(MessageKind.INVESTIGATION_START, {"focus_area": "sign-in requests"}, start + timedelta(minutes=2))
+    _cmd(f"comms drafts diff {first.id}")
     old, new = store.revisions(first.id)[-2:]
     _show("".join(difflib.unified_diff(old.body.splitlines(True), new.body.splitlines(True), "r1", "r2")))
 
-    _step(5, "45 minutes later: the update starts from the last message's values")
-    service.change_status(store, incident.ref, Status.IDENTIFIED, now=now + timedelta(minutes=40), actor=author)
-    draft(MessageKind.UPDATE, {"actions": "We are restoring the sign-in service from a known good configuration."},
-          now + timedelta(minutes=45))
+    _step(6, "The IMOC reviews and approves; the update goes out through Switchboard")
+    approve_and_send(first, start + timedelta(minutes=4))
 
-    _step(6, "Mitigated, then resolved (each confirmed by the incident lead)")
-    service.change_status(store, incident.ref, Status.MONITORING, now=now + timedelta(minutes=80),
-                          actor=author, confirmed_by="demo-imoc")
-    service.change_status(store, incident.ref, Status.RESOLVED, now=now + timedelta(minutes=110),
-                          actor=author, confirmed_by="demo-imoc")
-    draft(MessageKind.RESOLVED, {"resolution": "Sign-in works normally again."}, now + timedelta(minutes=112))
+    _step(7, "The next update starts from the last sent message's values")
+    service.change_status(store, incident.ref, Status.IDENTIFIED, now=start + timedelta(minutes=40), actor=gdcmoc)
+    second = draft(MessageKind.UPDATE, {"actions": "We are restoring the sign-in service from a known good configuration."},
+                   start + timedelta(minutes=45))
+    approve_and_send(second, start + timedelta(minutes=47))
 
-    _step(7, "Timeline for the RCA")
-    click.echo(f"   $ comms timeline {incident.ref}")
-    _show(service.timeline_markdown(store.get_incident(incident.ref), store.events(incident.ref), {}))
+    _step(8, "Mitigated and resolved, each confirmed by the incident lead")
+    service.change_status(store, incident.ref, Status.MONITORING, now=start + timedelta(minutes=80),
+                          actor=gdcmoc, confirmed_by=imoc)
+    service.change_status(store, incident.ref, Status.RESOLVED, now=start + timedelta(minutes=100),
+                          actor=gdcmoc, confirmed_by=imoc)
+    last = draft(MessageKind.RESOLVED, {"resolution": "Sign-in works normally again."}, start + timedelta(minutes=102))
+    approve_and_send(last, start + timedelta(minutes=104))
 
+    _step(9, "Timeline for the RCA")
+    _cmd(f"comms timeline {incident.ref}")
+    texts = {(d.id, d.revision.number): service.message_text(d)
+             for d in store.list_drafts(incident_ref=incident.ref) if d.state is DraftState.SENT}
+    _show(service.timeline_markdown(store.get_incident(incident.ref), store.events(incident.ref), texts))
+    client.close()
     store.close()
-    if keep:
-        click.echo(f"\nkept: COMMS_DATABASE_URL={folder / 'demo.db'}")
-    else:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-    click.secho("\ndemo complete", fg="green")
-
-
-def _checker(store: Any) -> Any:
-    from comms.commands.core import make_checker
-
-    return make_checker({}, store)
