@@ -501,9 +501,13 @@ class SwitchboardDB:
         """Forget ``key`` (its request failed on our side; the client may try again)."""
         self.conn.execute("DELETE FROM idempotency WHERE key = ?", (key,))
 
-    def idem_expire(self) -> int:
-        """Drop every completed record, as a real server does after its retention period."""
-        return self.conn.execute("DELETE FROM idempotency WHERE state = 'done'").rowcount
+    def idem_expire(self, match: str = "*") -> int:
+        """Drop completed records whose key matches the glob, as a real server does after its
+        retention period."""
+        keys = [r[0] for r in self.conn.execute("SELECT key FROM idempotency WHERE state = 'done'")
+                if fnmatch.fnmatchcase(r[0], match)]
+        self.conn.executemany("DELETE FROM idempotency WHERE key = ?", [(k,) for k in keys])
+        return len(keys)
 
 
 # --------------------------------------------------------------------------- faults, limits
@@ -889,7 +893,10 @@ async def admin_tenants(request: Request) -> Response:
 
 
 async def admin_expire(request: Request) -> Response:
-    return JSONResponse({"expired": _state(request).db.idem_expire()})
+    raw = await request.body()
+    body = await _json_body(request) if raw.strip() else {}
+    match = body.get("match", "*") if isinstance(body, dict) else "*"
+    return JSONResponse({"expired": _state(request).db.idem_expire(str(match))})
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
