@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from operator import itemgetter
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple
 
@@ -196,62 +198,67 @@ def remind_time(due_at: datetime, last_update_at: datetime | None, policy: Polic
 def evaluate_row(row: Any, policy: Policy, now: datetime) -> list[Deadline]:
     """Every pending clock of one incident at ``now``, in ``CLOCKS`` order."""
     out: list[Deadline] = []
+    _evaluate_into(out, row, policy, now)
+    return out
+
+
+def _add(
+    out: list[Deadline], row: Any, clock: str, due: datetime, remind: datetime, reason: str,
+    now: datetime,
+) -> None:
+    state = OVERDUE if now >= due else DUE_SOON if now >= remind else OK
+    out.append(Deadline(row.ref, clock, row.severity, due, remind, state, now - due, reason,
+                        bool(row.pubsec or row.security), row))
+
+
+def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime) -> None:
+    # Hot path of `comms cadence check` (tens of thousands of rows): positional calls, no closures.
     severity = row.severity
     status = row.status
-    restricted = bool(row.pubsec or row.security)
-    ref = row.ref
-
-    def add(clock: str, due: datetime, remind: datetime, reason: str) -> None:
-        out.append(
-            Deadline(ref, clock, severity, due, remind, state_at(due, remind, now), now - due,
-                     reason, restricted, row)
-        )
-
     if status != RESOLVED:
+        last = row.last_update_at
         found = update_due(
-            severity=severity,
-            status=status,
-            created_at=row.created_at,
-            status_changed_at=row.status_changed_at,
-            last_update_at=row.last_update_at,
-            promised_update_at=row.promised_update_at,
-            policy=policy,
+            severity=severity, status=status, created_at=row.created_at,
+            status_changed_at=row.status_changed_at, last_update_at=last,
+            promised_update_at=row.promised_update_at, policy=policy,
         )
         if found is not None:
-            due, reason = found
-            add(UPDATE, due, remind_time(due, row.last_update_at, policy), reason)
+            due = found[0]
+            _add(out, row, UPDATE, due, remind_time(due, last, policy), found[1], now)
         if row.engaged_at is None and severity in policy.engage_severities:
             due = row.started_at + policy.engage_within
-            add(ENGAGE, due, due - policy.reminder_lead,
-                f"GDCMOC engaged within {_human(policy.engage_within)} of an {severity} starting")
+            _add(out, row, ENGAGE, due, due - policy.reminder_lead,
+                 f"GDCMOC engaged within {_human(policy.engage_within)} of an {severity} starting", now)
         if (
             row.mitigated_at is None
             and status in _NO_MITIGATION_IN_SIGHT
             and severity in policy.director_severities
         ):
             due = row.started_at + policy.director_after
-            add(DIRECTOR, due, due - policy.reminder_lead,
-                f"{severity} without mitigation for {_human(policy.director_after)}: "
-                "escalate to the Dedicated Director")
+            _add(out, row, DIRECTOR, due, due - policy.reminder_lead,
+                 f"{severity} without mitigation for {_human(policy.director_after)}: "
+                 "escalate to the Dedicated Director", now)
     elif row.resolved_at is not None and severity in policy.rca_severities:
         due = row.resolved_at + policy.rca_within
         # A day's notice suits a week-long clock better than the update reminder lead.
         remind = due - max(policy.reminder_lead, timedelta(days=1))
         if row.rca_internal_at is None:
-            add(RCA_INTERNAL, due, remind,
-                f"{severity} internal RCA within {_human(policy.rca_within)} of resolution")
+            _add(out, row, RCA_INTERNAL, due, remind,
+                 f"{severity} internal RCA within {_human(policy.rca_within)} of resolution", now)
         if row.rca_external_at is None:
-            add(RCA_EXTERNAL, due, remind,
-                f"{severity} external RCA within {_human(policy.rca_within)} of resolution")
-    return out
+            _add(out, row, RCA_EXTERNAL, due, remind,
+                 f"{severity} external RCA within {_human(policy.rca_within)} of resolution", now)
+
+
+_BY_DUE = itemgetter(3, 0, 1)  # due_at, ref, clock
 
 
 def evaluate(rows: Iterable[Any], policy: Policy, now: datetime) -> list[Deadline]:
     """Every pending clock of every incident at ``now``, most urgent (earliest due) first."""
     out: list[Deadline] = []
     for row in rows:
-        out.extend(evaluate_row(row, policy, now))
-    out.sort(key=lambda d: (d.due_at, d.ref, d.clock))
+        _evaluate_into(out, row, policy, now)
+    out.sort(key=_BY_DUE)
     return out
 
 
@@ -474,6 +481,7 @@ def holding_variables(
 # -- formatting ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def _human(delta: timedelta) -> str:
     """``60 minutes`` → ``1h``, ``90m`` → ``1h 30m``, ``7 days`` → ``7d``, ``14m``."""
     seconds = int(abs(delta.total_seconds()))

@@ -25,7 +25,10 @@ _LABEL = {OVERDUE: "OVERDUE", DUE_SOON: "DUE SOON", OK: "ok"}
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    # COMMS_NOW pins the clock for replays and demos, as in every other command.
+    from comms.commands.common import now
+
+    return now()
 
 
 def _at(text: str | None) -> datetime:
@@ -40,9 +43,9 @@ def _at(text: str | None) -> datetime:
 
 
 def _open() -> tuple[SqliteAlerts, Policy, Any]:
-    from comms.settings import load_settings
+    from comms.commands.common import settings as load
 
-    settings = load_settings()
+    settings = load()
     policy = policy_from_config(settings.table("cadence"), settings.next_update_minutes)
     return SqliteAlerts(database_path(settings.database_url)), policy, settings
 
@@ -53,7 +56,8 @@ def _deadlines(db: SqliteAlerts, policy: Policy, now: datetime) -> tuple[list[De
 
 
 def _fmt(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # isoformat is several times faster than strftime, and check may print 10,000 lines.
+    return moment.astimezone(UTC).isoformat(" ", "minutes")[:16] + " UTC"
 
 
 def _when(deadline: Deadline) -> str:
@@ -257,7 +261,7 @@ def snooze(ref: str, duration: str, at: str | None) -> None:
     The watcher holds reminders and alerts back until the snooze ends, then sends what is
     still due. ``comms cadence check`` still reports the truth.
     """
-    from comms.settings import load_settings
+    from comms.commands.common import settings as load
     from comms.times import parse_duration
 
     try:
@@ -265,7 +269,7 @@ def snooze(ref: str, duration: str, at: str | None) -> None:
     except ValueError as exc:
         raise UsageError(f"snooze: {exc}") from None
     now = _at(at)
-    settings = load_settings()
+    settings = load()
     with SqliteAlerts(database_path(settings.database_url)) as db:
         if not db.incident_exists(ref):
             raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")

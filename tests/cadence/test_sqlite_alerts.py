@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from comms.adapters.sqlite_alerts import SqliteAlerts, database_path
+from comms.adapters.sqlite_alerts import SqliteAlerts, _tenant_list, database_path
 from comms.alerts import AlertState
 from comms.errors import ConfigError, StoreError
 from comms.models import DraftState, MessageKind, Severity, Status
@@ -98,3 +101,8 @@ def test_database_path_accepts_paths_and_sqlite_urls(tmp_path):
     assert database_path(str(tmp_path / "y.db")) == tmp_path / "y.db"
     with pytest.raises(ConfigError, match="scheme 'postgresql'"):
         database_path("postgresql://db/comms")
+
+
+@given(st.lists(st.text(max_size=12), max_size=4))
+def test_the_tenant_list_fast_path_reads_what_json_wrote(tenants):
+    assert _tenant_list(json.dumps(tenants)) == tuple(tenants)

@@ -1,0 +1,167 @@
+"""Time `comms cadence check` as a whole process over 10,000 open incidents.
+
+Usage: python benchmarks/cadence_check.py [--incidents 10000] [--updates 20] [--resolved 5000]
+       [--runs 7] [--db PATH]
+
+Builds a throw-away database with the store's own schema (SqliteStore creates it), then
+bulk-inserts with executemany: the open incidents (S1–S4, every open status, a mix of
+on-time, due-soon and overdue clocks, some pubsec), ``--updates`` sent updates each in the
+event log (plus their draft revisions), and resolved history (half with RCAs done).  Then
+runs `comms cadence check` several times and prints the median against the 0.5 s budget
+of issue 5.  Uses the `comms` console script beside the running interpreter; if `cadence`
+is not registered in comms.cli yet, registers it in the child process first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+BUDGET_S = 0.5
+NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+STATUSES = ("investigating", "identified", "mitigating", "monitoring")
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build(path: Path, incidents: int, updates: int, resolved: int) -> None:
+    """Create the schema through SqliteStore, then bulk-insert the data with sqlite3."""
+    from comms.adapters.sqlite_store import SqliteStore
+
+    SqliteStore(path).close()
+    rng = random.Random(5)
+    rows, drafts, revisions, events = [], [], [], []
+    draft_id = 0
+    total = incidents + resolved
+    for seq in range(1, total + 1):
+        ref = f"INC-{seq}"
+        is_open = seq <= incidents
+        severity = rng.choice(("S1", "S1", "S2", "S2", "S3", "S4"))
+        status = rng.choice(STATUSES) if is_open else "resolved"
+        started = NOW - timedelta(minutes=rng.randint(20 + updates * 30, 60 * 24 * 20))
+        created = started + timedelta(minutes=2)
+        last = NOW - timedelta(minutes=rng.randint(0, 90))
+        sent_times = [last - timedelta(minutes=30 * k) for k in range(updates)][::-1]
+        promised = last + timedelta(minutes=rng.choice((30, 45, 60)))
+        resolved_at = None if is_open else last + timedelta(minutes=5)
+        pubsec = rng.random() < 0.1
+        rca_done = None if is_open or rng.random() < 0.5 else (resolved_at + timedelta(days=2))
+        rows.append((
+            ref, seq, f"Incident {seq}", severity, status, json.dumps([f"tenant-{seq % 300}"]),
+            0, int(pubsec), iso(started), iso(created), iso(last), iso(created), iso(created),
+            iso(created + timedelta(minutes=50)) if status in ("mitigating", "monitoring") else None,
+            None, iso(resolved_at) if resolved_at else None, None, iso(last), iso(promised),
+            iso(rca_done) if rca_done else None, iso(rca_done) if rca_done else None,
+        ))
+        events.append((ref, iso(created), "bench", "incident.opened",
+                       json.dumps({"title": f"Incident {seq}", "severity": severity,
+                                   "status": "investigating", "tenants": [f"tenant-{seq % 300}"]})))
+        for sent in sent_times:
+            draft_id += 1
+            drafts.append((draft_id, ref, "update", "sent", iso(sent), iso(sent)))
+            revisions.append((draft_id, 1, "Update", "Body", "{}", "bench", iso(sent)))
+            events.append((ref, iso(sent), "bench", "update.sent", json.dumps({
+                "draft_id": draft_id, "revision": 1, "kind": "update", "channel": "switchboard",
+                "tenants": [f"tenant-{seq % 300}"], "sent_at": iso(sent),
+                "next_update_at": iso(sent + timedelta(minutes=60)),
+            })))
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany(
+            "INSERT INTO incidents (ref, seq, title, severity, status, tenants, security, pubsec, "
+            "started_at, created_at, updated_at, engaged_at, status_changed_at, mitigated_at, "
+            "mitigated_by, resolved_at, resolved_by, last_update_at, promised_update_at, "
+            "rca_internal_at, rca_external_at) VALUES (" + ", ".join("?" * 21) + ")",
+            rows,
+        )
+        db.executemany(
+            "INSERT INTO drafts (id, incident_ref, kind, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            drafts,
+        )
+        db.executemany(
+            "INSERT INTO revisions (draft_id, number, subject, body, variables, author, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            revisions,
+        )
+        db.executemany(
+            "INSERT INTO events (incident_ref, at, actor, type, data) VALUES (?, ?, ?, ?, ?)", events
+        )
+    db.close()
+
+
+def command() -> list[str]:
+    import comms.cli
+
+    script = str(Path(sys.executable).with_name("comms"))
+    if "cadence" in comms.cli.COMMANDS:
+        return [script, "cadence", "check"]
+    shim = (
+        "import comms.cli as c; c.COMMANDS.setdefault('cadence', "
+        "('comms.commands.cadence:cadence', 'cadence')); c.main()"
+    )
+    return [sys.executable, "-c", shim, "cadence", "check"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--resolved", type=int, default=5_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--db", type=Path, help="Reuse (or build once into) this database file.")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="comms-cadence-bench-"))
+    path = args.db or folder / "bench.db"
+    started = time.perf_counter()
+    if not path.exists():
+        build(path, args.incidents, args.updates, args.resolved)
+    built = time.perf_counter() - started
+    env = {**os.environ, "COMMS_DATABASE_URL": str(path), "COMMS_NOW": iso(NOW),
+           "XDG_CONFIG_HOME": str(folder), "HOME": str(folder)}
+    env.pop("COMMS_CONFIG", None)
+    cmd = command()
+    warm = subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True)
+    if warm.returncode not in (0, 1):
+        sys.exit(f"{' '.join(cmd)} failed ({warm.returncode}): {warm.stderr.strip()}")
+    samples = []
+    for _ in range(args.runs):
+        begin = time.perf_counter()
+        done = subprocess.run(cmd, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        samples.append(time.perf_counter() - begin)
+        if done.returncode not in (0, 1):
+            sys.exit(f"cadence check failed: {done.stderr.decode().strip()}")
+    base = statistics.median(
+        _time([sys.executable, "-c", "pass"], env) for _ in range(args.runs)
+    )
+    median = statistics.median(samples)
+    events = args.incidents * (args.updates + 1) + args.resolved * (args.updates + 1)
+    print(f"database: {args.incidents} open + {args.resolved} resolved incidents, {events} events, "
+          f"{path.stat().st_size / 1e6:.0f} MB, built in {built:.1f} s")
+    print(f"check said: {warm.stdout.strip().splitlines()[-1]} (exit {warm.returncode})")
+    print(f"comms cadence check: median {median:.3f} s of {args.runs} runs "
+          f"(min {min(samples):.3f}, max {max(samples):.3f}); python -c pass {base:.3f} s "
+          f"(× {median / base:.1f}); load average {os.getloadavg()[0]:.2f}; "
+          f"{os.cpu_count()} cores; budget {BUDGET_S} s: {'ok' if median <= BUDGET_S else 'OVER'}")
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> float:
+    begin = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - begin
+
+
+if __name__ == "__main__":
+    main()
