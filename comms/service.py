@@ -206,7 +206,8 @@ def compose(
         base = {k: v for k, v in existing.revision.variables.items() if k not in _FRESH}
         carried = {}
     else:
-        base = carried = carried_values(store, ref, renderer, kind, now)
+        base = carried_values(store, ref, renderer, kind, now)
+        carried = {k: v for k, v in base.items() if k not in values}
     merged = {**base, **values}
     context = automatic_context(incident=incident, now=now, interval_minutes=interval_minutes)
     rendered = renderer.render(kind.value, merged, context, now)
