@@ -53,12 +53,16 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], channel: str) ->
     try:
         response = client.post(url, json=body)
     except httpx.TimeoutException as exc:
-        raise PublishError(f"{channel}: timed out; the alert will be retried", channel=channel,
-                           retryable=True) from exc
+        raise PublishError(
+            f"{channel}: timed out; the alert will be retried", channel=channel, retryable=True
+        ) from exc
     except httpx.HTTPError as exc:
         # str(exc) may repeat the URL, which holds a secret for Slack: name the class only.
-        raise PublishError(f"{channel}: cannot connect ({type(exc).__name__}); the alert will be retried",
-                           channel=channel, retryable=True) from exc
+        raise PublishError(
+            f"{channel}: cannot connect ({type(exc).__name__}); the alert will be retried",
+            channel=channel,
+            retryable=True,
+        ) from exc
     if response.status_code >= 300:
         retry_after = response.headers.get("Retry-After")
         try:
@@ -68,9 +72,13 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], channel: str) ->
         retryable = response.status_code == 429 or response.status_code >= 500
         detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
         raise PublishError(
-            f"{channel}: answered {response.status_code}" + (f" ({detail})" if detail else "")
+            f"{channel}: answered {response.status_code}"
+            + (f" ({detail})" if detail else "")
             + ("; the alert will be retried" if retryable else "; check the sink's URL or key"),
-            channel=channel, status=response.status_code, retryable=retryable, retry_after=wait,
+            channel=channel,
+            status=response.status_code,
+            retryable=retryable,
+            retry_after=wait,
         )
     return response
 
@@ -87,14 +95,24 @@ class SlackSink:
     def send(self, action: Action) -> None:
         """Post the message; Slack answers 200 ``ok``."""
         data = payload(action)
-        icon = {REMIND: ":alarm_clock:", ALERT: ":rotating_light:", REALERT: ":rotating_light:",
-                ESCALATE: ":sos:", RESOLVE: ":white_check_mark:"}.get(action.kind, "")
+        icon = {
+            REMIND: ":alarm_clock:",
+            ALERT: ":rotating_light:",
+            REALERT: ":rotating_light:",
+            ESCALATE: ":sos:",
+            RESOLVE: ":white_check_mark:",
+        }.get(action.kind, "")
         text = f"{icon} {data.get('text') or data['summary']}".strip()
         blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{data['summary']}*".strip()}}
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{icon} *{data['summary']}*".strip()},
+            }
         ]
         if data.get("title"):
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": data["title"]}]})
+            blocks.append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": data["title"]}]}
+            )
         for command in data.get("commands", []):
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"`{command}`"}})
         _post(self.client, self.url, {"text": text, "blocks": blocks}, self.name)
@@ -109,7 +127,11 @@ class PagerDutySink:
     name = "pagerduty"
 
     def __init__(
-        self, client: httpx.Client, routing_key: str, *, url: str = PAGERDUTY_EVENTS_URL,
+        self,
+        client: httpx.Client,
+        routing_key: str,
+        *,
+        url: str = PAGERDUTY_EVENTS_URL,
         page_reminders: bool = False,
     ) -> None:
         self.client = client
@@ -129,7 +151,9 @@ class PagerDutySink:
             }
         else:
             data = payload(action)
-            severity = {REMIND: "info", ALERT: "error", REALERT: "error", ESCALATE: "critical"}[action.kind]
+            severity = {REMIND: "info", ALERT: "error", REALERT: "error", ESCALATE: "critical"}[
+                action.kind
+            ]
             if action.severity == "S1" and action.kind != REMIND:
                 severity = "critical"
             body = {
@@ -166,7 +190,9 @@ class WebhookSink:
 SINK_HELP = "stdout, slack:URL, pagerduty:ROUTING_KEY, webhook:URL (a value may be env:NAME)"
 
 
-def build_sinks(specs: list[str], client_factory: Any, environ: dict[str, str] | None = None) -> list[AlertSink]:
+def build_sinks(
+    specs: list[str], client_factory: Any, environ: dict[str, str] | None = None
+) -> list[AlertSink]:
     """Sinks from ``--sink`` specs; ``client_factory()`` makes the shared httpx client once.
 
     ``env:NAME`` reads the URL or key from an environment variable, so secrets stay off the

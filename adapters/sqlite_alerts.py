@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS cadence_alerts (
     dedup_key TEXT NOT NULL,
     opened_at TEXT NOT NULL,
     last_at TEXT NOT NULL,
-    count INTEGER NOT NULL,
+    sends INTEGER NOT NULL,
     restricted INTEGER NOT NULL,
     PRIMARY KEY (ref, clock)
 );
@@ -81,6 +81,10 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
 def _dt(text: str | None) -> datetime | None:
     # Python 3.11 parses the trailing Z itself; the store writes UTC only.
     return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
@@ -106,8 +110,10 @@ class SqliteAlerts:
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
             )
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the comms database {self.path}: {exc}; "
-                             "set COMMS_DATABASE_URL to a writable path") from exc
+            raise StoreError(
+                f"cannot open the comms database {self.path}: {exc}; "
+                "set COMMS_DATABASE_URL to a writable path"
+            ) from exc
         self._ready = False
 
     def close(self) -> None:
@@ -174,10 +180,23 @@ class SqliteAlerts:
                 parsed = tenants[r[4]] = _tenant_list(r[4])
             out.append(
                 ClockRow(
-                    r[0], r[1], r[2], r[3], parsed, bool(r[5]), bool(r[6]),
-                    fromiso(r[7]), fromiso(r[8]), r[9] and fromiso(r[9]), fromiso(r[10]),
-                    r[11] and fromiso(r[11]), r[12] and fromiso(r[12]), r[13] and fromiso(r[13]),
-                    r[14] and fromiso(r[14]), r[15] and fromiso(r[15]), r[16] and fromiso(r[16]),
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    parsed,
+                    bool(r[5]),
+                    bool(r[6]),
+                    fromiso(r[7]),
+                    fromiso(r[8]),
+                    r[9] and fromiso(r[9]),
+                    fromiso(r[10]),
+                    r[11] and fromiso(r[11]),
+                    r[12] and fromiso(r[12]),
+                    r[13] and fromiso(r[13]),
+                    r[14] and fromiso(r[14]),
+                    r[15] and fromiso(r[15]),
+                    r[16] and fromiso(r[16]),
                 )
             )
         return out
@@ -185,7 +204,10 @@ class SqliteAlerts:
     def incident_exists(self, ref: str) -> bool | None:
         """True or False, or None when the store has no schema yet."""
         try:
-            return self.connection.execute("SELECT 1 FROM incidents WHERE ref = ?", (ref,)).fetchone() is not None
+            return (
+                self.connection.execute("SELECT 1 FROM incidents WHERE ref = ?", (ref,)).fetchone()
+                is not None
+            )
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return None
@@ -197,13 +219,14 @@ class SqliteAlerts:
         """The stored alert state, keyed by ``(ref, clock)``."""
         db = self._setup()
         rows = db.execute(
-            "SELECT ref, clock, severity, due_at, stage, dedup_key, opened_at, last_at, count, "
+            "SELECT ref, clock, severity, due_at, stage, dedup_key, opened_at, last_at, sends, "
             "restricted FROM cadence_alerts ORDER BY opened_at, ref, clock"
         ).fetchall()
         states = {}
         for r in rows:
-            state = AlertState(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], _dt(r[6]), _dt(r[7]),
-                               int(r[8]), bool(r[9]))  # type: ignore[arg-type]
+            state = AlertState(
+                r[0], r[1], r[2], _at(r[3]), r[4], r[5], _at(r[6]), _at(r[7]), int(r[8]), bool(r[9])
+            )
             states[state.key] = state
         return states
 
@@ -221,18 +244,37 @@ class SqliteAlerts:
                 db.execute("DELETE FROM cadence_alerts")
                 db.executemany(
                     "INSERT INTO cadence_alerts (ref, clock, severity, due_at, stage, dedup_key, "
-                    "opened_at, last_at, count, restricted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "opened_at, last_at, sends, restricted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (s.ref, s.clock, s.severity, _iso(s.due_at), s.stage, s.dedup_key,
-                         _iso(s.opened_at), _iso(s.last_at), s.count, int(s.restricted))
+                        (
+                            s.ref,
+                            s.clock,
+                            s.severity,
+                            _iso(s.due_at),
+                            s.stage,
+                            s.dedup_key,
+                            _iso(s.opened_at),
+                            _iso(s.last_at),
+                            s.sends,
+                            int(s.restricted),
+                        )
                         for s in states.values()
                     ],
                 )
                 db.executemany(
-                    "INSERT INTO cadence_alert_log (at, ref, clock, action, due_at, dedup_key, sinks) "
+                    "INSERT INTO cadence_alert_log "
+                    "(at, ref, clock, action, due_at, dedup_key, sinks) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (_iso(a.at), a.ref, a.clock, a.kind, _iso(a.due_at), a.dedup_key, json.dumps(names))
+                        (
+                            _iso(a.at),
+                            a.ref,
+                            a.clock,
+                            a.kind,
+                            _iso(a.due_at),
+                            a.dedup_key,
+                            json.dumps(names),
+                        )
                         for a, names in sent
                     ],
                 )
@@ -243,7 +285,9 @@ class SqliteAlerts:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot save the alert state in {self.path}: {exc}") from exc
 
-    def log(self, ref: str | None = None) -> list[tuple[datetime, str, str, str, datetime, str, list[str]]]:
+    def log(
+        self, ref: str | None = None
+    ) -> list[tuple[datetime, str, str, str, datetime, str, list[str]]]:
         """Actions sent, oldest first: (at, ref, clock, action, due_at, dedup_key, sinks)."""
         db = self._setup()
         sql = "SELECT at, ref, clock, action, due_at, dedup_key, sinks FROM cadence_alert_log"

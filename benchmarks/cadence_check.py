@@ -4,7 +4,7 @@ Usage: python benchmarks/cadence_check.py [--incidents 10000] [--updates 20] [--
        [--runs 7] [--db PATH]
 
 Builds a throw-away database with the store's own schema (SqliteStore creates it), then
-bulk-inserts with executemany: the open incidents (S1–S4, every open status, a mix of
+bulk-inserts with executemany: the open incidents (S1-S4, every open status, a mix of
 on-time, due-soon and overdue clocks, some pubsec), ``--updates`` sent updates each in the
 event log (plus their draft revisions), and resolved history (half with RCAs done).  Then
 runs `comms cadence check` several times and prints the median against the 0.5 s budget
@@ -57,25 +57,72 @@ def build(path: Path, incidents: int, updates: int, resolved: int) -> None:
         resolved_at = None if is_open else last + timedelta(minutes=5)
         pubsec = rng.random() < 0.1
         rca_done = None if is_open or rng.random() < 0.5 else (resolved_at + timedelta(days=2))
-        rows.append((
-            ref, seq, f"Incident {seq}", severity, status, json.dumps([f"tenant-{seq % 300}"]),
-            0, int(pubsec), iso(started), iso(created), iso(last), iso(created), iso(created),
-            iso(created + timedelta(minutes=50)) if status in ("mitigating", "monitoring") else None,
-            None, iso(resolved_at) if resolved_at else None, None, iso(last), iso(promised),
-            iso(rca_done) if rca_done else None, iso(rca_done) if rca_done else None,
-        ))
-        events.append((ref, iso(created), "bench", "incident.opened",
-                       json.dumps({"title": f"Incident {seq}", "severity": severity,
-                                   "status": "investigating", "tenants": [f"tenant-{seq % 300}"]})))
+        rows.append(
+            (
+                ref,
+                seq,
+                f"Incident {seq}",
+                severity,
+                status,
+                json.dumps([f"tenant-{seq % 300}"]),
+                0,
+                int(pubsec),
+                iso(started),
+                iso(created),
+                iso(last),
+                iso(created),
+                iso(created),
+                iso(created + timedelta(minutes=50))
+                if status in ("mitigating", "monitoring")
+                else None,
+                None,
+                iso(resolved_at) if resolved_at else None,
+                None,
+                iso(last),
+                iso(promised),
+                iso(rca_done) if rca_done else None,
+                iso(rca_done) if rca_done else None,
+            )
+        )
+        events.append(
+            (
+                ref,
+                iso(created),
+                "bench",
+                "incident.opened",
+                json.dumps(
+                    {
+                        "title": f"Incident {seq}",
+                        "severity": severity,
+                        "status": "investigating",
+                        "tenants": [f"tenant-{seq % 300}"],
+                    }
+                ),
+            )
+        )
         for sent in sent_times:
             draft_id += 1
             drafts.append((draft_id, ref, "update", "sent", iso(sent), iso(sent)))
             revisions.append((draft_id, 1, "Update", "Body", "{}", "bench", iso(sent)))
-            events.append((ref, iso(sent), "bench", "update.sent", json.dumps({
-                "draft_id": draft_id, "revision": 1, "kind": "update", "channel": "switchboard",
-                "tenants": [f"tenant-{seq % 300}"], "sent_at": iso(sent),
-                "next_update_at": iso(sent + timedelta(minutes=60)),
-            })))
+            events.append(
+                (
+                    ref,
+                    iso(sent),
+                    "bench",
+                    "update.sent",
+                    json.dumps(
+                        {
+                            "draft_id": draft_id,
+                            "revision": 1,
+                            "kind": "update",
+                            "channel": "switchboard",
+                            "tenants": [f"tenant-{seq % 300}"],
+                            "sent_at": iso(sent),
+                            "next_update_at": iso(sent + timedelta(minutes=60)),
+                        }
+                    ),
+                )
+            )
     import sqlite3
 
     db = sqlite3.connect(path)
@@ -88,16 +135,19 @@ def build(path: Path, incidents: int, updates: int, resolved: int) -> None:
             rows,
         )
         db.executemany(
-            "INSERT INTO drafts (id, incident_ref, kind, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO drafts (id, incident_ref, kind, state, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             drafts,
         )
         db.executemany(
-            "INSERT INTO revisions (draft_id, number, subject, body, variables, author, created_at) "
+            "INSERT INTO revisions "
+            "(draft_id, number, subject, body, variables, author, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             revisions,
         )
         db.executemany(
-            "INSERT INTO events (incident_ref, at, actor, type, data) VALUES (?, ?, ?, ?, ?)", events
+            "INSERT INTO events (incident_ref, at, actor, type, data) VALUES (?, ?, ?, ?, ?)",
+            events,
         )
     db.close()
 
@@ -129,8 +179,13 @@ def main() -> None:
     if not path.exists():
         build(path, args.incidents, args.updates, args.resolved)
     built = time.perf_counter() - started
-    env = {**os.environ, "COMMS_DATABASE_URL": str(path), "COMMS_NOW": iso(NOW),
-           "XDG_CONFIG_HOME": str(folder), "HOME": str(folder)}
+    env = {
+        **os.environ,
+        "COMMS_DATABASE_URL": str(path),
+        "COMMS_NOW": iso(NOW),
+        "XDG_CONFIG_HOME": str(folder),
+        "HOME": str(folder),
+    }
     env.pop("COMMS_CONFIG", None)
     cmd = command()
     warm = subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True)
@@ -139,22 +194,26 @@ def main() -> None:
     samples = []
     for _ in range(args.runs):
         begin = time.perf_counter()
-        done = subprocess.run(cmd, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run(
+            cmd, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         samples.append(time.perf_counter() - begin)
         if done.returncode not in (0, 1):
             sys.exit(f"cadence check failed: {done.stderr.decode().strip()}")
-    base = statistics.median(
-        _time([sys.executable, "-c", "pass"], env) for _ in range(args.runs)
-    )
+    base = statistics.median(_time([sys.executable, "-c", "pass"], env) for _ in range(args.runs))
     median = statistics.median(samples)
     events = args.incidents * (args.updates + 1) + args.resolved * (args.updates + 1)
-    print(f"database: {args.incidents} open + {args.resolved} resolved incidents, {events} events, "
-          f"{path.stat().st_size / 1e6:.0f} MB, built in {built:.1f} s")
+    print(
+        f"database: {args.incidents} open + {args.resolved} resolved incidents, {events} events, "
+        f"{path.stat().st_size / 1e6:.0f} MB, built in {built:.1f} s"
+    )
     print(f"check said: {warm.stdout.strip().splitlines()[-1]} (exit {warm.returncode})")
-    print(f"comms cadence check: median {median:.3f} s of {args.runs} runs "
-          f"(min {min(samples):.3f}, max {max(samples):.3f}); python -c pass {base:.3f} s "
-          f"(× {median / base:.1f}); load average {os.getloadavg()[0]:.2f}; "
-          f"{os.cpu_count()} cores; budget {BUDGET_S} s: {'ok' if median <= BUDGET_S else 'OVER'}")
+    print(
+        f"comms cadence check: median {median:.3f} s of {args.runs} runs "
+        f"(min {min(samples):.3f}, max {max(samples):.3f}); python -c pass {base:.3f} s "
+        f"(x {median / base:.1f}); load average {os.getloadavg()[0]:.2f}; "
+        f"{os.cpu_count()} cores; budget {BUDGET_S} s: {'ok' if median <= BUDGET_S else 'OVER'}"
+    )
 
 
 def _time(cmd: list[str], env: dict[str, str]) -> float:

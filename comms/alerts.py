@@ -63,7 +63,7 @@ class AlertState(NamedTuple):
     dedup_key: str
     opened_at: datetime
     last_at: datetime
-    count: int
+    sends: int
     restricted: bool
 
     @property
@@ -103,7 +103,9 @@ def dedup_key(ref: str, clock: str, due_at: datetime) -> str:
     return f"comms/{ref}/{clock}/{due_at.astimezone(UTC).strftime('%Y%m%dT%H%MZ')}"
 
 
-def muted(deadline: Deadline, now: datetime, policy: Policy, snoozed: Mapping[str, datetime]) -> bool:
+def muted(
+    deadline: Deadline, now: datetime, policy: Policy, snoozed: Mapping[str, datetime]
+) -> bool:
     """True when a snooze covers the incident, or quiet hours cover an S3/S4 nudge."""
     until = snoozed.get(deadline.ref)
     if until is not None and now < until:
@@ -134,41 +136,69 @@ def plan(
         deadline = pending.get(key)
         if deadline is not None and deadline.due_at <= state.due_at:
             # Same episode; a stage change or a changed promise may have pulled it earlier.
-            states[key] = state._replace(due_at=deadline.due_at) if deadline.due_at != state.due_at else state
+            states[key] = (
+                state._replace(due_at=deadline.due_at) if deadline.due_at != state.due_at else state
+            )
             continue
         if state.stage != REMINDED:
             resolves.append(
-                Action(RESOLVE, state.ref, state.clock, state.severity, state.due_at, now,
-                       state.dedup_key, state.restricted, deadline)
+                Action(
+                    RESOLVE,
+                    state.ref,
+                    state.clock,
+                    state.severity,
+                    state.due_at,
+                    now,
+                    state.dedup_key,
+                    state.restricted,
+                    deadline,
+                )
             )
     for deadline in deadlines:
         key = (deadline.ref, deadline.clock)
-        state = states.get(key)
+        current = states.get(key)
         if deadline.state not in (DUE_SOON, OVERDUE) or muted(deadline, now, policy, snoozed):
             continue
-        if state is None:
+        if current is None:
             kind = REMIND if deadline.state == DUE_SOON else ALERT
             dedup = dedup_key(deadline.ref, deadline.clock, deadline.due_at)
             states[key] = AlertState(
-                deadline.ref, deadline.clock, deadline.severity, deadline.due_at,
-                REMINDED if kind == REMIND else ALERTED, dedup, now, now, 1, deadline.restricted,
+                deadline.ref,
+                deadline.clock,
+                deadline.severity,
+                deadline.due_at,
+                REMINDED if kind == REMIND else ALERTED,
+                dedup,
+                now,
+                now,
+                1,
+                deadline.restricted,
             )
         elif deadline.state != OVERDUE:
             continue
-        elif state.stage == REMINDED:
+        elif current.stage == REMINDED:
             kind = ALERT
-            states[key] = state._replace(stage=ALERTED, last_at=now, count=state.count + 1)
-        elif state.stage == ALERTED and now - deadline.due_at >= policy.escalate_after:
+            states[key] = current._replace(stage=ALERTED, last_at=now, sends=current.sends + 1)
+        elif current.stage == ALERTED and now - deadline.due_at >= policy.escalate_after:
             kind = ESCALATE
-            states[key] = state._replace(stage=ESCALATED, last_at=now, count=state.count + 1)
-        elif now - state.last_at >= policy.realert_every:
+            states[key] = current._replace(stage=ESCALATED, last_at=now, sends=current.sends + 1)
+        elif now - current.last_at >= policy.realert_every:
             kind = REALERT
-            states[key] = state._replace(last_at=now, count=state.count + 1)
+            states[key] = current._replace(last_at=now, sends=current.sends + 1)
         else:
             continue
         actions.append(
-            Action(kind, deadline.ref, deadline.clock, deadline.severity, deadline.due_at, now,
-                   states[key].dedup_key, deadline.restricted, deadline)
+            Action(
+                kind,
+                deadline.ref,
+                deadline.clock,
+                deadline.severity,
+                deadline.due_at,
+                now,
+                states[key].dedup_key,
+                deadline.restricted,
+                deadline,
+            )
         )
     return Plan(resolves + actions, states)
 
@@ -182,13 +212,25 @@ _WHAT = {
     RCA_INTERNAL: "internal RCA",
     RCA_EXTERNAL: "external RCA",
 }
-RESTRICTED_FIELDS = ("action", "clock", "ref", "severity", "due_at", "minutes", "dedup_key", "summary")
+RESTRICTED_FIELDS = (
+    "action",
+    "clock",
+    "ref",
+    "severity",
+    "due_at",
+    "minutes",
+    "dedup_key",
+    "summary",
+)
 
 
 def commands(ref: str, clock: str) -> list[str]:
     """The exact commands that satisfy a clock, for the person reminded."""
     if clock == UPDATE:
-        return [f"comms draft update --incident {ref}", f"comms draft update --incident {ref} --holding"]
+        return [
+            f"comms draft update --incident {ref}",
+            f"comms draft update --incident {ref} --holding",
+        ]
     if clock == ENGAGE:
         return [f"comms incident engage {ref}"]
     if clock == RCA_INTERNAL:
@@ -211,8 +253,11 @@ def summary(action: Action) -> str:
         return f"{action.ref} ({action.severity}): {what} due {due} is done; alert resolved"
     if action.kind == REMIND:
         return f"{action.ref} ({action.severity}): {what} due {due} (in {human_duration(-delta)})"
-    label = {ALERT: "OVERDUE", REALERT: "STILL OVERDUE", ESCALATE: "ESCALATED, OVERDUE"}[action.kind]
-    return f"{label} {action.ref} ({action.severity}): {what} was due {due} ({human_duration(delta)} ago)"
+    label = {ALERT: "OVERDUE", REALERT: "STILL OVERDUE", ESCALATE: "ESCALATED, OVERDUE"}[
+        action.kind
+    ]
+    ago = human_duration(delta)
+    return f"{label} {action.ref} ({action.severity}): {what} was due {due} ({ago} ago)"
 
 
 def payload(action: Action) -> dict[str, Any]:

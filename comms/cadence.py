@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from operator import itemgetter
-from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple
 
 OK = "ok"
@@ -47,7 +47,8 @@ RESOLVED = "resolved"
 # "Without a mitigation in sight": once mitigating, the Director clock stops.
 _NO_MITIGATION_IN_SIGHT = ("investigating", "identified")
 
-_MINUTE = timedelta(minutes=1)
+_M10, _M15, _M30, _M60 = (timedelta(minutes=m) for m in (10, 15, 30, 60))
+_WEEK = timedelta(days=7)
 
 
 def _minutes(value: int) -> timedelta:
@@ -56,7 +57,7 @@ def _minutes(value: int) -> timedelta:
 
 @dataclass(frozen=True)
 class Policy:
-    """The cadence policy: a severity × status table of longest gaps plus the other clocks.
+    """The cadence policy: a severity-by-status table of longest gaps plus the other clocks.
 
     ``gaps[severity][status]`` is the longest time between customer updates, or None when
     none is due.  A missing severity or status means None.  Build it from config with
@@ -72,17 +73,17 @@ class Policy:
     on_status_change: Mapping[str, timedelta] = field(
         default_factory=lambda: {"S1": _minutes(15), "S2": _minutes(30)}
     )
-    reminder_lead: timedelta = _minutes(15)
-    settle: timedelta = _minutes(10)
-    realert_every: timedelta = _minutes(15)
-    escalate_after: timedelta = _minutes(30)
+    reminder_lead: timedelta = _M15
+    settle: timedelta = _M10
+    realert_every: timedelta = _M15
+    escalate_after: timedelta = _M30
     quiet_hours: tuple[time, time] | None = None
     quiet_severities: tuple[str, ...] = ("S3", "S4")
-    engage_within: timedelta = _minutes(10)
+    engage_within: timedelta = _M10
     engage_severities: tuple[str, ...] = ("S1", "S2")
-    director_after: timedelta = _minutes(60)
+    director_after: timedelta = _M60
     director_severities: tuple[str, ...] = ("S1",)
-    rca_within: timedelta = timedelta(days=7)
+    rca_within: timedelta = _WEEK
     rca_severities: tuple[str, ...] = ("S1",)
 
     def gap(self, severity: str, status: str) -> timedelta | None:
@@ -186,7 +187,7 @@ def next_due(row: Any, policy: Policy = DEFAULT_POLICY) -> datetime | None:
 
 
 def remind_time(due_at: datetime, last_update_at: datetime | None, policy: Policy) -> datetime:
-    """``due - reminder_lead``, held back until ``settle`` after the last update, never after due."""
+    """``due - reminder_lead``, held back until ``settle`` after an update; never after due."""
     remind = due_at - policy.reminder_lead
     if last_update_at is not None:
         settled = last_update_at + policy.settle
@@ -203,12 +204,29 @@ def evaluate_row(row: Any, policy: Policy, now: datetime) -> list[Deadline]:
 
 
 def _add(
-    out: list[Deadline], row: Any, clock: str, due: datetime, remind: datetime, reason: str,
+    out: list[Deadline],
+    row: Any,
+    clock: str,
+    due: datetime,
+    remind: datetime,
+    reason: str,
     now: datetime,
 ) -> None:
     state = OVERDUE if now >= due else DUE_SOON if now >= remind else OK
-    out.append(Deadline(row.ref, clock, row.severity, due, remind, state, now - due, reason,
-                        bool(row.pubsec or row.security), row))
+    out.append(
+        Deadline(
+            row.ref,
+            clock,
+            row.severity,
+            due,
+            remind,
+            state,
+            now - due,
+            reason,
+            bool(row.pubsec or row.security),
+            row,
+        )
+    )
 
 
 def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime) -> None:
@@ -218,36 +236,68 @@ def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime)
     if status != RESOLVED:
         last = row.last_update_at
         found = update_due(
-            severity=severity, status=status, created_at=row.created_at,
-            status_changed_at=row.status_changed_at, last_update_at=last,
-            promised_update_at=row.promised_update_at, policy=policy,
+            severity=severity,
+            status=status,
+            created_at=row.created_at,
+            status_changed_at=row.status_changed_at,
+            last_update_at=last,
+            promised_update_at=row.promised_update_at,
+            policy=policy,
         )
         if found is not None:
             due = found[0]
             _add(out, row, UPDATE, due, remind_time(due, last, policy), found[1], now)
         if row.engaged_at is None and severity in policy.engage_severities:
             due = row.started_at + policy.engage_within
-            _add(out, row, ENGAGE, due, due - policy.reminder_lead,
-                 f"GDCMOC engaged within {_human(policy.engage_within)} of an {severity} starting", now)
+            _add(
+                out,
+                row,
+                ENGAGE,
+                due,
+                due - policy.reminder_lead,
+                f"GDCMOC engaged within {_human(policy.engage_within)} of an {severity} starting",
+                now,
+            )
         if (
             row.mitigated_at is None
             and status in _NO_MITIGATION_IN_SIGHT
             and severity in policy.director_severities
         ):
             due = row.started_at + policy.director_after
-            _add(out, row, DIRECTOR, due, due - policy.reminder_lead,
-                 f"{severity} without mitigation for {_human(policy.director_after)}: "
-                 "escalate to the Dedicated Director", now)
+            _add(
+                out,
+                row,
+                DIRECTOR,
+                due,
+                due - policy.reminder_lead,
+                f"{severity} without mitigation for {_human(policy.director_after)}: "
+                "escalate to the Dedicated Director",
+                now,
+            )
     elif row.resolved_at is not None and severity in policy.rca_severities:
         due = row.resolved_at + policy.rca_within
         # A day's notice suits a week-long clock better than the update reminder lead.
         remind = due - max(policy.reminder_lead, timedelta(days=1))
         if row.rca_internal_at is None:
-            _add(out, row, RCA_INTERNAL, due, remind,
-                 f"{severity} internal RCA within {_human(policy.rca_within)} of resolution", now)
+            _add(
+                out,
+                row,
+                RCA_INTERNAL,
+                due,
+                remind,
+                f"{severity} internal RCA within {_human(policy.rca_within)} of resolution",
+                now,
+            )
         if row.rca_external_at is None:
-            _add(out, row, RCA_EXTERNAL, due, remind,
-                 f"{severity} external RCA within {_human(policy.rca_within)} of resolution", now)
+            _add(
+                out,
+                row,
+                RCA_EXTERNAL,
+                due,
+                remind,
+                f"{severity} external RCA within {_human(policy.rca_within)} of resolution",
+                now,
+            )
 
 
 _BY_DUE = itemgetter(3, 0, 1)  # due_at, ref, clock
@@ -330,7 +380,9 @@ def _parse_iso(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
-def cadence_report(incident: Any, events: Sequence[Any], policy: Policy, now: datetime) -> CadenceReport:
+def cadence_report(
+    incident: Any, events: Sequence[Any], policy: Policy, now: datetime
+) -> CadenceReport:
     """Replay an incident's event log and measure each update against its deadline.
 
     ``incident`` is a ClockRow or a ``comms.models.Incident`` (attribute access only);
@@ -352,8 +404,10 @@ def cadence_report(incident: Any, events: Sequence[Any], policy: Policy, now: da
     engaged_at = getattr(incident, "engaged_at", None)
     mitigated_at = getattr(incident, "mitigated_at", None)
     resolved_at = getattr(incident, "resolved_at", None)
-    rca = {RCA_INTERNAL: getattr(incident, "rca_internal_at", None),
-           RCA_EXTERNAL: getattr(incident, "rca_external_at", None)}
+    rca = {
+        RCA_INTERNAL: getattr(incident, "rca_internal_at", None),
+        RCA_EXTERNAL: getattr(incident, "rca_external_at", None),
+    }
     opened = False
     for event in events:
         kind, data = event.type, event.data
@@ -382,9 +436,13 @@ def cadence_report(incident: Any, events: Sequence[Any], policy: Policy, now: da
             promise = _parse_iso(data.get("next_update_at"))
             for tenant in data.get("tenants") or tenants_all:
                 found = update_due(
-                    severity=severity, status=status, created_at=created_at,
-                    status_changed_at=changed_at, last_update_at=last.get(tenant),
-                    promised_update_at=promised.get(tenant), policy=policy,
+                    severity=severity,
+                    status=status,
+                    created_at=created_at,
+                    status_changed_at=changed_at,
+                    last_update_at=last.get(tenant),
+                    promised_update_at=promised.get(tenant),
+                    policy=policy,
                 )
                 if found is None:
                     updates.append(UpdateCheck(tenant, sent_at, None, "no deadline", True, None))
@@ -400,9 +458,13 @@ def cadence_report(incident: Any, events: Sequence[Any], policy: Policy, now: da
     if status != RESOLVED:
         for tenant in tenants_all:
             found = update_due(
-                severity=severity, status=status, created_at=created_at,
-                status_changed_at=changed_at, last_update_at=last.get(tenant),
-                promised_update_at=promised.get(tenant), policy=policy,
+                severity=severity,
+                status=status,
+                created_at=created_at,
+                status_changed_at=changed_at,
+                last_update_at=last.get(tenant),
+                promised_update_at=promised.get(tenant),
+                policy=policy,
             )
             if found is not None and now > found[0]:
                 updates.append(UpdateCheck(tenant, None, found[0], found[1], False, now - found[0]))
@@ -420,8 +482,9 @@ def cadence_report(incident: Any, events: Sequence[Any], policy: Policy, now: da
     if worst_severity in policy.rca_severities and resolved_at is not None:
         for name in (RCA_INTERNAL, RCA_EXTERNAL):
             clock(name, resolved_at + policy.rca_within, rca[name])
-    return CadenceReport(ref, worst_severity, updates, clocks,
-                         _summary(worst_severity, updates, len(tenants_all)))
+    return CadenceReport(
+        ref, worst_severity, updates, clocks, _summary(worst_severity, updates, len(tenants_all))
+    )
 
 
 def _summary(severity: str, updates: list[UpdateCheck], tenant_count: int) -> str:
@@ -518,8 +581,13 @@ def human_duration(delta: timedelta) -> str:
 
 _OFF = ("off", "none", "never", "")
 _CONFIG_DURATIONS = (
-    "reminder_lead", "settle", "realert_every", "escalate_after",
-    "engage_within", "director_after", "rca_within",
+    "reminder_lead",
+    "settle",
+    "realert_every",
+    "escalate_after",
+    "engage_within",
+    "director_after",
+    "rca_within",
 )
 _CONFIG_KEYS = (*_CONFIG_DURATIONS, "gap", "on_status_change", "quiet_hours", "quiet_after_update")
 
@@ -552,7 +620,9 @@ def _validated_policy(
     from comms.times import parse_duration
 
     def duration(key: str, value: Any, *, allow_off: bool = False) -> timedelta | None:
-        if allow_off and (value is False or (isinstance(value, str) and value.strip().lower() in _OFF)):
+        if allow_off and (
+            value is False or (isinstance(value, str) and value.strip().lower() in _OFF)
+        ):
             return None
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return _minutes(value)
@@ -565,8 +635,8 @@ def _validated_policy(
                 return parsed
         hint = ', or "off"' if allow_off else ""
         raise ConfigError(
-            f"cadence.{key}: {value!r} is not a duration; write it like \"15m\", \"2h\", "
-            f"\"7d\" or a number of minutes{hint}"
+            f'cadence.{key}: {value!r} is not a duration; write it like "15m", "2h", '
+            f'"7d" or a number of minutes{hint}'
         )
 
     unknown = sorted(set(table) - set(_CONFIG_KEYS))
@@ -584,7 +654,7 @@ def _validated_policy(
         raise ConfigError('cadence.gap must be a table like [cadence.gap] S1 = "60m"')
     for severity, spec in raw_gap.items():
         if severity not in SEVERITIES:
-            raise ConfigError(f"cadence.gap: unknown severity '{severity}' (S1–S4)")
+            raise ConfigError(f"cadence.gap: unknown severity '{severity}' (S1-S4)")
         if isinstance(spec, Mapping):
             unknown = sorted(set(spec) - {*OPEN_STATUSES, "default"})
             if unknown:
@@ -614,7 +684,9 @@ def _validated_policy(
         change = dict(DEFAULT_POLICY.on_status_change)
         for severity, spec in raw_change.items():
             if severity not in SEVERITIES:
-                raise ConfigError(f"cadence.on_status_change: unknown severity '{severity}' (S1–S4)")
+                raise ConfigError(
+                    f"cadence.on_status_change: unknown severity '{severity}' (S1-S4)"
+                )
             value = duration(f"on_status_change.{severity}", spec, allow_off=True)
             if value is None:
                 change.pop(severity, None)
@@ -632,10 +704,14 @@ def _quiet_hours(value: Any, error: type[Exception]) -> tuple[time, time] | None
     if isinstance(value, str) and value.strip().lower() in _OFF:
         return None
     parts = value.split("-") if isinstance(value, str) else []
-    try:
-        start, end = (time.fromisoformat(p.strip()) for p in parts)
-    except ValueError:
-        start = end = None  # type: ignore[assignment]
-    if len(parts) != 2 or start is None or start == end:
-        raise error(f'cadence.quiet_hours: {value!r} is not a window; write it like "22:00-07:00" (UTC)')
-    return start, end
+    window: tuple[time, time] | None = None
+    if len(parts) == 2:
+        try:
+            window = (time.fromisoformat(parts[0].strip()), time.fromisoformat(parts[1].strip()))
+        except ValueError:
+            window = None
+    if window is None or window[0] == window[1]:
+        raise error(
+            f'cadence.quiet_hours: {value!r} is not a window; write it like "22:00-07:00" (UTC)'
+        )
+    return window

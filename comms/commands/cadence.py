@@ -16,10 +16,19 @@ from typing import Any
 
 import click
 
-from comms.alerts import Action, AlertState, Key, Plan, plan
-from comms.cadence import DUE_SOON, OK, OVERDUE, Deadline, Policy, evaluate, human_duration, policy_from_config
-from comms.errors import EXIT_FINDINGS, NotFoundError, PublishError, UsageError
 from comms.adapters.sqlite_alerts import SqliteAlerts, database_path
+from comms.alerts import Action, AlertState, Key, Plan, plan
+from comms.cadence import (
+    DUE_SOON,
+    OK,
+    OVERDUE,
+    Deadline,
+    Policy,
+    evaluate,
+    human_duration,
+    policy_from_config,
+)
+from comms.errors import EXIT_FINDINGS, NotFoundError, PublishError, UsageError
 
 _LABEL = {OVERDUE: "OVERDUE", DUE_SOON: "DUE SOON", OK: "ok"}
 
@@ -79,7 +88,9 @@ def cadence() -> None:
 
 
 @cadence.command()
-@click.option("--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO).")
+@click.option(
+    "--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO)."
+)
 @click.option("--all", "show_all", is_flag=True, help="Also list clocks that are not due yet.")
 def status(at: str | None, show_all: bool) -> None:
     """Show every pending deadline as a table, most urgent first."""
@@ -109,8 +120,12 @@ def status(at: str | None, show_all: bool) -> None:
 
 
 @cadence.command()
-@click.option("--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def check(at: str | None, fmt: str) -> None:
     """Exit 1 when any deadline is overdue, 0 otherwise (3 on an operational error).
 
@@ -132,9 +147,13 @@ def check(at: str | None, fmt: str) -> None:
             "due_soon": due_soon,
             "deadlines": [
                 {
-                    "ref": d.ref, "severity": d.severity, "clock": d.clock, "state": d.state,
+                    "ref": d.ref,
+                    "severity": d.severity,
+                    "clock": d.clock,
+                    "state": d.state,
                     "due_at": d.due_at.astimezone(UTC).strftime(iso),
-                    "minutes": round(d.delta.total_seconds() / 60), "reason": d.reason,
+                    "minutes": round(d.delta.total_seconds() / 60),
+                    "reason": d.reason,
                 }
                 for d in deadlines
             ],
@@ -142,11 +161,14 @@ def check(at: str | None, fmt: str) -> None:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:
         lines = [
-            f"{_LABEL[d.state]:<8}  {d.ref}  {d.severity}  {d.clock}  due {_fmt(d.due_at)}  {_when(d)}  {d.reason}"
+            f"{_LABEL[d.state]:<8}  {d.ref}  {d.severity}  {d.clock}  due {_fmt(d.due_at)}  "
+            f"{_when(d)}  {d.reason}"
             for d in deadlines
             if d.state != OK
         ]
-        lines.append(f"{overdue} overdue, {due_soon} due soon, {count} incidents tracked at {_fmt(now)}")
+        lines.append(
+            f"{overdue} overdue, {due_soon} due soon, {count} incidents tracked at {_fmt(now)}"
+        )
         sys.stdout.write("\n".join(lines) + "\n")
     if overdue:
         sys.exit(EXIT_FINDINGS)
@@ -161,7 +183,10 @@ class Watcher:
     """
 
     def __init__(
-        self, db: SqliteAlerts, sinks: Sequence[Any], policy: Policy,
+        self,
+        db: SqliteAlerts,
+        sinks: Sequence[Any],
+        policy: Policy,
         warn: Callable[[str], None] = lambda message: click.echo(message, err=True),
     ) -> None:
         self.db = db
@@ -209,10 +234,17 @@ def _interval(text: str) -> float:
 
 
 @cadence.command()
-@click.option("--interval", default="60s", show_default=True, help="Time between checks (30s, 1m…).")
-@click.option("--sink", "sinks", multiple=True, metavar="SINK",
-              help="stdout, slack:URL, pagerduty:ROUTING_KEY or webhook:URL; a value may be "
-                   "env:NAME. Repeatable. Default: [cadence] sinks, else stdout.")
+@click.option(
+    "--interval", default="60s", show_default=True, help="Time between checks (30s, 1m…)."
+)
+@click.option(
+    "--sink",
+    "sinks",
+    multiple=True,
+    metavar="SINK",
+    help="stdout, slack:URL, pagerduty:ROUTING_KEY or webhook:URL; a value may be "
+    "env:NAME. Repeatable. Default: [cadence] sinks, else stdout.",
+)
 @click.option("--once", is_flag=True, help="Check once and exit.")
 @click.option("--at", "at", metavar="TIME", help="With --once: act as if it were TIME.")
 def watch(interval: str, sinks: tuple[str, ...], once: bool, at: str | None) -> None:

@@ -20,11 +20,23 @@ T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 def make_row(**fields: Any) -> ClockRow:
     """An open S1 incident opened at T0, with no update yet, unless ``fields`` say otherwise."""
     base: dict[str, Any] = {
-        "ref": "INC-1", "title": "Web UI unavailable", "severity": "S1", "status": "investigating",
-        "tenants": ("acme",), "pubsec": False, "security": False, "started_at": T0,
-        "created_at": T0, "engaged_at": T0, "status_changed_at": T0, "mitigated_at": None,
-        "resolved_at": None, "last_update_at": None, "promised_update_at": None,
-        "rca_internal_at": None, "rca_external_at": None,
+        "ref": "INC-1",
+        "title": "Web UI unavailable",
+        "severity": "S1",
+        "status": "investigating",
+        "tenants": ("acme",),
+        "pubsec": False,
+        "security": False,
+        "started_at": T0,
+        "created_at": T0,
+        "engaged_at": T0,
+        "status_changed_at": T0,
+        "mitigated_at": None,
+        "resolved_at": None,
+        "last_update_at": None,
+        "promised_update_at": None,
+        "rca_internal_at": None,
+        "rca_external_at": None,
     }
     base.update(fields)
     return ClockRow(**base)
@@ -50,10 +62,16 @@ class Recorder:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length).decode()
                 recorder.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body,
-                     "json": json.loads(body) if body else None}
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "json": json.loads(body) if body else None,
+                    }
                 )
-                status, headers, text = recorder.answers.pop(0) if recorder.answers else recorder.default
+                status, headers, text = (
+                    recorder.answers.pop(0) if recorder.answers else recorder.default
+                )
                 data = text.encode()
                 self.send_response(status)
                 for name, value in headers.items():
@@ -99,6 +117,9 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
     import comms.cli
 
     if "cadence" not in comms.cli.COMMANDS:
-        monkeypatch.setitem(comms.cli.COMMANDS, "cadence",
-                            ("comms.commands.cadence:cadence", "Track update deadlines."))
+        monkeypatch.setitem(
+            comms.cli.COMMANDS,
+            "cadence",
+            ("comms.commands.cadence:cadence", "Track update deadlines."),
+        )
     return comms.cli.cli

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
-
 from comms.adapters.sqlite_alerts import SqliteAlerts
+
 from comms.alerts import RESTRICTED_FIELDS, payload, plan
 from comms.cadence import DEFAULT_POLICY, Policy, evaluate
 from comms.commands.cadence import Watcher
@@ -37,19 +37,37 @@ class RecordingSink:
     def send(self, action: Any) -> None:
         if self.fail:
             self.fail -= 1
-            raise PublishError("recording: refused", channel="recording", status=503, retryable=True)
+            raise PublishError(
+                "recording: refused", channel="recording", status=503, retryable=True
+            )
         self.sent.append(action)
 
 
 def send_update(store: Any, ref: str, now: datetime, promise: datetime | None) -> None:
     draft = store.add_revision(
-        incident_ref=ref, kind=MessageKind.UPDATE, draft_id=None, subject="s", body="b",
-        variables={}, author="gdcmoc", now=now,
+        incident_ref=ref,
+        kind=MessageKind.UPDATE,
+        draft_id=None,
+        subject="s",
+        body="b",
+        variables={},
+        author="gdcmoc",
+        now=now,
     )
     store.set_draft_state(
-        draft.id, DraftState.SENT, now=now, actor="gdcmoc", event="update.sent",
-        data={"revision": 1, "kind": "update", "channel": "switchboard", "tenants": ["acme"],
-              "sent_at": isoformat(now), "next_update_at": isoformat(promise) if promise else None},
+        draft.id,
+        DraftState.SENT,
+        now=now,
+        actor="gdcmoc",
+        event="update.sent",
+        data={
+            "revision": 1,
+            "kind": "update",
+            "channel": "switchboard",
+            "tenants": ["acme"],
+            "sent_at": isoformat(now),
+            "next_update_at": isoformat(promise) if promise else None,
+        },
     )
 
 
@@ -60,8 +78,12 @@ def set_status(store: Any, ref: str, now: datetime, status: Status) -> None:
         changes["mitigated_at"] = now
     if status is Status.RESOLVED:
         changes["resolved_at"] = now
-    store.update_incident(incident.replace(**changes), event="incident.status",
-                          actor="imoc", data={"from": incident.status.value, "to": status.value})
+    store.update_incident(
+        incident.replace(**changes),
+        event="incident.status",
+        actor="imoc",
+        data={"from": incident.status.value, "to": status.value},
+    )
 
 
 # What happens to the incident, minute by minute.
@@ -69,7 +91,9 @@ SCRIPT = {
     "10:50": lambda s: send_update(s, "INC-1", at("10:50"), at("11:30")),
     "11:10": lambda s: set_status(s, "INC-1", at("11:10"), Status.MITIGATING),
     "11:20": lambda s: send_update(s, "INC-1", at("11:20"), at("12:20")),
-    "12:30": lambda s: SqliteAlerts(s.path).snooze("INC-1", at("13:00"), actor="gdcmoc", now=at("12:30")),
+    "12:30": lambda s: SqliteAlerts(s.path).snooze(
+        "INC-1", at("13:00"), actor="gdcmoc", now=at("12:30")
+    ),
     "13:10": lambda s: send_update(s, "INC-1", at("13:10"), at("14:10")),
     "13:15": lambda s: set_status(s, "INC-1", at("13:15"), Status.RESOLVED),
 }
@@ -93,9 +117,17 @@ EXPECTED = [
 ]
 
 
-def replay(store: Any, sink: RecordingSink, *, restart_every_tick: bool) -> list[tuple[str, str, str]]:
-    store.create_incident(title="Web UI unavailable", severity=Severity.S1, tenants=["acme"],
-                          started_at=T0, now=T0, actor="gdcmoc")
+def replay(
+    store: Any, sink: RecordingSink, *, restart_every_tick: bool
+) -> list[tuple[str, str, str]]:
+    store.create_incident(
+        title="Web UI unavailable",
+        severity=Severity.S1,
+        tenants=["acme"],
+        started_at=T0,
+        now=T0,
+        actor="gdcmoc",
+    )
     db = SqliteAlerts(store.path)
     watcher = Watcher(db, [sink], DEFAULT_POLICY)
     now = T0
@@ -130,8 +162,9 @@ def test_a_watcher_restarted_every_minute_neither_repeats_nor_loses_alerts(store
 
 
 def test_an_action_a_sink_refused_is_retried_at_the_next_tick_not_lost(store):
-    store.create_incident(title="t", severity=Severity.S1, tenants=["acme"], started_at=T0,
-                          now=T0, actor="gdcmoc")
+    store.create_incident(
+        title="t", severity=Severity.S1, tenants=["acme"], started_at=T0, now=T0, actor="gdcmoc"
+    )
     sink = RecordingSink(fail=2)
     warnings: list[str] = []
     with SqliteAlerts(store.path) as db:
@@ -172,9 +205,21 @@ def test_quiet_hours_hold_s3_nudges_but_never_s1(row):
     policy = Policy(quiet_hours=(time(22, 0), time(7, 0)))
     night = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
     rows = [
-        row(ref="INC-1", created_at=night - 30 * M, status_changed_at=night - 30 * M, started_at=night - 30 * M),
-        row(ref="INC-3", severity="S3", created_at=night - 90 * M, status_changed_at=night - 90 * M,
-            started_at=night - 90 * M, last_update_at=night - 90 * M, promised_update_at=night - 30 * M),
+        row(
+            ref="INC-1",
+            created_at=night - 30 * M,
+            status_changed_at=night - 30 * M,
+            started_at=night - 30 * M,
+        ),
+        row(
+            ref="INC-3",
+            severity="S3",
+            created_at=night - 90 * M,
+            status_changed_at=night - 90 * M,
+            started_at=night - 90 * M,
+            last_update_at=night - 90 * M,
+            promised_update_at=night - 30 * M,
+        ),
     ]
     result = plan(evaluate(rows, policy, night), {}, night, policy)
     assert [(a.ref, a.kind) for a in result.actions] == [("INC-1", "alert")]
@@ -185,9 +230,13 @@ def test_quiet_hours_hold_s3_nudges_but_never_s1(row):
 
 def test_a_pubsec_payload_carries_only_ref_severity_and_deadline(row):
     now = T0 + 20 * M
-    secret = row(ref="INC-7", title="Acme Federal login outage", tenants=("acme-federal",), pubsec=True)
+    secret = row(
+        ref="INC-7", title="Acme Federal login outage", tenants=("acme-federal",), pubsec=True
+    )
     open_row = row(ref="INC-8", title="Beta login outage", tenants=("beta",))
-    actions = plan(evaluate([secret, open_row], DEFAULT_POLICY, now), {}, now, DEFAULT_POLICY).actions
+    actions = plan(
+        evaluate([secret, open_row], DEFAULT_POLICY, now), {}, now, DEFAULT_POLICY
+    ).actions
     restricted = payload(next(a for a in actions if a.ref == "INC-7"))
     assert tuple(sorted(restricted)) == tuple(sorted(RESTRICTED_FIELDS))
     text = json.dumps(restricted).lower()
@@ -206,7 +255,9 @@ def test_a_pubsec_payload_carries_only_ref_severity_and_deadline(row):
 
 def test_security_incidents_are_restricted_like_pubsec(row):
     now = T0 + 20 * M
-    actions = plan(evaluate([row(security=True)], DEFAULT_POLICY, now), {}, now, DEFAULT_POLICY).actions
+    actions = plan(
+        evaluate([row(security=True)], DEFAULT_POLICY, now), {}, now, DEFAULT_POLICY
+    ).actions
     assert "title" not in payload(actions[0])
 
 

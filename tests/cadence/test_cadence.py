@@ -99,7 +99,10 @@ def test_s2_defaults_to_two_hours_and_s3_has_no_update_clock(row):
 
 
 def test_an_s3_promise_is_still_tracked(row):
-    assert next_due(row(severity="S3", last_update_at=T0, promised_update_at=T0 + 4 * 60 * M)) == T0 + 240 * M
+    assert (
+        next_due(row(severity="S3", last_update_at=T0, promised_update_at=T0 + 4 * 60 * M))
+        == T0 + 240 * M
+    )
 
 
 def test_resolved_incidents_have_no_update_clock(row):
@@ -117,7 +120,9 @@ def test_director_clock_runs_until_a_mitigation_is_in_sight(row):
     director = clocks(row(), T0 + 61 * M)[DIRECTOR]
     assert (director.due_at, director.state) == (T0 + 60 * M, OVERDUE)
     assert clocks(row(), T0 + 50 * M)[DIRECTOR].state == DUE_SOON
-    assert DIRECTOR not in clocks(row(status="mitigating", status_changed_at=T0 + 40 * M), T0 + 61 * M)
+    assert DIRECTOR not in clocks(
+        row(status="mitigating", status_changed_at=T0 + 40 * M), T0 + 61 * M
+    )
     assert DIRECTOR not in clocks(row(mitigated_at=T0 + 30 * M), T0 + 61 * M)
     assert DIRECTOR not in clocks(row(severity="S2"), T0 + 61 * M)
 
@@ -164,10 +169,18 @@ def test_policy_from_an_empty_table_uses_the_update_intervals():
 def test_policy_table_by_severity_and_status():
     policy = policy_from_config(
         {
-            "gap": {"S1": {"investigating": "30m", "monitoring": 90}, "S2": {"default": "2h", "monitoring": "off"}, "S3": "4h"},
+            "gap": {
+                "S1": {"investigating": "30m", "monitoring": 90},
+                "S2": {"default": "2h", "monitoring": "off"},
+                "S3": "4h",
+            },
             "on_status_change": {"S2": "off", "S3": "1h"},
-            "reminder_lead": "10m", "quiet_after_update": "5m", "escalate_after": "1h",
-            "realert_every": 20, "quiet_hours": "22:00-07:00", "rca_within": "5d",
+            "reminder_lead": "10m",
+            "quiet_after_update": "5m",
+            "escalate_after": "1h",
+            "realert_every": 20,
+            "quiet_hours": "22:00-07:00",
+            "rca_within": "5d",
         },
         {"S1": 60, "S2": 120},
     )
@@ -179,7 +192,11 @@ def test_policy_table_by_severity_and_status():
     assert policy.gap("S3", "mitigating") == 240 * M
     assert policy.on_status_change == {"S1": 15 * M, "S3": 60 * M}
     assert (policy.reminder_lead, policy.settle, policy.escalate_after, policy.realert_every) == (
-        10 * M, 5 * M, 60 * M, 20 * M)
+        10 * M,
+        5 * M,
+        60 * M,
+        20 * M,
+    )
     assert policy.quiet_hours == (time(22, 0), time(7, 0))
     assert policy.rca_within == timedelta(days=5)
 
@@ -208,22 +225,37 @@ def test_quiet_hours_never_cover_s1_or_s2():
 
 def test_suggest_next_update_is_a_round_time_within_the_gap():
     now = datetime(2026, 11, 27, 10, 7, 31, tzinfo=UTC)
-    assert suggest_next_update("S1", "investigating", DEFAULT_POLICY, now) == datetime(2026, 11, 27, 11, 5, tzinfo=UTC)
-    assert suggest_next_update("S3", "investigating", DEFAULT_POLICY, now) == datetime(2026, 11, 27, 11, 5, tzinfo=UTC)
+    assert suggest_next_update("S1", "investigating", DEFAULT_POLICY, now) == datetime(
+        2026, 11, 27, 11, 5, tzinfo=UTC
+    )
+    assert suggest_next_update("S3", "investigating", DEFAULT_POLICY, now) == datetime(
+        2026, 11, 27, 11, 5, tzinfo=UTC
+    )
 
 
 def test_holding_variables_say_unchanged_continuing_and_when_next():
     last = {
-        "impact": "Users cannot sign in to the web UI.", "actions": "We are restarting services.",
-        "next_update": "2026-11-27 11:00 UTC", "eta": "12:00 UTC", "workaround": "Use the API.",
-        "focus_area": "Sign-in", "affected_components": "Web UI",
+        "impact": "Users cannot sign in to the web UI.",
+        "actions": "We are restarting services.",
+        "next_update": "2026-11-27 11:00 UTC",
+        "eta": "12:00 UTC",
+        "workaround": "Use the API.",
+        "focus_area": "Sign-in",
+        "affected_components": "Web UI",
     }
     out = holding_variables(last, now=T0, next_update_at=T0 + 60 * M)
-    assert out["impact"] == "The impact is unchanged since our last update. Users cannot sign in to the web UI."
+    assert (
+        out["impact"]
+        == "The impact is unchanged since our last update. Users cannot sign in to the web UI."
+    )
     assert "continues" in out["actions"]
     assert "restarting" not in out["actions"]
     assert out["next_update"] == "2026-11-27 11:00 UTC"
-    assert (out["workaround"], out["focus_area"], out["affected_components"]) == ("Use the API.", "Sign-in", "Web UI")
+    assert (out["workaround"], out["focus_area"], out["affected_components"]) == (
+        "Use the API.",
+        "Sign-in",
+        "Web UI",
+    )
     assert "eta" not in out  # a repeated ETA may already have passed
     bare = holding_variables({}, now=T0, next_update_at=T0 + 30 * M)
     assert set(bare) == {"impact", "actions", "next_update"}

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
-
 from comms.adapters.sqlite_alerts import SqliteAlerts
+
 from comms.models import Severity
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -23,10 +23,23 @@ def run(cli, *args):
 
 @pytest.fixture
 def incidents(store):
-    store.create_incident(title="Web UI unavailable", severity=Severity.S1, tenants=["acme"],
-                          started_at=T0, now=T0, actor="g")
-    store.create_incident(title="Agency portal outage", severity=Severity.S1, tenants=["us-agency"],
-                          started_at=T0, now=T0, actor="g", pubsec=True)
+    store.create_incident(
+        title="Web UI unavailable",
+        severity=Severity.S1,
+        tenants=["acme"],
+        started_at=T0,
+        now=T0,
+        actor="g",
+    )
+    store.create_incident(
+        title="Agency portal outage",
+        severity=Severity.S1,
+        tenants=["us-agency"],
+        started_at=T0,
+        now=T0,
+        actor="g",
+        pubsec=True,
+    )
     return store
 
 
@@ -34,7 +47,9 @@ def test_check_exits_0_when_nothing_is_overdue(cli, incidents):
     result = run(cli, "check", "--at", "2026-11-27T10:05Z")
     assert result.exit_code == 0, result.output
     assert "DUE SOON  INC-1  S1  update  due 2026-11-27 10:15 UTC  in 10m" in result.output
-    assert result.output.endswith("0 overdue, 2 due soon, 2 incidents tracked at 2026-11-27 10:05 UTC\n")
+    assert result.output.endswith(
+        "0 overdue, 2 due soon, 2 incidents tracked at 2026-11-27 10:05 UTC\n"
+    )
 
 
 def test_check_exits_0_on_an_empty_database(cli):
@@ -57,8 +72,13 @@ def test_check_json(cli, incidents):
     doc = json.loads(result.output)
     assert (doc["overdue"], doc["due_soon"], doc["incidents"]) == (4, 0, 2)
     assert doc["deadlines"][0] == {
-        "ref": "INC-1", "severity": "S1", "clock": "update", "state": "overdue",
-        "due_at": "2026-11-27T10:15:00Z", "minutes": 50, "reason": "first update within 15m of opening",
+        "ref": "INC-1",
+        "severity": "S1",
+        "clock": "update",
+        "state": "overdue",
+        "due_at": "2026-11-27T10:15:00Z",
+        "minutes": 50,
+        "reason": "first update within 15m of opening",
     }
     assert {d["clock"] for d in doc["deadlines"]} == {"update", "director"}
     assert "Agency" not in result.output
@@ -142,19 +162,48 @@ def test_snooze_holds_the_watcher_back_and_check_still_tells_the_truth(cli, inci
 
 
 def test_watch_sends_to_a_webhook(cli, incidents, recorder):
-    result = run(cli, "watch", "--once", "--at", "2026-11-27T10:16Z", "--sink", f"webhook:{recorder.url}/hook")
+    result = run(
+        cli,
+        "watch",
+        "--once",
+        "--at",
+        "2026-11-27T10:16Z",
+        "--sink",
+        f"webhook:{recorder.url}/hook",
+    )
     assert result.exit_code == 0
     assert [r["json"]["ref"] for r in recorder.requests] == ["INC-1", "INC-2"]
 
 
 def test_watch_warns_and_retries_when_a_sink_fails(cli, incidents, recorder):
     recorder.default = (503, {}, "busy")
-    failed = CliRunner().invoke(cli, ["cadence", "watch", "--once", "--at", "2026-11-27T10:16Z",
-                                      "--sink", f"webhook:{recorder.url}/hook"])
+    failed = CliRunner().invoke(
+        cli,
+        [
+            "cadence",
+            "watch",
+            "--once",
+            "--at",
+            "2026-11-27T10:16Z",
+            "--sink",
+            f"webhook:{recorder.url}/hook",
+        ],
+    )
     assert failed.exit_code == 0
-    assert "warning: alert INC-1 update: webhook: answered 503 (busy); the alert will be retried" in failed.output
+    assert (
+        "warning: alert INC-1 update: webhook: answered 503 (busy); the alert will be retried"
+        in failed.output
+    )
     recorder.default = (200, {}, "ok")
-    run(cli, "watch", "--once", "--at", "2026-11-27T10:17Z", "--sink", f"webhook:{recorder.url}/hook")
+    run(
+        cli,
+        "watch",
+        "--once",
+        "--at",
+        "2026-11-27T10:17Z",
+        "--sink",
+        f"webhook:{recorder.url}/hook",
+    )
     assert [r["json"]["action"] for r in recorder.requests] == ["alert", "alert", "alert", "alert"]
 
 
@@ -169,14 +218,32 @@ def _comms_argv() -> list[str]:
 
 def test_check_as_a_subprocess(incidents):
     env = dict(os.environ)
-    overdue = subprocess.run([*_comms_argv(), "cadence", "check", "--at", "2026-11-27T10:20Z"],
-                             capture_output=True, text=True, env=env, timeout=60)
+    overdue = subprocess.run(
+        [*_comms_argv(), "cadence", "check", "--at", "2026-11-27T10:20Z"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert overdue.returncode == 1, overdue.stderr
-    assert overdue.stdout.splitlines()[-1] == "2 overdue, 0 due soon, 2 incidents tracked at 2026-11-27 10:20 UTC"
-    calm = subprocess.run([*_comms_argv(), "cadence", "check", "--at", "2026-11-27T10:01Z"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    assert (
+        overdue.stdout.splitlines()[-1]
+        == "2 overdue, 0 due soon, 2 incidents tracked at 2026-11-27 10:20 UTC"
+    )
+    calm = subprocess.run(
+        [*_comms_argv(), "cadence", "check", "--at", "2026-11-27T10:01Z"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert calm.returncode == 0
-    broken = subprocess.run([*_comms_argv(), "cadence", "check", "--at", "later"],
-                            capture_output=True, text=True, env=env, timeout=60)
+    broken = subprocess.run(
+        [*_comms_argv(), "cadence", "check", "--at", "later"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert broken.returncode == 2
     assert "Traceback" not in broken.stderr

@@ -34,14 +34,26 @@ def rows(draw):
     last = draw(st.none() | minutes.map(lambda d: created + d))
     promised = None
     if last is not None:
-        promised = draw(st.none() | st.integers(-120, 600).map(lambda m: last + timedelta(minutes=m)))
+        promised = draw(
+            st.none() | st.integers(-120, 600).map(lambda m: last + timedelta(minutes=m))
+        )
     return ClockRow(
-        ref="INC-1", title="t", severity=draw(st.sampled_from(["S1", "S2", "S3", "S4"])),
-        status=draw(st.sampled_from(OPEN_STATUSES)), tenants=("acme",), pubsec=False,
-        security=False, started_at=started, created_at=created,
-        engaged_at=draw(st.none() | st.just(created)), status_changed_at=changed,
-        mitigated_at=draw(st.none() | st.just(changed)), resolved_at=None,
-        last_update_at=last, promised_update_at=promised, rca_internal_at=None,
+        ref="INC-1",
+        title="t",
+        severity=draw(st.sampled_from(["S1", "S2", "S3", "S4"])),
+        status=draw(st.sampled_from(OPEN_STATUSES)),
+        tenants=("acme",),
+        pubsec=False,
+        security=False,
+        started_at=started,
+        created_at=created,
+        engaged_at=draw(st.none() | st.just(created)),
+        status_changed_at=changed,
+        mitigated_at=draw(st.none() | st.just(changed)),
+        resolved_at=None,
+        last_update_at=last,
+        promised_update_at=promised,
+        rca_internal_at=None,
         rca_external_at=None,
     )
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-
 from comms.adapters.alert_sinks import (
     PagerDutySink,
     SlackSink,
@@ -17,6 +16,7 @@ from comms.adapters.alert_sinks import (
     WebhookSink,
     build_sinks,
 )
+
 from comms.alerts import plan
 from comms.cadence import DEFAULT_POLICY, evaluate
 from comms.errors import PublishError, UsageError
@@ -54,10 +54,15 @@ def test_slack_posts_the_summary_and_the_commands_to_run(row, recorder, client):
     assert sent["path"] == "/services/T/B/X"
     assert sent["headers"]["Content-Type"] == "application/json"
     body = sent["json"]
-    assert body["text"].startswith(":alarm_clock: INC-1 (S1): customer update due 2026-11-27 10:15 UTC")
+    assert body["text"].startswith(
+        ":alarm_clock: INC-1 (S1): customer update due 2026-11-27 10:15 UTC"
+    )
     assert "comms draft update --incident INC-1 --holding" in body["text"]
     commands = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"][1:]
-    assert commands == ["`comms draft update --incident INC-1`", "`comms draft update --incident INC-1 --holding`"]
+    assert commands == [
+        "`comms draft update --incident INC-1`",
+        "`comms draft update --incident INC-1 --holding`",
+    ]
 
 
 def test_pagerduty_triggers_and_resolves_on_one_dedup_key(row, recorder, client):
@@ -78,8 +83,11 @@ def test_pagerduty_triggers_and_resolves_on_one_dedup_key(row, recorder, client)
     assert trigger["payload"]["severity"] == "critical"
     assert trigger["payload"]["source"] == "comms-cadence"
     assert trigger["payload"]["summary"].startswith("OVERDUE INC-1 (S1)")
-    assert resolve == {"routing_key": ROUTING_KEY, "event_action": "resolve",
-                       "dedup_key": trigger["dedup_key"]}
+    assert resolve == {
+        "routing_key": ROUTING_KEY,
+        "event_action": "resolve",
+        "dedup_key": trigger["dedup_key"],
+    }
     assert trigger["dedup_key"] == "comms/INC-1/update/20261127T1015Z"
 
 
@@ -92,8 +100,11 @@ def test_pagerduty_pubsec_event_has_no_customer_data(row, recorder, client):
     assert "agency" not in raw
     assert "outage" not in raw
     details = recorder.requests[0]["json"]["payload"]["custom_details"]
-    assert {"ref": details["ref"], "severity": details["severity"], "due_at": details["due_at"]} == {
-        "ref": "INC-9", "severity": "S1", "due_at": "2026-11-27T10:15:00Z"}
+    assert {
+        "ref": details["ref"],
+        "severity": details["severity"],
+        "due_at": details["due_at"],
+    } == {"ref": "INC-9", "severity": "S1", "due_at": "2026-11-27T10:15:00Z"}
 
 
 def test_webhook_posts_the_payload(row, recorder, client):
@@ -107,14 +118,21 @@ def test_webhook_posts_the_payload(row, recorder, client):
     ("status", "headers", "retryable", "retry_after"),
     [(500, {}, True, None), (429, {"Retry-After": "7"}, True, 7.0), (404, {}, False, None)],
 )
-def test_http_failures_become_publish_errors_without_secrets(row, recorder, client, status, headers, retryable, retry_after):
+def test_http_failures_become_publish_errors_without_secrets(
+    row, recorder, client, status, headers, retryable, retry_after
+):
     recorder.answers.append((status, headers, "no_service"))
     actions, _ = actions_for(row(), T0 + 20 * M)
     secret_url = recorder.url + "/services/SECRET/TOKEN"
     with pytest.raises(PublishError) as caught:
         SlackSink(client, secret_url).send(actions[0])
     error = caught.value
-    assert (error.channel, error.status, error.retryable, error.retry_after) == ("slack", status, retryable, retry_after)
+    assert (error.channel, error.status, error.retryable, error.retry_after) == (
+        "slack",
+        status,
+        retryable,
+        retry_after,
+    )
     assert str(error).startswith(f"slack: answered {status} (no_service)")
     assert "SECRET" not in str(error)
 
@@ -140,8 +158,14 @@ def test_build_sinks_parses_specs_and_reads_secrets_from_the_environment(client)
         return client
 
     sinks = build_sinks(
-        ["stdout", "slack:https://hooks.slack.test/x", "pagerduty:env:PD_KEY", "webhook:http://127.0.0.1:9/h"],
-        factory, environ={"PD_KEY": ROUTING_KEY, "COMMS_PAGERDUTY_EVENTS_URL": "http://127.0.0.1:9/e"},
+        [
+            "stdout",
+            "slack:https://hooks.slack.test/x",
+            "pagerduty:env:PD_KEY",
+            "webhook:http://127.0.0.1:9/h",
+        ],
+        factory,
+        environ={"PD_KEY": ROUTING_KEY, "COMMS_PAGERDUTY_EVENTS_URL": "http://127.0.0.1:9/e"},
     )
     assert [s.name for s in sinks] == ["stdout", "slack", "pagerduty", "webhook"]
     assert sinks[2].routing_key == ROUTING_KEY

@@ -1,4 +1,4 @@
-"""SqliteAlerts on the store's own file: the clock-row reader agrees with the store; state persists."""
+"""SqliteAlerts on the store's file: its clock-row reader agrees with the store; state persists."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from comms.adapters.sqlite_alerts import SqliteAlerts, _tenant_list, database_path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from comms.adapters.sqlite_alerts import SqliteAlerts, _tenant_list, database_path
 from comms.alerts import AlertState
 from comms.errors import ConfigError, StoreError
 from comms.models import DraftState, MessageKind, Severity, Status
@@ -21,21 +21,65 @@ M = timedelta(minutes=1)
 
 
 def populate(store):
-    store.create_incident(title="A", severity=Severity.S1, tenants=["acme", "beta"], started_at=T0 - 5 * M,
-                          now=T0, actor="g")
-    store.create_incident(title="B", severity=Severity.S2, tenants=["gov"], started_at=T0, now=T0,
-                          actor="g", pubsec=True, security=True)
-    store.create_incident(title="C", severity=Severity.S1, tenants=["acme"], started_at=T0, now=T0, actor="g")
-    draft = store.add_revision(incident_ref="INC-1", kind=MessageKind.UPDATE, draft_id=None, subject="s",
-                               body="b", variables={}, author="g", now=T0 + 10 * M)
-    store.set_draft_state(draft.id, DraftState.SENT, now=T0 + 12 * M, actor="g", event="update.sent",
-                          data={"next_update_at": isoformat(T0 + 40 * M)})
+    store.create_incident(
+        title="A",
+        severity=Severity.S1,
+        tenants=["acme", "beta"],
+        started_at=T0 - 5 * M,
+        now=T0,
+        actor="g",
+    )
+    store.create_incident(
+        title="B",
+        severity=Severity.S2,
+        tenants=["gov"],
+        started_at=T0,
+        now=T0,
+        actor="g",
+        pubsec=True,
+        security=True,
+    )
+    store.create_incident(
+        title="C", severity=Severity.S1, tenants=["acme"], started_at=T0, now=T0, actor="g"
+    )
+    draft = store.add_revision(
+        incident_ref="INC-1",
+        kind=MessageKind.UPDATE,
+        draft_id=None,
+        subject="s",
+        body="b",
+        variables={},
+        author="g",
+        now=T0 + 10 * M,
+    )
+    store.set_draft_state(
+        draft.id,
+        DraftState.SENT,
+        now=T0 + 12 * M,
+        actor="g",
+        event="update.sent",
+        data={"next_update_at": isoformat(T0 + 40 * M)},
+    )
     incident = store.get_incident("INC-3")
-    store.update_incident(incident.replace(status=Status.RESOLVED, updated_at=T0 + 60 * M,
-                                           mitigated_at=T0 + 30 * M, resolved_at=T0 + 60 * M),
-                          event="incident.status", actor="g", data={"from": "investigating", "to": "resolved"})
-    store.record_clock("INC-3", column="rca_internal_at", at=T0 + 2 * 24 * 60 * M, event="rca.internal",
-                       actor="g", data={})
+    store.update_incident(
+        incident.replace(
+            status=Status.RESOLVED,
+            updated_at=T0 + 60 * M,
+            mitigated_at=T0 + 30 * M,
+            resolved_at=T0 + 60 * M,
+        ),
+        event="incident.status",
+        actor="g",
+        data={"from": "investigating", "to": "resolved"},
+    )
+    store.record_clock(
+        "INC-3",
+        column="rca_internal_at",
+        at=T0 + 2 * 24 * 60 * M,
+        event="rca.internal",
+        actor="g",
+        data={},
+    )
 
 
 def test_the_light_reader_returns_exactly_the_stores_clock_rows(store):
@@ -52,8 +96,14 @@ def test_the_light_reader_returns_exactly_the_stores_clock_rows(store):
 
 def test_resolved_incidents_with_both_rcas_done_are_not_read(store):
     populate(store)
-    store.record_clock("INC-3", column="rca_external_at", at=T0 + 3 * 24 * 60 * M, event="rca.external",
-                       actor="g", data={})
+    store.record_clock(
+        "INC-3",
+        column="rca_external_at",
+        at=T0 + 3 * 24 * 60 * M,
+        event="rca.external",
+        actor="g",
+        data={},
+    )
     with SqliteAlerts(store.path) as db:
         assert [r.ref for r in db.clock_rows(rca_severities=("S1",))] == ["INC-1", "INC-2"]
 
@@ -66,7 +116,9 @@ def test_a_file_without_the_store_schema_reads_as_no_rows(tmp_path):
 
 
 def test_alert_state_and_snoozes_survive_a_new_connection(store):
-    state = AlertState("INC-1", "update", "S1", T0, "alerted", "comms/INC-1/update/x", T0, T0 + M, 2, True)
+    state = AlertState(
+        "INC-1", "update", "S1", T0, "alerted", "comms/INC-1/update/x", T0, T0 + M, 2, True
+    )
     with SqliteAlerts(store.path) as db:
         db.save({state.key: state})
         db.snooze("INC-1", T0 + 30 * M, actor="g", now=T0)
@@ -84,7 +136,12 @@ def test_its_tables_live_beside_the_stores_and_leave_its_schema_version_alone(st
     version = store.connection.execute("PRAGMA user_version").fetchone()[0]
     with SqliteAlerts(store.path) as db:
         db.load()
-    tables = {r[0] for r in sqlite3.connect(store.path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {
+        r[0]
+        for r in sqlite3.connect(store.path).execute(
+            "SELECT name FROM sqlite_master WHERE type='table'"
+        )
+    }
     assert {"cadence_alerts", "cadence_snoozes", "cadence_alert_log", "incidents"} <= tables
     assert store.connection.execute("PRAGMA user_version").fetchone()[0] == version
 
