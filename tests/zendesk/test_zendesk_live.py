@@ -10,6 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -24,6 +30,7 @@ from comms.adapters.zendesk import (
 )
 from comms.errors import ConfigError, PublishError
 from comms.models import Contact, Incident, Receipt, Tenant
+from tests.zendesk.campaign import run_campaign
 from tests.zendesk.conftest import AGENT, NOW, TOKEN
 from tests.zendesk.server import ZendeskServer
 
@@ -463,6 +470,59 @@ def test_the_token_never_reaches_the_logs(
     assert caplog.records  # zenpy and urllib3 did log at DEBUG
     assert TOKEN not in caplog.text
     assert "token:" not in caplog.text.lower()
+
+
+def test_a_fault_campaign_delivers_every_update_exactly_once(
+    server: ZendeskServer, client: Any, publisher_for: Any
+) -> None:
+    figures = run_campaign(server, publisher_for(client), tenants=3, updates=6, seed=11)
+
+    assert figures["faults_injected"] >= 10
+    assert figures["resumed_after_error"] >= 1  # some bursts outlasted the attempts
+    assert figures["tickets_on_server"] == 3
+    assert figures["posts_on_server"] == figures["sends"] == 18
+    assert (figures["duplicates"], figures["lost"]) == (0, 0)
+
+
+def test_a_killed_sender_resumed_with_the_same_key_posts_once(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    # The reply is stored, then the answer hangs: the sender is killed while it waits.
+    server.inject("timeout", method="PUT", delay=3.0)
+    script = textwrap.dedent(
+        f"""
+        from datetime import UTC, datetime
+        from comms.adapters.zendesk import ZendeskPublisher, connect
+        from comms.models import Contact, Incident, Severity, Tenant
+        now = datetime.now(UTC)
+        client = connect(subdomain="gitlab", email={AGENT!r}, token={TOKEN!r}, timeout=30)
+        ZendeskPublisher(client, rate_per_minute=0).publish(
+            tenant=Tenant(id="acme", name="Acme", contacts=[Contact(email="ops@acme.example")]),
+            incident=Incident(ref="INC-12", title="t", severity=Severity.S1, tenants=["acme"],
+                              started_at=now, created_at=now, updated_at=now),
+            subject="s", body={UPDATE!r}, idempotency_key="INC-12/acme/d2r1",
+            draft_id=2, revision=1, ticket_id={ticket_id},
+        )
+        """
+    )
+    env = {**os.environ, "ZENPY_FORCE_SCHEME": "http", "ZENPY_FORCE_NETLOC": server.netloc}
+    sender = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while len(server.state.comments[ticket_id]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(server.state.comments[ticket_id]) == 2
+    finally:
+        sender.send_signal(signal.SIGKILL)
+        sender.wait()
+    assert sender.returncode == -signal.SIGKILL
+
+    receipt = reply(publisher, tenant, incident, ticket_id)  # `comms send` resuming
+
+    assert receipt.detail["already_delivered"] is True
+    assert [c["body"] for c in server.state.comments[ticket_id]] == [BODY, UPDATE]
+    assert len(server.requests_to("PUT", r"/tickets/")) == 1
 
 
 # -- pure helpers and configuration -------------------------------------------------------
