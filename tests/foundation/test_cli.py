@@ -196,8 +196,6 @@ def test_carried_over_from_the_previous_message(s1: str) -> None:
     assert "What you may have experienced: Users cannot sign in" in resolved["body"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: comms/service.py compose() reports values the user set explicitly "
-                   "as carried_over ('values carried over: impact' while --set impact=… was used)")
 def test_explicit_values_beat_carried_ones(s1: str) -> None:
     draft_json(["draft", "investigation-start", "--incident", s1, "--set", "impact=old impact"])
     update = draft_json(["draft", "update", "--incident", s1, "--set", "impact=new impact", "--set", "actions=a"])
