@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from comms.alerts import Action, AlertState, Key
+from comms.cadence import parse_promise
 from comms.errors import ConfigError, StoreError
 from comms.records import ClockRow
 
@@ -97,6 +98,15 @@ def _tenant_list(text: str) -> tuple[str, ...]:
         if not any('"' in part for part in parts):
             return tuple(parts)
     return tuple(json.loads(text))
+
+
+def _promise(text: str, last: str | None) -> datetime | None:
+    # The promise comes from what a person typed; an unreadable one must not stop the check.
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_promise(text, _dt(last))
+    return moment if moment.tzinfo is not None else None
 
 
 class SqliteAlerts:
@@ -194,7 +204,7 @@ class SqliteAlerts:
                     r[11] and fromiso(r[11]),
                     r[12] and fromiso(r[12]),
                     r[13] and fromiso(r[13]),
-                    r[14] and fromiso(r[14]),
+                    r[14] and _promise(r[14], r[13]),
                     r[15] and fromiso(r[15]),
                     r[16] and fromiso(r[16]),
                 )

@@ -372,12 +372,32 @@ class CadenceReport(NamedTuple):
     summary: str
 
 
-def _parse_iso(value: Any) -> datetime | None:
+def parse_promise(value: Any, reference: datetime | None) -> datetime | None:
+    """A stored time (ISO 8601), or a promise as a person wrote it (``14:30 UTC``), or None.
+
+    Promises come from template variables; one that cannot be read as a time with a zone
+    is ignored rather than guessed (the policy gap still applies).  ``reference`` anchors
+    clock times such as ``14:30 UTC`` (the next such time at or after it).
+    """
     if not value:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+        return value.astimezone(UTC) if value.tzinfo else None
+    text = str(value)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is not None:
+        return moment.astimezone(UTC) if moment.tzinfo else None
+    if reference is None:
+        return None
+    from comms.times import parse_time
+
+    try:
+        return parse_time(text, reference)
+    except ValueError:
+        return None
 
 
 def cadence_report(
@@ -430,10 +450,12 @@ def cadence_report(
             engaged_at = engaged_at or event.at
         elif kind in ("rca.internal", "rca.external"):
             key = RCA_INTERNAL if kind == "rca.internal" else RCA_EXTERNAL
-            rca[key] = rca[key] or _parse_iso(data.get("at")) or event.at
+            rca[key] = rca[key] or parse_promise(data.get("at"), None) or event.at
         elif kind == "update.sent":
-            sent_at = _parse_iso(data.get("sent_at")) or event.at
-            promise = _parse_iso(data.get("next_update_at"))
+            # The event's time, as the store's last_update_at uses: the report and the live
+            # clock agree on when an update went out.
+            sent_at = event.at
+            promise = parse_promise(data.get("next_update_at"), sent_at)
             for tenant in data.get("tenants") or tenants_all:
                 found = update_due(
                     severity=severity,

@@ -163,3 +163,40 @@ def test_database_path_accepts_paths_and_sqlite_urls(tmp_path):
 @given(st.lists(st.text(max_size=12), max_size=4))
 def test_the_tenant_list_fast_path_reads_what_json_wrote(tenants):
     assert _tenant_list(json.dumps(tenants)) == tuple(tenants)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2026-11-27T11:30:00Z", T0 + 90 * M),
+        ("11:30 UTC", T0 + 90 * M),
+        ("2026-11-27 11:30 UTC", T0 + 90 * M),
+        ("by 11:30 UTC, or sooner", None),
+        ("2026-11-27T11:30", None),  # no zone: never guessed
+    ],
+)
+def test_a_promise_as_a_person_typed_it_is_read_or_ignored_never_fatal(store, stored, expected):
+    store.create_incident(
+        title="A", severity=Severity.S1, tenants=["acme"], started_at=T0, now=T0, actor="g"
+    )
+    draft = store.add_revision(
+        incident_ref="INC-1",
+        kind=MessageKind.UPDATE,
+        draft_id=None,
+        subject="s",
+        body="b",
+        variables={},
+        author="g",
+        now=T0 + 5 * M,
+    )
+    store.set_draft_state(
+        draft.id,
+        DraftState.SENT,
+        now=T0 + 10 * M,
+        actor="g",
+        event="update.sent",
+        data={"next_update_at": stored},
+    )
+    with SqliteAlerts(store.path) as db:
+        (row,) = db.clock_rows()
+    assert row.promised_update_at == expected
