@@ -199,12 +199,12 @@ class Renderer:
 
     def source(self, name: str) -> str:
         """The template file's text."""
-        return self._path(name)[0].read_text(encoding="utf-8")
+        return _read(self._path(name)[0])
 
     def spec(self, name: str) -> TemplateSpec:
         """A template's declared variables; an override without a header inherits the built-in's."""
         path, origin = self._path(name)
-        text = path.read_text(encoding="utf-8")
+        text = _read(path)
         header = _parse_header(text, origin)
         if header is None and origin != "built-in" and (BUILTIN_DIR / f"{name}{SUFFIX}").is_file():
             builtin = _builtin_spec(name)
@@ -244,6 +244,10 @@ class Renderer:
             return self.env.get_template(f"{name}{SUFFIX}")
         except TemplateSyntaxError as exc:
             raise TemplateError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from exc
+        except UnicodeDecodeError as exc:  # a file {% extends %} or {% include %} pulls in
+            raise TemplateError(
+                f"template '{name}' uses a file that is not UTF-8 text ({exc.reason}); save it as UTF-8"
+            ) from exc
 
     def _typed(
         self, spec: TemplateSpec, values: dict[str, str], context: dict[str, Any], now: datetime
@@ -279,6 +283,15 @@ def _convert(var: Variable, raw: str, now: datetime) -> Any:
         parts = re.split(r"\s*(?:\n|;|,)\s*", raw.strip())
         return [p for p in parts if p]
     return raw.strip()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    except OSError as exc:
+        raise TemplateError(f"cannot read template {path}: {exc.strerror}") from exc
 
 
 def _protect(value: Any) -> Any:
