@@ -287,6 +287,31 @@ def test_broken_override_header_is_usage_error(s1: str, overrides: Path) -> None
     fails(["templates", "show", "update"], 2, "update.txt.j2", "header")
 
 
+def test_override_not_utf8_is_one_line(s1: str, overrides: Path) -> None:
+    (overrides / "update.txt.j2").write_bytes(b"Subject: Caf\xe9\n\nbody\n")
+    fails(["templates", "show", "update"], 2, "update.txt.j2", "UTF-8")
+    fails(["templates", "list"], 2, "UTF-8")
+    fails(["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2, "UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        ("Subject: x\n\n{{ ''.__class__.__mro__[1].__subclasses__() }}\n", "unsafe"),
+        ("Subject: x\n\n{{ impact.__init__.__globals__ }}\n", "unsafe"),
+        ("Subject: x\n\n{{ no_such_variable }}\n", "'no_such_variable' is undefined"),
+        ("Hello\n\n{{ impact }}\n", "must start with a 'Subject: …' line"),
+        ('{% extends "default:nope.txt.j2" %}\n', "nope.txt.j2"),
+        ('{% include "../../etc/passwd" %}\n', "passwd"),
+    ],
+)
+def test_override_that_misbehaves_is_refused(s1: str, overrides: Path, source: str, needle: str) -> None:
+    """The sandbox holds for template authors too, and a broken override is a usage error."""
+    (overrides / "update.txt.j2").write_text(source, encoding="utf-8")
+    fails(["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2, needle)
+    assert json.loads(ok(["drafts", "list", "--format", "json"]).stdout) == []
+
+
 def test_new_template_from_override_folder(s1: str, overrides: Path) -> None:
     (overrides / "customer-call.txt.j2").write_text(
         '{#- comms\ntitle = "Call invite"\n[variables]\nwhen = { type = "time", required = true }\n-#}\n'
