@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comms.models import Incident, Severity, Status
-from comms.render import Renderer, automatic_context
+from comms.render import STATUS_TEXT, Renderer, automatic_context
+from comms.times import format_time, from_iso, isoformat, parse_past_time, parse_time
 
 PAYLOADS = [
     "{{ 7*7 }}",
@@ -161,3 +162,51 @@ def test_line_breaks_inside_a_body_value_are_kept() -> None:
     rendered = render("update", {**MINIMAL["update"], "impact": "Sign-in fails.\r\nPushes are slow."})
     assert "What you may experience: Sign-in fails.\nPushes are slow.\n" in rendered.body
     assert "\r" not in rendered.body
+
+
+# -- times: every time a person types is read in UTC, relative to an injected now -----------
+
+NOWS = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC))
+CLOCKS = st.tuples(st.integers(0, 23), st.integers(0, 59))
+
+
+@FAST
+@given(NOWS, CLOCKS)
+def test_clock_times_for_future_and_past(now: datetime, clock: tuple[int, int]) -> None:
+    text = f"{clock[0]:02d}:{clock[1]:02d}"
+    ahead = parse_time(text, now)
+    behind = parse_past_time(text, now)
+    assert (ahead.hour, ahead.minute) == clock == (behind.hour, behind.minute)
+    floor = now.replace(second=0, microsecond=0)
+    assert floor <= ahead < floor + timedelta(days=1)
+    assert now - timedelta(days=1) < behind <= now
+    assert format_time(ahead).endswith(" UTC") and parse_time(f"{text} UTC", now) == ahead
+
+
+@FAST
+@given(NOWS, st.integers(0, 60 * 24 * 14), st.sampled_from(["m", "min", "minutes", "h", "d"]))
+def test_offsets_are_after_now(now: datetime, amount: int, unit: str) -> None:
+    moment = parse_time(f"+{amount}{unit}", now)
+    assert moment >= now and moment.tzinfo is not None
+    assert from_iso(isoformat(moment)) == moment
+
+
+@FAST
+@given(NOWS)
+def test_iso_round_trip_and_naive_refused(moment: datetime) -> None:
+    assert parse_time(isoformat(moment), NOW) == moment
+    naive = moment.replace(tzinfo=None).isoformat()
+    with pytest.raises(ValueError, match="zone"):
+        parse_time(naive, NOW)
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_status_sentence_for_every_status(status: Status) -> None:
+    incident = Incident(ref="INC-7", title="t", severity=Severity.S1, status=status, tenants=["acme"],
+                        started_at=NOW, created_at=NOW, updated_at=NOW,
+                        resolved_at=NOW if status is Status.RESOLVED else None)
+    context = automatic_context(incident=incident, now=NOW, interval_minutes=60)
+    rendered = render("update", MINIMAL["update"], context)
+    assert f"Current status: {STATUS_TEXT[status.value]}" in rendered.body
+    assert ("Next update" in rendered.body) is (status is not Status.RESOLVED)
+    assert_customer_text(rendered.subject, rendered.body)
