@@ -28,7 +28,14 @@ from comms.cadence import (
     human_duration,
     policy_from_config,
 )
-from comms.errors import EXIT_FINDINGS, NotFoundError, PublishError, UsageError
+from comms.errors import (
+    EXIT_FINDINGS,
+    CommsError,
+    ConfigError,
+    NotFoundError,
+    PublishError,
+    UsageError,
+)
 
 _LABEL = {OVERDUE: "OVERDUE", DUE_SOON: "DUE SOON", OK: "ok"}
 
@@ -180,6 +187,8 @@ class Watcher:
     ``sinks`` are ``comms.adapters.alert_sinks`` objects.  An action counts as sent when
     every sink took it; otherwise its key keeps the previous state, so the next tick tries
     again (sinks that already took it may see it twice; PagerDuty dedups on its key).
+    ``record(action, sink_names)`` is called for each action sent, after the state is
+    saved (the watch command appends a ``cadence.alert`` event to the incident's log).
     """
 
     def __init__(
@@ -188,11 +197,13 @@ class Watcher:
         sinks: Sequence[Any],
         policy: Policy,
         warn: Callable[[str], None] = lambda message: click.echo(message, err=True),
+        record: Callable[[Action, list[str]], None] | None = None,
     ) -> None:
         self.db = db
         self.sinks = list(sinks)
         self.policy = policy
         self.warn = warn
+        self.record = record
 
     def tick(self, now: datetime) -> list[Action]:
         """Run once at ``now``; return the actions every sink took."""
@@ -218,7 +229,31 @@ class Watcher:
             else:
                 sent.append((action, [sink.name for sink in self.sinks]))
         self.db.save(states, sent=sent)
+        if self.record is not None:
+            for action, names in sent:
+                self.record(action, names)
         return [action for action, _ in sent]
+
+
+def _recorder(db: SqliteAlerts, closers: list[Any]) -> Callable[[Action, list[str]], None]:
+    """Log each alert sent in the incident's event log, so the timeline shows it."""
+    from comms.adapters.sqlite_store import SqliteStore
+
+    store = SqliteStore(db.path)  # also creates the store's schema in a new file
+    closers.append(store)
+
+    def record(action: Action, sinks: list[str]) -> None:
+        data = {
+            "action": action.kind,
+            "clock": action.clock,
+            "due_at": action.due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sinks": sinks,
+        }
+        store.append_event(
+            action.ref, type="cadence.alert", actor="comms-cadence", now=action.at, data=data
+        )
+
+    return record
 
 
 def _interval(text: str) -> float:
@@ -243,7 +278,7 @@ def _interval(text: str) -> float:
     multiple=True,
     metavar="SINK",
     help="stdout, slack:URL, pagerduty:ROUTING_KEY or webhook:URL; a value may be "
-    "env:NAME. Repeatable. Default: [cadence] sinks, else stdout.",
+    "env:NAME. Repeatable. Default: sinks = [...] in the [alerts] table, else stdout.",
 )
 @click.option("--once", is_flag=True, help="Check once and exit.")
 @click.option("--at", "at", metavar="TIME", help="With --once: act as if it were TIME.")
@@ -259,27 +294,38 @@ def watch(interval: str, sinks: tuple[str, ...], once: bool, at: str | None) -> 
     from comms.adapters.alert_sinks import build_sinks
 
     db, policy, settings = _open()
-    specs = list(sinks) or list(settings.table("alerts").get("sinks", []) or ["stdout"])
-    clients: list[Any] = []
+    configured = settings.table("alerts").get("sinks", [])
+    if not isinstance(configured, list) or not all(isinstance(x, str) for x in configured):
+        raise ConfigError('alerts.sinks must be a list like ["stdout", "slack:env:SLACK_URL"]')
+    specs = list(sinks) or configured or ["stdout"]
+    closers: list[Any] = []
 
     def client_factory() -> Any:
         import httpx
 
-        clients.append(httpx.Client(timeout=10.0))
-        return clients[-1]
+        closers.append(httpx.Client(timeout=10.0))
+        return closers[-1]
 
     try:
-        watcher = Watcher(db, build_sinks(specs, client_factory), policy)
+        watcher = Watcher(
+            db, build_sinks(specs, client_factory), policy, record=_recorder(db, closers)
+        )
         while True:
-            watcher.tick(_at(at) if at else _now())
+            try:
+                watcher.tick(_at(at) if at else _now())
+            except CommsError as exc:
+                # A service keeps watching through a locked or briefly unreadable database.
+                if once:
+                    raise
+                click.echo(f"warning: {exc}; trying again in {interval}", err=True)
             if once:
                 break
             time.sleep(seconds)
     except KeyboardInterrupt:
         pass
     finally:
-        for client in clients:
-            client.close()
+        for closer in closers:
+            closer.close()
         db.close()
 
 

@@ -148,6 +148,19 @@ def test_watch_once_sends_to_stdout_and_remembers(cli, incidents):
     assert "title" not in sent[1]
     again = run(cli, "watch", "--once", "--at", "2026-11-27T10:17Z")
     assert again.output == ""
+    logged = [e for e in incidents.events("INC-2") if e.type == "cadence.alert"]
+    assert [(e.at, e.actor, e.data) for e in logged] == [
+        (
+            datetime(2026, 11, 27, 10, 16, tzinfo=UTC),
+            "comms-cadence",
+            {
+                "action": "alert",
+                "clock": "update",
+                "due_at": "2026-11-27T10:15:00Z",
+                "sinks": ["stdout"],
+            },
+        )
+    ]
 
 
 def test_snooze_holds_the_watcher_back_and_check_still_tells_the_truth(cli, incidents):
@@ -247,3 +260,20 @@ def test_check_as_a_subprocess(incidents):
     )
     assert broken.returncode == 2
     assert "Traceback" not in broken.stderr
+
+
+def test_watch_reads_its_sinks_from_the_alerts_table(
+    cli, incidents, recorder, tmp_path, monkeypatch
+):
+    config = tmp_path / "comms.toml"
+    config.write_text('[alerts]\nsinks = ["webhook:env:HOOK_URL"]\n')
+    monkeypatch.setenv("COMMS_CONFIG", str(config))
+    monkeypatch.setenv("HOOK_URL", recorder.url + "/hook")
+    result = run(cli, "watch", "--once", "--at", "2026-11-27T10:16Z")
+    assert result.exit_code == 0
+    assert result.output == ""
+    assert [r["json"]["ref"] for r in recorder.requests] == ["INC-1", "INC-2"]
+    config.write_text('[alerts]\nsinks = "stdout"\n')
+    broken = CliRunner().invoke(cli, ["cadence", "watch", "--once"])
+    assert broken.exit_code == 3
+    assert "alerts.sinks must be a list" in broken.output
