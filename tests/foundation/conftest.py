@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from foundation_support import NOW, NOW_ISO, ok  # noqa: E402
+from foundation_support import NOW, NOW_ISO, ok
 
 
 @pytest.fixture
@@ -40,4 +40,4 @@ def s1(tenant: str) -> str:
 def renderer() -> Iterator[Any]:
     from comms.render import Renderer
 
-    yield Renderer()
+    return Renderer()

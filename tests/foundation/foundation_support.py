@@ -32,8 +32,14 @@ KINDS = (
 MINIMAL: dict[str, dict[str, str]] = {
     "investigation-start": {"impact": "Users cannot sign in to the web interface"},
     "update": {"impact": "Users cannot sign in", "actions": "We are restoring the sign-in service"},
-    "escalated-response": {"impact": "Users cannot sign in", "actions": "More engineers are restoring sign-in"},
-    "mitigation-in-progress": {"impact": "Sign-in is slow", "actions": "We are moving your instance to its secondary region"},
+    "escalated-response": {
+        "impact": "Users cannot sign in",
+        "actions": "More engineers are restoring sign-in",
+    },
+    "mitigation-in-progress": {
+        "impact": "Sign-in is slow",
+        "actions": "We are moving your instance to its secondary region",
+    },
     "resolved": {"resolution": "Sign-in works normally again"},
     "maintenance-planned": {
         "reason": "to apply a critical security update",
@@ -83,14 +89,19 @@ def assert_customer_text(subject: str, body: str) -> None:
         after = text[match.end() : match.end() + 4]
         assert after == " UTC", f"time without its zone at {match.group()!r} in:\n{text}"
     assert not re.search(r"\bNone\b|\[\]|\bundefined\b", text), text
-    assert body.endswith("\n") and not body.endswith("\n\n\n")
+    assert body.endswith("\n")
+    assert not body.endswith("\n\n\n")
 
 
-def invoke(args: list[str], *, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+def invoke(
+    args: list[str], *, input: str | None = None, env: dict[str, str] | None = None
+) -> Result:
     """Run the real CLI in-process; unexpected exceptions propagate (a traceback is a failure)."""
     from comms.cli import cli
 
-    return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False, prog_name="comms")
+    return CliRunner().invoke(
+        cli, args, input=input, env=env, catch_exceptions=False, prog_name="comms"
+    )
 
 
 def ok(args: list[str], **kwargs: Any) -> Result:
@@ -103,7 +114,9 @@ def ok(args: list[str], **kwargs: Any) -> Result:
 def fails(args: list[str], code: int, *needles: str, **kwargs: Any) -> str:
     """Run the CLI and require exit ``code`` with one error line containing every needle."""
     result = invoke(args, **kwargs)
-    assert result.exit_code == code, f"comms {' '.join(args)} → {result.exit_code}, wanted {code}\n{result.output}"
+    assert result.exit_code == code, (
+        f"comms {' '.join(args)} → {result.exit_code}, wanted {code}\n{result.output}"
+    )
     message = result.stderr.strip()
     assert "Traceback" not in result.output
     error_lines = [line for line in message.splitlines() if line.startswith("Error")]
@@ -115,10 +128,20 @@ def fails(args: list[str], code: int, *needles: str, **kwargs: Any) -> str:
     return error_lines[0]
 
 
-def run_comms(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_comms(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
     """Run ``comms`` as a real process (the venv's console script) with the test's environment."""
     return subprocess.run(
-        [str(VENV_BIN / "comms"), *args], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, cwd=cwd, check=False,
+        [str(VENV_BIN / "comms"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        check=False,
     )

@@ -56,31 +56,62 @@ LOOP = textwrap.dedent(
 def counts(path: Path) -> dict[str, int]:
     db = sqlite3.connect(path)
     try:
-        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("incidents", "drafts", "revisions", "events", "tenants")}
+        return {
+            t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("incidents", "drafts", "revisions", "events", "tenants")
+        }
     finally:
         db.close()
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=cwd)
+    return subprocess.Popen(
+        [sys.executable, "-c", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def finish(procs: list[subprocess.Popen[str]]) -> None:
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        assert "Traceback" not in err and "locked" not in err
+        assert "Traceback" not in err
+        assert "locked" not in err
 
 
 def test_two_console_script_writers(tmp_path: Path) -> None:
     rounds = 7  # 21 CLI runs per writer
     env = {**os.environ, "COMMS_NOW": NOW_ISO}
     assert run_comms(["tenants", "add", "acme", "--name", "Acme"], env=env).returncode == 0
-    assert run_comms(["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "shared"]).returncode == 0
-    assert run_comms(["draft", "update", "--incident", "INC-1", "--set", "impact=x", "--set", "actions=start"]).returncode == 0
-    procs = [start([CHAIN, str(VENV_BIN / "comms"), name, str(rounds)], env, tmp_path) for name in ("alpha", "beta")]
+    assert (
+        run_comms(
+            ["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "shared"]
+        ).returncode
+        == 0
+    )
+    assert (
+        run_comms(
+            [
+                "draft",
+                "update",
+                "--incident",
+                "INC-1",
+                "--set",
+                "impact=x",
+                "--set",
+                "actions=start",
+            ]
+        ).returncode
+        == 0
+    )
+    procs = [
+        start([CHAIN, str(VENV_BIN / "comms"), name, str(rounds)], env, tmp_path)
+        for name in ("alpha", "beta")
+    ]
     finish(procs)
 
     path = tmp_path / "comms.db"
@@ -88,7 +119,9 @@ def test_two_console_script_writers(tmp_path: Path) -> None:
     writes = 2 * rounds
     assert got["incidents"] == 1 + writes
     assert got["drafts"] == 1 + writes
-    assert got["revisions"] == 1 + writes + writes  # the shared draft's revisions + each first draft
+    assert (
+        got["revisions"] == 1 + writes + writes
+    )  # the shared draft's revisions + each first draft
     # Per incident: opened + engaged + its draft; plus one draft.revised per shared revision.
     assert got["events"] == 3 + writes * 3 + writes
 
@@ -100,7 +133,10 @@ def test_two_console_script_writers(tmp_path: Path) -> None:
     assert shared["revisions"] == 1 + writes
     db = sqlite3.connect(path)
     try:
-        numbers = [r[0] for r in db.execute("SELECT number FROM revisions WHERE draft_id = 1 ORDER BY number")]
+        numbers = [
+            r[0]
+            for r in db.execute("SELECT number FROM revisions WHERE draft_id = 1 ORDER BY number")
+        ]
         bodies = [r[0] for r in db.execute("SELECT body FROM revisions WHERE draft_id = 1")]
     finally:
         db.close()
@@ -112,7 +148,11 @@ def test_two_console_script_writers(tmp_path: Path) -> None:
 
 def test_two_writers_from_an_empty_database(tmp_path: Path) -> None:
     rounds = 60
-    env = {**os.environ, "COMMS_NOW": NOW_ISO, "COMMS_DATABASE_URL": str(tmp_path / "new" / "race.db")}
+    env = {
+        **os.environ,
+        "COMMS_NOW": NOW_ISO,
+        "COMMS_DATABASE_URL": str(tmp_path / "new" / "race.db"),
+    }
     procs = [start([LOOP, name, str(rounds)], env, tmp_path) for name in ("alpha", "beta")]
     finish(procs)
     got = counts(tmp_path / "new" / "race.db")

@@ -32,8 +32,13 @@ PAYLOADS = [
 RENDERER = Renderer()
 SPECS = {kind: RENDERER.spec(kind) for kind in KINDS}
 INCIDENT = Incident(
-    ref="INC-7", title="Sign-in failures", severity=Severity.S1, status=Status.MITIGATING,
-    tenants=["acme"], started_at=NOW - timedelta(minutes=40), created_at=NOW - timedelta(minutes=40),
+    ref="INC-7",
+    title="Sign-in failures",
+    severity=Severity.S1,
+    status=Status.MITIGATING,
+    tenants=["acme"],
+    started_at=NOW - timedelta(minutes=40),
+    created_at=NOW - timedelta(minutes=40),
     updated_at=NOW,
 )
 CONTEXT = automatic_context(incident=INCIDENT, now=NOW, interval_minutes=60)
@@ -63,13 +68,39 @@ def test_template_code_in_values_is_rendered_literally(kind: str, payload: str) 
         if var.type == "text":
             assert f"{var.name}: {payload}" in text
     assert "49" not in text
-    assert "<class" not in text and "loop" not in text.replace(payload, "")
+    assert "<class" not in text
+    assert "loop" not in text.replace(payload, "")
 
 
 def test_template_code_in_incident_title_is_literal(tenant: str) -> None:
-    ok(["incident", "open", "--tenant", tenant, "--severity", "S1", "--title", "{{ 7*7 }} {% if 1 %}x{% endif %}"])
-    data = json.loads(ok(["draft", "update", "--incident", "INC-1", "--set", "impact={{ ''.__class__ }}",
-                          "--set", "actions={% for a in [1] %}{{ a }}{% endfor %}", "--format", "json"]).stdout)
+    ok(
+        [
+            "incident",
+            "open",
+            "--tenant",
+            tenant,
+            "--severity",
+            "S1",
+            "--title",
+            "{{ 7*7 }} {% if 1 %}x{% endif %}",
+        ]
+    )
+    data = json.loads(
+        ok(
+            [
+                "draft",
+                "update",
+                "--incident",
+                "INC-1",
+                "--set",
+                "impact={{ ''.__class__ }}",
+                "--set",
+                "actions={% for a in [1] %}{{ a }}{% endfor %}",
+                "--format",
+                "json",
+            ]
+        ).stdout
+    )
     assert data["subject"] == "Update: {{ 7*7 }} {% if 1 %}x{% endif %}"
     assert "What you may experience: {{ ''.__class__ }}" in data["body"]
     assert "What we are doing: {% for a in [1] %}{{ a }}{% endfor %}" in data["body"]
@@ -79,9 +110,9 @@ def test_template_code_in_incident_title_is_literal(tenant: str) -> None:
 
 
 # Single-line text: anything but line breaks and the characters str.splitlines breaks on.
-LINE = st.text(st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=40).filter(
-    lambda s: s.strip()
-)
+LINE = st.text(
+    st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=40
+).filter(lambda s: s.strip())
 ANY_TEXT = st.text(max_size=60)
 
 
@@ -107,7 +138,8 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 def test_any_single_line_text_renders_literally(case: tuple[str, dict[str, str]]) -> None:
     kind, values = case
     rendered = render(kind, values)
-    assert rendered.subject and "\n" not in rendered.subject
+    assert rendered.subject
+    assert "\n" not in rendered.subject
     text = rendered.subject + "\n" + rendered.body
     for var in SPECS[kind].variables:
         if var.type == "text" and values[var.name].strip():
@@ -135,19 +167,28 @@ def test_any_text_renders_deterministically(case: tuple[str, dict[str, str]]) ->
 
 
 @FAST
-@given(st.sampled_from(KINDS), st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40))
+@given(
+    st.sampled_from(KINDS),
+    st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40),
+)
 def test_any_incident_title_gives_a_one_line_subject(kind: str, title: str) -> None:
     if not title.strip():
         title = "x" + title
     incident = Incident(
-        ref="INC-7", title=title, severity=Severity.S2, status=Status.IDENTIFIED, tenants=["acme"],
-        started_at=NOW, created_at=NOW, updated_at=NOW,
+        ref="INC-7",
+        title=title,
+        severity=Severity.S2,
+        status=Status.IDENTIFIED,
+        tenants=["acme"],
+        started_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
     )
     context = automatic_context(incident=incident, now=NOW, interval_minutes=120)
     values = dict(MINIMAL[kind])
     rendered = render(kind, values, context)
     assert len(_BREAKS.split(rendered.subject)) == 1
-    first = [line for line in _BREAKS.split(title) if line.strip()][0].strip()
+    first = next(line for line in _BREAKS.split(title) if line.strip()).strip()
     assert first in rendered.subject
 
 
@@ -159,14 +200,20 @@ def test_line_break_in_summary_stays_in_the_subject() -> None:
 
 
 def test_line_breaks_inside_a_body_value_are_kept() -> None:
-    rendered = render("update", {**MINIMAL["update"], "impact": "Sign-in fails.\r\nPushes are slow."})
+    rendered = render(
+        "update", {**MINIMAL["update"], "impact": "Sign-in fails.\r\nPushes are slow."}
+    )
     assert "What you may experience: Sign-in fails.\nPushes are slow.\n" in rendered.body
     assert "\r" not in rendered.body
 
 
 # -- times: every time a person types is read in UTC, relative to an injected now -----------
 
-NOWS = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC))
+NOWS = st.datetimes(
+    min_value=datetime(2020, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive; zone added below
+    max_value=datetime(2035, 1, 1),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
 CLOCKS = st.tuples(st.integers(0, 23), st.integers(0, 59))
 
 
@@ -180,14 +227,16 @@ def test_clock_times_for_future_and_past(now: datetime, clock: tuple[int, int]) 
     floor = now.replace(second=0, microsecond=0)
     assert floor <= ahead < floor + timedelta(days=1)
     assert now - timedelta(days=1) < behind <= now
-    assert format_time(ahead).endswith(" UTC") and parse_time(f"{text} UTC", now) == ahead
+    assert format_time(ahead).endswith(" UTC")
+    assert parse_time(f"{text} UTC", now) == ahead
 
 
 @FAST
 @given(NOWS, st.integers(0, 60 * 24 * 14), st.sampled_from(["m", "min", "minutes", "h", "d"]))
 def test_offsets_are_after_now(now: datetime, amount: int, unit: str) -> None:
     moment = parse_time(f"+{amount}{unit}", now)
-    assert moment >= now and moment.tzinfo is not None
+    assert moment >= now
+    assert moment.tzinfo is not None
     assert from_iso(isoformat(moment)) == moment
 
 
@@ -202,9 +251,17 @@ def test_iso_round_trip_and_naive_refused(moment: datetime) -> None:
 
 @pytest.mark.parametrize("status", list(Status))
 def test_status_sentence_for_every_status(status: Status) -> None:
-    incident = Incident(ref="INC-7", title="t", severity=Severity.S1, status=status, tenants=["acme"],
-                        started_at=NOW, created_at=NOW, updated_at=NOW,
-                        resolved_at=NOW if status is Status.RESOLVED else None)
+    incident = Incident(
+        ref="INC-7",
+        title="t",
+        severity=Severity.S1,
+        status=status,
+        tenants=["acme"],
+        started_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+        resolved_at=NOW if status is Status.RESOLVED else None,
+    )
     context = automatic_context(incident=incident, now=NOW, interval_minutes=60)
     rendered = render("update", MINIMAL["update"], context)
     assert f"Current status: {STATUS_TEXT[status.value]}" in rendered.body

@@ -21,11 +21,14 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # The default store lives in the user's data folder (XDG_DATA_HOME in the tests).
     assert settings.database_url == str(tmp_path / "home" / "data" / "comms" / "comms.db")
     assert settings.templates_dir is None
-    assert settings.interval_for("S1") == 60 and settings.interval_for("S2") == 120
+    assert settings.interval_for("S1") == 60
+    assert settings.interval_for("S2") == 120
     assert settings.interval_for("S3") is None
 
 
-def test_default_store_location_is_used_by_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_store_location_is_used_by_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("COMMS_DATABASE_URL")
     ok(["tenants", "add", "acme", "--name", "Acme"])
     assert (tmp_path / "home" / "data" / "comms" / "comms.db").is_file()
@@ -34,13 +37,18 @@ def test_default_store_location_is_used_by_the_cli(tmp_path: Path, monkeypatch: 
 def test_working_folder_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COMMS_AUTHOR")
     (tmp_path / "comms.toml").write_text(
-        'author = "Robin (GDCMOC)"\ntemplates_dir = "team"\n[updates]\ninterval_minutes = { S1 = 30, S3 = 240 }\n'
-        '[lint]\nfail_level = "warning"\n', encoding="utf-8")
+        'author = "Robin (GDCMOC)"\ntemplates_dir = "team"\n'
+        "[updates]\ninterval_minutes = { S1 = 30, S3 = 240 }\n"
+        '[lint]\nfail_level = "warning"\n',
+        encoding="utf-8",
+    )
     settings = load_settings()
     assert settings.source == Path("comms.toml")
     assert settings.author == "Robin (GDCMOC)"
-    assert settings.templates_dir is not None and settings.templates_dir.name == "team"
-    assert settings.interval_for("S1") == 30 and settings.interval_for("S3") == 240
+    assert settings.templates_dir is not None
+    assert settings.templates_dir.name == "team"
+    assert settings.interval_for("S1") == 30
+    assert settings.interval_for("S3") == 240
     assert settings.lint == {"fail_level": "warning"}
 
 
@@ -54,7 +62,9 @@ def test_user_config_folder_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert load_settings().author == "from-working-folder"
 
 
-def test_comms_config_and_environment_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_comms_config_and_environment_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = tmp_path / "elsewhere.toml"
     other.write_text('author = "file-author"\ndatabase_url = "/from/file.db"\n', encoding="utf-8")
     (tmp_path / "comms.toml").write_text('author = "ignored"\n', encoding="utf-8")
@@ -68,18 +78,36 @@ def test_comms_config_and_environment_override(tmp_path: Path, monkeypatch: pyte
 
 
 def test_interval_from_config_sets_the_next_update(tmp_path: Path, clock: object) -> None:
-    (tmp_path / "comms.toml").write_text("[updates]\ninterval_minutes = { S1 = 30, S3 = 90 }\n", encoding="utf-8")
+    (tmp_path / "comms.toml").write_text(
+        "[updates]\ninterval_minutes = { S1 = 30, S3 = 90 }\n", encoding="utf-8"
+    )
     ok(["tenants", "add", "acme", "--name", "Acme"])
     ok(["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "x"])
     ok(["incident", "open", "--tenant", "acme", "--severity", "S3", "--title", "y"])
     for ref, expected in (("INC-1", "15:00"), ("INC-2", "16:00")):
-        data = json.loads(ok(["draft", "update", "--incident", ref, "--set", "impact=a", "--set", "actions=b",
-                              "--format", "json"]).stdout)
+        data = json.loads(
+            ok(
+                [
+                    "draft",
+                    "update",
+                    "--incident",
+                    ref,
+                    "--set",
+                    "impact=a",
+                    "--set",
+                    "actions=b",
+                    "--format",
+                    "json",
+                ]
+            ).stdout
+        )
         assert f"Next update: by 2026-11-27 {expected} UTC" in data["body"]
 
 
 def test_malformed_file_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "comms.toml").write_text('author = "x"\n\n[lint\nfail_level = "error"\n', encoding="utf-8")
+    (tmp_path / "comms.toml").write_text(
+        'author = "x"\n\n[lint\nfail_level = "error"\n', encoding="utf-8"
+    )
     line = fails(["incident", "list"], 3, "comms.toml:3")
     assert "(at line" not in line  # said once, compiler style
     with pytest.raises(ConfigError, match=r"comms\.toml:3:\d+: "):
@@ -92,7 +120,9 @@ def test_malformed_value_names_line(tmp_path: Path) -> None:
 
 
 def test_unknown_key_is_exit_3(tmp_path: Path) -> None:
-    (tmp_path / "comms.toml").write_text('author = "x"\ndatabse_url = "/tmp/typo.db"\n', encoding="utf-8")
+    (tmp_path / "comms.toml").write_text(
+        'author = "x"\ndatabse_url = "/tmp/typo.db"\n', encoding="utf-8"
+    )
     fails(["incident", "list"], 3, "comms.toml", "unknown key 'databse_url'", "database_url")
 
 
@@ -118,7 +148,9 @@ def test_not_utf8_is_exit_3(tmp_path: Path) -> None:
     fails(["incident", "list"], 3, "comms.toml", "UTF-8")
 
 
-def test_comms_config_naming_a_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_comms_config_naming_a_missing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COMMS_CONFIG", str(tmp_path / "missing.toml"))
     fails(["incident", "list"], 3, "missing.toml", "does not exist")
     fails(["draft", "update", "--incident", "INC-1"], 3, "missing.toml")
@@ -130,10 +162,14 @@ def test_config_file_that_is_a_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     fails(["incident", "list"], 3, "conf.d")
 
 
-def test_templates_dir_from_config_is_relative_to_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_templates_dir_from_config_is_relative_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conf = tmp_path / "conf"
     (conf / "team").mkdir(parents=True)
-    (conf / "team" / "update.txt.j2").write_text('{% extends "default:update.txt.j2" %}\n', encoding="utf-8")
+    (conf / "team" / "update.txt.j2").write_text(
+        '{% extends "default:update.txt.j2" %}\n', encoding="utf-8"
+    )
     (conf / "comms.toml").write_text('templates_dir = "team"\n', encoding="utf-8")
     monkeypatch.setenv("COMMS_CONFIG", str(conf / "comms.toml"))
     data = json.loads(ok(["templates", "show", "update", "--format", "json"]).stdout)

@@ -8,9 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from comms.adapters.sqlite_store import MIGRATIONS, SqliteStore, database_path
 from foundation_support import NOW, fails, ok
 
-from comms.adapters.sqlite_store import MIGRATIONS, SqliteStore, database_path
 from comms.errors import ConfigError, NotFoundError, StoreError, UsageError
 from comms.models import MessageKind, Severity, Tenant
 
@@ -36,10 +36,24 @@ def pragma(path: Path, name: str) -> object:
 
 def seed(store: SqliteStore) -> None:
     store.put_tenant(Tenant(id="acme", name="Acme Corp"))
-    store.create_incident(title="Sign-in failures", severity=Severity.S1, tenants=["acme"],
-                          started_at=NOW, now=NOW, actor="gdcmoc")
-    store.add_revision(incident_ref="INC-1", kind=MessageKind.UPDATE, draft_id=None, subject="Update: x",
-                       body="Body\n", variables={"impact": "x"}, author="gdcmoc", now=NOW)
+    store.create_incident(
+        title="Sign-in failures",
+        severity=Severity.S1,
+        tenants=["acme"],
+        started_at=NOW,
+        now=NOW,
+        actor="gdcmoc",
+    )
+    store.add_revision(
+        incident_ref="INC-1",
+        kind=MessageKind.UPDATE,
+        draft_id=None,
+        subject="Update: x",
+        body="Body\n",
+        variables={"impact": "x"},
+        author="gdcmoc",
+        now=NOW,
+    )
 
 
 def test_migrates_from_empty_creating_folders(tmp_path: Path) -> None:
@@ -83,13 +97,22 @@ def test_upgrades_a_first_version_database_keeping_its_data(tmp_path: Path) -> N
     db = sqlite3.connect(path)
     db.executescript(MIGRATIONS[0])
     db.execute("PRAGMA user_version = 1")
-    db.execute("INSERT INTO tenants (id, name, data, updated_at) VALUES (?, ?, ?, ?)",
-               ("acme", "Acme Corp", json.dumps({"id": "acme", "name": "Acme Corp"}), "2026-11-27T14:00:00Z"))
+    db.execute(
+        "INSERT INTO tenants (id, name, data, updated_at) VALUES (?, ?, ?, ?)",
+        (
+            "acme",
+            "Acme Corp",
+            json.dumps({"id": "acme", "name": "Acme Corp"}),
+            "2026-11-27T14:00:00Z",
+        ),
+    )
     db.commit()
     db.close()
     with SqliteStore(path) as store:
         assert [t.id for t in store.list_tenants()] == ["acme"]
-        store.create_incident(title="t", severity=Severity.S2, tenants=["acme"], started_at=NOW, now=NOW, actor="a")
+        store.create_incident(
+            title="t", severity=Severity.S2, tenants=["acme"], started_at=NOW, now=NOW, actor="a"
+        )
     assert pragma(path, "user_version") == len(MIGRATIONS)
 
 
@@ -118,12 +141,20 @@ def test_database_urls() -> None:
 
 
 def test_postgres_url_is_one_clear_line_from_the_cli() -> None:
-    fails(["incident", "list"], 3, "scheme 'postgresql'", env={"COMMS_DATABASE_URL": "postgresql://db/comms"})
+    fails(
+        ["incident", "list"],
+        3,
+        "scheme 'postgresql'",
+        env={"COMMS_DATABASE_URL": "postgresql://db/comms"},
+    )
 
 
 def test_sqlite_url_from_the_cli(tmp_path: Path, clock: object) -> None:
     path = tmp_path / "by-url.db"
-    ok(["tenants", "add", "acme", "--name", "Acme"], env={"COMMS_DATABASE_URL": f"sqlite:///{path}"})
+    ok(
+        ["tenants", "add", "acme", "--name", "Acme"],
+        env={"COMMS_DATABASE_URL": f"sqlite:///{path}"},
+    )
     with SqliteStore(path) as store:
         assert [t.id for t in store.list_tenants()] == ["acme"]
 
@@ -161,7 +192,13 @@ def test_folder_under_a_regular_file_is_one_line_exit_3(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the folder should be\n")
     path = blocker / "sub" / "comms.db"
-    fails(["incident", "list"], 3, "cannot create the folder", "COMMS_DATABASE_URL", env={"COMMS_DATABASE_URL": str(path)})
+    fails(
+        ["incident", "list"],
+        3,
+        "cannot create the folder",
+        "COMMS_DATABASE_URL",
+        env={"COMMS_DATABASE_URL": str(path)},
+    )
     assert blocker.read_text() == "a file where the folder should be\n"
 
 
@@ -187,7 +224,9 @@ def test_unreadable_when_wal_file_is_a_folder(tmp_path: Path, clock: object) -> 
 def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
     db = sqlite3.connect(path)
     try:
-        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in sorted(TABLES)}
+        return {
+            t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in sorted(TABLES)
+        }
     finally:
         db.close()
 
@@ -206,7 +245,21 @@ def test_failed_commands_change_nothing(tmp_path: Path, clock: object) -> None:
         (["draft", "update", "--incident", "INC-404", "--set", "impact=x"], 2),
         (["draft", "maintenance-planned", "--incident", "INC-1"], 2),
         (["incident", "open", "--tenant", "nobody", "--severity", "S1", "--title", "x"], 2),
-        (["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "x", "--ref", "INC-1"], 2),
+        (
+            [
+                "incident",
+                "open",
+                "--tenant",
+                "acme",
+                "--severity",
+                "S1",
+                "--title",
+                "x",
+                "--ref",
+                "INC-1",
+            ],
+            2,
+        ),
         (["incident", "set", "INC-1", "--status", "investigating"], 2),
         (["incident", "set", "INC-1", "--status", "resolved"], 2),
         (["incident", "set", "INC-1", "--status", "mitigating"], 2),
@@ -223,8 +276,15 @@ def test_duplicate_ref_rolls_back(tmp_path: Path) -> None:
         seed(store)
         events = store.events("INC-1")
         with pytest.raises(UsageError, match="already exists"):
-            store.create_incident(title="again", severity=Severity.S2, tenants=["acme"], started_at=NOW,
-                                  now=NOW, actor="a", ref="INC-1")
+            store.create_incident(
+                title="again",
+                severity=Severity.S2,
+                tenants=["acme"],
+                started_at=NOW,
+                now=NOW,
+                actor="a",
+                ref="INC-1",
+            )
         assert store.events("INC-1") == events
         assert store.get_incident("INC-1").title == "Sign-in failures"
         with pytest.raises(NotFoundError):
@@ -235,11 +295,25 @@ def test_revisions_and_events_in_order(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "comms.db") as store:
         seed(store)
         for n in range(2, 6):
-            store.add_revision(incident_ref="INC-1", kind=MessageKind.UPDATE, draft_id=1, subject=f"s{n}",
-                               body=f"b{n}\n", variables={}, author="a", now=NOW + timedelta(minutes=n))
+            store.add_revision(
+                incident_ref="INC-1",
+                kind=MessageKind.UPDATE,
+                draft_id=1,
+                subject=f"s{n}",
+                body=f"b{n}\n",
+                variables={},
+                author="a",
+                now=NOW + timedelta(minutes=n),
+            )
         assert [r.number for r in store.revisions(1)] == [1, 2, 3, 4, 5]
         assert store.get_draft(1).revision.subject == "s5"
         events = store.events("INC-1")
         assert [e.id for e in events] == sorted(e.id for e in events)
         assert [e.type for e in events][:2] == ["incident.opened", "gdcmoc.engaged"]
-        assert [e.data.get("revision") for e in events if e.type == "draft.revised"] == [1, 2, 3, 4, 5]
+        assert [e.data.get("revision") for e in events if e.type == "draft.revised"] == [
+            1,
+            2,
+            3,
+            4,
+            5,
+        ]

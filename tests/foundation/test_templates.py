@@ -30,17 +30,29 @@ INTERVALS = {"S1": 60, "S2": 120}
 def make_incident(severity: str = "S1", status: str = "investigating", **extra: Any) -> Incident:
     started = NOW - timedelta(minutes=35)
     return Incident(
-        ref="INC-7", title="Sign-in failures on the web interface", severity=Severity(severity),
-        status=Status(status), tenants=["acme"], started_at=started, created_at=started,
-        updated_at=NOW, **extra,
+        ref="INC-7",
+        title="Sign-in failures on the web interface",
+        severity=Severity(severity),
+        status=Status(status),
+        tenants=["acme"],
+        started_at=started,
+        created_at=started,
+        updated_at=NOW,
+        **extra,
     )
 
 
-def render(renderer: Renderer, kind: str, values: dict[str, str], incident: Incident | None = None,
-           now: datetime = NOW) -> Any:
+def render(
+    renderer: Renderer,
+    kind: str,
+    values: dict[str, str],
+    incident: Incident | None = None,
+    now: datetime = NOW,
+) -> Any:
     incident = incident or make_incident()
-    context = automatic_context(incident=incident, now=now,
-                                interval_minutes=INTERVALS.get(incident.severity.value))
+    context = automatic_context(
+        incident=incident, now=now, interval_minutes=INTERVALS.get(incident.severity.value)
+    )
     return renderer.render(kind, values, context, now)
 
 
@@ -84,20 +96,26 @@ def test_full_values_render_clean(renderer: Renderer, kind: str) -> None:
     assert set(rendered.variables) == set(values)
 
 
-@pytest.mark.parametrize("kind", ["investigation-start", "update", "escalated-response", "mitigation-in-progress"])
+@pytest.mark.parametrize(
+    "kind", ["investigation-start", "update", "escalated-response", "mitigation-in-progress"]
+)
 def test_open_s1_states_next_update_now_plus_60(renderer: Renderer, kind: str) -> None:
     rendered = render(renderer, kind, MINIMAL[kind])
     assert "Next update: by 2026-11-27 15:30 UTC" in rendered.body
 
 
-@pytest.mark.parametrize("kind", ["investigation-start", "update", "escalated-response", "mitigation-in-progress"])
+@pytest.mark.parametrize(
+    "kind", ["investigation-start", "update", "escalated-response", "mitigation-in-progress"]
+)
 def test_explicit_next_update_wins(renderer: Renderer, kind: str) -> None:
     rendered = render(renderer, kind, {**MINIMAL[kind], "next_update": "+45m"})
     assert "Next update: by 2026-11-27 15:15 UTC" in rendered.body
     assert "15:30" not in rendered.body
 
 
-@pytest.mark.parametrize("kind", ["investigation-start", "update", "escalated-response", "mitigation-in-progress"])
+@pytest.mark.parametrize(
+    "kind", ["investigation-start", "update", "escalated-response", "mitigation-in-progress"]
+)
 def test_s3_has_no_default_next_update(renderer: Renderer, kind: str) -> None:
     rendered = render(renderer, kind, MINIMAL[kind], make_incident("S3"))
     assert "Next update" not in rendered.body
@@ -120,7 +138,9 @@ def test_resolved_s1_promises_rca_within_a_week(renderer: Renderer) -> None:
 
 
 def test_resolved_rca_date_follows_resolution_not_drafting(renderer: Renderer) -> None:
-    incident = make_incident("S1", "resolved", resolved_at=datetime.fromisoformat("2026-11-20T23:50:00+00:00"))
+    incident = make_incident(
+        "S1", "resolved", resolved_at=datetime.fromisoformat("2026-11-20T23:50:00+00:00")
+    )
     rendered = render(renderer, "resolved", MINIMAL["resolved"], incident)
     assert "by 2026-11-27." in rendered.body
 
@@ -160,7 +180,9 @@ def test_time_without_zone_is_refused(renderer: Renderer) -> None:
 
 def test_clock_time_for_a_past_moment_is_today_not_tomorrow(renderer: Renderer) -> None:
     """At 14:30, `started_at=14:10` means 14:10 today: a start in the future is nonsense."""
-    rendered = render(renderer, "investigation-start", {**MINIMAL["investigation-start"], "started_at": "14:10"})
+    rendered = render(
+        renderer, "investigation-start", {**MINIMAL["investigation-start"], "started_at": "14:10"}
+    )
     assert "Started: 2026-11-27 14:10 UTC" in rendered.body
     assert rendered.variables["started_at"] == "2026-11-27T14:10:00Z"
     rendered = render(renderer, "resolved", {**MINIMAL["resolved"], "resolved_at": "14:20"})
@@ -181,7 +203,9 @@ def test_cli_draft_minimal(s1: str, kind: str) -> None:
     for name, value in MINIMAL[kind].items():
         args += ["--set", f"{name}={value}"]
     data = json.loads(ok(args).stdout)
-    assert data["kind"] == kind and data["revision"] == 1 and data["state"] == "draft"
+    assert data["kind"] == kind
+    assert data["revision"] == 1
+    assert data["state"] == "draft"
     assert_customer_text(data["subject"], data["body"])
     if kind in ("investigation-start", "update", "escalated-response", "mitigation-in-progress"):
         assert "Next update: by 2026-11-27 15:30 UTC" in data["body"]
@@ -197,15 +221,30 @@ def test_cli_draft_full(s1: str, kind: str, renderer: Renderer) -> None:
         args += ["--set", f"{name}={value}"]
     data = json.loads(ok(args).stdout)
     assert_customer_text(data["subject"], data["body"])
-    assert "Web UI, Git over SSH, CI pipelines" in data["body"] or kind in ("resolved", "maintenance-completed")
+    assert "Web UI, Git over SSH, CI pipelines" in data["body"] or kind in (
+        "resolved",
+        "maintenance-completed",
+    )
     assert data["subject"].endswith("The summary in customer terms")
 
 
 def test_cli_resolved_s1_after_resolution(s1: str, monkeypatch: pytest.MonkeyPatch) -> None:
     ok(["incident", "set", s1, "--status", "resolved", "--confirmed-by", "Sam (IMOC)"])
     monkeypatch.setenv("COMMS_NOW", "2026-11-28T09:00:00Z")  # drafted the next morning
-    data = json.loads(ok(["draft", "resolved", "--incident", s1, "--set", "resolution=All good",
-                          "--format", "json"]).stdout)
+    data = json.loads(
+        ok(
+            [
+                "draft",
+                "resolved",
+                "--incident",
+                s1,
+                "--set",
+                "resolution=All good",
+                "--format",
+                "json",
+            ]
+        ).stdout
+    )
     assert "within one week, by 2026-12-04." in data["body"]
     assert "End: 2026-11-27 14:30 UTC" in data["body"]
     assert "Next update" not in data["body"]
@@ -213,8 +252,22 @@ def test_cli_resolved_s1_after_resolution(s1: str, monkeypatch: pytest.MonkeyPat
 
 def test_cli_s3_draft_has_no_next_update(tenant: str) -> None:
     ok(["incident", "open", "--tenant", tenant, "--severity", "S3", "--title", "Slow pages"])
-    data = json.loads(ok(["draft", "update", "--incident", "INC-1", "--set", "impact=Slow pages",
-                          "--set", "actions=Tuning", "--format", "json"]).stdout)
+    data = json.loads(
+        ok(
+            [
+                "draft",
+                "update",
+                "--incident",
+                "INC-1",
+                "--set",
+                "impact=Slow pages",
+                "--set",
+                "actions=Tuning",
+                "--format",
+                "json",
+            ]
+        ).stdout
+    )
     assert "Next update" not in data["body"]
     assert_customer_text(data["subject"], data["body"])
 
@@ -236,54 +289,98 @@ def test_override_wins(s1: str, overrides: Path) -> None:
         "Subject: Team update: {{ title }}\n\nImpact now: {{ impact }}\n",
         encoding="utf-8",
     )
-    data = json.loads(ok(["draft", "update", "--incident", s1, "--set", "impact=Slow", "--format", "json"]).stdout)
+    data = json.loads(
+        ok(["draft", "update", "--incident", s1, "--set", "impact=Slow", "--format", "json"]).stdout
+    )
     assert data["subject"] == "Team update: Sign-in failures"
     assert data["body"] == "Impact now: Slow\n"
     listing = ok(["templates", "list"]).stdout
     assert f"override: {overrides / 'update.txt.j2'}" in listing
     # Built-ins without an override stay the fallback.
-    data = json.loads(ok(["draft", "investigation-start", "--incident", s1, "--set", "impact=Slow",
-                          "--format", "json"]).stdout)
+    data = json.loads(
+        ok(
+            [
+                "draft",
+                "investigation-start",
+                "--incident",
+                s1,
+                "--set",
+                "impact=Slow",
+                "--format",
+                "json",
+            ]
+        ).stdout
+    )
     assert data["subject"] == "Investigating: Sign-in failures"
 
 
 def test_override_extending_default_inherits_variables(s1: str, overrides: Path) -> None:
-    (overrides / "update.txt.j2").write_text('{% extends "default:update.txt.j2" %}\n', encoding="utf-8")
+    (overrides / "update.txt.j2").write_text(
+        '{% extends "default:update.txt.j2" %}\n', encoding="utf-8"
+    )
     shown = json.loads(ok(["templates", "show", "update", "--format", "json"]).stdout)
     assert shown["source"] == str(overrides / "update.txt.j2")
     assert {v["name"] for v in shown["variables"] if v["required"]} == {"impact", "actions"}
     fails(["draft", "update", "--incident", s1], 2, "'impact'", "'actions'")
-    data = json.loads(ok(["draft", "update", "--incident", s1, "--set", "impact=Slow", "--set", "actions=Fixing",
-                          "--format", "json"]).stdout)
+    data = json.loads(
+        ok(
+            [
+                "draft",
+                "update",
+                "--incident",
+                s1,
+                "--set",
+                "impact=Slow",
+                "--set",
+                "actions=Fixing",
+                "--format",
+                "json",
+            ]
+        ).stdout
+    )
     assert data["subject"] == "Update: Sign-in failures"
     assert_customer_text(data["subject"], data["body"])
 
 
 def test_override_extending_default_with_a_block(s1: str, overrides: Path, tmp_path: Path) -> None:
     (overrides / "resolved.txt.j2").write_text(
-        '{% extends "default:resolved.txt.j2" %}\n', encoding="utf-8")
-    data = json.loads(ok(["draft", "resolved", "--incident", s1, "--set", "resolution=Fine",
-                          "--format", "json"]).stdout)
-    assert "Resolved: Sign-in failures" == data["subject"]
+        '{% extends "default:resolved.txt.j2" %}\n', encoding="utf-8"
+    )
+    data = json.loads(
+        ok(
+            ["draft", "resolved", "--incident", s1, "--set", "resolution=Fine", "--format", "json"]
+        ).stdout
+    )
+    assert data["subject"] == "Resolved: Sign-in failures"
 
 
-def test_missing_override_folder_is_usage_error(s1: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_override_folder_is_usage_error(
+    s1: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COMMS_TEMPLATES_DIR", str(tmp_path / "nowhere"))
     fails(["templates", "list"], 2, "nowhere", "does not exist")
-    fails(["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2, "does not exist")
+    fails(
+        ["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"],
+        2,
+        "does not exist",
+    )
 
 
 def test_broken_override_names_file_and_line(s1: str, overrides: Path) -> None:
     path = overrides / "update.txt.j2"
     path.write_text('{% extends "default:update.txt.j2" %}\n\n{% if %}\n', encoding="utf-8")
-    line = fails(["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2)
+    line = fails(
+        ["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2
+    )
     assert f"{path}:3" in line
     # Nothing was stored by the failed command.
     assert json.loads(ok(["drafts", "list", "--format", "json"]).stdout) == []
 
 
 def test_broken_override_header_is_usage_error(s1: str, overrides: Path) -> None:
-    (overrides / "update.txt.j2").write_text("{#- comms\ntitle = \n-#}\nSubject: x\n\nbody\n", encoding="utf-8")
+    (overrides / "update.txt.j2").write_text(
+        "{#- comms\ntitle = \n-#}\nSubject: x\n\nbody\n", encoding="utf-8"
+    )
     fails(["templates", "show", "update"], 2, "update.txt.j2", "header")
 
 
@@ -291,7 +388,9 @@ def test_override_not_utf8_is_one_line(s1: str, overrides: Path) -> None:
     (overrides / "update.txt.j2").write_bytes(b"Subject: Caf\xe9\n\nbody\n")
     fails(["templates", "show", "update"], 2, "update.txt.j2", "UTF-8")
     fails(["templates", "list"], 2, "UTF-8")
-    fails(["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2, "UTF-8")
+    fails(
+        ["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2, "UTF-8"
+    )
 
 
 @pytest.mark.parametrize(
@@ -305,19 +404,27 @@ def test_override_not_utf8_is_one_line(s1: str, overrides: Path) -> None:
         ('{% include "../../etc/passwd" %}\n', "passwd"),
     ],
 )
-def test_override_that_misbehaves_is_refused(s1: str, overrides: Path, source: str, needle: str) -> None:
+def test_override_that_misbehaves_is_refused(
+    s1: str, overrides: Path, source: str, needle: str
+) -> None:
     """The sandbox holds for template authors too, and a broken override is a usage error."""
     (overrides / "update.txt.j2").write_text(source, encoding="utf-8")
-    fails(["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2, needle)
+    fails(
+        ["draft", "update", "--incident", s1, "--set", "impact=x", "--set", "actions=y"], 2, needle
+    )
     assert json.loads(ok(["drafts", "list", "--format", "json"]).stdout) == []
 
 
 def test_new_template_from_override_folder(s1: str, overrides: Path) -> None:
     (overrides / "customer-call.txt.j2").write_text(
-        '{#- comms\ntitle = "Call invite"\n[variables]\nwhen = { type = "time", required = true }\n-#}\n'
-        "Subject: Call about {{ title }}\n\nJoin us at {{ when|when }}.\n", encoding="utf-8")
+        '{#- comms\ntitle = "Call invite"\n[variables]\n'
+        'when = { type = "time", required = true }\n-#}\n'
+        "Subject: Call about {{ title }}\n\nJoin us at {{ when|when }}.\n",
+        encoding="utf-8",
+    )
     names = [t["name"] for t in json.loads(ok(["templates", "list", "--format", "json"]).stdout)]
-    assert "customer-call" in names and set(KINDS) <= set(names)
+    assert "customer-call" in names
+    assert set(KINDS) <= set(names)
 
 
 # -- templates list / show --------------------------------------------------------------
@@ -339,12 +446,14 @@ def test_templates_list_text_and_json() -> None:
 def test_templates_show() -> None:
     text = ok(["templates", "show", "resolved"]).stdout
     assert text.startswith("resolved: Incident resolved (built-in)")
-    assert "resolution" in text and "required" in text
+    assert "resolution" in text
+    assert "required" in text
     data = json.loads(ok(["templates", "show", "update", "--format", "json"]).stdout)
     assert data["name"] == "update"
     assert {v["name"]: v["type"] for v in data["variables"]}["next_update"] == "time"
     source = ok(["templates", "show", "update", "--source"]).stdout
-    assert source.startswith("{#- comms") and "Subject: Update:" in source
+    assert source.startswith("{#- comms")
+    assert "Subject: Update:" in source
     fails(["templates", "show", "nope"], 2, "unknown template 'nope'", "update")
 
 
