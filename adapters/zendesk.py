@@ -64,6 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from requests.adapters import HTTPAdapter
 from zenpy.lib.exception import (  # type: ignore[import-untyped]
     APIException,
+    RatelimitBudgetExceeded,
     RecordNotFoundException,
     ZenpyException,
 )
@@ -324,7 +325,7 @@ def _translate(exc: Exception, action: str) -> PublishError:
     if isinstance(exc, ZenpyException):
         # Includes RatelimitBudgetExceeded, and answers zenpy could not parse: the request
         # may have been applied, so the caller checks before trying again.
-        budget = type(exc).__name__ == "RatelimitBudgetExceeded"
+        budget = isinstance(exc, RatelimitBudgetExceeded)
         return PublishError(
             f"Zendesk client error while trying to {action}: {exc}",
             channel=CHANNEL,
@@ -372,6 +373,7 @@ class ZendeskPublisher:
             raise ConfigError("zendesk.max_attempts must be at least 1")
         self.client = client
         self.max_attempts = max_attempts
+        self.max_retry_after = max_retry_after
         self.backoff = backoff
         self.sleep = sleep
         self.now = now
@@ -531,6 +533,12 @@ class ZendeskPublisher:
         )
         self.sleep(delay)
 
+    def _give_up(self, error: PublishError) -> bool:
+        """Not worth another attempt now: not retryable, or Zendesk asks for a long pause
+        (the caller reschedules with ``retry_after``; a 429 was not applied)."""
+        too_long = error.retry_after is not None and error.retry_after > self.max_retry_after
+        return not error.retryable or too_long
+
     def _read(self, call: Callable[[], _T], action: str) -> _T:
         """A read: retried on anything retryable, since reading twice changes nothing."""
         for attempt in range(1, self.max_attempts + 1):
@@ -538,7 +546,7 @@ class ZendeskPublisher:
                 return call()
             except _VENDOR_ERRORS as exc:
                 error = _translate(exc, action)
-                if not error.retryable or attempt == self.max_attempts:
+                if self._give_up(error) or attempt == self.max_attempts:
                     raise error from exc
             self._wait(attempt, error)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -557,7 +565,7 @@ class ZendeskPublisher:
                 return call()
             except _VENDOR_ERRORS as exc:
                 error = _translate(exc, action)
-                if not error.retryable:
+                if self._give_up(error):
                     raise error from exc
                 cause = exc
             if attempt < self.max_attempts:

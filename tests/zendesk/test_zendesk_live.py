@@ -16,13 +16,17 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
+from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
 from comms.adapters.zendesk import (
     CONTACT_REQUEST_TAG,
     ZendeskPublisher,
+    _translate,
     delivery_tag,
     publisher_from_config,
     recipients,
@@ -297,14 +301,16 @@ def test_a_retry_after_beyond_the_limit_is_not_waited_for(
     incident: Incident,
     sleeps: list[float],
 ) -> None:
-    publisher = publisher_for(client, max_attempts=1, max_retry_after=30)
+    publisher = publisher_for(client, max_attempts=3, max_retry_after=30)
     server.inject("429", method="POST", retry_after=600)
 
     with pytest.raises(PublishError) as caught:
         open_ticket(publisher, tenant, incident)
 
     assert caught.value.retry_after == 600.0
+    assert caught.value.retryable is True
     assert sleeps == []
+    assert len(server.state.requests) == 1
     assert server.state.tickets == {}
 
 
@@ -484,6 +490,37 @@ def test_a_fault_campaign_delivers_every_update_exactly_once(
     assert (figures["duplicates"], figures["lost"]) == (0, 0)
 
 
+def test_concurrent_sends_share_one_publisher_safely(
+    server: ZendeskServer, publisher: ZendeskPublisher, incident: Incident
+) -> None:
+    tenants = [
+        Tenant(id=f"t{n}", name=f"T{n}", contacts=[Contact(email=f"ops@t{n}.example")])
+        for n in range(8)
+    ]
+
+    def first_then_reply(tenant: Tenant) -> tuple[Receipt, Receipt]:
+        opened = open_ticket(publisher, tenant, incident, key=f"{tenant.id}/first")
+        replied = reply(
+            publisher, tenant, incident, opened.detail["ticket_id"], key=f"{tenant.id}/second"
+        )
+        return opened, replied
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(first_then_reply, tenants))
+
+    assert len(server.state.tickets) == 8
+    for tenant, (opened, replied) in zip(tenants, results, strict=True):
+        ticket = server.state.tickets[opened.detail["ticket_id"]]
+        assert user_email(server, ticket["requester_id"]) == f"ops@{tenant.id}.example"
+        assert [c["body"] for c in server.state.comments[ticket["id"]]] == [BODY, UPDATE]
+        assert replied.detail["ticket_id"] == ticket["id"]
+    # Each creation carried its own thread's key, and no other request carried one.
+    for post in server.requests_to("POST", r"/tickets\.json$"):
+        requester = post.body["ticket"]["requester"]["email"]
+        assert post.idempotency_key == f"{requester.split('@')[1].split('.')[0]}/first"
+    assert all(r.idempotency_key is None for r in server.state.requests if r.method != "POST")
+
+
 def test_a_killed_sender_resumed_with_the_same_key_posts_once(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
@@ -526,6 +563,26 @@ def test_a_killed_sender_resumed_with_the_same_key_posts_once(
 
 
 # -- pure helpers and configuration -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "retryable"),
+    [
+        (RatelimitBudgetExceeded("Rate limit budget exceeded!"), 429, True),
+        (ZenpyException("Could not handle response: <html>"), None, True),
+        (requests.exceptions.ConnectTimeout("connect timed out"), None, True),
+        (requests.exceptions.ReadTimeout("read timed out"), None, True),
+        (requests.exceptions.ConnectionError("reset by peer"), None, True),
+        (APIException('{"error": "RecordInvalid", "description": "bad"}'), None, True),
+    ],
+)
+def test_vendor_errors_without_an_answer_translate_to_publish_errors(
+    exc: Exception, status: int | None, retryable: bool
+) -> None:
+    error = _translate(exc, "reply on Zendesk ticket 1")
+    assert (error.channel, error.status, error.retryable) == ("zendesk", status, retryable)
+    assert "reply on Zendesk ticket 1" in str(error)
+    assert "\n" not in str(error)
 
 
 def test_recipients_put_the_first_operational_email_first_and_dedupe(tenant: Tenant) -> None:
