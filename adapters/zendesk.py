@@ -93,8 +93,10 @@ CC_ROLES = ("operational", "csm", "ase")
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_IDEMPOTENCY_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "comms_zendesk_idempotency_key", default=None
+# (key, answers): the header to send, and where the transport notes Zendesk's
+# ``x-idempotency-lookup`` answers (``hit`` means the ticket already existed).
+_IDEMPOTENCY: contextvars.ContextVar[tuple[str, list[str]] | None] = contextvars.ContextVar(
+    "comms_zendesk_idempotency", default=None
 )
 
 
@@ -186,12 +188,12 @@ def _utcnow() -> datetime:
 
 
 @contextmanager
-def _idempotency_key(key: str) -> Iterator[None]:
-    token = _IDEMPOTENCY_KEY.set(key)
+def _idempotency_key(key: str, answers: list[str]) -> Iterator[None]:
+    token = _IDEMPOTENCY.set((key, answers))
     try:
         yield
     finally:
-        _IDEMPOTENCY_KEY.reset(token)
+        _IDEMPOTENCY.reset(token)
 
 
 class _Transport(HTTPAdapter):
@@ -234,15 +236,17 @@ class _Transport(HTTPAdapter):
             self.sleep(slot - now)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        key = _IDEMPOTENCY_KEY.get()
-        if key is not None and request.method == "POST":
-            request.headers["Idempotency-Key"] = key
+        idempotency = _IDEMPOTENCY.get() if request.method == "POST" else None
+        if idempotency is not None:
+            request.headers["Idempotency-Key"] = idempotency[0]
         attempt = 0
         while True:
             self._pace()
             response = super().send(request, **kwargs)
             self.sent += 1
             if response.status_code != 429:
+                if idempotency is not None and "x-idempotency-lookup" in response.headers:
+                    idempotency[1].append(response.headers["x-idempotency-lookup"])
                 return response
             self.rate_limited += 1
             wait = _retry_after(response.headers.get("Retry-After"))
@@ -445,6 +449,7 @@ class ZendeskPublisher:
 
         requester, ccs = recipients(tenant)
         title = ticket_subject(incident, subject)
+        lookups: list[str] = []
 
         def create() -> Any:
             # A fresh object each attempt: the same key must carry the same body.
@@ -458,7 +463,7 @@ class ZendeskPublisher:
                 tags=[CONTACT_REQUEST_TAG, marker],
                 comment=Comment(body=body, public=True),
             )
-            with _idempotency_key(key):
+            with _idempotency_key(key, lookups):
                 return self.client.tickets.create(ticket)
 
         # Zendesk deduplicates creation on the key, so every failure may simply be retried.
@@ -471,7 +476,8 @@ class ZendeskPublisher:
             "subject": title,
             "requester": requester.email,
             "cc": [c.email for c in ccs],
-            "already_delivered": False,
+            # Zendesk answered from its idempotency store: an earlier attempt had created it.
+            "already_delivered": lookups[-1:] == ["hit"],
         }
 
     # -- replies ---------------------------------------------------------------------------

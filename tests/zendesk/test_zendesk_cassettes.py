@@ -86,6 +86,7 @@ def test_ticket_then_reply_then_repeats(
     )
 
     assert opened.external_id == again.external_id == str(ticket_id)
+    assert again.detail["already_delivered"] is True  # x-idempotency-lookup: hit
     assert opened.detail["subject"] == "GitLab Dedicated Notice: Degraded performance"
     assert opened.detail["requester"] == "ops-lead@acme.example"
     assert replied.external_id == f"{ticket_id}/{replied.detail['comment_id']}"

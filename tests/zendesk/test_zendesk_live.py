@@ -133,6 +133,7 @@ def test_the_same_key_opens_the_same_ticket_again(
 
     assert len(server.state.tickets) == 1
     assert second.external_id == first.external_id
+    assert (first.detail["already_delivered"], second.detail["already_delivered"]) == (False, True)
     assert [r.idempotency_lookup for r in server.requests_to("POST", r"/tickets\.json$")] == [
         "miss",
         "hit",
@@ -232,8 +233,9 @@ def test_a_ticket_creation_meeting_a_fault_opens_exactly_one_ticket(
     posts = server.requests_to("POST", r"/tickets\.json$")
     assert len(posts) == 2
     assert {p.idempotency_key for p in posts} == {"INC-12/acme/d1r1"}
-    if fault in ("timeout", "commit_then_drop", "commit_then_500"):
-        assert posts[1].idempotency_lookup == "hit"
+    applied_on_failure = fault in ("timeout", "commit_then_drop", "commit_then_500")
+    assert posts[1].idempotency_lookup == ("hit" if applied_on_failure else "miss")
+    assert receipt.detail["already_delivered"] is applied_on_failure
 
 
 def test_a_reply_landed_beyond_the_first_page_of_comments_is_found(
