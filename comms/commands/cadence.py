@@ -11,7 +11,8 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import click
@@ -38,6 +39,7 @@ from comms.errors import (
 )
 
 _LABEL = {OVERDUE: "OVERDUE", DUE_SOON: "DUE SOON", OK: "ok"}
+_ZERO = timedelta(0)
 
 
 def _now() -> datetime:
@@ -71,15 +73,21 @@ def _deadlines(db: SqliteAlerts, policy: Policy, now: datetime) -> tuple[list[De
     return evaluate(rows, policy, now), len(rows)
 
 
+@lru_cache(maxsize=65536)
 def _fmt(moment: datetime) -> str:
-    # isoformat is several times faster than strftime, and check may print 10,000 lines.
+    # Cached: check may print 10,000 lines, and deadlines cluster on the same minutes.
     return moment.astimezone(UTC).isoformat(" ", "minutes")[:16] + " UTC"
 
 
+@lru_cache(maxsize=65536)
+def _ago(delta: timedelta) -> str:
+    if delta >= _ZERO:
+        return f"{human_duration(delta)} ago"
+    return f"in {human_duration(-delta)}"
+
+
 def _when(deadline: Deadline) -> str:
-    if deadline.delta >= deadline.delta.__class__(0):
-        return f"{human_duration(deadline.delta)} ago"
-    return f"in {human_duration(-deadline.delta)}"
+    return _ago(deadline.delta)
 
 
 @click.group()

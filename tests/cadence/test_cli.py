@@ -277,3 +277,11 @@ def test_watch_reads_its_sinks_from_the_alerts_table(
     broken = CliRunner().invoke(cli, ["cadence", "watch", "--once"])
     assert broken.exit_code == 3
     assert "alerts.sinks must be a list" in broken.output
+
+
+@pytest.mark.parametrize("command", [[], ["status"], ["check"], ["watch"], ["snooze"]])
+def test_every_cadence_command_has_help(cli, command):
+    result = CliRunner().invoke(cli, ["cadence", *command, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output.startswith("Usage: ")
+    assert "Traceback" not in result.output
