@@ -395,8 +395,12 @@ def send(draft_id: int | None, channels: tuple[str, ...], tenant_ids: tuple[str,
         chosen = list(dict.fromkeys(channels)) or _default_channels()
         draft, incident, audience, problems, status = evaluate(
             store, draft_id, tenant_ids, chosen, reason if skip_review else None)
-        already = [d for d in store.deliveries(draft_id=draft_id) if d.revision == draft.revision.number]
-        if problems and not already:  # planned deliveries passed the gate when they were planned
+        intents = delivery.plan(draft, audience, chosen)
+        stored = {d.idempotency_key for d in store.deliveries(draft_id=draft_id)}
+        # Repeating or resuming the very same send needs no second pass through the gate (its
+        # deliveries passed it when they were planned); any recipient or channel not yet
+        # planned must pass it now, or an approval for acme would cover globex later.
+        if problems and not {d.idempotency_key for d in intents} <= stored:
             raise GateError(f"draft {draft_id} cannot be sent: " + "; ".join(problems))
         moment = common.now()
         if skip_review and status is not None and not status.ok:
@@ -406,7 +410,7 @@ def send(draft_id: int | None, channels: tuple[str, ...], tenant_ids: tuple[str,
             store.append_event(incident.ref, type="review.timed-out", actor=actor, now=moment,
                                data={"draft_id": draft.id, "revision": draft.revision.number,
                                      "needs_review_afterwards": True})
-        planned = store.plan_deliveries(delivery.plan(draft, audience, chosen), actor=actor, now=moment)
+        planned = store.plan_deliveries(intents, actor=actor, now=moment)
     drafts = {d: store.get_draft(d) for d in {p.draft_id for p in planned}}
     superseded = [p for p in planned if p.revision != drafts[p.draft_id].revision.number and p.state != "delivered"]
     for p in superseded:
