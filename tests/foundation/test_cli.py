@@ -477,12 +477,6 @@ def test_bad_vars_files(s1: str, tmp_path: Path, name: str, content: str, needle
     fails(["draft", "update", "--incident", s1, "--vars", str(tmp_path / name)], 2, needle)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: comms/commands/core.py _read_data() catches only OSError, so a --vars "
-    "(or tenants import) file that is not UTF-8 escapes as UnicodeDecodeError: "
-    "a traceback, not exit 2",
-)
 def test_vars_file_not_utf8(s1: str, tmp_path: Path) -> None:
     (tmp_path / "latin1.toml").write_bytes(b'impact = "Caf\xe9"\nactions = "x"\n')
     fails(
@@ -784,3 +778,51 @@ def test_minimal_sets_are_enough(s1: str) -> None:
         for name, value in values.items():
             args += ["--set", f"{name}={value}"]
         assert ok(args).stdout.startswith("draft ")
+
+
+# -- known bugs in modules this suite does not own (xfail strict: fixed means green) -----
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: comms/commands/core.py incident_open subtracts a day from any --started after "
+    "now, so an explicit future date 2026-11-28T10:00Z is silently stored as 2026-11-27T10:00Z; "
+    "only a bare clock time should move (times.parse_past_time), a future date is exit 2",
+)
+def test_future_started_date_is_refused_not_shifted(tenant: str) -> None:
+    fails(
+        [
+            "incident", "open", "--tenant", tenant, "--severity", "S1", "--title", "x",
+            "--started", "2026-11-28T10:00Z",
+        ],
+        2,
+        "future",
+    )  # fmt: skip
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: comms/service.py open_incident keeps repeated --tenant values: "
+    "--tenant acme --tenant acme stores tenants ['acme', 'acme']",
+)
+def test_repeated_tenant_is_stored_once(tenant: str) -> None:
+    data = json.loads(
+        ok(
+            [
+                "incident", "open", "--tenant", tenant, "--tenant", tenant, "--severity", "S1",
+                "--title", "x", "--format", "json",
+            ]
+        ).stdout
+    )  # fmt: skip
+    assert data["tenants"] == ["acme"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: comms/commands/core.py incident_set stores --severity/--title before checking "
+    "the --status transition, so `set --severity S3 --status resolved` (no --confirmed-by) "
+    "exits 2 yet has already changed the severity",
+)
+def test_failed_set_changes_nothing(s1: str) -> None:
+    fails(["incident", "set", s1, "--severity", "S3", "--status", "resolved"], 2, "--confirmed-by")
+    assert incident(s1)["severity"] == "S1"
