@@ -317,3 +317,28 @@ def test_revisions_and_events_in_order(tmp_path: Path) -> None:
             4,
             5,
         ]
+
+
+def test_foreign_database_with_a_clashing_table_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "other-app.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE tenants (who TEXT)")
+    db.execute("INSERT INTO tenants VALUES ('someone else''s row')")
+    db.commit()
+    db.close()
+    fails(["incident", "list"], 3, str(path), env={"COMMS_DATABASE_URL": str(path)})
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT * FROM tenants").fetchall() == [("someone else's row",)]
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        db.close()
+    assert names == {"tenants"}  # the failed migration rolled back whole
+
+
+def test_empty_file_becomes_a_store(tmp_path: Path, clock: object) -> None:
+    path = tmp_path / "comms.db"
+    path.write_bytes(b"")
+    ok(["tenants", "add", "acme", "--name", "Acme"])
+    assert pragma(path, "user_version") == len(MIGRATIONS)
