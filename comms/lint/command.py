@@ -1,0 +1,239 @@
+"""`comms lint`: report internal details and weak wording; `--fix` prints a customer-safe text."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from comms.errors import EXIT_FINDINGS, EXIT_OK, ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from comms.lint.config import LintConfig
+    from comms.lint.engine import Finding
+
+EPILOG = """\b
+Exit codes: 0 clean; 1 findings at or above --fail-level; 2 usage (bad option, missing
+or unreadable input file); 3 operational (bad config, broken store).
+
+\b
+Examples:
+  comms lint note.txt
+  pbpaste | comms lint --kind update --tenant acme -
+  comms lint --fix --in-place draft.txt
+  comms lint --format sarif drafts/*.txt > lint.sarif
+"""
+
+
+@click.command("lint", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, metavar="[PATH ...|-]")
+@click.option("--kind", help="Message kind (update, resolved, ...): also check required content.")
+@click.option("--tenant", help="Tenant the message is for; every other known tenant is flagged.")
+@click.option("--severity", help="Incident severity (S1..S4); open S1 needs a next-update time.")
+@click.option("--status", help="Incident status (investigating ... resolved).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True
+)
+@click.option("--fix", "do_fix", is_flag=True, help="Print the text with fixable findings removed.")
+@click.option("--in-place", is_flag=True, help="With --fix: rewrite the files instead of printing.")
+@click.option(
+    "--fail-level",
+    type=click.Choice(["error", "warning", "suggestion"]),
+    help="Exit 1 when a finding is at or above this level (default: config, else error).",
+)
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="comms.toml to use."
+)
+def lint(
+    paths: tuple[str, ...],
+    kind: str | None,
+    tenant: str | None,
+    severity: str | None,
+    status: str | None,
+    fmt: str,
+    do_fix: bool,
+    in_place: bool,
+    fail_level: str | None,
+    config_path: Path | None,
+) -> None:
+    """Find internal details (hosts, IPs, people, channels, tickets, secrets...) and
+    wording that is not impact-directed in customer text; --fix strips them.
+
+    Reads each PATH, or standard input when PATH is '-' or missing.  Text output is
+    `path:line:col: level rule message`; --format json prints one JSON object per finding
+    (rule, level, message, start, end, line, column, match, replacement, path).
+    """
+    from comms.lint.engine import at_or_above, lint as run_lint
+    from comms.lint.fixer import fix as run_fix
+
+    if in_place and not do_fix:
+        raise UsageError("--in-place needs --fix")
+    sources = list(paths) or ["-"]
+    if in_place and "-" in sources:
+        raise UsageError("--in-place cannot rewrite standard input; give file paths")
+    if kind is not None:
+        kind = _kind(kind)
+    settings, config = _load(config_path)
+    audience, tenants = _audience(settings, config, tenant)
+    level = fail_level or (config.fail_level if config is not None else "error")
+    options: dict[str, Any] = {
+        "config": config,
+        "kind": kind,
+        "audience": audience,
+        "tenants": tenants,
+        "severity": severity,
+        "status": status,
+    }
+    results: list[tuple[str, Finding]] = []
+    for source in sources:
+        name = "<stdin>" if source == "-" else source
+        text = _read(source)
+        if do_fix:
+            result = run_fix(text, **options)
+            if in_place:
+                if result.text != text:
+                    Path(source).write_text(result.text, encoding="utf-8", newline="")
+            elif fmt == "text":
+                click.echo(result.text, nl=False)
+            _report_fixes(name, result.summary())
+            findings = result.remaining
+        else:
+            findings = run_lint(text, **options)
+        results.extend((name, f) for f in findings)
+    if fmt == "json":
+        for name, f in results:
+            click.echo(json.dumps({**f.to_dict(), "path": name}, ensure_ascii=False))
+    elif fmt == "sarif":
+        from comms.lint.sarif import to_sarif
+
+        click.echo(json.dumps(to_sarif(results), indent=2, ensure_ascii=False))
+    elif not do_fix or in_place:
+        for name, f in results:
+            click.echo(f"{name}:{f.line}:{f.column}: {f.level} {f.rule} {f.message}")
+    else:
+        for name, f in results:
+            click.echo(f"{name}:{f.line}:{f.column}: {f.level} {f.rule} {f.message}", err=True)
+    failing = at_or_above([f for _, f in results], level)
+    sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+def _report_fixes(name: str, summary: dict[str, int]) -> None:
+    if summary:
+        removed = ", ".join(f"{rule} x{n}" for rule, n in summary.items())
+        click.echo(f"{name}: fixed {sum(summary.values())}: {removed}", err=True)
+
+
+def _kind(value: str) -> str:
+    from comms.models import MessageKind
+
+    try:
+        return MessageKind.parse(value).value
+    except ValueError:
+        names = ", ".join(k.value for k in MessageKind)
+        raise UsageError(f"unknown --kind '{value}'; use one of: {names}") from None
+
+
+def _read(source: str) -> str:
+    """The text of a path or of stdin; a missing or unreadable file is a usage error."""
+    if source == "-":
+        data = click.get_binary_stream("stdin").read()
+        name = "standard input"
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except FileNotFoundError:
+            raise UsageError(f"cannot read '{source}': no such file") from None
+        except IsADirectoryError:
+            raise UsageError(f"cannot read '{source}': it is a directory") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read '{source}': {exc.strerror}") from None
+        name = source
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _load(config_path: Path | None) -> tuple[Any, LintConfig | None]:
+    """Settings (when comms.settings is there) and the validated [lint] table."""
+    if config_path is not None and not config_path.is_file():
+        raise UsageError(f"config file '{config_path}' not found")
+    try:
+        from comms.settings import load_settings
+    except ImportError:  # pragma: no cover - only before the settings module existed
+        settings = None
+        path = config_path or _fallback_config_path()
+        table = _read_lint_table(path) if path else {}
+        base = path.parent if path else Path.cwd()
+    else:
+        settings = load_settings(config_path)
+        table = settings.lint
+        source = getattr(settings, "source", None)
+        base = Path(source).parent if source else Path.cwd()
+    return settings, lint_config(table, base_dir=base)
+
+
+def _fallback_config_path() -> Path | None:  # pragma: no cover - see _load
+    env = os.environ.get("COMMS_CONFIG")
+    if env:
+        return Path(env) if Path(env).is_file() else None
+    local = Path("comms.toml")
+    return local if local.is_file() else None
+
+
+def _read_lint_table(path: Path) -> dict[str, Any]:  # pragma: no cover - see _load
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    table = data.get("lint", {})
+    return table if isinstance(table, dict) else {}
+
+
+def lint_config(table: dict[str, Any], *, base_dir: Path) -> LintConfig:
+    """Validate a raw [lint] table; errors become one ConfigError naming the fields."""
+    from pydantic import ValidationError
+
+    from comms.lint.config import LintConfig
+
+    try:
+        return LintConfig.model_validate(table, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        lines = "; ".join(
+            f"lint.{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid [lint] configuration: {lines}") from None
+
+
+def _known_tenants(settings: Any) -> list[Any]:
+    """Tenants from the store when it exists; lint works without one (never creates it)."""
+    if settings is None:
+        return []
+    url = str(getattr(settings, "database_url", "") or "")
+    path = Path(url.removeprefix("sqlite:///")) if "://" not in url or url.startswith("sqlite:") else None
+    if path is None or not path.is_file():
+        return []
+    from comms.adapters.sqlite_store import SqliteStore
+
+    with SqliteStore(path) as store:
+        return list(store.list_tenants())
+
+
+def _audience(settings: Any, config: LintConfig | None, tenant: str | None) -> tuple[str | None, list[str]]:
+    """The audience's display name and every other known tenant name or alias."""
+    names: list[str] = []
+    audience = tenant
+    own: set[str] = set()
+    for t in _known_tenants(settings):
+        labels = [t.id, t.name, *t.aliases]
+        if tenant is not None and tenant.lower() in {label.lower() for label in labels}:
+            audience = t.name
+            own = {label.lower() for label in labels}
+        names.extend(labels)
+    return audience, [n for n in names if n.lower() not in own]

@@ -1,0 +1,72 @@
+"""The ``[lint]`` table of comms.toml, validated (pydantic is imported only here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from comms.lint.engine import DEFAULT_PUBLIC_DOMAINS, DEFAULT_SUPPORT_EMAILS
+from comms.lint.rules import PackError, parse_pack
+
+Level = Literal["error", "warning", "suggestion"]
+
+
+class LintConfig(BaseModel):
+    """Linter settings: allow-lists, roster, known tenants, extra packs, rule levels.
+
+    ``public_domains`` replaces the default list (GitLab's public domains); a domain also
+    allows its subdomains, so ``gitlab-dedicated.com`` allows ``acme.gitlab-dedicated.com``.
+    ``packs`` are TOML files, relative to ``base_dir`` given as validation context (the
+    folder of comms.toml); they are read once here, so linting itself does no I/O.
+    ``rules`` maps a rule id to ``off`` or a level.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_PUBLIC_DOMAINS))
+    support_emails: list[str] = Field(default_factory=lambda: list(DEFAULT_SUPPORT_EMAILS))
+    roster: list[str] = Field(default_factory=list)
+    tenants: list[str] = Field(default_factory=list)
+    packs: list[str] = Field(default_factory=list)
+    rules: dict[str, Literal["off", "error", "warning", "suggestion"]] = Field(default_factory=dict)
+    fail_level: Level = "error"
+    _pack_sources: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+
+    @field_validator("packs")
+    @classmethod
+    def _packs_exist(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        base = Path((info.context or {}).get("base_dir", "."))
+        for name in value:
+            path = base / name
+            if not path.is_file():
+                raise ValueError(f"pack file '{path}' not found")
+        return value
+
+    @model_validator(mode="after")
+    def _read_packs(self, info: ValidationInfo) -> LintConfig:
+        base = Path((info.context or {}).get("base_dir", "."))
+        sources = []
+        for name in self.packs:
+            path = base / name
+            text = path.read_text(encoding="utf-8")
+            try:
+                parse_pack(path.stem, text)
+            except PackError as exc:
+                raise ValueError(str(exc)) from exc
+            sources.append((path.stem, text))
+        self._pack_sources = tuple(sources)
+        return self
+
+    def pack_sources(self) -> tuple[tuple[str, str], ...]:
+        """The extra packs as (name, TOML text), read when the config was validated."""
+        return self._pack_sources

@@ -1,0 +1,408 @@
+"""Lint: run the packs over a text and return findings.  Pure: no I/O beyond reading the
+shipped packs once, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from comms.lint.rules import (
+    LEVELS,
+    Pack,
+    Rule,
+    default_packs,
+    load_pack_source,
+    word_index,
+    word_list_regex,
+)
+from comms.lint.validators import VALIDATORS, Context
+
+if TYPE_CHECKING:
+    from comms.lint.config import LintConfig
+
+DEFAULT_PUBLIC_DOMAINS = (
+    "gitlab.com",
+    "about.gitlab.com",
+    "docs.gitlab.com",
+    "status.gitlab.com",
+    "gitlab-dedicated.com",
+)
+DEFAULT_SUPPORT_EMAILS = ("support@gitlab.com",)
+LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
+MAX_MATCH_SHOWN = 200
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+_SENTENCE = re.compile(r"[^\s.!?][^.!?\n]*(?:[.!?]+|$)", re.MULTILINE)
+_OPEN_STATUSES = ("investigating", "identified", "mitigating", "monitoring")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem in a text.
+
+    ``start``/``end`` are 0-based code-point offsets into the linted text; ``line`` and
+    ``column`` are 1-based, in code points.  ``match`` is the matched text, masked for
+    secrets and cut at 200 characters.  ``replacement`` is the fix: None for no automatic
+    fix, "" to strip, else the text to put instead.
+    """
+
+    rule: str
+    level: str
+    message: str
+    start: int
+    end: int
+    line: int
+    column: int
+    match: str
+    replacement: str | None = None
+
+    @property
+    def fixable(self) -> bool:
+        """True when ``fix`` can apply this finding on its own."""
+        return self.replacement is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with every field (the README documents the keys)."""
+        return {
+            "rule": self.rule,
+            "level": self.level,
+            "message": self.message,
+            "start": self.start,
+            "end": self.end,
+            "line": self.line,
+            "column": self.column,
+            "match": self.match,
+            "replacement": self.replacement,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """Everything one lint call needs, resolved from the config and the keyword arguments."""
+
+    packs: tuple[Pack, ...]
+    levels: dict[str, str]
+    ctx: Context
+    roster: tuple[str, ...]
+    other_tenants: tuple[str, ...]
+    kind: str | None
+    severity: str | None
+    status: str | None
+
+    def rule(self, rule_id: str) -> Rule | None:
+        """Look a rule up by id (for fix scopes)."""
+        for pack in self.packs:
+            for rule in pack.rules:
+                if rule.id == rule_id:
+                    return rule
+        return None
+
+
+def setup(
+    config: LintConfig | None = None,
+    *,
+    kind: str | None = None,
+    audience: str | None = None,
+    tenants: Sequence[str] = (),
+    severity: str | None = None,
+    status: str | None = None,
+) -> Setup:
+    """Resolve the config and the message facts into a Setup (cheap; packs are cached)."""
+    packs = default_packs()
+    levels: dict[str, str] = {}
+    public: tuple[str, ...] = DEFAULT_PUBLIC_DOMAINS
+    support: tuple[str, ...] = DEFAULT_SUPPORT_EMAILS
+    roster: tuple[str, ...] = ()
+    known = list(tenants)
+    if config is not None:
+        packs = packs + tuple(load_pack_source(n, s) for n, s in config.pack_sources())
+        levels = dict(config.rules)
+        public = tuple(config.public_domains)
+        support = tuple(config.support_emails)
+        roster = tuple(config.roster)
+        known += list(config.tenants)
+    aud = (audience or "").strip().lower()
+    # The audience's own name, and names that are part of it or contain it, stay allowed.
+    others = tuple(
+        sorted(
+            {
+                t.strip()
+                for t in known
+                if t.strip() and not (aud and (t.strip().lower() in aud or aud in t.strip().lower()))
+            }
+        )
+    )
+    ctx = Context(
+        public_domains=tuple(d.lower().strip().lstrip("*.").rstrip(".") for d in public),
+        support_emails=frozenset(e.lower().strip() for e in support),
+        audience=audience,
+    )
+    return Setup(
+        packs=packs,
+        levels=levels,
+        ctx=ctx,
+        roster=roster,
+        other_tenants=others,
+        kind=_kind_value(kind),
+        severity=severity.upper() if severity else None,
+        status=str(status).lower() if status else None,
+    )
+
+
+def _kind_value(kind: str | None) -> str | None:
+    if kind is None:
+        return None
+    return str(kind).strip().lower().replace("_", "-").replace(" ", "-")
+
+
+class _Lines:
+    """Maps an offset to (line, column), both 1-based, counting CRLF, CR and LF as breaks."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
+
+
+def mask(value: str) -> str:
+    """Hide a secret: only its length is shown."""
+    return f"[secret, {len(value)} characters]"
+
+
+def _shown(rule: Rule, value: str) -> str:
+    if rule.mask:
+        return mask(value)
+    return value if len(value) <= MAX_MATCH_SHOWN else value[:MAX_MATCH_SHOWN] + "…"
+
+
+def _sentence_start(text: str, start: int) -> bool:
+    before = text[max(0, start - 40) : start].rstrip()
+    return not before or before[-1] in ".!?:\n\r-*>#"
+
+
+def _replacement(rule: Rule, value: str, at_start: bool) -> str | None:
+    if rule.fix in ("strip", "sentence"):
+        return ""
+    if rule.fix != "replace":
+        return None
+    if rule.kind == "substitution":
+        key = re.sub(r"\s+", " ", value.strip().lower())
+        for bad, good in rule.swap:
+            if bad.lower() == key:
+                # Keep a capital at the start of a sentence.
+                return good[:1].upper() + good[1:] if at_start and value[:1].isupper() else good
+        return None
+    return rule.replacement
+
+
+def _message(rule: Rule, shown: str, replacement: str | None) -> str:
+    short = shown.splitlines()[0][:60] if shown else ""
+    return rule.message.replace("{match}", short).replace("{replacement}", replacement or "")
+
+
+def _make(rule: Rule, level: str, text: str, start: int, end: int, lines: _Lines) -> Finding:
+    value = text[start:end]
+    shown = _shown(rule, value)
+    replacement = _replacement(rule, value, _sentence_start(text, start))
+    line, column = lines.position(start)
+    return Finding(
+        rule=rule.id,
+        level=level,
+        message=_message(rule, shown, replacement),
+        start=start,
+        end=end,
+        line=line,
+        column=column,
+        match=shown,
+        replacement=replacement,
+    )
+
+
+def _applies(rule: Rule, s: Setup) -> bool:
+    if rule.kinds and s.kind not in rule.kinds:
+        return False
+    for key, allowed in rule.when:
+        value = s.severity if key == "severity" else s.status if key == "status" else None
+        if value is None:
+            return False
+        if key == "status" and "open" in allowed:
+            if value not in _OPEN_STATUSES:
+                return False
+        elif value not in {a.lower() if key == "status" else a.upper() for a in allowed}:
+            return False
+    return True
+
+
+def _boundary_ok(text: str, start: int, end: int) -> bool:
+    """Word-list matches must not sit inside a handle, channel, path, host or hyphenation."""
+    if start > 0 and text[start - 1] in "@#/.-_":
+        return False
+    if end < len(text) and text[end] in "@-_/":
+        return False
+    return not (end + 1 < len(text) and text[end] == "." and (text[end + 1].isalnum()))
+
+
+def _scan_words(text: str, s: Setup, packs: tuple[Pack, ...], lines: _Lines, found: list[Finding]) -> None:
+    index = word_index(packs)
+    if index.regex is None:
+        return
+    low = text.lower()
+    if len(low) != len(text):
+        # A few characters change length when lower-cased ("İ"); keep offsets exact instead.
+        low = text
+        regex = re.compile(index.regex.pattern, re.IGNORECASE)
+    else:
+        regex = index.regex
+    for m in regex.finditer(low):
+        start, end = m.span()
+        if not _boundary_ok(text, start, end):
+            continue
+        key = re.sub(r"\s+", " ", m.group().lower())
+        for rule, spelled in index.phrases.get(key, ()):
+            level = s.levels.get(rule.id, rule.level)
+            if level == "off":
+                continue
+            if not rule.ignorecase and re.sub(r"\s+", " ", text[start:end]) != spelled:
+                continue
+            found.append(_make(rule, level, text, start, end, lines))
+            break
+
+
+def _scan(text: str, s: Setup, pack: Pack, anchor: str, lines: _Lines, found: list[Finding]) -> None:
+    # Candidates from every scanner, resolved like one leftmost-first alternation: at a
+    # position the earliest rule wins, and a candidate (even one its validator rejects, such
+    # as an allow-listed URL) hides whatever starts inside it.
+    candidates: list[tuple[int, int, int, Rule]] = []
+    scanners = pack.scanners(anchor)
+    if anchor == "line" and scanners:
+        # The first of each pair matches at the very start of the text only.
+        iters = []
+        for i, (scanner, groups) in enumerate(scanners):
+            if i % 2 == 0:
+                first = scanner.match(text)
+                iters.append(([first] if first else [], groups))
+            else:
+                iters.append((scanner.finditer(text), groups))
+    else:
+        iters = [(scanner.finditer(text), groups) for scanner, groups in scanners]
+    for matches, groups in iters:
+        for m in matches:
+            name = m.lastgroup or ""
+            order, rule = groups[name]
+            start, end = m.span(name)
+            if end > start:
+                candidates.append((start, order, end, rule))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    covered = 0
+    rejected_at = -1
+    for anchor_at, _, end, rule in candidates:
+        # Inside an earlier candidate: skip; but after a rejection at this same position
+        # the next rule still gets its chance (as the next alternative would).
+        if anchor_at < covered and anchor_at != rejected_at:
+            continue
+        start = anchor_at
+        level = s.levels.get(rule.id, rule.level)
+        if rule.extend_left:
+            # Patterns anchor on a rare character ('@', '.', '-') for speed; the part of the
+            # token before it is taken back here.
+            ext = _extender(rule.extend_left)
+            while start > 0 and ext.match(text, start - 1):
+                start -= 1
+        if level == "off" or (
+            rule.validator and not VALIDATORS[rule.validator](text, start, end, s.ctx)
+        ):
+            covered = max(covered, end)
+            rejected_at = anchor_at
+            continue
+        covered = max(covered, end)
+        rejected_at = -1
+        found.append(_make(rule, level, text, start, end, lines))
+
+
+@lru_cache(maxsize=32)
+def _extender(cls: str) -> re.Pattern[str]:
+    return re.compile(cls)
+
+
+def run(text: str, s: Setup) -> list[Finding]:
+    """Lint ``text`` with a resolved Setup (``lint`` resolves it for you)."""
+    lines = _Lines(text)
+    found: list[Finding] = []
+    packs = tuple(p for p in s.packs if not (p.requires_kind and s.kind is None))
+    _scan_words(text, s, packs, lines, found)
+    for pack in packs:
+        _scan(text, s, pack, "line", lines, found)
+        _scan(text, s, pack, "any", lines, found)
+        for rule in pack.rules:
+            level = s.levels.get(rule.id, rule.level)
+            if level == "off":
+                continue
+            if rule.source is not None:
+                words = s.roster if rule.source == "roster" else s.other_tenants
+                regex = word_list_regex(words)
+                if regex is not None:
+                    for m in regex.finditer(text):
+                        found.append(_make(rule, level, text, *m.span(), lines))
+            elif rule.kind == "required" and _applies(rule, s):
+                flags = re.IGNORECASE if rule.ignorecase else 0
+                if not any(re.search(p, text, flags) for p in rule.patterns):
+                    found.append(_make(rule, level, text, 0, 0, lines))
+            elif rule.kind == "metric" and rule.metric == "sentence_words":
+                shortest = rule.max * 2  # a sentence of more than max words has this many chars
+                for m in _SENTENCE.finditer(text):
+                    if m.end() - m.start() > shortest and len(m.group().split()) > rule.max:
+                        found.append(_make(rule, level, text, m.start(), m.end(), lines))
+    found.sort(key=lambda f: (f.start, f.end, f.rule))
+    return _dedupe(found)
+
+
+def _dedupe(found: list[Finding]) -> list[Finding]:
+    """One finding per rule and span (a phrase listed twice, a block seen by two scans)."""
+    out: list[Finding] = []
+    seen: set[tuple[str, int, int]] = set()
+    for f in found:
+        key = (f.rule, f.start, f.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def lint(
+    text: str,
+    *,
+    config: LintConfig | None = None,
+    kind: str | None = None,
+    audience: str | None = None,
+    tenants: Sequence[str] = (),
+    severity: str | None = None,
+    status: str | None = None,
+) -> list[Finding]:
+    """Return the findings for ``text``, sorted by position.
+
+    ``kind`` is a MessageKind value ("update", ...): the struct pack runs only when it is
+    given.  ``audience`` is the tenant the message is for; every other name in ``tenants``
+    (and in ``config.tenants``) is flagged.  ``severity``/``status`` decide whether a
+    next-update time is required (open S1).  Never raises on any text.
+    """
+    return run(
+        text,
+        setup(config, kind=kind, audience=audience, tenants=tenants, severity=severity, status=status),
+    )
+
+
+def blocking(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings that stop a send: the error-level ones."""
+    return [f for f in findings if f.level == "error"]
+
+
+def at_or_above(findings: Sequence[Finding], level: str) -> list[Finding]:
+    """Findings whose level is ``level`` or more severe."""
+    floor = LEVEL_RANK[level]
+    return [f for f in findings if LEVEL_RANK.get(f.level, 0) >= floor]

@@ -1,0 +1,283 @@
+"""Fix: apply the findings' replacements, tidy what is left, and re-lint until stable.
+
+Edits go right to left in one pass (built left to right, which is the same thing without
+quadratic copying); overlapping fixes are resolved in favour of the longest span, then the
+most severe level.  Tidying only touches the places where something was removed: spaces
+and punctuation left behind, a connecting word left dangling ("see ."), empty brackets, and
+a sentence, list item or line left with no meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from comms.lint.engine import LEVEL_RANK, Finding, Setup, run, setup
+
+if TYPE_CHECKING:
+    from comms.lint.config import LintConfig
+
+MAX_PASSES = 4
+_SPACE = " \t"
+_PAIRS = {"()", "[]", "{}", "<>", "``", '""', "''", "“”", "‘’", "**", "__"}
+_CLOSERS = ".,;:!?)]}"
+_DANGLING = re.compile(
+    r"(?:^|(?<=[\s(]))(?:see|in|on|at|via|from|to|by|with|cc|ping|pinged|per|and|or|the|a|an|"
+    r"of|for|contact|ask|email|e-mail|including|like|e\.g\.|i\.e\.|host|node|server|channel|"
+    r"address|ip|ticket|issue|user|handle|account|instance|pod|cluster|in\s+the|on\s+the)"
+    r"[ \t]*$",
+    re.IGNORECASE,
+)
+_FILLER = frozenset(
+    "see cc contact ping pinged ask email via check per by with to from and or the a an in on "
+    "at for of please is are was were be been details more info information here there this "
+    "that it also too link url host node server channel ticket issue thanks thank you hi hey "
+    "team all folks cc'd".split()
+)
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_MARKER_ONLY = re.compile(r"^[ \t]*(?:[-*+>|•]|\d+[.)])?[ \t:|,;-]*$")
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class FixResult:
+    """The fixed text, what was removed or replaced, and what is still there.
+
+    ``removed`` holds the applied findings; the first pass's offsets index the input text,
+    a later pass's (rare: a fix that exposed another) index the text of that pass.
+    """
+
+    text: str
+    removed: list[Finding] = field(default_factory=list)
+    remaining: list[Finding] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when fixing changed something."""
+        return bool(self.removed)
+
+    def summary(self) -> dict[str, int]:
+        """How many fixes each rule made, for the 'what was removed' report."""
+        return dict(sorted(Counter(f.rule for f in self.removed).items()))
+
+
+def fix(
+    text: str,
+    *,
+    config: LintConfig | None = None,
+    kind: str | None = None,
+    audience: str | None = None,
+    tenants: Sequence[str] = (),
+    severity: str | None = None,
+    status: str | None = None,
+) -> FixResult:
+    """Strip and replace every fixable finding, tidy, and re-lint.
+
+    Idempotent (fixing the result changes nothing), leaves no fixable finding, and never
+    adds a finding the input did not have: when dropping a sentence would (for example remove
+    the only status line), it falls back to stripping the matched words alone.
+    """
+    s = setup(config, kind=kind, audience=audience, tenants=tenants, severity=severity, status=status)
+    before = run(text, s)
+    result = _fix(text, before, s, conservative=False)
+    if _introduces(before, result.remaining):
+        result = _fix(text, before, s, conservative=True)
+    return result
+
+
+def _introduces(before: list[Finding], after: list[Finding]) -> bool:
+    return bool(Counter(f.rule for f in after) - Counter(f.rule for f in before))
+
+
+def _fix(text: str, findings: list[Finding], s: Setup, *, conservative: bool) -> FixResult:
+    removed: list[Finding] = []
+    current = text
+    for _ in range(MAX_PASSES):
+        todo = [f for f in findings if f.replacement is not None]
+        if not todo:
+            break
+        current, done = _apply(current, todo, s, conservative=conservative)
+        removed.extend(done)
+        findings = run(current, s)
+    return FixResult(text=current, removed=removed, remaining=findings)
+
+
+def _apply(text: str, todo: list[Finding], s: Setup, *, conservative: bool) -> tuple[str, list[Finding]]:
+    spans: list[tuple[int, int, Finding]] = []
+    for f in todo:
+        rule = s.rule(f.rule)
+        start, end = f.start, f.end
+        if rule is not None and rule.fix == "sentence" and not conservative:
+            start, end = _sentence_bounds(text, start, end)
+        spans.append((start, end, f))
+    chosen: list[tuple[int, int, Finding]] = []
+    for span in sorted(spans, key=lambda x: (x[0] - x[1], -LEVEL_RANK[x[2].level], x[0])):
+        if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
+            chosen.append(span)
+    done = [f for st, en, f in spans if any(c[0] <= st and en <= c[1] for c in chosen)]
+    chosen.sort(key=lambda c: c[0])
+    pieces: list[str] = []
+    markers: list[int] = []
+    pos = length = 0
+    for start, end, f in chosen:
+        pieces.append(text[pos:start])
+        length += start - pos
+        replacement = "" if (start, end) != (f.start, f.end) else (f.replacement or "")
+        if not replacement:
+            markers.append(length)
+        pieces.append(replacement)
+        length += len(replacement)
+        pos = end
+    pieces.append(text[pos:])
+    out = "".join(pieces)
+    low = len(out)
+    for m in sorted(set(markers), reverse=True):
+        out, low = _tidy(out, min(m, low, len(out)), conservative=conservative)
+    done.sort(key=lambda f: (f.start, f.end, f.rule))
+    return out, done
+
+
+def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence around [start, end): from after the previous '. ' or line break to the
+    next sentence end, with the spaces after it."""
+    line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+    s = line_start
+    for m in re.finditer(r"[.!?](?=[ \t])", text[line_start:start]):
+        s = line_start + m.end()
+    while s < start and text[s] in _SPACE:
+        s += 1
+    m = re.compile(r"[.!?](?=\s|$)|(?=[\r\n])|$").search(text, end)
+    e = m.end() if m else len(text)
+    while e < len(text) and text[e] in _SPACE:
+        e += 1
+    return s, e
+
+
+def _line_bounds(t: str, m: int) -> tuple[int, int]:
+    start = max(t.rfind("\n", 0, m), t.rfind("\r", 0, m)) + 1
+    found = _LINE_END.search(t, m)
+    return start, found.start() if found else len(t)
+
+
+def _tidy(t: str, m: int, *, conservative: bool) -> tuple[str, int]:
+    """Clean up around a removal at ``m``; return the text and the lowest index touched."""
+    low = m
+    for _ in range(6):
+        i = m
+        while i > 0 and t[i - 1] in _SPACE:
+            i -= 1
+        j = m
+        while j < len(t) and t[j] in _SPACE:
+            j += 1
+        at_line_end = j == len(t) or t[j] in "\r\n"
+        # Empty brackets or quotes around the removal, and a Markdown link left as "[text]".
+        if i > 0 and j < len(t) and t[i - 1] + t[j] in _PAIRS:
+            pair = t[i - 1] + t[j]
+            t = t[: i - 1] + t[j + 1 :]
+            m = low = min(low, i - 1)
+            if pair == "()" and m > 0 and t[m - 1] == "]":
+                open_at = t.rfind("[", max(0, m - 200), m - 1)
+                if open_at >= 0 and "\n" not in t[open_at:m]:
+                    t = t[:open_at] + t[open_at + 1 : m - 1] + t[m:]
+                    m = low = min(low, open_at)
+            continue
+        # A connecting word left before punctuation or the end of the line: "see ." -> ".".
+        if at_line_end or t[j] in _CLOSERS:
+            d = _DANGLING.search(t, max(0, i - 16), i)
+            if d and d.end() == i and d.start() < i:
+                t = t[: d.start()] + t[i:]
+                m = low = min(low, d.start())
+                continue
+        # Punctuation left doubled or leading: "a, , b" -> "a, b"; ", ." -> "."
+        if i > 0 and t[i - 1] in ",;:" and (at_line_end or t[j] in _CLOSERS):
+            t = t[: i - 1] + t[i:]
+            m = low = min(low, i - 1)
+            continue
+        if i > 0 and t[i - 1] in ".!?" and j < len(t) and t[j] in ".,;:" and t[j : j + 3] != "...":
+            t = t[:j] + t[j + 1 :]
+            continue
+        left = t[:i].rstrip(_SPACE)
+        if j < len(t) and t[j] in ",;:" and (not left or left[-1] in "\r\n([" or left[-1] in ".!?"):
+            t = t[:j] + t[j + 1 :]
+            continue
+        # Spaces: none before a closer or a line end, none after an opener, at most one.
+        if j > i:
+            if at_line_end or t[j] in _CLOSERS or (i > 0 and t[i - 1] in "([{"):
+                t = t[:i] + t[j:]
+                m = low = min(low, i)
+                continue
+            if i == 0 or t[i - 1] in "\r\n":
+                if j - i == 1 or m == i:
+                    t = t[:i] + t[j:]
+                    m = low = min(low, i)
+                    continue
+            elif j - i > 1:
+                t = t[:i] + " " + t[j:]
+                m = low = min(low, i)
+                continue
+        break
+    if not conservative:
+        t, low = _drop_empty(t, m, low)
+    t = _capitalise(t, m)
+    return t, low
+
+
+def _drop_empty(t: str, m: int, low: int) -> tuple[str, int]:
+    """Drop the sentence around ``m`` if only filler words are left, then an emptied line."""
+    ls, le = _line_bounds(t, m)
+    s = ls
+    for found in re.finditer(r"[.!?](?=[ \t])", t[ls:m]):
+        s = ls + found.end()
+    stop = re.compile(r"[.!?](?=[ \t]|$)").search(t, m, le)
+    e = stop.end() if stop else le
+    sentence = t[s:e]
+    words = [w.lower() for w in _WORD.findall(sentence)]
+    if sentence.strip() and all(w in _FILLER for w in words) and not _MARKER_ONLY.match(sentence):
+        while e < le and t[e] in _SPACE:
+            e += 1
+        while s > ls and t[s - 1] in _SPACE and e == le:
+            s -= 1
+        t = t[:s] + t[e:]
+        low = min(low, s)
+        ls, le = _line_bounds(t, s)
+    if _MARKER_ONLY.match(t[ls:le]) and (ls > 0 or le < len(t)):
+        # The line is now empty or a bare list marker: remove it with its line break.
+        brk = _LINE_END.match(t, le)
+        if brk:
+            t = t[:ls] + t[brk.end() :]
+        else:
+            prev = re.search(r"(?:\r\n|\r|\n)$", t[:ls])
+            cut = prev.start() if prev else ls
+            t = t[:cut]
+            ls = cut
+        low = min(low, ls)
+        # Do not leave two blank lines where there was one.
+        if re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)[ \t]*$", t[:ls]) and re.match(r"[ \t]*(?:\r?\n|\r|$)", t[ls:]):
+            brk2 = _LINE_END.search(t, ls)
+            if brk2:
+                t = t[:ls] + t[brk2.end() :]
+    return t, low
+
+
+def _capitalise(t: str, m: int) -> str:
+    """Start a sentence with a capital when the removal took its first word."""
+    j = m
+    while j < len(t) and t[j] in _SPACE:
+        j += 1
+    if j >= len(t) or not t[j].islower():
+        return t
+    before = t[:m].rstrip(_SPACE)
+    if before and before[-1] in "\r\n":
+        # After a line break only a paragraph start or a finished sentence starts a sentence.
+        rest = before.rstrip()
+        if rest and rest[-1] not in ".!?:" and not re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)$", before):
+            return t
+    elif before and before[-1] not in ".!?":
+        return t
+    word = _WORD.match(t, j)
+    if word and any(ch.isupper() for ch in word.group()[1:]):
+        return t  # "iPhone", "eBay": leave the word's own casing alone
+    return t[:j] + t[j].upper() + t[j + 1 :]
