@@ -182,3 +182,18 @@ def test_runs_from_any_folder(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "maintenance-completed" in result.stdout
     assert elsewhere != REPO
+
+
+def test_demo_runs_on_a_throw_away_store(tmp_path: Path) -> None:
+    """The README's first command: the demo walks the pipeline and leaves nothing behind."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = run_comms(["demo"], env={"TMPDIR": str(scratch)}, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.rstrip().endswith("demo complete")
+    assert "Subject: Investigating:" in result.stdout
+    assert "{{" not in result.stdout
+    assert "{%" not in result.stdout
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "comms.db").exists(), "the demo touched the user's store"
+    assert list(scratch.iterdir()) == [], "the demo left its throw-away store behind"
