@@ -8,6 +8,10 @@ alert state stored by the last run and says what to send:
        └───────────────overdue──────────────────┘  └──realert_every            └─┘
     any stage ──deadline met or moved later──▶ (none), with a resolve if an alert went out
 
+Repeats and escalation follow ``realert_every`` and ``escalate_after`` for the update and
+engagement clocks, by the day for the week-long RCA clocks, and never for the Director
+clock, whose single alert is the prompt to escalate (see ``escalation``).
+
 The state is keyed by ``(ref, clock)``; an episode keeps one ``dedup_key`` from its first
 action to its resolve, so PagerDuty sees one incident per missed deadline.  Snoozes and
 quiet hours (S3/S4 only) hold actions back without changing state, so nothing is lost:
@@ -21,7 +25,7 @@ message text.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from comms.cadence import (
@@ -103,6 +107,19 @@ def dedup_key(ref: str, clock: str, due_at: datetime) -> str:
     return f"comms/{ref}/{clock}/{due_at.astimezone(UTC).strftime('%Y%m%dT%H%MZ')}"
 
 
+def escalation(clock: str, policy: Policy) -> tuple[timedelta | None, timedelta | None]:
+    """(re-alert every, escalate after) for a clock; None means never.
+
+    The Director clock is a one-off prompt: one alert, no repeats.  RCA clocks run for a
+    week, so they repeat and escalate by the day, not every quarter hour.
+    """
+    if clock == DIRECTOR:
+        return None, None
+    if clock in (RCA_INTERNAL, RCA_EXTERNAL):
+        return policy.rca_realert_every, policy.rca_escalate_after
+    return policy.realert_every, policy.escalate_after
+
+
 def muted(
     deadline: Deadline, now: datetime, policy: Policy, snoozed: Mapping[str, datetime]
 ) -> bool:
@@ -179,10 +196,14 @@ def plan(
         elif current.stage == REMINDED:
             kind = ALERT
             states[key] = current._replace(stage=ALERTED, last_at=now, sends=current.sends + 1)
-        elif current.stage == ALERTED and now - deadline.due_at >= policy.escalate_after:
+        elif (escalate := escalation(deadline.clock, policy)[1]) is not None and (
+            current.stage == ALERTED and now - deadline.due_at >= escalate
+        ):
             kind = ESCALATE
             states[key] = current._replace(stage=ESCALATED, last_at=now, sends=current.sends + 1)
-        elif now - current.last_at >= policy.realert_every:
+        elif (every := escalation(deadline.clock, policy)[0]) is not None and (
+            now - current.last_at >= every
+        ):
             kind = REALERT
             states[key] = current._replace(last_at=now, sends=current.sends + 1)
         else:

@@ -49,6 +49,7 @@ _NO_MITIGATION_IN_SIGHT = ("investigating", "identified")
 
 _M10, _M15, _M30, _M60 = (timedelta(minutes=m) for m in (10, 15, 30, 60))
 _WEEK = timedelta(days=7)
+_DAY = timedelta(days=1)
 
 
 def _minutes(value: int) -> timedelta:
@@ -85,6 +86,8 @@ class Policy:
     director_severities: tuple[str, ...] = ("S1",)
     rca_within: timedelta = _WEEK
     rca_severities: tuple[str, ...] = ("S1",)
+    rca_realert_every: timedelta = _DAY
+    rca_escalate_after: timedelta = _DAY
 
     def gap(self, severity: str, status: str) -> timedelta | None:
         """Longest gap between customer updates for this severity and status, or None."""

@@ -102,7 +102,7 @@ def cadence() -> None:
     """
 
 
-@cadence.command()
+@cadence.command(short_help="Show every pending deadline as a table, most urgent first.")
 @click.option(
     "--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO)."
 )
@@ -134,7 +134,7 @@ def status(at: str | None, show_all: bool) -> None:
         click.echo(f"({hidden} more not due yet; --all lists them)")
 
 
-@cadence.command()
+@cadence.command(short_help="Print what is due; exit 1 if anything is overdue (for cron).")
 @click.option(
     "--at", "at", metavar="TIME", help="Evaluate at TIME instead of now (14:30, +2h, ISO)."
 )
@@ -276,7 +276,7 @@ def _interval(text: str) -> float:
     return seconds
 
 
-@cadence.command()
+@cadence.command(short_help="Send reminders and alerts to stdout, Slack, PagerDuty or a webhook.")
 @click.option(
     "--interval", default="60s", show_default=True, help="Time between checks (30s, 1m…)."
 )
@@ -337,7 +337,7 @@ def watch(interval: str, sinks: tuple[str, ...], once: bool, at: str | None) -> 
         db.close()
 
 
-@cadence.command()
+@cadence.command(short_help="Mute the watcher's alerts for one incident for a while.")
 @click.argument("ref")
 @click.argument("duration")
 @click.option("--at", "at", metavar="TIME", hidden=True, help="Start the snooze at TIME.")

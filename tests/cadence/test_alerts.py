@@ -273,3 +273,33 @@ def test_reminders_name_the_command_to_run(row, clock, expected):
     from comms.alerts import commands
 
     assert commands("INC-1", clock)[0] == expected
+
+
+def run_plan(rows, times, policy=DEFAULT_POLICY):
+    states: dict = {}
+    sent = []
+    for now in times:
+        result = plan(evaluate(rows, policy, now), states, now, policy)
+        states = result.states
+        sent += [(a.at, a.kind, a.clock) for a in result.actions]
+    return sent
+
+
+def test_the_director_clock_alerts_once_and_never_repeats(row):
+    mitigated_update = row(mitigated_at=None, last_update_at=T0 + 5 * M)
+    times = [T0 + m * M for m in range(0, 240, 5)]
+    director = [s for s in run_plan([mitigated_update], times) if s[2] == "director"]
+    assert director == [(T0 + 45 * M, "remind", "director"), (T0 + 60 * M, "alert", "director")]
+
+
+def test_rca_clocks_repeat_and_escalate_by_the_day(row):
+    done = T0 + 120 * M
+    resolved = row(status="resolved", resolved_at=done, mitigated_at=done, rca_internal_at=done)
+    day = timedelta(days=1)
+    times = [done + timedelta(hours=h) for h in range(0, 24 * 10, 6)]
+    assert run_plan([resolved], times) == [
+        (done + 6 * day, "remind", "rca-external"),
+        (done + 7 * day, "alert", "rca-external"),
+        (done + 8 * day, "escalate", "rca-external"),
+        (done + 9 * day, "re-alert", "rca-external"),
+    ]
