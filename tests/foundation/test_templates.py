@@ -92,7 +92,7 @@ def test_full_values_render_clean(renderer: Renderer, kind: str) -> None:
         if var.type == "time":
             moment = datetime.fromisoformat(values[var.name].replace("Z", "+00:00"))
             assert moment.strftime("%Y-%m-%d %H:%M UTC") in rendered.body, var.name
-    # Every declared variable is used by the body or subject (nothing declared and dropped).
+    # Every value given is kept for the stored revision (and the next draft to start from).
     assert set(rendered.variables) == set(values)
 
 
