@@ -98,6 +98,8 @@ def run_campaign(
             expected[ticket_id].append(body)
     with server.state.lock:
         posted = {t: [c["body"] for c in server.state.comments[t]] for t in server.state.tickets}
+        hit = Counter(r.fault for r in server.state.requests if r.fault is not None)
+        unused = sum(f.times for f in server.state.faults)
     duplicates = sum(
         count - 1 for bodies in posted.values() for count in Counter(bodies).values() if count > 1
     )
@@ -107,7 +109,9 @@ def run_campaign(
         "attempts": attempts,
         "resumed_after_error": resumed,
         "faults_injected": sum(faults.values()),
-        "faults_by_kind": dict(sorted(faults.items())),
+        "faults_hit": sum(hit.values()),
+        "faults_hit_by_kind": dict(sorted(hit.items())),
+        "faults_left_unused": unused,
         "tickets_on_server": len(posted),
         "posts_on_server": sum(len(b) for b in posted.values()),
         "write_requests": len(server.requests_to("POST", r"/tickets\.json$"))
