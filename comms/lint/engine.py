@@ -317,7 +317,8 @@ def _scan(text: str, s: Setup, pack: Pack, anchor: str, lines: _Lines, found: li
         if level == "off" or (
             rule.validator and not VALIDATORS[rule.validator](text, start, end, s.ctx)
         ):
-            covered = max(covered, end)
+            if rule.shadow:
+                covered = max(covered, end)
             rejected_at = anchor_at
             continue
         covered = max(covered, end)

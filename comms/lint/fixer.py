@@ -278,6 +278,6 @@ def _capitalise(t: str, m: int) -> str:
     elif before and before[-1] not in ".!?":
         return t
     word = _WORD.match(t, j)
-    if word and any(ch.isupper() for ch in word.group()[1:]):
-        return t  # "iPhone", "eBay": leave the word's own casing alone
+    if not word or any(ch.isupper() for ch in word.group()[1:]) or t[word.end() : word.end() + 1] in (":", "/", ".", "@", "_"):
+        return t  # "iPhone", "eBay", "https://", "file.txt": leave the word's own casing alone
     return t[:j] + t[j].upper() + t[j + 1 :]

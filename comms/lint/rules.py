@@ -12,7 +12,10 @@ A pack is a TOML file with a ``[pack]`` table and ``[[rule]]`` entries.  Rule ki
 Options: ``level`` (error | warning | suggestion), ``message`` (``{match}`` and
 ``{replacement}`` are filled in), ``ignorecase``, ``fix`` (none | strip | replace |
 sentence), ``replacement``, ``mask`` (never show the match), ``source`` (``roster`` or
-``tenants``: the tokens come from the configuration at lint time).
+``tenants``: the tokens come from the configuration at lint time), ``anchor = "line"`` (or
+a pattern starting with ``^``: only at line starts), ``extend_left`` (a character class:
+the match grows left over it before validation), ``shadow`` (a candidate its validator
+allows still hides matches inside it, e.g. the path of an allow-listed URL).
 
 Every ``existence``/``substitution``/``pattern`` rule of a pack becomes one alternative of a
 single regex, tried in file order, so the text is scanned once per pack and not once per rule.
@@ -66,6 +69,7 @@ class Rule:
     max: int = 0
     anchor: str = "any"
     extend_left: str | None = None
+    shadow: bool = False
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -274,6 +278,7 @@ def parse_pack(name: str, source: str) -> Pack:
             max=int(raw.get("max", 0)),
             anchor=str(raw.get("anchor", "any")),
             extend_left=raw.get("extend_left"),
+            shadow=bool(raw.get("shadow", False)),
         )
         if rule.anchor not in ("any", "line"):
             raise PackError(f"{where}: anchor must be 'any' or 'line'")
