@@ -9,11 +9,14 @@ approved text as its first public comment. Every later update is a public reply 
 
 Exactly once
     *Tickets*: creation carries ``Idempotency-Key``, so Zendesk itself turns a retry into the
-    same ticket (the key lives about two hours there; ``comms send`` resumes long before).
-    zenpy has no per-request headers, so the key travels through requests' own extension
-    point: the publisher mounts a transport adapter (``requests.adapters.HTTPAdapter``) on the
-    client's session, and that adapter adds the header from a context variable set around the
-    create call. Nothing inside zenpy is patched.
+    same ticket and says so (``x-idempotency-lookup: hit``, noted as ``already_delivered``).
+    Zendesk keeps a key for a limited time only: a resume long after a crash could open a
+    second ticket. zenpy has no per-request headers (``tickets.create`` reaches
+    ``Api._post(url, payload)`` with nothing else), and a session-wide header would leak into
+    concurrent requests; so the key travels through requests' own extension point: the
+    publisher mounts a transport adapter (``requests.adapters.HTTPAdapter``) on the client's
+    session, and that adapter adds the header to POSTs from a context variable set around the
+    create call (one per thread). Nothing inside zenpy is patched.
 
     *Replies* are not idempotent in Zendesk. Each one carries a delivery tag,
     ``comms_<16 hex of sha256(idempotency key)>``, added by the *same* update
@@ -33,8 +36,9 @@ Rate limits
     The transport paces every request at ``rate_per_minute`` (default 180: 90% of the Team
     plan's 200 a minute, so other integrations keep some room) and, on a 429, waits
     ``Retry-After`` with an injectable ``sleep`` and retries the same request, a bounded number
-    of times; zenpy therefore never sees a 429 and never sleeps on its own. Past the bound the
-    publisher raises a retryable ``PublishError`` carrying ``retry_after``.
+    of times; zenpy therefore never sees a 429 and never sleeps on its own. Past the bound, or
+    when ``Retry-After`` exceeds ``max_retry_after``, the publisher raises a retryable
+    ``PublishError`` carrying ``retry_after`` for the caller to reschedule.
 
 Errors
     zenpy's ``APIException`` family, ``ZenpyException`` (``RatelimitBudgetExceeded`` among
