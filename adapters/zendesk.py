@@ -397,6 +397,10 @@ class ZendeskPublisher:
         session.mount("https://", self.transport)
         session.mount("http://", self.transport)
 
+    def close(self) -> None:
+        """Close the client's HTTP connections (the client is unusable afterwards)."""
+        self.client.tickets.session.close()
+
     def publish(
         self,
         *,

@@ -644,5 +644,5 @@ def test_config_builds_a_working_publisher(
     try:
         receipt = open_ticket(publisher, tenant, incident)
     finally:
-        publisher.client.tickets.session.close()
+        publisher.close()
     assert receipt.external_id in {str(i) for i in server.state.tickets}
