@@ -27,8 +27,6 @@ OpenAPI document)::
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import fnmatch
 import hashlib
@@ -675,9 +673,17 @@ def _state(request: Request) -> SwitchboardState:
     return state
 
 
+def _only_params(request: Request, *allowed: str) -> None:
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        known = f"; known: {', '.join(allowed)}" if allowed else ""
+        raise Problem(400, "invalid-parameter", "Invalid query parameter",
+                      f"unknown query parameter '{unknown[0]}'{known}")
+
+
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not re.fullmatch(r"[0-9]{1,6}", raw) or not low <= int(raw) <= high:
         raise Problem(400, "invalid-parameter", "Invalid query parameter",
@@ -686,24 +692,26 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 def _encode_cursor(value: str | int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": value}).encode()).decode().rstrip("=")
+    return str(value)
 
 
 def _decode_cursor(request: Request, kind: type) -> Any:
+    # Cursors are the sort key of the last item of the previous page: a tenant id, or a
+    # notification's sequence number.  Not opaque, so the OpenAPI document can describe
+    # exactly which values are valid.
     raw = request.query_params.get("cursor")
     if not raw:
         return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))["after"]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise TypeError(value)
-        return value
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    if kind is str:
+        return raw
+    if not re.fullmatch(r"[0-9]{1,12}", raw):
         raise Problem(400, "invalid-cursor", "Invalid cursor",
-                      "'cursor' must be a next_cursor value from a previous page") from None
+                      "'cursor' must be a next_cursor value from a previous page")
+    return int(raw)
 
 
 async def list_tenants(request: Request) -> Response:
+    _only_params(request, "cursor", "limit")
     st = _state(request)
     limit = _int_param(request, "limit", 50, 1, 100)
     after = _decode_cursor(request, str) or ""
@@ -714,6 +722,7 @@ async def list_tenants(request: Request) -> Response:
 
 
 async def get_tenant(request: Request) -> Response:
+    _only_params(request)
     tenant = _state(request).db.tenant(request.path_params["tenant_id"])
     if tenant is None:
         raise Problem(404, "not-found", "Not found", f"no tenant '{request.path_params['tenant_id']}'")
@@ -721,6 +730,7 @@ async def get_tenant(request: Request) -> Response:
 
 
 async def list_templates(request: Request) -> Response:
+    _only_params(request)
     data = [{**t, "structured_fields": list(STRUCTURED_FIELDS)} for t in TEMPLATES]
     return JSONResponse({"data": data, "next_cursor": None})
 
@@ -736,6 +746,7 @@ async def _json_body(request: Request) -> Any:
 
 
 async def create_notification(request: Request) -> Response:
+    _only_params(request)
     st = _state(request)
     fields = validate_notification(await _json_body(request))
     missing = [t for t in fields["tenant_ids"] if st.db.tenant(t) is None]
@@ -762,6 +773,7 @@ async def notifications(request: Request) -> Response:
 
 
 async def list_notifications(request: Request) -> Response:
+    _only_params(request, "cursor", "limit", "incident_reference", "tenant_id", "status")
     st = _state(request)
     limit = _int_param(request, "limit", 50, 1, 100)
     after = _decode_cursor(request, int) or 0
@@ -786,6 +798,7 @@ def _notification(st: SwitchboardState, note_id: str) -> dict[str, Any]:
 
 
 async def get_notification(request: Request) -> Response:
+    _only_params(request)
     return JSONResponse(_notification(_state(request), request.path_params["notification_id"]))
 
 
@@ -794,6 +807,7 @@ def _tenants_of(st: SwitchboardState, note: dict[str, Any]) -> list[dict[str, An
 
 
 async def preview_notification(request: Request) -> Response:
+    _only_params(request)
     st = _state(request)
     note = _notification(st, request.path_params["notification_id"])
     who = note["recipients"] if note["status"] == "sent" else recipients(_tenants_of(st, note))
@@ -802,6 +816,7 @@ async def preview_notification(request: Request) -> Response:
 
 
 async def send_notification(request: Request) -> Response:
+    _only_params(request)
     st = _state(request)
     note = _notification(st, request.path_params["notification_id"])
     if note["status"] == "sent":
@@ -1164,11 +1179,22 @@ def create_app(
 def _server(app: Gateway, *, log_level: str = "warning", graceful: float = 3.0) -> Any:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        # uvicorn polls should_exit every 0.1 s; tests start and stop a stub per test, so
+        # poll every 10 ms (on_tick still refreshes the Date header about every 0.1 s).
+        async def main_loop(self) -> None:
+            ticks = 0
+            should_exit = await self.on_tick(0)
+            while not should_exit:
+                ticks += 1
+                await asyncio.sleep(0.01)
+                should_exit = await self.on_tick(0 if ticks % 10 == 0 else 1)
+
     config = uvicorn.Config(
         app, http="h11", ws="none", loop="asyncio", lifespan="on", log_level=log_level,
         access_log=False, timeout_graceful_shutdown=graceful, server_header=False,
     )
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 @contextlib.contextmanager

@@ -57,11 +57,19 @@ IDEMPOTENT_ERRORS: dict[str, Any] = {
     ),
     "422": _problem("The body is invalid, or the Idempotency-Key was used for another request."),
 }
-PAGING = [
+LIMIT = {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}}
+TENANT_PAGING = [
     {"name": "cursor", "in": "query", "required": False,
-     "description": "The next_cursor of the previous page.", "schema": {"type": "string"}},
-    {"name": "limit", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+     "description": "The next_cursor of the previous page (the last tenant id it held).",
+     "schema": {"type": "string"}},
+    LIMIT,
+]
+NOTIFICATION_PAGING = [
+    {"name": "cursor", "in": "query", "required": False,
+     "description": "The next_cursor of the previous page.",
+     "schema": {"type": "string", "pattern": "^[0-9]{0,12}$"}},
+    LIMIT,
 ]
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
@@ -289,7 +297,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/tenants": {"get": {
                 "operationId": "listTenants",
                 "summary": "List tenants by id, a page at a time.",
-                "parameters": PAGING,
+                "parameters": TENANT_PAGING,
                 "responses": {"200": _ok("TenantPage", "A page of tenants."),
                               "400": _problem("Invalid cursor or limit."), **COMMON_ERRORS},
             }},
@@ -310,7 +318,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "listNotifications",
                     "summary": "Notifications, oldest first; filter to check whether a delivery landed.",
                     "parameters": [
-                        *PAGING,
+                        *NOTIFICATION_PAGING,
                         {"name": "incident_reference", "in": "query", "required": False,
                          "schema": {"type": "string"}},
                         {"name": "tenant_id", "in": "query", "required": False,

@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ssl
+
 import httpx
 import pytest
 
 from comms.adapters.stub_server import serve_in_thread
 
 TOKEN = "test-token-7f3a"
+# httpx builds a TLS context per client (~50 ms of loading CA certificates); the stub is plain
+# HTTP, but share one verifying context so that per-test clients stay cheap.
+TLS = ssl.create_default_context()
 
 
 @dataclass
@@ -23,6 +28,7 @@ class Stub:
     db_path: Path
     token: str
     http: httpx.Client
+    tls: ssl.SSLContext
 
     def faults(self, **config: Any) -> dict[str, Any]:
         """Replace the fault plan (``queue=[...]``, ``rates={...}``, ``slow_seconds=...``)."""
@@ -44,9 +50,19 @@ def stub(tmp_path: Path) -> Iterator[Stub]:
     """A fresh stub with the bundled example tenants."""
     db_path = tmp_path / "switchboard.db"
     with serve_in_thread(db_path, token=TOKEN) as url, httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0
+        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0, verify=TLS
     ) as http:
-        yield Stub(url=url, db_path=db_path, token=TOKEN, http=http)
+        yield Stub(url=url, db_path=db_path, token=TOKEN, http=http, tls=TLS)
+
+
+@pytest.fixture(scope="module")
+def shared_stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
+    """One stub for a module's tests that only read, or that the stub refuses (4xx)."""
+    db_path = tmp_path_factory.mktemp("shared") / "switchboard.db"
+    with serve_in_thread(db_path, token=TOKEN) as url, httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0, verify=TLS
+    ) as http:
+        yield Stub(url=url, db_path=db_path, token=TOKEN, http=http, tls=TLS)
 
 
 def create_body(**overrides: Any) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _tenant(tenant_id: str = "acme") -> Tenant:
 
 @pytest.fixture
 def http(stub: Any) -> Any:
-    with make_client(stub.url, stub.token, timeout=2.0) as client:
+    with make_client(stub.url, stub.token, timeout=2.0, verify=stub.tls) as client:
         yield client
 
 
@@ -170,7 +170,7 @@ def test_a_timeout_then_in_flight_409_then_replay_sends_once(stub: Any) -> None:
     # and backs off until the first request has finished, then gets its stored answer.
     stub.faults(queue=[{"kind": "slow", "match": "POST /api/v1/notifications/*/send"}], slow_seconds=0.5)
     sleeps = Sleeps(real=True)
-    with make_client(stub.url, stub.token, timeout=0.15) as impatient:
+    with make_client(stub.url, stub.token, timeout=0.15, verify=stub.tls) as impatient:
         receipt = _publish(SwitchboardPublisher(impatient, sleep=sleeps, backoff_base=0.1, max_attempts=8))
     _exactly_one_send(stub, receipt)
     assert len(sleeps.calls) >= 2
@@ -264,7 +264,7 @@ def test_find_delivery_ignores_drafts_and_other_keys(stub: Any, http: httpx.Clie
 
 def test_a_wrong_token_is_not_retryable_and_never_shown(stub: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with make_client(stub.url, "wrong-secret-token") as client, pytest.raises(PublishError) as caught:
+    with make_client(stub.url, "wrong-secret-token", verify=stub.tls) as client, pytest.raises(PublishError) as caught:
         _publish(_publisher(client))
     assert caught.value.status == 401
     assert caught.value.retryable is False
@@ -292,7 +292,7 @@ def test_a_key_reused_for_another_text_is_a_clear_error(stub: Any, http: httpx.C
 
 
 def test_an_unreachable_server_is_a_retryable_error(stub: Any) -> None:
-    with socket_port() as port, make_client(f"http://127.0.0.1:{port}", "t", timeout=1.0) as client:
+    with socket_port() as port, make_client(f"http://127.0.0.1:{port}", "t", timeout=1.0, verify=stub.tls) as client:
         sleeps = Sleeps()
         with pytest.raises(PublishError, match="cannot reach Switchboard") as caught:
             _publish(_publisher(client, sleeps, max_attempts=2))

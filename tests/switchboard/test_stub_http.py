@@ -30,11 +30,11 @@ def _problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]
 # ----------------------------------------------------------------------------- tenants
 
 
-def test_tenant_list_follows_cursors_over_every_seed_tenant(stub: Any) -> None:
+def test_tenant_list_follows_cursors_over_every_seed_tenant(shared_stub: Any) -> None:
     ids, pages, cursor = [], 0, None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = stub.http.get("/api/v1/tenants", params=params).json()
+        page = shared_stub.http.get("/api/v1/tenants", params=params).json()
         pages += 1
         assert len(page["data"]) <= 2
         ids += [t["id"] for t in page["data"]]
@@ -45,34 +45,38 @@ def test_tenant_list_follows_cursors_over_every_seed_tenant(stub: Any) -> None:
     assert pages == 3
 
 
-def test_tenant_records_carry_the_switchboard_facts(stub: Any) -> None:
-    pubsec = stub.http.get("/api/v1/tenants/stark-federal").json()
+def test_tenant_records_carry_the_switchboard_facts(shared_stub: Any) -> None:
+    pubsec = shared_stub.http.get("/api/v1/tenants/stark-federal").json()
     assert pubsec["pubsec"] is True
     assert pubsec["maintenance_window"]["id"] == "amer-2"
     assert pubsec["maintenance_window"]["start"] == "21:00"
-    geo = stub.http.get("/api/v1/tenants/globex").json()
+    geo = shared_stub.http.get("/api/v1/tenants/globex").json()
     assert geo["geo"] is True
     assert geo["secondary_region"] == "us-west-2"
     assert geo["ase"] is None
-    acme = stub.http.get("/api/v1/tenants/acme").json()
+    acme = shared_stub.http.get("/api/v1/tenants/acme").json()
     assert acme["csm"]["email"] == "dana.whitfield@csm.example"
     assert acme["operational_emails"][0] == "platform-ops@acme.example"
     assert acme["status"] in ("normal", "degraded", "disruption")
 
 
-def test_unknown_tenant_is_a_404_problem(stub: Any) -> None:
-    _problem(stub.http.get("/api/v1/tenants/nobody"), 404, "not-found")
+def test_unknown_tenant_is_a_404_problem(shared_stub: Any) -> None:
+    _problem(shared_stub.http.get("/api/v1/tenants/nobody"), 404, "not-found")
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten", "cursor=%%%", "cursor=eyJ4IjogMX0"])
-def test_bad_paging_parameters_are_400_problems(stub: Any, query: str) -> None:
-    response = stub.http.get(f"/api/v1/tenants?{query}")
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/tenants?limit=0", "/api/v1/tenants?limit=101", "/api/v1/tenants?limit=ten",
+     "/api/v1/notifications?cursor=x", "/api/v1/notifications?cursor=-1"],
+)
+def test_bad_paging_parameters_are_400_problems(shared_stub: Any, url: str) -> None:
+    response = shared_stub.http.get(url)
     assert response.status_code == 400
     assert response.headers["content-type"] == PROBLEM
 
 
-def test_templates_are_the_seven_switchboard_templates(stub: Any) -> None:
-    data = stub.http.get("/api/v1/notification-templates").json()["data"]
+def test_templates_are_the_seven_switchboard_templates(shared_stub: Any) -> None:
+    data = shared_stub.http.get("/api/v1/notification-templates").json()["data"]
     names = [t["name"] for t in data]
     assert names == [
         "Incident investigation start", "Incident investigation update",
@@ -87,17 +91,17 @@ def test_templates_are_the_seven_switchboard_templates(stub: Any) -> None:
 # ----------------------------------------------------------------------------- auth
 
 
-def test_requests_without_or_with_a_wrong_token_are_401_problems(stub: Any) -> None:
-    with httpx.Client(base_url=stub.url) as anonymous:
+def test_requests_without_or_with_a_wrong_token_are_401_problems(shared_stub: Any) -> None:
+    with httpx.Client(base_url=shared_stub.url, verify=shared_stub.tls) as anonymous:
         missing = anonymous.get("/api/v1/tenants")
         wrong = anonymous.get("/api/v1/tenants", headers={"Authorization": "Bearer nope"})
-        basic = anonymous.get("/api/v1/tenants", headers={"Authorization": f"Basic {stub.token}"})
+        basic = anonymous.get("/api/v1/tenants", headers={"Authorization": f"Basic {shared_stub.token}"})
         admin = anonymous.get("/_admin/sends")
         spec = anonymous.get("/openapi.json")
     for response in (missing, wrong, basic, admin):
         _problem(response, 401, "unauthorized")
         assert response.headers["www-authenticate"].startswith("Bearer")
-        assert stub.token not in response.text
+        assert shared_stub.token not in response.text
     assert spec.status_code == 200
     assert spec.json()["openapi"].startswith("3.")
 
@@ -173,13 +177,13 @@ def test_a_second_notification_with_the_same_text_counts_as_a_duplicate(stub: An
         ({"affected_components": "Web UI"}, "affected_components"),
     ],
 )
-def test_invalid_notifications_are_422_problems(stub: Any, make_body: Any, change: dict[str, Any], fragment: str) -> None:
-    doc = _problem(stub.http.post("/api/v1/notifications", json=make_body(**change)), 422, "validation-error")
+def test_invalid_notifications_are_422_problems(shared_stub: Any, make_body: Any, change: dict[str, Any], fragment: str) -> None:
+    doc = _problem(shared_stub.http.post("/api/v1/notifications", json=make_body(**change)), 422, "validation-error")
     assert fragment in doc["detail"]
 
 
-def test_malformed_json_is_a_400_problem(stub: Any) -> None:
-    response = stub.http.post("/api/v1/notifications", content=b"{not json",
+def test_malformed_json_is_a_400_problem(shared_stub: Any) -> None:
+    response = shared_stub.http.post("/api/v1/notifications", content=b"{not json",
                               headers={"content-type": "application/json"})
     _problem(response, 400, "invalid-json")
 
@@ -247,8 +251,8 @@ def test_the_same_key_with_another_body_is_422(stub: Any, make_body: Any) -> Non
              "idempotency-key-reused")
 
 
-def test_an_invalid_key_is_a_400_problem(stub: Any, make_body: Any) -> None:
-    response = stub.http.post("/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "a b"})
+def test_an_invalid_key_is_a_400_problem(shared_stub: Any, make_body: Any) -> None:
+    response = shared_stub.http.post("/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "a b"})
     _problem(response, 400, "invalid-idempotency-key")
 
 
@@ -262,6 +266,10 @@ def test_a_key_still_in_flight_is_409_then_replays(stub: Any, make_body: Any) ->
 
     worker = threading.Thread(target=first)
     worker.start()
+    # Wait until the first request holds the key (it took the slow fault), then collide.
+    while stub.stats()["faults"].get("slow") != 1:
+        time.sleep(0.01)
+    time.sleep(0.05)
     conflict = None
     deadline = time.monotonic() + 5
     while conflict is None and time.monotonic() < deadline:
@@ -337,7 +345,7 @@ def test_reset_resets_the_connection(stub: Any) -> None:
 def test_slow_lands_after_the_client_gave_up(stub: Any, make_body: Any) -> None:
     stub.faults(queue=[{"kind": "slow", "match": "POST *"}], slow_seconds=0.6)
     with httpx.Client(base_url=stub.url, headers={"Authorization": f"Bearer {stub.token}"},
-                      timeout=0.15) as impatient, pytest.raises(httpx.ReadTimeout):
+                      timeout=0.15, verify=stub.tls) as impatient, pytest.raises(httpx.ReadTimeout):
         impatient.post("/api/v1/notifications", json=make_body())
     deadline = time.monotonic() + 5
     while not stub.http.get("/api/v1/notifications").json()["data"]:
