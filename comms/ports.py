@@ -124,5 +124,10 @@ class Publisher(Protocol):
         idempotency_key: str,
         draft_id: int,
         revision: int,
+        **channel_args: Any,
     ) -> Receipt:
-        """Deliver one message to one tenant exactly once per ``idempotency_key``."""
+        """Deliver one message to one tenant exactly once per ``idempotency_key``.
+
+        ``channel_args`` carries what one channel needs beyond the common fields: the
+        Switchboard template ``kind``, or the Zendesk ``ticket_id`` of earlier updates.
+        """

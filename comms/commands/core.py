@@ -646,6 +646,8 @@ def _read_data(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)

@@ -322,7 +322,9 @@ def _publishers(channels: Sequence[str], stack: ExitStack) -> dict[str, Any]:
     if "zendesk" in channels:
         from comms.adapters.zendesk import publisher_from_config as zendesk_publisher
 
-        publishers["zendesk"] = zendesk_publisher(settings.table("zendesk"), environ=os.environ)
+        zendesk = zendesk_publisher(settings.table("zendesk"), environ=os.environ)
+        stack.callback(zendesk.close)
+        publishers["zendesk"] = zendesk
     return publishers
 
 
