@@ -28,8 +28,8 @@ if not BUILTIN_DIR.is_dir():  # source checkout without an install: templates/ b
 SUFFIX = ".txt.j2"
 _HEADER = re.compile(r"\A\{#-?\s*comms\s*\n(.*?)\n\s*-?#\}", re.S)
 _TYPES = ("text", "time", "list")
-# Line breaks inside values stand in as this token while rendering, so that a value can
-# never split the "Subject:" line; they become spaces in the subject and newlines in the body.
+# Line breaks printed by {{ … }} stand in as this token while rendering, so that a value
+# can never split the "Subject:" line; they become spaces in the subject, newlines in the body.
 _BREAK = "\x00comms-line-break\x00"
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
@@ -85,12 +85,16 @@ def _bytecode_cache() -> Any:
     Compiling the templates is a visible share of a ``comms draft`` run; the cache is keyed
     by the template source's checksum, so an edited override is recompiled, never stale.
     """
+    import hashlib
     import os
 
     from jinja2 import FileSystemBytecodeCache
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "comms", "jinja")
+    # Environment options (finalize, trim_blocks, …) are compiled into the bytecode but are
+    # not part of Jinja's key (the template source), so each renderer version gets its own.
+    version = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:12]
+    folder = os.path.join(base, "comms", f"jinja-{version}")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError:
@@ -173,6 +177,7 @@ class Renderer:
                 trim_blocks=True,
                 lstrip_blocks=True,
                 bytecode_cache=cache,
+                finalize=_finalize,
             )
             env.filters["when"] = format_time
             env.filters["date"] = lambda d: utc(d).strftime("%Y-%m-%d")
@@ -229,7 +234,7 @@ class Renderer:
         typed, kept = self._typed(spec, values, context, now)
         template = self._load(name)
         try:
-            text = template.render({k: _protect(v) for k, v in {**context, **typed}.items()})
+            text = template.render({**context, **typed})
         except TemplateError:
             raise
         except Exception as exc:  # Jinja raises many types; all mean "this template is broken"
@@ -294,12 +299,9 @@ def _read(path: Path) -> str:
         raise TemplateError(f"cannot read template {path}: {exc.strerror}") from exc
 
 
-def _protect(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LINE_BREAKS.sub(_BREAK, value)
-    if isinstance(value, list):
-        return [_protect(item) for item in value]
-    return value
+def _finalize(value: Any) -> Any:
+    # Applied to every {{ … }} after its filters, so filters still see real line breaks.
+    return _LINE_BREAKS.sub(_BREAK, value) if type(value) is str else value
 
 
 def _split(text: str, name: str) -> tuple[str, str]:
