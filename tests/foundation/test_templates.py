@@ -415,6 +415,41 @@ def test_override_that_misbehaves_is_refused(
     assert json.loads(ok(["drafts", "list", "--format", "json"]).stdout) == []
 
 
+def test_override_filters_see_real_line_breaks(s1: str, overrides: Path) -> None:
+    (overrides / "update.txt.j2").write_text(
+        "Subject: {{ summary }}\n\n"
+        'Impact: {{ impact|replace("\\n", " / ") }}\n'
+        "Actions:\n  {{ actions|indent(2) }}\n",
+        encoding="utf-8",
+    )
+    data = json.loads(
+        ok(
+            ["draft", "update", "--incident", s1, "--set", "impact=Sign-in fails\nPushes fail",
+             "--set", "actions=Restarting\nThen watching", "--set", "summary=Two\nlines",
+             "--format", "json"]
+        ).stdout
+    )  # fmt: skip
+    assert data["subject"] == "Two lines"
+    assert "Impact: Sign-in fails / Pushes fail\n" in data["body"]
+    assert "Actions:\n  Restarting\n  Then watching\n" in data["body"]
+
+
+def test_compiled_template_cache_is_used_and_never_required(
+    s1: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    args = ["draft", "update", "--incident", s1, "--set", "impact=a", "--set", "actions=b"]
+    first = ok([*args, "--format", "json"]).stdout
+    assert list(cache.glob("comms/jinja-*/*.cache")), "no compiled templates were cached"
+    again = ok([*args, "--format", "json"]).stdout
+    assert json.loads(again)["body"] == json.loads(first)["body"]
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    assert json.loads(ok([*args, "--format", "json"]).stdout)["body"] == json.loads(first)["body"]
+
+
 def test_new_template_from_override_folder(s1: str, overrides: Path) -> None:
     (overrides / "customer-call.txt.j2").write_text(
         '{#- comms\ntitle = "Call invite"\n[variables]\n'
