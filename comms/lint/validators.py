@@ -58,7 +58,7 @@ _HOST_ROLES = frozenset(
 _ZONE = re.compile(
     r"\s*(?:\(\s*)?(?:UTC|GMT|Z\b|[ECMPA][SD]T\b|[ECMA]E[SD]?T\b|BST|IST|JST|KST|SGT|HKT|"
     r"AEST|AEDT|ACST|NZST|NZDT|WIB|CST|CET|CEST|EET|EEST|WET|WEST|MSK|BRT|ART|"
-    r"(?:UTC|GMT)?\s?[+-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"
+    r"(?:UTC|GMT)?\s?[+\-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"
 )
 _TIME_TAIL = re.compile(
     r"\s*(?:-|–|—|to|until|and|through)\s*(?:[01]?\d|2[0-3])(?::[0-5]\d){1,2}(?:\s?[ap]\.?m\.?)?",
@@ -192,7 +192,7 @@ def _account_id(text: str, start: int, end: int, ctx: Context) -> bool:
 
 def _luhn(text: str, start: int, end: int, ctx: Context) -> bool:
     digits = [int(c) for c in text[start:end] if c.isdigit()]
-    if not 13 <= len(digits) <= 19 or len(set(digits)) < 3:
+    if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
         return False
     total = 0
     for i, d in enumerate(reversed(digits)):

@@ -1,0 +1,199 @@
+"""The lint/fix API: findings, positions, masking, configuration, and the fix contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from comms.lint import Finding, FixResult, LintConfig, blocking, fix, lint
+from comms.lint.rules import PackError, parse_pack
+
+NOTE = (
+    "Hi team, @alice says db1001 and web-03.prod.internal (10.0.0.12) are down.\n"
+    "See https://grafana.gitlab.net/d/abc and #incident-1234; tracked in INFRA-123.\n"
+    "Customers may experience errors. We are investigating.\n"
+)
+TOKEN = "glpat-AbCdEfGhIjKlMnOpQrStUv"
+
+
+def test_finding_fields_and_positions() -> None:
+    findings = lint(NOTE)
+    by_rule = {f.rule: f for f in findings}
+    handle = by_rule["Leak.Handle"]
+    assert (handle.line, handle.column, handle.match) == (1, 10, "@alice")
+    assert NOTE[handle.start : handle.end] == "@alice"
+    channel = by_rule["Leak.Channel"]
+    assert channel.line == 2 and NOTE[channel.start : channel.end] == "#incident-1234"
+    assert channel.column == NOTE[: channel.start].split("\n")[-1].__len__() + 1
+    assert handle.level == "error" and handle.replacement == "" and handle.fixable
+    data = handle.to_dict()
+    assert set(data) == {"rule", "level", "message", "start", "end", "line", "column", "match", "replacement"}
+    json.dumps(data)
+
+
+def test_columns_count_code_points_and_crlf_lines() -> None:
+    text = "😀 é\r\nping @bob now"
+    [f] = [f for f in lint(text) if f.rule == "Leak.Handle"]
+    assert (f.line, f.column) == (2, 6)
+    assert text[f.start : f.end] == "@bob"
+
+
+def test_secrets_are_masked_everywhere() -> None:
+    findings = lint(f"token {TOKEN} here")
+    [f] = [f for f in findings if f.rule == "Leak.Secret"]
+    assert TOKEN not in json.dumps(f.to_dict()) and TOKEN not in f.message
+    assert f.match.startswith("[secret")
+
+
+def test_blocking_is_the_error_level() -> None:
+    findings = lint("It was probably a blip. Ping @alice.")
+    assert {f.rule for f in blocking(findings)} == {"Leak.Handle"}
+    assert all(f.level == "error" for f in blocking(findings))
+
+
+def test_config_overrides_levels_and_turns_rules_off() -> None:
+    config = LintConfig(rules={"Leak.Handle": "off", "Impact.Speculation": "error"})
+    rules = {f.rule: f.level for f in lint("Ping @alice, it is probably fine.", config=config)}
+    assert "Leak.Handle" not in rules and rules["Impact.Speculation"] == "error"
+
+
+def test_config_allow_lists() -> None:
+    config = LintConfig(public_domains=["example.org"], support_emails=["help@example.org"])
+    text = "Write to help@example.org or see https://status.example.org/x."
+    assert [f.rule for f in lint(text, config=config)] == []
+    assert "Leak.Email" in {f.rule for f in lint("Write to help@example.org.")}
+    # The configured list replaces the defaults.
+    assert [f.rule for f in lint("See gitlab.com.", config=config)] == ["Leak.HostName"]
+
+
+def test_extra_pack_from_config(tmp_path: Path) -> None:
+    (tmp_path / "house.toml").write_text(
+        '[pack]\nname = "house"\n[[rule]]\nid = "House.Codename"\nkind = "existence"\n'
+        'level = "error"\nfix = "strip"\nmessage = "codename"\ntokens = ["Project Falcon"]\n',
+        encoding="utf-8",
+    )
+    config = LintConfig.model_validate({"packs": ["house.toml"]}, context={"base_dir": tmp_path})
+    assert [f.rule for f in lint("Project Falcon is late.", config=config)] == ["House.Codename"]
+
+
+def test_bad_pack_is_reported_with_the_rule() -> None:
+    with pytest.raises(PackError, match="Bad.Rule"):
+        parse_pack("x", '[[rule]]\nid = "Bad.Rule"\nkind = "pattern"\npatterns = ["("]\n')
+    with pytest.raises(PackError, match="dotted"):
+        parse_pack("x", '[[rule]]\nid = "nodots"\n')
+
+
+def test_other_tenants_but_not_the_audience() -> None:
+    text = "Acme Corp and Globex are affected."
+    rules = [f.match for f in lint(text, audience="Acme Corp", tenants=["Acme Corp", "Globex"])]
+    assert rules == ["Globex"]
+    fixed = fix(text + " We are investigating.", audience="Acme Corp", tenants=["Acme Corp", "Globex"])
+    assert fixed.text == "We are investigating."
+
+
+def test_next_update_only_for_open_s1() -> None:
+    text = "We are investigating errors when pushing."
+    assert "Struct.NextUpdate" in {f.rule for f in lint(text, kind="update", severity="S1", status="identified")}
+    assert "Struct.NextUpdate" not in {f.rule for f in lint(text, kind="update", severity="S2", status="identified")}
+    assert "Struct.NextUpdate" not in {f.rule for f in lint(text, kind="update", severity="S1", status="resolved")}
+    assert "Struct.NextUpdate" not in {f.rule for f in lint(text)}  # struct needs a kind
+
+
+def test_fix_strips_internal_details_and_reports_them() -> None:
+    result = fix(NOTE)
+    assert isinstance(result, FixResult)
+    for leaked in ("@alice", "db1001", "10.0.0.12", "grafana", "#incident-1234", "INFRA-123", "web-03"):
+        assert leaked not in result.text
+    assert "Customers may experience errors. We are investigating." in result.text
+    assert result.summary()["Leak.Handle"] == 1
+    assert not [f for f in result.remaining if f.fixable]
+    assert all(isinstance(f, Finding) for f in result.removed)
+
+
+def test_fix_tidies_punctuation_and_drops_empty_sentences() -> None:
+    assert fix("Errors on db1001. We are investigating.").text == "Errors. We are investigating."
+    assert fix("Contact @alice. We are investigating.").text == "We are investigating."
+    assert fix("Read [the graph](https://grafana.internal/d/1) now.").text == "Read the graph now."
+    assert fix("- @bob\n- Pushes fail\n").text == "- Pushes fail\n"
+    assert fix("It was just a minor blip.").text == "It was a disruption."
+
+
+def test_fix_never_leaks_a_secret_into_the_report() -> None:
+    result = fix(f"Use {TOKEN} now.")
+    assert TOKEN not in result.text
+    assert all(TOKEN not in json.dumps(f.to_dict()) for f in result.removed + result.remaining)
+
+
+def test_import_is_light() -> None:
+    code = "import sys, comms.lint; print('pydantic' in sys.modules, 'comms.lint.engine' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+# Text that looks like incident notes: words, leaks, punctuation, odd Unicode.
+_PIECES = st.sampled_from(
+    [
+        "We are investigating", "errors", "db1001", "@alice", "#incident-12", "10.0.0.1", "INFRA-9",
+        "https://grafana.internal/d/x", "support@gitlab.com", "bob@example.com", "probably", "just",
+        "pods", "OOM", "the", "see", "and", "(", ")", "[", "]", ",", ".", ";", ":", "-", "\n", "\r\n",
+        "\n\n", "  ", "\t", "😀", "e\u0301", "\u05e9\u05dc\u05d5\u05dd", "\x00", "İ", "ß", "`", "```",
+        "- ", "> ", "14:00", "UTC", "glpat-AbCdEfGhIjKlMnOpQrStUv", "Acme", "Globex", "web-03",
+    ]
+)
+_TEXTS = st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=30).map(" ".join) | st.text(max_size=200)
+_FIX_KW = {"audience": "Acme", "tenants": ["Acme", "Globex"]}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXTS)
+def test_offsets_index_the_input_and_lint_never_raises(text: str) -> None:
+    for f in lint(text, kind="update", **_FIX_KW):
+        assert 0 <= f.start <= f.end <= len(text)
+        before = text[: f.start]
+        line_start = max(before.rfind("\n"), before.rfind("\r")) + 1
+        assert f.column == f.start - line_start + 1
+        if f.end > f.start and not f.match.startswith("[secret") and len(f.match) < 200:
+            assert text[f.start : f.end] == f.match
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXTS)
+def test_fix_is_idempotent_and_leaves_nothing_fixable(text: str) -> None:
+    once = fix(text, **_FIX_KW)
+    assert not [f for f in once.remaining if f.fixable]
+    twice = fix(once.text, **_FIX_KW)
+    assert twice.text == once.text and twice.removed == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXTS)
+def test_fix_never_introduces_a_finding(text: str) -> None:
+    # Without a kind: with one, stripping a pasted block that held the only status sentence
+    # rightly leaves "no status" behind (see test_fix_keeps_required_content_it_can).
+    before = Counter(f.rule for f in lint(text, **_FIX_KW))
+    after = Counter(f.rule for f in fix(text, **_FIX_KW).remaining)
+    assert after - before == Counter()
+
+
+def test_fix_keeps_required_content_it_can() -> None:
+    # Dropping the sentence that names another tenant would remove the status; fix falls
+    # back to stripping the name alone.
+    text = "Globex and Acme are investigating errors."
+    result = fix(text, kind="update", **_FIX_KW)
+    assert "Struct.Status" not in {f.rule for f in result.remaining}
+    assert "Globex" not in result.text and "investigating errors" in result.text
+
+
+def test_one_megabyte_line() -> None:
+    text = ("word " * 200_000) + "db1001 @alice"
+    findings = lint(text, kind="update")
+    assert [f.rule for f in findings if f.rule.startswith("Leak")] == ["Leak.BareHost", "Leak.Handle"]
+    assert findings[-1].line == 1 and text[findings[-1].start : findings[-1].end] == "@alice"
+    assert fix(text).text.endswith("word")
