@@ -26,10 +26,21 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"'{text}' is not a duration; write it like 30m, 2h or 1d")
     unit = match.group(2)[0].lower()
-    return timedelta(seconds=int(match.group(1)) * _UNITS[unit])
+    try:
+        return timedelta(seconds=int(match.group(1)) * _UNITS[unit])
+    except OverflowError:
+        raise ValueError(f"'{text}' is too long a duration") from None
 
 
 def parse_time(text: str, now: datetime) -> datetime:
+    """Parse a time a person typed, relative to ``now``; see :func:`_parse_time`."""
+    try:
+        return _parse_time(text, now)
+    except OverflowError:  # +3000000d, or year 1 moved across a zone: past datetime's range
+        raise ValueError(f"'{text}' is out of range; write a time near now") from None
+
+
+def _parse_time(text: str, now: datetime) -> datetime:
     """Parse a time a person typed, relative to ``now`` (aware).
 
     Accepts ISO 8601 with a zone (``2026-11-27T14:30Z``, ``…+01:00``), a UTC clock time
