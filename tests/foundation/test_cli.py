@@ -826,3 +826,9 @@ def test_repeated_tenant_is_stored_once(tenant: str) -> None:
 def test_failed_set_changes_nothing(s1: str) -> None:
     fails(["incident", "set", s1, "--severity", "S3", "--status", "resolved"], 2, "--confirmed-by")
     assert incident(s1)["severity"] == "S1"
+
+
+@pytest.mark.parametrize("value", ["+3000000d", "+99999999999999999999s", "0001-01-01T00:00+01:00"])
+def test_out_of_range_times_are_usage_errors(s1: str, value: str) -> None:
+    base = ["draft", "update", "--incident", s1, "--set", "impact=a", "--set", "actions=b"]
+    fails([*base, "--set", f"eta={value}"], 2, "eta")

@@ -267,3 +267,25 @@ def test_status_sentence_for_every_status(status: Status) -> None:
     assert f"Current status: {STATUS_TEXT[status.value]}" in rendered.body
     assert ("Next update" in rendered.body) is (status is not Status.RESOLVED)
     assert_customer_text(rendered.subject, rendered.body)
+
+
+TIME_LIKE = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r"\A[+]?\d{1,25}\s?(s|m|h|d|min|hours)\Z"),
+    st.from_regex(r"\A\d{1,4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})\Z"),
+    st.from_regex(r"\A\d{1,3}:\d{1,3}( UTC)?\Z"),
+)
+
+
+@FAST
+@given(TIME_LIKE, NOWS)
+def test_any_typed_time_parses_or_says_why(text: str, now: datetime) -> None:
+    """Whatever a person types is a UTC time or a ValueError (a one-line usage error)."""
+    for parse in (parse_time, parse_past_time):
+        try:
+            moment = parse(text, now)
+        except ValueError as exc:
+            message = str(exc)
+            assert message, "a ValueError without a message"
+        else:
+            assert moment.utcoffset() == timedelta(0)

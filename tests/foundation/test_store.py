@@ -8,9 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from comms.adapters.sqlite_store import MIGRATIONS, SqliteStore, database_path
 from foundation_support import NOW, fails, ok
 
+from comms.adapters.sqlite_store import MIGRATIONS, SqliteStore, database_path
 from comms.errors import ConfigError, NotFoundError, StoreError, UsageError
 from comms.models import MessageKind, Severity, Tenant
 
