@@ -150,7 +150,11 @@ class SwitchboardClient:
         self.max_retry_after = max_retry_after
         self.sleep = sleep
         self.jitter = jitter
-        self.pacer = Pacer(rate_per_minute, burst=burst, clock=clock, sleep=sleep) if rate_per_minute else None
+        self.pacer = (
+            Pacer(rate_per_minute, burst=burst, clock=clock, sleep=sleep)
+            if rate_per_minute
+            else None
+        )
         self.attempts = 0  # every HTTP attempt made, for reports and tests
 
     # ------------------------------------------------------------------ transport
@@ -158,7 +162,7 @@ class SwitchboardClient:
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before attempt ``attempt + 1``: exponential with "equal jitter",
         never less than the server's ``Retry-After``."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
         delay = ceiling / 2 + self.jitter() * ceiling / 2
         return max(delay, retry_after) if retry_after is not None else delay
 
@@ -186,19 +190,26 @@ class SwitchboardClient:
             self.attempts += 1
             cause: Exception | None = None
             try:
-                response = self.http.request(method, path, json=json, params=params, headers=headers)
+                response = self.http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
             except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
                 cause = exc
-                error = SwitchboardError(f"cannot reach Switchboard for {what}: {exc}; check [switchboard] base_url",
-                                         retryable=True)
+                error = SwitchboardError(
+                    f"cannot reach Switchboard for {what}: {exc}; check [switchboard] base_url",
+                    retryable=True,
+                )
             except httpx.TimeoutException as exc:
                 cause = exc
-                error = SwitchboardError(f"Switchboard timed out on {what} ({type(exc).__name__})",
-                                         retryable=safe)
+                error = SwitchboardError(
+                    f"Switchboard timed out on {what} ({type(exc).__name__})", retryable=safe
+                )
             except httpx.TransportError as exc:  # reset, dropped connection, protocol error
                 cause = exc
-                error = SwitchboardError(f"Switchboard connection failed on {what} ({type(exc).__name__}: {exc})",
-                                         retryable=safe)
+                error = SwitchboardError(
+                    f"Switchboard connection failed on {what} ({type(exc).__name__}: {exc})",
+                    retryable=safe,
+                )
             else:
                 if response.is_success:
                     return response
@@ -217,22 +228,28 @@ class SwitchboardClient:
         status = response.status_code
         problem: dict[str, Any] = {}
         if response.headers.get("content-type", "").split(";")[0].strip() in (
-            "application/problem+json", "application/json",
+            "application/problem+json",
+            "application/json",
         ):
             try:
                 loaded = response.json()
                 problem = loaded if isinstance(loaded, dict) else {}
             except ValueError:
                 problem = {}
-        detail = str(problem.get("detail") or problem.get("title") or response.reason_phrase or "error")
+        detail = str(
+            problem.get("detail") or problem.get("title") or response.reason_phrase or "error"
+        )
         kind = str(problem.get("type") or "")
         # 429 and 503 mean "not processed"; other 5xx may have done the work, so a POST
         # without an idempotency key must not be repeated.
         retryable = (status in RETRYABLE_STATUS and (safe or status in (429, 503))) or (
             status == 409 and kind.endswith("/idempotency-in-flight")
         )
-        hint = {401: "; check the Switchboard token", 403: "; the token may not do this",
-                429: "; slow down or raise the limit"}.get(status, "")
+        hint = {
+            401: "; check the Switchboard token",
+            403: "; the token may not do this",
+            429: "; slow down or raise the limit",
+        }.get(status, "")
         return SwitchboardError(
             f"Switchboard answered {status} to {what}: {detail}{hint}",
             status=status,
@@ -270,33 +287,56 @@ class SwitchboardClient:
         """The notification templates."""
         return list(self._pages("/api/v1/notification-templates", {}))
 
-    def create_notification(self, payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    def create_notification(
+        self, payload: dict[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
         """Create a draft notification (idempotent under ``idempotency_key``)."""
-        return dict(self.request("POST", "/api/v1/notifications", json=payload,
-                                 idempotency_key=idempotency_key).json())
+        return dict(
+            self.request(
+                "POST", "/api/v1/notifications", json=payload, idempotency_key=idempotency_key
+            ).json()
+        )
 
     def notification(self, notification_id: str) -> dict[str, Any]:
         """One notification."""
         return dict(self.request("GET", f"/api/v1/notifications/{notification_id}").json())
 
-    def preview(self, notification_id: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
+    def preview(
+        self, notification_id: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         """What the recipients will see."""
-        return dict(self.request("POST", f"/api/v1/notifications/{notification_id}/preview",
-                                 idempotency_key=idempotency_key).json())
+        return dict(
+            self.request(
+                "POST",
+                f"/api/v1/notifications/{notification_id}/preview",
+                idempotency_key=idempotency_key,
+            ).json()
+        )
 
     def send(self, notification_id: str, *, idempotency_key: str) -> dict[str, Any]:
         """Send a draft; returns the delivery record."""
-        return dict(self.request("POST", f"/api/v1/notifications/{notification_id}/send",
-                                 idempotency_key=idempotency_key).json())
+        return dict(
+            self.request(
+                "POST",
+                f"/api/v1/notifications/{notification_id}/send",
+                idempotency_key=idempotency_key,
+            ).json()
+        )
 
     def notifications(
-        self, *, incident_reference: str | None = None, tenant_id: str | None = None,
+        self,
+        *,
+        incident_reference: str | None = None,
+        tenant_id: str | None = None,
         status: str | None = None,
     ) -> list[dict[str, Any]]:
         """Notifications matching the filters, oldest first, following cursors."""
         params: dict[str, Any] = {"limit": 100}
-        for name, value in (("incident_reference", incident_reference), ("tenant_id", tenant_id),
-                            ("status", status)):
+        for name, value in (
+            ("incident_reference", incident_reference),
+            ("tenant_id", tenant_id),
+            ("status", status),
+        ):
             if value is not None:
                 params[name] = value
         return list(self._pages("/api/v1/notifications", params))
@@ -308,17 +348,25 @@ def tenant_from_record(record: dict[str, Any]) -> Tenant:
     The id and the URL's host are kept as aliases so the linter can spot the tenant named in
     another tenant's message.
     """
-    contacts = [Contact(email=email, role="operational") for email in record.get("operational_emails") or []]
+    contacts = [
+        Contact(email=email, role="operational") for email in record.get("operational_emails") or []
+    ]
     for role in ("csm", "ase"):
         person = record.get(role)
         if person:
-            contacts.append(Contact(email=person["email"], name=person.get("name") or "", role=role))
+            contacts.append(
+                Contact(email=person["email"], name=person.get("name") or "", role=role)
+            )
     host = urlsplit(record.get("url") or "").hostname or ""
     aliases = [a for a in dict.fromkeys([record["id"], host]) if a and a != record["name"]]
     return Tenant(
-        id=record["id"], name=record["name"], url=record.get("url") or "",
-        pubsec=bool(record.get("pubsec")), geo=bool(record.get("geo")),
-        contacts=contacts, aliases=aliases,
+        id=record["id"],
+        name=record["name"],
+        url=record.get("url") or "",
+        pubsec=bool(record.get("pubsec")),
+        geo=bool(record.get("geo")),
+        contacts=contacts,
+        aliases=aliases,
     )
 
 
@@ -348,9 +396,18 @@ class SwitchboardPublisher:
 
     name = CHANNEL
 
-    def __init__(self, client: httpx.Client | SwitchboardClient, *, verify_first: bool = False,
-                 **options: Any) -> None:
-        self.api = client if isinstance(client, SwitchboardClient) else SwitchboardClient(client, **options)
+    def __init__(
+        self,
+        client: httpx.Client | SwitchboardClient,
+        *,
+        verify_first: bool = False,
+        **options: Any,
+    ) -> None:
+        self.api = (
+            client
+            if isinstance(client, SwitchboardClient)
+            else SwitchboardClient(client, **options)
+        )
         self.verify_first = verify_first
 
     def tenants(self) -> list[Tenant]:
@@ -358,7 +415,9 @@ class SwitchboardPublisher:
         try:
             return [tenant_from_record(r) for r in self.api.tenants()]
         except (KeyError, TypeError, ValueError) as exc:
-            raise SwitchboardError(f"Switchboard sent a tenant record comms cannot read: {exc}") from exc
+            raise SwitchboardError(
+                f"Switchboard sent a tenant record comms cannot read: {exc}"
+            ) from exc
 
     def publish(
         self,
@@ -382,8 +441,11 @@ class SwitchboardPublisher:
             "tenant_ids": [tenant.id],
             "incident_reference": incident.ref,
             "message": body,
-            "metadata": {"comms_key": idempotency_key, "draft_id": str(draft_id),
-                         "revision": str(revision)},
+            "metadata": {
+                "comms_key": idempotency_key,
+                "draft_id": str(draft_id),
+                "revision": str(revision),
+            },
         }
         try:
             note = self.api.create_notification(payload, idempotency_key=idempotency_key)
@@ -392,7 +454,8 @@ class SwitchboardPublisher:
                 raise SwitchboardError(
                     f"idempotency key '{idempotency_key}' was already used for a different "
                     f"message to {tenant.id}; the delivery key must change when the text changes",
-                    status=exc.status, problem_type=exc.problem_type,
+                    status=exc.status,
+                    problem_type=exc.problem_type,
                 ) from exc
             raise
         if note.get("status") == "sent":
@@ -404,13 +467,19 @@ class SwitchboardPublisher:
             if exc.status == 409 and exc.slug == "already-sent":
                 current = self.api.notification(note["id"])
                 if current.get("status") == "sent":
-                    return self._receipt_from_notification(current, tenant.id, idempotency_key,
-                                                           recovered=True)
+                    return self._receipt_from_notification(
+                        current, tenant.id, idempotency_key, recovered=True
+                    )
             raise
         return Receipt(
-            channel=CHANNEL, tenant=tenant.id, draft_id=draft_id, revision=revision,
-            idempotency_key=idempotency_key, external_id=delivery["notification_id"],
-            delivered_at=from_iso(delivery["sent_at"]), text_sha256=_sha256(body),
+            channel=CHANNEL,
+            tenant=tenant.id,
+            draft_id=draft_id,
+            revision=revision,
+            idempotency_key=idempotency_key,
+            external_id=delivery["notification_id"],
+            delivered_at=from_iso(delivery["sent_at"]),
+            text_sha256=_sha256(body),
             detail={
                 "recipients": [r["email"] for r in delivery.get("recipients", [])],
                 "template": payload["template"],
@@ -420,7 +489,9 @@ class SwitchboardPublisher:
             },
         )
 
-    def find_delivery(self, incident_ref: str, tenant_id: str, idempotency_key: str) -> Receipt | None:
+    def find_delivery(
+        self, incident_ref: str, tenant_id: str, idempotency_key: str
+    ) -> Receipt | None:
         """The receipt of a send already made under ``idempotency_key``, or None.
 
         Reads the tenant's notifications for the incident and matches the key we created the
@@ -431,7 +502,9 @@ class SwitchboardPublisher:
                 (note.get("metadata") or {}).get("comms_key") == idempotency_key
             )
             if mine and note.get("status") == "sent":
-                return self._receipt_from_notification(note, tenant_id, idempotency_key, recovered=True)
+                return self._receipt_from_notification(
+                    note, tenant_id, idempotency_key, recovered=True
+                )
         return None
 
     def _receipt_from_notification(
@@ -439,12 +512,20 @@ class SwitchboardPublisher:
     ) -> Receipt:
         meta = note.get("metadata") or {}
         return Receipt(
-            channel=CHANNEL, tenant=tenant_id,
-            draft_id=int(meta.get("draft_id", 0)), revision=int(meta.get("revision", 0)),
-            idempotency_key=key, external_id=note["id"],
-            delivered_at=from_iso(note["sent_at"]), text_sha256=_sha256(note["message"]),
+            channel=CHANNEL,
+            tenant=tenant_id,
+            draft_id=int(meta.get("draft_id", 0)),
+            revision=int(meta.get("revision", 0)),
+            idempotency_key=key,
+            external_id=note["id"],
+            delivered_at=from_iso(note["sent_at"]),
+            text_sha256=_sha256(note["message"]),
             detail={
-                "recipients": [r["email"] for r in note.get("recipients", []) if r.get("tenant_id") == tenant_id],
+                "recipients": [
+                    r["email"]
+                    for r in note.get("recipients", [])
+                    if r.get("tenant_id") == tenant_id
+                ],
                 "template": note.get("template", ""),
                 "recovered": recovered,
             },
@@ -467,19 +548,32 @@ class SwitchboardConfig:
         return f"SwitchboardConfig(base_url={self.base_url!r}, token='***')"
 
     @classmethod
-    def from_table(cls, table: dict[str, Any], environ: dict[str, str] | None = None) -> SwitchboardConfig:
+    def from_table(
+        cls, table: dict[str, Any], environ: dict[str, str] | None = None
+    ) -> SwitchboardConfig:
         """Validate the raw table; ``COMMS_SWITCHBOARD_TOKEN`` overrides ``token``."""
         import os
 
         env = os.environ if environ is None else environ
-        known = {"base_url", "token", "timeout_seconds", "max_attempts", "rate_limit_per_minute",
-                 "burst", "verify_first"}
+        known = {
+            "base_url",
+            "token",
+            "timeout_seconds",
+            "max_attempts",
+            "rate_limit_per_minute",
+            "burst",
+            "verify_first",
+        }
         unknown = sorted(set(table) - known)
         if unknown:
-            raise ConfigError(f"[switchboard]: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"[switchboard]: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})"
+            )
         base_url = table.get("base_url")
         if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigError("[switchboard]: base_url must be an http(s) URL, e.g. base_url = \"http://127.0.0.1:8765\"")
+            raise ConfigError(
+                '[switchboard]: base_url must be an http(s) URL, e.g. base_url = "http://127.0.0.1:8765"'
+            )
         token = env.get(TOKEN_ENV) or table.get("token")
         if not isinstance(token, str) or not token:
             raise ConfigError(f"[switchboard]: no token; set {TOKEN_ENV} or token in [switchboard]")
@@ -488,7 +582,12 @@ class SwitchboardConfig:
             value = table.get(name, default)
             if value is None:
                 return None
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < low or math.isnan(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < low
+                or math.isnan(value)
+            ):
                 raise ConfigError(f"[switchboard]: {name} must be a number of at least {low:g}")
             return float(value)
 
@@ -499,7 +598,8 @@ class SwitchboardConfig:
         if not isinstance(verify, bool):
             raise ConfigError("[switchboard]: verify_first must be true or false")
         return cls(
-            base_url=base_url.rstrip("/"), token=token,
+            base_url=base_url.rstrip("/"),
+            token=token,
             timeout_seconds=number("timeout_seconds", 10.0, 0.001) or 10.0,
             max_attempts=attempts,
             rate_limit_per_minute=number("rate_limit_per_minute", None, 1),
@@ -518,11 +618,17 @@ def make_client(base_url: str, token: str, *, timeout: float = 10.0, **kwargs: A
     )
 
 
-def publisher_from_config(config: SwitchboardConfig, **options: Any) -> tuple[SwitchboardPublisher, httpx.Client]:
+def publisher_from_config(
+    config: SwitchboardConfig, **options: Any
+) -> tuple[SwitchboardPublisher, httpx.Client]:
     """Build the publisher and the httpx client it uses (the caller closes the client)."""
     client = make_client(config.base_url, config.token, timeout=config.timeout_seconds)
     publisher = SwitchboardPublisher(
-        client, verify_first=config.verify_first, max_attempts=config.max_attempts,
-        rate_per_minute=config.rate_limit_per_minute, burst=config.burst, **options,
+        client,
+        verify_first=config.verify_first,
+        max_attempts=config.max_attempts,
+        rate_per_minute=config.rate_limit_per_minute,
+        burst=config.burst,
+        **options,
     )
     return publisher, client

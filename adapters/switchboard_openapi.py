@@ -57,18 +57,30 @@ IDEMPOTENT_ERRORS: dict[str, Any] = {
     ),
     "422": _problem("The body is invalid, or the Idempotency-Key was used for another request."),
 }
-LIMIT = {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}}
+LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+}
 TENANT_PAGING = [
-    {"name": "cursor", "in": "query", "required": False,
-     "description": "The next_cursor of the previous page (the last tenant id it held).",
-     "schema": {"type": "string"}},
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "The next_cursor of the previous page (the last tenant id it held).",
+        "schema": {"type": "string"},
+    },
     LIMIT,
 ]
 NOTIFICATION_PAGING = [
-    {"name": "cursor", "in": "query", "required": False,
-     "description": "The next_cursor of the previous page.",
-     "schema": {"type": "string", "pattern": "^[0-9]{0,12}$"}},
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "The next_cursor of the previous page.",
+        "schema": {"type": "string", "pattern": "^[0-9]{0,12}$"},
+    },
     LIMIT,
 ]
 IDEMPOTENCY_HEADER = {
@@ -81,8 +93,12 @@ IDEMPOTENCY_HEADER = {
     ),
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
 }
-NOTIFICATION_ID = {"name": "notification_id", "in": "path", "required": True,
-                   "schema": {"type": "string", "minLength": 1}}
+NOTIFICATION_ID = {
+    "name": "notification_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -119,17 +135,32 @@ SCHEMAS: dict[str, Any] = {
     "Tenant": {
         "type": "object",
         "required": [
-            "id", "name", "url", "status", "gitlab_version", "reference_architecture",
-            "primary_region", "secondary_region", "geo", "pubsec", "maintenance_window",
-            "operational_emails", "csm", "ase",
+            "id",
+            "name",
+            "url",
+            "status",
+            "gitlab_version",
+            "reference_architecture",
+            "primary_region",
+            "secondary_region",
+            "geo",
+            "pubsec",
+            "maintenance_window",
+            "operational_emails",
+            "csm",
+            "ase",
         ],
         "additionalProperties": False,
         "properties": {
             "id": TENANT_ID,
             "name": {"type": "string", "minLength": 1},
             "url": {"type": "string", "format": "uri"},
-            "status": {"type": "string", "enum": ["normal", "degraded", "disruption"],
-                       "description": "degraded = degraded performance (S2); disruption = service disruption (S1)."},
+            "status": {
+                "type": "string",
+                "enum": ["normal", "degraded", "disruption"],
+                "description": "degraded: degraded performance (S2); "
+                "disruption: service disruption (S1).",
+            },
             "gitlab_version": {"type": "string"},
             "reference_architecture": {"type": "string"},
             "primary_region": {"type": "string"},
@@ -137,8 +168,11 @@ SCHEMAS: dict[str, Any] = {
             "geo": {"type": "boolean"},
             "pubsec": {"type": "boolean", "description": "US Dedicated for Government (FedRAMP)."},
             "maintenance_window": _ref("MaintenanceWindow"),
-            "operational_emails": {"type": "array", "minItems": 1,
-                                   "items": {"type": "string", "format": "email"}},
+            "operational_emails": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "format": "email"},
+            },
             "csm": {"oneOf": [_ref("Person"), {"type": "null"}]},
             "ase": {"oneOf": [_ref("Person"), {"type": "null"}]},
         },
@@ -147,8 +181,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["data", "next_cursor"],
         "additionalProperties": False,
-        "properties": {"data": {"type": "array", "items": _ref("Tenant")},
-                       "next_cursor": {"type": ["string", "null"]}},
+        "properties": {
+            "data": {"type": "array", "items": _ref("Tenant")},
+            "next_cursor": {"type": ["string", "null"]},
+        },
     },
     "Template": {
         "type": "object",
@@ -158,8 +194,12 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string", "enum": TEMPLATE_IDS},
             "name": {"type": "string"},
             "category": {"type": "string", "enum": ["incident", "maintenance"]},
-            "editable": {"type": "string", "enum": ["body", "intro"],
-                         "description": "body: the whole message is editable; intro: only the intro paragraph."},
+            "editable": {
+                "type": "string",
+                "enum": ["body", "intro"],
+                "description": "body: the whole message is editable; "
+                "intro: only the intro paragraph.",
+            },
             "structured_fields": {"type": "array", "items": {"type": "string"}},
         },
     },
@@ -167,8 +207,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["data", "next_cursor"],
         "additionalProperties": False,
-        "properties": {"data": {"type": "array", "items": _ref("Template")},
-                       "next_cursor": {"type": "null"}},
+        "properties": {
+            "data": {"type": "array", "items": _ref("Template")},
+            "next_cursor": {"type": "null"},
+        },
     },
     "NotificationCreate": {
         "type": "object",
@@ -176,8 +218,13 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {
             "template": {"type": "string", "enum": TEMPLATE_IDS},
-            "tenant_ids": {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
-                           "items": TENANT_ID},
+            "tenant_ids": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 500,
+                "uniqueItems": True,
+                "items": TENANT_ID,
+            },
             "incident_reference": {"type": "string", "minLength": 1, "maxLength": 100},
             "message": {
                 "type": "string",
@@ -188,12 +235,14 @@ SCHEMAS: dict[str, Any] = {
             },
             "investigation_focus_area": {"type": ["string", "null"], "maxLength": 500},
             "affected_components": {
-                "type": ["array", "null"], "maxItems": 50,
+                "type": ["array", "null"],
+                "maxItems": 50,
                 "items": {"type": "string", "minLength": 1, "maxLength": 200},
             },
             "customer_reported_impact": {"type": ["string", "null"], "maxLength": 2000},
             "metadata": {
-                "type": "object", "maxProperties": 20,
+                "type": "object",
+                "maxProperties": 20,
                 "propertyNames": {"maxLength": 40},
                 "additionalProperties": {"type": "string", "maxLength": 500},
             },
@@ -213,9 +262,21 @@ SCHEMAS: dict[str, Any] = {
     "Notification": {
         "type": "object",
         "required": [
-            "id", "status", "template", "tenant_ids", "incident_reference", "message",
-            "investigation_focus_area", "affected_components", "customer_reported_impact",
-            "metadata", "idempotency_key", "created_at", "previewed_at", "sent_at", "recipients",
+            "id",
+            "status",
+            "template",
+            "tenant_ids",
+            "incident_reference",
+            "message",
+            "investigation_focus_area",
+            "affected_components",
+            "customer_reported_impact",
+            "metadata",
+            "idempotency_key",
+            "created_at",
+            "previewed_at",
+            "sent_at",
+            "recipients",
         ],
         "additionalProperties": False,
         "properties": {
@@ -229,21 +290,28 @@ SCHEMAS: dict[str, Any] = {
             "affected_components": {"type": ["array", "null"], "items": {"type": "string"}},
             "customer_reported_impact": {"type": ["string", "null"]},
             "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-            "idempotency_key": {"type": ["string", "null"],
-                                "description": "The Idempotency-Key of the request that created it."},
+            "idempotency_key": {
+                "type": ["string", "null"],
+                "description": "The Idempotency-Key of the request that created it.",
+            },
             "created_at": TIMESTAMP,
             "previewed_at": NULLABLE_TIMESTAMP,
             "sent_at": NULLABLE_TIMESTAMP,
-            "recipients": {"type": "array", "items": _ref("Recipient"),
-                           "description": "Resolved at send; empty for a draft."},
+            "recipients": {
+                "type": "array",
+                "items": _ref("Recipient"),
+                "description": "Resolved at send; empty for a draft.",
+            },
         },
     },
     "NotificationPage": {
         "type": "object",
         "required": ["data", "next_cursor"],
         "additionalProperties": False,
-        "properties": {"data": {"type": "array", "items": _ref("Notification")},
-                       "next_cursor": {"type": ["string", "null"]}},
+        "properties": {
+            "data": {"type": "array", "items": _ref("Notification")},
+            "next_cursor": {"type": ["string", "null"]},
+        },
     },
     "Preview": {
         "type": "object",
@@ -260,8 +328,15 @@ SCHEMAS: dict[str, Any] = {
     "Delivery": {
         "type": "object",
         "required": [
-            "notification_id", "status", "sent_at", "incident_reference", "tenant_ids",
-            "recipients", "subject", "body", "body_sha256",
+            "notification_id",
+            "status",
+            "sent_at",
+            "incident_reference",
+            "tenant_ids",
+            "recipients",
+            "subject",
+            "body",
+            "body_sha256",
         ],
         "additionalProperties": False,
         "properties": {
@@ -294,82 +369,140 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
-            "/api/v1/tenants": {"get": {
-                "operationId": "listTenants",
-                "summary": "List tenants by id, a page at a time.",
-                "parameters": TENANT_PAGING,
-                "responses": {"200": _ok("TenantPage", "A page of tenants."),
-                              "400": _problem("Invalid cursor or limit."), **COMMON_ERRORS},
-            }},
-            "/api/v1/tenants/{tenant_id}": {"get": {
-                "operationId": "getTenant",
-                "parameters": [{"name": "tenant_id", "in": "path", "required": True,
-                                "schema": {"type": "string", "minLength": 1}}],
-                "responses": {"200": _ok("Tenant", "The tenant."),
-                              "404": _problem("No such tenant."), **COMMON_ERRORS},
-            }},
-            "/api/v1/notification-templates": {"get": {
-                "operationId": "listTemplates",
-                "summary": "The pre-approved notification templates.",
-                "responses": {"200": _ok("TemplatePage", "All templates."), **COMMON_ERRORS},
-            }},
+            "/api/v1/tenants": {
+                "get": {
+                    "operationId": "listTenants",
+                    "summary": "List tenants by id, a page at a time.",
+                    "parameters": TENANT_PAGING,
+                    "responses": {
+                        "200": _ok("TenantPage", "A page of tenants."),
+                        "400": _problem("Invalid cursor or limit."),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/tenants/{tenant_id}": {
+                "get": {
+                    "operationId": "getTenant",
+                    "parameters": [
+                        {
+                            "name": "tenant_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "minLength": 1},
+                        }
+                    ],
+                    "responses": {
+                        "200": _ok("Tenant", "The tenant."),
+                        "404": _problem("No such tenant."),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/notification-templates": {
+                "get": {
+                    "operationId": "listTemplates",
+                    "summary": "The pre-approved notification templates.",
+                    "responses": {"200": _ok("TemplatePage", "All templates."), **COMMON_ERRORS},
+                }
+            },
             "/api/v1/notifications": {
                 "get": {
                     "operationId": "listNotifications",
-                    "summary": "Notifications, oldest first; filter to check whether a delivery landed.",
+                    "summary": "Notifications, oldest first; "
+                    "filter them to check whether a delivery landed.",
                     "parameters": [
                         *NOTIFICATION_PAGING,
-                        {"name": "incident_reference", "in": "query", "required": False,
-                         "schema": {"type": "string"}},
-                        {"name": "tenant_id", "in": "query", "required": False,
-                         "schema": {"type": "string"}},
-                        {"name": "status", "in": "query", "required": False,
-                         "schema": {"type": "string", "enum": ["draft", "sent"]}},
+                        {
+                            "name": "incident_reference",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "tenant_id",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["draft", "sent"]},
+                        },
                     ],
-                    "responses": {"200": _ok("NotificationPage", "A page of notifications."),
-                                  "400": _problem("Invalid cursor, limit or status."),
-                                  **COMMON_ERRORS},
+                    "responses": {
+                        "200": _ok("NotificationPage", "A page of notifications."),
+                        "400": _problem("Invalid cursor, limit or status."),
+                        **COMMON_ERRORS,
+                    },
                 },
                 "post": {
                     "operationId": "createNotification",
                     "summary": "Create a draft notification from a template.",
                     "parameters": [IDEMPOTENCY_HEADER],
-                    "requestBody": {"required": True, "content": {
-                        "application/json": {"schema": _ref("NotificationCreate")}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NotificationCreate")}},
+                    },
                     "responses": {
-                        "201": {**_ok("Notification", "The draft."),
-                                "headers": {"Location": {"schema": {"type": "string"}}}},
-                        **IDEMPOTENT_ERRORS, **COMMON_ERRORS,
+                        "201": {
+                            **_ok("Notification", "The draft."),
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                        },
+                        **IDEMPOTENT_ERRORS,
+                        **COMMON_ERRORS,
                     },
                 },
             },
-            "/api/v1/notifications/{notification_id}": {"get": {
-                "operationId": "getNotification",
-                "parameters": [NOTIFICATION_ID],
-                "responses": {"200": _ok("Notification", "The notification."),
-                              "404": _problem("No such notification."), **COMMON_ERRORS},
-            }},
-            "/api/v1/notifications/{notification_id}/preview": {"post": {
-                "operationId": "previewNotification",
-                "summary": "Render what the recipients will see.",
-                "parameters": [NOTIFICATION_ID, IDEMPOTENCY_HEADER],
-                "responses": {"200": _ok("Preview", "The rendered notification."),
-                              "404": _problem("No such notification."),
-                              **IDEMPOTENT_ERRORS, **COMMON_ERRORS},
-            }},
-            "/api/v1/notifications/{notification_id}/send": {"post": {
-                "operationId": "sendNotification",
-                "summary": "Send a draft; recipients are resolved now. A sent notification is never sent again (409).",
-                "parameters": [NOTIFICATION_ID, IDEMPOTENCY_HEADER],
-                "responses": {"200": _ok("Delivery", "The delivery record."),
-                              "404": _problem("No such notification."),
-                              **IDEMPOTENT_ERRORS, **COMMON_ERRORS},
-            }},
+            "/api/v1/notifications/{notification_id}": {
+                "get": {
+                    "operationId": "getNotification",
+                    "parameters": [NOTIFICATION_ID],
+                    "responses": {
+                        "200": _ok("Notification", "The notification."),
+                        "404": _problem("No such notification."),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/notifications/{notification_id}/preview": {
+                "post": {
+                    "operationId": "previewNotification",
+                    "summary": "Render what the recipients will see.",
+                    "parameters": [NOTIFICATION_ID, IDEMPOTENCY_HEADER],
+                    "responses": {
+                        "200": _ok("Preview", "The rendered notification."),
+                        "404": _problem("No such notification."),
+                        **IDEMPOTENT_ERRORS,
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/notifications/{notification_id}/send": {
+                "post": {
+                    "operationId": "sendNotification",
+                    "summary": "Send a draft; recipients are resolved now. "
+                    "A sent notification is never sent again (409).",
+                    "parameters": [NOTIFICATION_ID, IDEMPOTENCY_HEADER],
+                    "responses": {
+                        "200": _ok("Delivery", "The delivery record."),
+                        "404": _problem("No such notification."),
+                        **IDEMPOTENT_ERRORS,
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "headers": {"RetryAfter": {"description": "Seconds to wait before retrying.",
-                                       "schema": {"type": "integer", "minimum": 0}}},
+            "headers": {
+                "RetryAfter": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
             "responses": {
                 "Unauthorized": _problem("Missing or wrong bearer token."),
                 "TooManyRequests": _problem("Rate limit exceeded.", retry_after=True),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import ssl
 
 import httpx
 import pytest
@@ -49,9 +48,12 @@ class Stub:
 def stub(tmp_path: Path) -> Iterator[Stub]:
     """A fresh stub with the bundled example tenants."""
     db_path = tmp_path / "switchboard.db"
-    with serve_in_thread(db_path, token=TOKEN) as url, httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0, verify=TLS
-    ) as http:
+    with (
+        serve_in_thread(db_path, token=TOKEN) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0, verify=TLS
+        ) as http,
+    ):
         yield Stub(url=url, db_path=db_path, token=TOKEN, http=http, tls=TLS)
 
 
@@ -59,9 +61,12 @@ def stub(tmp_path: Path) -> Iterator[Stub]:
 def shared_stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
     """One stub for a module's tests that only read, or that the stub refuses (4xx)."""
     db_path = tmp_path_factory.mktemp("shared") / "switchboard.db"
-    with serve_in_thread(db_path, token=TOKEN) as url, httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0, verify=TLS
-    ) as http:
+    with (
+        serve_in_thread(db_path, token=TOKEN) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0, verify=TLS
+        ) as http,
+    ):
         yield Stub(url=url, db_path=db_path, token=TOKEN, http=http, tls=TLS)
 
 

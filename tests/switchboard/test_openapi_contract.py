@@ -24,14 +24,20 @@ TOKEN = "contract-token"
 # Two documented 422s depend on state, which a schema cannot express: tenant_ids naming no
 # existing tenant, and an Idempotency-Key reused (across examples) for another request.
 # Schema-valid POSTs may therefore get them.
-CONFIG = schemathesis.Config.from_dict({
-    "operations": [{
-        "include-method": "POST",
-        "checks": {"positive_data_acceptance": {
-            "expected-statuses": ["2xx", "401", "404", "409", "422", "429", "5xx"],
-        }},
-    }],
-})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "operations": [
+            {
+                "include-method": "POST",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "401", "404", "409", "422", "429", "5xx"],
+                    }
+                },
+            }
+        ],
+    }
+)
 schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
 
 
@@ -52,8 +58,14 @@ def test_the_served_document_is_the_one_tested(live: str) -> None:
 
 
 OPERATIONS = [
-    "listTenants", "getTenant", "listTemplates", "listNotifications", "createNotification",
-    "getNotification", "previewNotification", "sendNotification",
+    "listTenants",
+    "getTenant",
+    "listTemplates",
+    "listNotifications",
+    "createNotification",
+    "getNotification",
+    "previewNotification",
+    "sendNotification",
 ]
 
 
@@ -61,12 +73,19 @@ OPERATIONS = [
 # needs schemathesis's pytest plugin, which costs every test run of the project ~1.5 s.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("operation_id", OPERATIONS)
-def test_the_stub_conforms_to_its_openapi_document(live: str, operation_id: str, mode: GenerationMode) -> None:
+def test_the_stub_conforms_to_its_openapi_document(
+    live: str, operation_id: str, mode: GenerationMode
+) -> None:
     operation = schema.find_operation_by_id(operation_id)
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=8, deadline=2000, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=8,
+        deadline=2000,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def conforms(case: Any) -> None:
         case.call_and_validate(base_url=live, headers={"Authorization": f"Bearer {TOKEN}"})
 

@@ -48,8 +48,16 @@ class Sleeps:
 
 
 def _incident(ref: str = "INC-42", status: Status = Status.INVESTIGATING) -> Incident:
-    return Incident(ref=ref, title="Merge requests fail to load", severity=Severity.S1, status=status,
-                    tenants=["acme"], started_at=NOW, created_at=NOW, updated_at=NOW)
+    return Incident(
+        ref=ref,
+        title="Merge requests fail to load",
+        severity=Severity.S1,
+        status=status,
+        tenants=["acme"],
+        started_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def _tenant(tenant_id: str = "acme") -> Tenant:
@@ -62,15 +70,23 @@ def http(stub: Any) -> Any:
         yield client
 
 
-def _publisher(http: httpx.Client, sleeps: Sleeps | None = None, **options: Any) -> SwitchboardPublisher:
+def _publisher(
+    http: httpx.Client, sleeps: Sleeps | None = None, **options: Any
+) -> SwitchboardPublisher:
     options.setdefault("backoff_base", 0.01)
     return SwitchboardPublisher(http, sleep=sleeps or Sleeps(), **options)
 
 
 def _publish(publisher: SwitchboardPublisher, key: str = "d1-r1-acme", **overrides: Any) -> Any:
     args: dict[str, Any] = {
-        "tenant": _tenant(), "incident": _incident(), "subject": "Investigating", "body": BODY,
-        "idempotency_key": key, "draft_id": 1, "revision": 1, "kind": MessageKind.INVESTIGATION_START,
+        "tenant": _tenant(),
+        "incident": _incident(),
+        "subject": "Investigating",
+        "body": BODY,
+        "idempotency_key": key,
+        "draft_id": 1,
+        "revision": 1,
+        "kind": MessageKind.INVESTIGATION_START,
     }
     args.update(overrides)
     return publisher.publish(**args)
@@ -124,8 +140,10 @@ def test_publish_returns_our_receipt(stub: Any, http: httpx.Client) -> None:
     assert receipt.text_sha256 == hashlib.sha256(BODY.encode()).hexdigest()
     assert receipt.delivered_at.tzinfo is not None
     assert receipt.detail["recipients"] == [
-        "platform-ops@acme.example", "gitlab-admins@acme.example",
-        "dana.whitfield@csm.example", "ravi.menon@ase.example",
+        "platform-ops@acme.example",
+        "gitlab-admins@acme.example",
+        "dana.whitfield@csm.example",
+        "ravi.menon@ase.example",
     ]
     assert receipt.detail["template"] == "incident_investigation_start"
     assert receipt.detail["recovered"] is False
@@ -156,7 +174,9 @@ def test_publishing_twice_with_one_key_sends_once(stub: Any, http: httpx.Client)
         ("after_commit_500", "POST /api/v1/notifications/*/send"),
     ],
 )
-def test_each_fault_ends_in_exactly_one_send(stub: Any, http: httpx.Client, kind: str, match: str) -> None:
+def test_each_fault_ends_in_exactly_one_send(
+    stub: Any, http: httpx.Client, kind: str, match: str
+) -> None:
     stub.faults(queue=[{"kind": kind, "match": match, "times": 2}], retry_after=0)
     sleeps = Sleeps()
     receipt = _publish(_publisher(http, sleeps))
@@ -168,10 +188,14 @@ def test_each_fault_ends_in_exactly_one_send(stub: Any, http: httpx.Client, kind
 def test_a_timeout_then_in_flight_409_then_replay_sends_once(stub: Any) -> None:
     # The send sleeps past the client's timeout; the retry finds the key in flight (409)
     # and backs off until the first request has finished, then gets its stored answer.
-    stub.faults(queue=[{"kind": "slow", "match": "POST /api/v1/notifications/*/send"}], slow_seconds=0.5)
+    stub.faults(
+        queue=[{"kind": "slow", "match": "POST /api/v1/notifications/*/send"}], slow_seconds=0.5
+    )
     sleeps = Sleeps(real=True)
     with make_client(stub.url, stub.token, timeout=0.15, verify=stub.tls) as impatient:
-        receipt = _publish(SwitchboardPublisher(impatient, sleep=sleeps, backoff_base=0.1, max_attempts=8))
+        receipt = _publish(
+            SwitchboardPublisher(impatient, sleep=sleeps, backoff_base=0.1, max_attempts=8)
+        )
     _exactly_one_send(stub, receipt)
     assert len(sleeps.calls) >= 2
 
@@ -184,7 +208,9 @@ def test_retry_after_is_honoured(stub: Any, http: httpx.Client) -> None:
     _exactly_one_send(stub, receipt)
 
 
-def test_a_retry_after_beyond_the_limit_is_raised_for_the_caller_to_schedule(stub: Any, http: httpx.Client) -> None:
+def test_a_retry_after_beyond_the_limit_is_raised_for_the_caller_to_schedule(
+    stub: Any, http: httpx.Client
+) -> None:
     stub.faults(queue=[{"kind": "503", "match": "POST *"}], retry_after=600)
     sleeps = Sleeps()
     with pytest.raises(PublishError) as caught:
@@ -209,9 +235,13 @@ def test_giving_up_is_a_retryable_publish_error(stub: Any, http: httpx.Client) -
     _exactly_one_send(stub, receipt)
 
 
-def test_resume_after_the_server_forgot_its_keys_uses_find_delivery(stub: Any, http: httpx.Client) -> None:
+def test_resume_after_the_server_forgot_its_keys_uses_find_delivery(
+    stub: Any, http: httpx.Client
+) -> None:
     # The send lands but the answer is lost, and every retry fails too.
-    stub.faults(queue=[{"kind": "after_commit", "match": "POST /api/v1/notifications/*/send", "times": 2}])
+    stub.faults(
+        queue=[{"kind": "after_commit", "match": "POST /api/v1/notifications/*/send", "times": 2}]
+    )
     with pytest.raises(PublishError, match="gave up"):
         _publish(_publisher(http, max_attempts=2))
     assert stub.http.post("/_admin/idempotency/expire").json()["expired"] >= 2
@@ -227,12 +257,16 @@ def test_resume_after_the_server_forgot_its_keys_uses_find_delivery(stub: Any, h
     _exactly_one_send(stub, found)
 
 
-def test_a_refused_second_send_of_our_notification_is_recovered(stub: Any, http: httpx.Client) -> None:
+def test_a_refused_second_send_of_our_notification_is_recovered(
+    stub: Any, http: httpx.Client
+) -> None:
     publisher = _publisher(http)
     first = _publish(publisher)
     # Only the send keys expire: the create replays our draft, the send of it is refused
     # (409 already-sent), and the adapter reads the notification back instead of failing.
-    assert stub.http.post("/_admin/idempotency/expire", json={"match": "*:send"}).json() == {"expired": 1}
+    assert stub.http.post("/_admin/idempotency/expire", json={"match": "*:send"}).json() == {
+        "expired": 1
+    }
     again = _publish(publisher)
     assert again.external_id == first.external_id
     assert again.detail["recovered"] is True
@@ -248,10 +282,15 @@ def test_a_refused_second_send_of_our_notification_is_recovered(stub: Any, http:
 def test_find_delivery_ignores_drafts_and_other_keys(stub: Any, http: httpx.Client) -> None:
     publisher = _publisher(http)
     assert publisher.find_delivery("INC-42", "acme", "d1-r1-acme") is None
-    publisher.api.create_notification({
-        "template": "incident_resolved", "tenant_ids": ["acme"], "incident_reference": "INC-42",
-        "message": BODY,
-    }, idempotency_key="d1-r1-acme")
+    publisher.api.create_notification(
+        {
+            "template": "incident_resolved",
+            "tenant_ids": ["acme"],
+            "incident_reference": "INC-42",
+            "message": BODY,
+        },
+        idempotency_key="d1-r1-acme",
+    )
     assert publisher.find_delivery("INC-42", "acme", "d1-r1-acme") is None
     _publish(publisher, key="d1-r2-acme")
     assert publisher.find_delivery("INC-42", "acme", "d1-r1-acme") is None
@@ -262,9 +301,14 @@ def test_find_delivery_ignores_drafts_and_other_keys(stub: Any, http: httpx.Clie
 # ----------------------------------------------------------------------------- errors
 
 
-def test_a_wrong_token_is_not_retryable_and_never_shown(stub: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_wrong_token_is_not_retryable_and_never_shown(
+    stub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
-    with make_client(stub.url, "wrong-secret-token", verify=stub.tls) as client, pytest.raises(PublishError) as caught:
+    with (
+        make_client(stub.url, "wrong-secret-token", verify=stub.tls) as client,
+        pytest.raises(PublishError) as caught,
+    ):
         _publish(_publisher(client))
     assert caught.value.status == 401
     assert caught.value.retryable is False
@@ -274,8 +318,12 @@ def test_a_wrong_token_is_not_retryable_and_never_shown(stub: Any, caplog: pytes
     assert stub.token not in caplog.text
 
 
-@pytest.mark.parametrize(("body", "fragment"), [("   ", "may not be empty"), ("<p>Hi</p>", "plain text")])
-def test_rejected_messages_are_not_retryable(stub: Any, http: httpx.Client, body: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "fragment"), [("   ", "may not be empty"), ("<p>Hi</p>", "plain text")]
+)
+def test_rejected_messages_are_not_retryable(
+    stub: Any, http: httpx.Client, body: str, fragment: str
+) -> None:
     with pytest.raises(PublishError, match=fragment) as caught:
         _publish(_publisher(http), body=body)
     assert caught.value.status == 422
@@ -292,7 +340,10 @@ def test_a_key_reused_for_another_text_is_a_clear_error(stub: Any, http: httpx.C
 
 
 def test_an_unreachable_server_is_a_retryable_error(stub: Any) -> None:
-    with socket_port() as port, make_client(f"http://127.0.0.1:{port}", "t", timeout=1.0, verify=stub.tls) as client:
+    with (
+        socket_port() as port,
+        make_client(f"http://127.0.0.1:{port}", "t", timeout=1.0, verify=stub.tls) as client,
+    ):
         sleeps = Sleeps()
         with pytest.raises(PublishError, match="cannot reach Switchboard") as caught:
             _publish(_publisher(client, sleeps, max_attempts=2))
@@ -329,9 +380,13 @@ def test_pacing_keeps_a_burst_under_the_server_limit(stub: Any, http: httpx.Clie
     assert elapsed >= 39 / 45 * 0.95
     # The same burst unpaced hits the limit: the pacing is what kept us under it.
     unpaced = SwitchboardClient(http, max_attempts=1)
-    with pytest.raises(PublishError) as caught:
+
+    def burst() -> None:
         for _ in range(40):
             unpaced.request("GET", "/api/v1/notification-templates")
+
+    with pytest.raises(PublishError) as caught:
+        burst()
     assert caught.value.status == 429
     assert caught.value.retry_after == 1.0
 
@@ -355,7 +410,7 @@ def test_the_pacer_is_shared_safely_between_threads() -> None:
     assert time.monotonic() - started >= 39 / 100 * 0.95
 
 
-# ----------------------------------------------------------------------------- retry policy (MockTransport)
+# ------------------------------------------------------------------ retry policy (MockTransport)
 
 
 def _mock(handler: Any) -> httpx.Client:
@@ -372,11 +427,14 @@ def test_backoff_is_exponential_with_jitter_and_capped() -> None:
 
 
 def test_retry_after_as_an_http_date() -> None:
-    answers = [httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}),
-               httpx.Response(200, json={"data": [], "next_cursor": None})]
-    with _mock(lambda request: answers.pop(0)) as client:
-        with pytest.raises(PublishError) as caught:
-            SwitchboardClient(client, sleep=Sleeps(), max_retry_after=60).request("GET", "/api/v1/tenants")
+    answers = [
+        httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}),
+        httpx.Response(200, json={"data": [], "next_cursor": None}),
+    ]
+    with _mock(lambda request: answers.pop(0)) as client, pytest.raises(PublishError) as caught:
+        SwitchboardClient(client, sleep=Sleeps(), max_retry_after=60).request(
+            "GET", "/api/v1/tenants"
+        )
     assert caught.value.retry_after is not None
     assert caught.value.retry_after > 60
 
@@ -386,8 +444,11 @@ def test_a_post_without_a_key_is_not_repeated_after_an_uncertain_failure() -> No
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers.get("idempotency-key", "-"))
-        return httpx.Response(500, json={"type": "x/boom", "title": "Boom", "status": 500, "detail": "boom"},
-                              headers={"content-type": "application/problem+json"})
+        return httpx.Response(
+            500,
+            json={"type": "x/boom", "title": "Boom", "status": 500, "detail": "boom"},
+            headers={"content-type": "application/problem+json"},
+        )
 
     with _mock(handler) as client:
         api = SwitchboardClient(client, sleep=Sleeps(), max_attempts=3)
@@ -407,7 +468,9 @@ def test_template_for_kind_and_fallback_by_status() -> None:
     assert template_for(MessageKind.RESOLVED, _incident()) == "incident_resolved"
     assert template_for("mitigation-in-progress", _incident()) == "incident_mitigation_in_progress"
     assert template_for(None, _incident(status=Status.RESOLVED)) == "incident_resolved"
-    assert template_for(None, _incident(status=Status.MONITORING)) == "incident_mitigation_in_progress"
+    assert (
+        template_for(None, _incident(status=Status.MONITORING)) == "incident_mitigation_in_progress"
+    )
     assert template_for(None, _incident()) == "incident_investigation_update"
 
 

@@ -32,9 +32,25 @@ def test_serve_runs_a_real_server_until_terminated(tmp_path: Path) -> None:
     db_path = tmp_path / "sb.db"
     env = {**os.environ, "COMMS_SWITCHBOARD_TOKEN": "sub-token"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "comms", "switchboard", "serve", "--port", "0", "--db", str(db_path),
-         "--rate-limit", "600/min", "--fault", "500:0.0"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "comms",
+            "switchboard",
+            "serve",
+            "--port",
+            "0",
+            "--db",
+            str(db_path),
+            "--rate-limit",
+            "600/min",
+            "--fault",
+            "500:0.0",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     try:
         line = _read_line(process, 20)
@@ -52,7 +68,10 @@ def test_serve_runs_a_real_server_until_terminated(tmp_path: Path) -> None:
                     time.sleep(0.05)
             assert response.status_code == 200
             assert len(response.json()["data"]) == 5
-            assert client.get("/api/v1/tenants", headers={"Authorization": "Bearer x"}).status_code == 401
+            assert (
+                client.get("/api/v1/tenants", headers={"Authorization": "Bearer x"}).status_code
+                == 401
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -70,8 +89,11 @@ def test_serve_runs_a_real_server_until_terminated(tmp_path: Path) -> None:
 
 
 def test_serve_without_a_token_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["switchboard", "serve", "--db", str(tmp_path / "x.db")],
-                                env={"COMMS_SWITCHBOARD_TOKEN": ""})
+    result = CliRunner().invoke(
+        cli,
+        ["switchboard", "serve", "--db", str(tmp_path / "x.db")],
+        env={"COMMS_SWITCHBOARD_TOKEN": ""},
+    )
     assert result.exit_code == 2
     assert "needs a bearer token" in result.output
     assert not (tmp_path / "x.db").exists()
@@ -93,8 +115,19 @@ def test_serve_rejects_a_bad_fault_spec_and_rate(tmp_path: Path) -> None:
 def test_serve_reports_a_bad_seed_file(tmp_path: Path) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text('{"tenants": [{"id": "a b"}]}')
-    result = CliRunner().invoke(cli, ["switchboard", "serve", "--token", "t", "--db", str(tmp_path / "x.db"),
-                                      "--seed", str(seed)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "switchboard",
+            "serve",
+            "--token",
+            "t",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--seed",
+            str(seed),
+        ],
+    )
     assert result.exit_code == 2
     assert "tenant id 'a b'" in result.output
     assert "Traceback" not in result.output

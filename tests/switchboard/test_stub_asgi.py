@@ -11,7 +11,13 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from comms.adapters.stub_server import ROUTES, ConnectionDropped, FaultPlan, create_app, parse_fault_spec
+from comms.adapters.stub_server import (
+    ROUTES,
+    ConnectionDroppedError,
+    FaultPlan,
+    create_app,
+    parse_fault_spec,
+)
 from comms.adapters.switchboard_openapi import openapi_document
 
 Check = Callable[[httpx.AsyncClient], Awaitable[None]]
@@ -22,8 +28,11 @@ def _run(tmp_path: Path, check: Check, **options: Any) -> None:
 
     async def main() -> None:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test",
-                                     headers={"Authorization": "Bearer t"}) as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://switchboard.test",
+            headers={"Authorization": "Bearer t"},
+        ) as client:
             await check(client)
 
     try:
@@ -50,7 +59,7 @@ def test_unknown_paths_and_methods_are_problems(tmp_path: Path) -> None:
 
 def test_a_dropped_connection_in_process_is_an_exception_not_a_500(tmp_path: Path) -> None:
     async def check(client: httpx.AsyncClient) -> None:
-        with pytest.raises(ConnectionDropped):
+        with pytest.raises(ConnectionDroppedError):
             await client.get("/api/v1/tenants")
         assert (await client.get("/api/v1/tenants")).status_code == 200
 
@@ -69,7 +78,11 @@ def test_the_rate_limit_refills(tmp_path: Path) -> None:
 
 
 def test_the_document_describes_exactly_the_api_routes() -> None:
-    documented = {(path, method.upper()) for path, ops in openapi_document()["paths"].items() for method in ops}
+    documented = {
+        (path, method.upper())
+        for path, ops in openapi_document()["paths"].items()
+        for method in ops
+    }
     served = {
         (route.path, method)
         for route in ROUTES
@@ -81,7 +94,11 @@ def test_the_document_describes_exactly_the_api_routes() -> None:
 
 def test_fault_specs_parse() -> None:
     assert parse_fault_spec("429:0.2, 500:0.1,slow:0.1,drop:0.05,after-commit:0.05") == {
-        "429": 0.2, "500": 0.1, "slow": 0.1, "drop": 0.05, "after_commit": 0.05,
+        "429": 0.2,
+        "500": 0.1,
+        "slow": 0.1,
+        "drop": 0.05,
+        "after_commit": 0.05,
     }
     with pytest.raises(ValueError, match="not a probability"):
         parse_fault_spec("500:lots")

@@ -66,8 +66,13 @@ def test_unknown_tenant_is_a_404_problem(shared_stub: Any) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["/api/v1/tenants?limit=0", "/api/v1/tenants?limit=101", "/api/v1/tenants?limit=ten",
-     "/api/v1/notifications?cursor=x", "/api/v1/notifications?cursor=-1"],
+    [
+        "/api/v1/tenants?limit=0",
+        "/api/v1/tenants?limit=101",
+        "/api/v1/tenants?limit=ten",
+        "/api/v1/notifications?cursor=x",
+        "/api/v1/notifications?cursor=-1",
+    ],
 )
 def test_bad_paging_parameters_are_400_problems(shared_stub: Any, url: str) -> None:
     response = shared_stub.http.get(url)
@@ -79,9 +84,13 @@ def test_templates_are_the_seven_switchboard_templates(shared_stub: Any) -> None
     data = shared_stub.http.get("/api/v1/notification-templates").json()["data"]
     names = [t["name"] for t in data]
     assert names == [
-        "Incident investigation start", "Incident investigation update",
-        "Incident escalated response", "Incident mitigation in progress", "Incident resolved",
-        "Emergency maintenance planned", "Emergency maintenance completed",
+        "Incident investigation start",
+        "Incident investigation update",
+        "Incident escalated response",
+        "Incident mitigation in progress",
+        "Incident resolved",
+        "Emergency maintenance planned",
+        "Emergency maintenance completed",
     ]
     editable = {t["id"]: t["editable"] for t in data}
     assert editable["incident_investigation_start"] == "body"
@@ -95,7 +104,9 @@ def test_requests_without_or_with_a_wrong_token_are_401_problems(shared_stub: An
     with httpx.Client(base_url=shared_stub.url, verify=shared_stub.tls) as anonymous:
         missing = anonymous.get("/api/v1/tenants")
         wrong = anonymous.get("/api/v1/tenants", headers={"Authorization": "Bearer nope"})
-        basic = anonymous.get("/api/v1/tenants", headers={"Authorization": f"Basic {shared_stub.token}"})
+        basic = anonymous.get(
+            "/api/v1/tenants", headers={"Authorization": f"Basic {shared_stub.token}"}
+        )
         admin = anonymous.get("/_admin/sends")
         spec = anonymous.get("/openapi.json")
     for response in (missing, wrong, basic, admin):
@@ -110,11 +121,16 @@ def test_requests_without_or_with_a_wrong_token_are_401_problems(shared_stub: An
 
 
 def test_draft_preview_send_resolves_recipients_at_send(stub: Any, make_body: Any) -> None:
-    created = stub.http.post("/api/v1/notifications", json=make_body(
-        template="incident_investigation_update", tenant_ids=["acme", "initech"],
-        investigation_focus_area="Web UI", affected_components=["Web UI", "API"],
-        customer_reported_impact="Pages time out",
-    ))
+    created = stub.http.post(
+        "/api/v1/notifications",
+        json=make_body(
+            template="incident_investigation_update",
+            tenant_ids=["acme", "initech"],
+            investigation_focus_area="Web UI",
+            affected_components=["Web UI", "API"],
+            customer_reported_impact="Pages time out",
+        ),
+    )
     assert created.status_code == 201
     note = created.json()
     assert created.headers["location"] == f"/api/v1/notifications/{note['id']}"
@@ -155,7 +171,9 @@ def test_a_sent_notification_is_never_sent_again(stub: Any, make_body: Any) -> N
     assert counts["duplicates"] == 0
 
 
-def test_a_second_notification_with_the_same_text_counts_as_a_duplicate(stub: Any, make_body: Any) -> None:
+def test_a_second_notification_with_the_same_text_counts_as_a_duplicate(
+    stub: Any, make_body: Any
+) -> None:
     for key in ("k-1", "k-2"):
         note = stub.http.post("/api/v1/notifications", json=make_body()).json()
         stub.http.post(f"/api/v1/notifications/{note['id']}/send", headers={"Idempotency-Key": key})
@@ -177,33 +195,57 @@ def test_a_second_notification_with_the_same_text_counts_as_a_duplicate(stub: An
         ({"affected_components": "Web UI"}, "affected_components"),
     ],
 )
-def test_invalid_notifications_are_422_problems(shared_stub: Any, make_body: Any, change: dict[str, Any], fragment: str) -> None:
-    doc = _problem(shared_stub.http.post("/api/v1/notifications", json=make_body(**change)), 422, "validation-error")
+def test_invalid_notifications_are_422_problems(
+    shared_stub: Any, make_body: Any, change: dict[str, Any], fragment: str
+) -> None:
+    doc = _problem(
+        shared_stub.http.post("/api/v1/notifications", json=make_body(**change)),
+        422,
+        "validation-error",
+    )
     assert fragment in doc["detail"]
 
 
 def test_malformed_json_is_a_400_problem(shared_stub: Any) -> None:
-    response = shared_stub.http.post("/api/v1/notifications", content=b"{not json",
-                              headers={"content-type": "application/json"})
+    response = shared_stub.http.post(
+        "/api/v1/notifications", content=b"{not json", headers={"content-type": "application/json"}
+    )
     _problem(response, 400, "invalid-json")
 
 
-def test_notifications_filter_by_incident_and_tenant_with_cursors(stub: Any, make_body: Any) -> None:
-    for ref, tenants in [("INC-1", ["acme"]), ("INC-1", ["globex"]), ("INC-2", ["acme"]),
-                         ("INC-1", ["acme", "globex"]), ("INC-1", ["acme"])]:
-        stub.http.post("/api/v1/notifications", json=make_body(incident_reference=ref, tenant_ids=tenants))
+def test_notifications_filter_by_incident_and_tenant_with_cursors(
+    stub: Any, make_body: Any
+) -> None:
+    for ref, tenants in [
+        ("INC-1", ["acme"]),
+        ("INC-1", ["globex"]),
+        ("INC-2", ["acme"]),
+        ("INC-1", ["acme", "globex"]),
+        ("INC-1", ["acme"]),
+    ]:
+        stub.http.post(
+            "/api/v1/notifications", json=make_body(incident_reference=ref, tenant_ids=tenants)
+        )
     seen, cursor = [], None
     while True:
-        page = stub.http.get("/api/v1/notifications", params={
-            "incident_reference": "INC-1", "tenant_id": "acme", "limit": 2, **({"cursor": cursor} if cursor else {}),
-        }).json()
+        page = stub.http.get(
+            "/api/v1/notifications",
+            params={
+                "incident_reference": "INC-1",
+                "tenant_id": "acme",
+                "limit": 2,
+                **({"cursor": cursor} if cursor else {}),
+            },
+        ).json()
         seen += [(n["incident_reference"], tuple(n["tenant_ids"])) for n in page["data"]]
         cursor = page["next_cursor"]
         if not cursor:
             break
     assert seen == [("INC-1", ("acme",)), ("INC-1", ("acme", "globex")), ("INC-1", ("acme",))]
     assert stub.http.get("/api/v1/notifications", params={"status": "sent"}).json()["data"] == []
-    _problem(stub.http.get("/api/v1/notifications", params={"status": "lost"}), 400, "invalid-parameter")
+    _problem(
+        stub.http.get("/api/v1/notifications", params={"status": "lost"}), 400, "invalid-parameter"
+    )
 
 
 # ----------------------------------------------------------------------------- idempotency
@@ -214,8 +256,11 @@ def test_replay_with_the_same_key_returns_the_stored_response(stub: Any, make_bo
     first = stub.http.post("/api/v1/notifications", json=make_body(), headers=headers)
     # Same JSON, keys in another order: the same request.
     reordered = json.dumps(dict(reversed(list(make_body().items()))))
-    second = stub.http.post("/api/v1/notifications", content=reordered,
-                            headers={**headers, "content-type": "application/json"})
+    second = stub.http.post(
+        "/api/v1/notifications",
+        content=reordered,
+        headers={**headers, "content-type": "application/json"},
+    )
     assert first.status_code == second.status_code == 201
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
@@ -242,17 +287,27 @@ def test_a_replayed_error_is_the_stored_error(stub: Any, make_body: Any) -> None
 
 def test_the_same_key_with_another_body_is_422(stub: Any, make_body: Any) -> None:
     headers = {"Idempotency-Key": "k-conflict"}
-    assert stub.http.post("/api/v1/notifications", json=make_body(), headers=headers).status_code == 201
-    other = stub.http.post("/api/v1/notifications", json=make_body(message="Another text."), headers=headers)
+    assert (
+        stub.http.post("/api/v1/notifications", json=make_body(), headers=headers).status_code
+        == 201
+    )
+    other = stub.http.post(
+        "/api/v1/notifications", json=make_body(message="Another text."), headers=headers
+    )
     _problem(other, 422, "idempotency-key-reused")
     note_id = stub.http.get("/api/v1/notifications").json()["data"][0]["id"]
     # The same key on another endpoint is another request too.
-    _problem(stub.http.post(f"/api/v1/notifications/{note_id}/send", headers=headers), 422,
-             "idempotency-key-reused")
+    _problem(
+        stub.http.post(f"/api/v1/notifications/{note_id}/send", headers=headers),
+        422,
+        "idempotency-key-reused",
+    )
 
 
 def test_an_invalid_key_is_a_400_problem(shared_stub: Any, make_body: Any) -> None:
-    response = shared_stub.http.post("/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "a b"})
+    response = shared_stub.http.post(
+        "/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "a b"}
+    )
     _problem(response, 400, "invalid-idempotency-key")
 
 
@@ -262,7 +317,9 @@ def test_a_key_still_in_flight_is_409_then_replays(stub: Any, make_body: Any) ->
     results: dict[str, httpx.Response] = {}
 
     def first() -> None:
-        results["first"] = stub.http.post("/api/v1/notifications", json=make_body(), headers=headers)
+        results["first"] = stub.http.post(
+            "/api/v1/notifications", json=make_body(), headers=headers
+        )
 
     worker = threading.Thread(target=first)
     worker.start()
@@ -302,7 +359,9 @@ def test_expired_keys_are_forgotten(stub: Any, make_body: Any) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(stub: Any) -> None:
-    assert stub.http.post("/_admin/rate-limit", json={"per_minute": 60, "burst": 2}).status_code == 200
+    assert (
+        stub.http.post("/_admin/rate-limit", json={"per_minute": 60, "burst": 2}).status_code == 200
+    )
     statuses = [stub.http.get("/api/v1/notification-templates") for _ in range(3)]
     assert [r.status_code for r in statuses[:2]] == [200, 200]
     limited = _problem(statuses[2], 429, "rate-limited")
@@ -344,8 +403,15 @@ def test_reset_resets_the_connection(stub: Any) -> None:
 
 def test_slow_lands_after_the_client_gave_up(stub: Any, make_body: Any) -> None:
     stub.faults(queue=[{"kind": "slow", "match": "POST *"}], slow_seconds=0.6)
-    with httpx.Client(base_url=stub.url, headers={"Authorization": f"Bearer {stub.token}"},
-                      timeout=0.15, verify=stub.tls) as impatient, pytest.raises(httpx.ReadTimeout):
+    with (
+        httpx.Client(
+            base_url=stub.url,
+            headers={"Authorization": f"Bearer {stub.token}"},
+            timeout=0.15,
+            verify=stub.tls,
+        ) as impatient,
+        pytest.raises(httpx.ReadTimeout),
+    ):
         impatient.post("/api/v1/notifications", json=make_body())
     deadline = time.monotonic() + 5
     while not stub.http.get("/api/v1/notifications").json()["data"]:
@@ -353,7 +419,9 @@ def test_slow_lands_after_the_client_gave_up(stub: Any, make_body: Any) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize(("kind", "error"), [("after_commit", httpx.RemoteProtocolError), ("after_commit_500", None)])
+@pytest.mark.parametrize(
+    ("kind", "error"), [("after_commit", httpx.RemoteProtocolError), ("after_commit_500", None)]
+)
 def test_after_commit_faults_record_the_send_but_fail_the_answer(
     stub: Any, make_body: Any, kind: str, error: type[Exception] | None
 ) -> None:
@@ -361,7 +429,11 @@ def test_after_commit_faults_record_the_send_but_fail_the_answer(
     stub.faults(queue=[{"kind": kind, "match": "POST /api/v1/notifications/*/send"}])
     headers = {"Idempotency-Key": "k-commit:send"}
     if error is None:
-        _problem(stub.http.post(f"/api/v1/notifications/{note['id']}/send", headers=headers), 500, "injected-fault")
+        _problem(
+            stub.http.post(f"/api/v1/notifications/{note['id']}/send", headers=headers),
+            500,
+            "injected-fault",
+        )
     else:
         with pytest.raises(error):
             stub.http.post(f"/api/v1/notifications/{note['id']}/send", headers=headers)
@@ -371,7 +443,12 @@ def test_after_commit_faults_record_the_send_but_fail_the_answer(
     assert retry.status_code == 200
     assert retry.headers["idempotent-replayed"] == "true"
     assert stub.sends()["sends"] == [
-        {"tenant_id": "acme", "incident_reference": "INC-7", "idempotency_key": "k-commit:send", "count": 1}
+        {
+            "tenant_id": "acme",
+            "incident_reference": "INC-7",
+            "idempotency_key": "k-commit:send",
+            "count": 1,
+        }
     ]
 
 
@@ -398,26 +475,50 @@ def test_bad_fault_configuration_is_a_422_problem(stub: Any) -> None:
 def test_state_survives_a_restart_on_the_same_file(tmp_path: Path, make_body: Any) -> None:
     db_path = tmp_path / "sb.db"
     auth = {"Authorization": "Bearer t"}
-    with serve_in_thread(db_path, token="t") as url, httpx.Client(base_url=url, headers=auth) as http:
-        note = http.post("/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "k"}).json()
+    with (
+        serve_in_thread(db_path, token="t") as url,
+        httpx.Client(base_url=url, headers=auth) as http,
+    ):
+        note = http.post(
+            "/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "k"}
+        ).json()
         http.post(f"/api/v1/notifications/{note['id']}/send")
-    with serve_in_thread(db_path, token="t") as url, httpx.Client(base_url=url, headers=auth) as http:
+    with (
+        serve_in_thread(db_path, token="t") as url,
+        httpx.Client(base_url=url, headers=auth) as http,
+    ):
         assert http.get(f"/api/v1/notifications/{note['id']}").json()["status"] == "sent"
         assert len(http.get("/api/v1/tenants").json()["data"]) == 5
-        replay = http.post("/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "k"})
+        replay = http.post(
+            "/api/v1/notifications", json=make_body(), headers={"Idempotency-Key": "k"}
+        )
         assert replay.headers["idempotent-replayed"] == "true"
 
 
 def test_a_seed_file_loads_its_tenants(tmp_path: Path) -> None:
     seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"tenants": [{
-        "id": "solo", "name": "Solo Ltd", "url": "https://solo.gitlab-dedicated.com",
-        "gitlab_version": "17.5.0", "reference_architecture": "1k", "primary_region": "eu-west-2",
-        "maintenance_window": "apac", "operational_emails": ["ops@solo.example"],
-    }]}))
-    with serve_in_thread(tmp_path / "sb.db", token="t", seed=seed) as url, httpx.Client(
-        base_url=url, headers={"Authorization": "Bearer t"}
-    ) as http:
+    seed.write_text(
+        json.dumps(
+            {
+                "tenants": [
+                    {
+                        "id": "solo",
+                        "name": "Solo Ltd",
+                        "url": "https://solo.gitlab-dedicated.com",
+                        "gitlab_version": "17.5.0",
+                        "reference_architecture": "1k",
+                        "primary_region": "eu-west-2",
+                        "maintenance_window": "apac",
+                        "operational_emails": ["ops@solo.example"],
+                    }
+                ]
+            }
+        )
+    )
+    with (
+        serve_in_thread(tmp_path / "sb.db", token="t", seed=seed) as url,
+        httpx.Client(base_url=url, headers={"Authorization": "Bearer t"}) as http,
+    ):
         tenants = http.get("/api/v1/tenants").json()["data"]
     assert [t["id"] for t in tenants] == ["solo"]
     assert tenants[0]["maintenance_window"]["description"] == "APAC: Wednesday 13:00-17:00 UTC"
@@ -440,9 +541,12 @@ def test_the_bundled_seed_has_a_pubsec_and_a_geo_tenant() -> None:
         ("{", "seed.json:1:2"),
         ('{"tenants": {}}', "'tenants' list"),
         ('{"tenants": [{"id": "x y"}]}', "tenant id"),
-        ('{"tenants": [{"id": "x", "name": "X", "url": "u", "gitlab_version": "1", '
-         '"reference_architecture": "1k", "primary_region": "r", "maintenance_window": "mars", '
-         '"operational_emails": ["a@b.c"]}]}', "maintenance_window"),
+        (
+            '{"tenants": [{"id": "x", "name": "X", "url": "u", "gitlab_version": "1", '
+            '"reference_architecture": "1k", "primary_region": "r", "maintenance_window": "mars", '
+            '"operational_emails": ["a@b.c"]}]}',
+            "maintenance_window",
+        ),
     ],
 )
 def test_bad_seed_files_say_what_is_wrong(tmp_path: Path, content: str, fragment: str) -> None:
@@ -453,11 +557,22 @@ def test_bad_seed_files_say_what_is_wrong(tmp_path: Path, content: str, fragment
 
 
 def test_admin_bulk_tenants_for_benchmarks(stub: Any) -> None:
-    tenants = [{
-        "id": f"bench-{n:03d}", "name": f"Bench {n}", "url": f"https://bench-{n:03d}.example",
-        "gitlab_version": "17.5.0", "reference_architecture": "1k", "primary_region": "us-east-1",
-        "maintenance_window": "amer-1", "operational_emails": [f"ops@bench-{n:03d}.example"],
-    } for n in range(120)]
-    assert stub.http.post("/_admin/tenants", json={"tenants": tenants}).json() == {"stored": 120, "total": 125}
+    tenants = [
+        {
+            "id": f"bench-{n:03d}",
+            "name": f"Bench {n}",
+            "url": f"https://bench-{n:03d}.example",
+            "gitlab_version": "17.5.0",
+            "reference_architecture": "1k",
+            "primary_region": "us-east-1",
+            "maintenance_window": "amer-1",
+            "operational_emails": [f"ops@bench-{n:03d}.example"],
+        }
+        for n in range(120)
+    ]
+    assert stub.http.post("/_admin/tenants", json={"tenants": tenants}).json() == {
+        "stored": 120,
+        "total": 125,
+    }
     bad = stub.http.post("/_admin/tenants", json={"tenants": [{"id": "?"}]})
     _problem(bad, 422, "validation-error")
