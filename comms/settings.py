@@ -119,6 +119,9 @@ def _string(data: dict[str, Any], key: str, source: str) -> str | None:
 
 def _intervals(raw: dict[str, Any], source: str) -> dict[str, int]:
     intervals = dict(DEFAULT_INTERVALS)
+    unknown = sorted(set(raw) - {"interval_minutes"})
+    if unknown:  # a typo here would silently keep the default cadence
+        raise ConfigError(f"{source}: unknown key 'updates.{unknown[0]}' (known: interval_minutes)")
     minutes = raw.get("interval_minutes", {})
     if not isinstance(minutes, dict):
         raise ConfigError(f"{source}: updates.interval_minutes must be a table like {{ S1 = 60 }}")

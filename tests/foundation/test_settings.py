@@ -136,6 +136,7 @@ def test_unknown_key_is_exit_3(tmp_path: Path) -> None:
         ("[updates]\ninterval_minutes = { S1 = 0 }\n", "positive whole number"),
         ("[updates]\ninterval_minutes = { S1 = true }\n", "positive whole number"),
         ("[updates]\ninterval_minutes = 60\n", "must be a table"),
+        ("[updates]\nintervals_minutes = { S1 = 30 }\n", "unknown key 'updates.intervals_minutes'"),
     ],
 )
 def test_invalid_values_are_exit_3(tmp_path: Path, content: str, needle: str) -> None:
