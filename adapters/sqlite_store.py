@@ -209,7 +209,16 @@ class SqliteStore:
             self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._migrate()
         except sqlite3.Error as exc:
+            self._close_quietly()
             raise StoreError(_describe(exc, self.path)) from exc
+        except BaseException:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        connection = getattr(self, "connection", None)
+        if connection is not None:
+            connection.close()
 
     def close(self) -> None:
         """Close the connection."""
@@ -247,7 +256,7 @@ class SqliteStore:
             db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
 
     @contextmanager
@@ -261,10 +270,10 @@ class SqliteStore:
             yield db
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise StoreError(_describe(exc, self.path)) from exc
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -720,6 +729,13 @@ def _delivery(r: tuple[Any, ...]) -> Delivery:
         lease_until=_dt(r[10]), external_id=r[11], receipt=receipt, error=r[13],
         created_at=from_iso(r[14]), updated_at=from_iso(r[15]),
     )
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    # SQLite rolls back by itself after some errors (disk full, I/O, RAISE(ROLLBACK));
+    # a second ROLLBACK would then fail and hide the real error behind a traceback.
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def _duplicate(ref: str) -> Exception:
