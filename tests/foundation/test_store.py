@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -342,3 +343,50 @@ def test_empty_file_becomes_a_store(tmp_path: Path, clock: object) -> None:
     path.write_bytes(b"")
     ok(["tenants", "add", "acme", "--name", "Acme"])
     assert pragma(path, "user_version") == len(MIGRATIONS)
+
+
+@pytest.mark.parametrize("action", ["ROLLBACK", "ABORT"])
+def test_failed_write_is_one_line_and_stores_nothing(
+    tmp_path: Path, clock: object, action: str
+) -> None:
+    """A write SQLite refuses mid-transaction (as on a full disk, it may already have rolled
+    back) is one clear line, exit 3, and leaves no half-written incident behind."""
+    path = tmp_path / "comms.db"
+    ok(["tenants", "add", "acme", "--name", "Acme"])
+    ok(["incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "kept"])
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events "
+        f"BEGIN SELECT RAISE({action}, 'simulated write failure'); END"
+    )
+    db.commit()
+    db.close()
+    before = snapshot(path)
+    fails(["incident", "open", "--tenant", "acme", "--severity", "S2", "--title", "lost"], 3,
+          "simulated write failure")  # fmt: skip
+    fails(["draft", "update", "--incident", "INC-1", "--set", "impact=a", "--set", "actions=b"], 3)
+    assert snapshot(path) == before
+    assert [
+        i["title"] for i in json.loads(ok(["incident", "list", "--format", "json"]).stdout)
+    ] == ["kept"]
+
+
+def test_store_that_cannot_open_closes_its_connection(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError):
+        SqliteStore(path)
+    # The refused store holds no file handle (a long-running watcher would leak one per try).
+    fds = Path("/proc/self/fd")
+    assert not [fd for fd in fds.iterdir() if _points_to(fd, path)]
+
+
+def _points_to(fd: Path, path: Path) -> bool:
+    try:
+        return Path(os.readlink(fd)) == path
+    except OSError:
+        return False
