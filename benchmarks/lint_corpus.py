@@ -28,9 +28,19 @@ from pathlib import Path
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 GITHUB_LINT = {
     "public_domains": [
-        "github.com", "githubstatus.com", "githubusercontent.com", "github.io", "githubapp.com",
-        "githubassets.com", "github.blog", "github.community", "npmjs.com", "npmjs.org",
-        "twitter.com", "status.github.com", "git.io",
+        "github.com",
+        "githubstatus.com",
+        "githubusercontent.com",
+        "github.io",
+        "githubapp.com",
+        "githubassets.com",
+        "github.blog",
+        "github.community",
+        "npmjs.com",
+        "npmjs.org",
+        "twitter.com",
+        "status.github.com",
+        "git.io",
     ],
     "support_emails": ["support@github.com"],
 }
@@ -81,7 +91,9 @@ def main() -> int:
 
     config = LintConfig.model_validate(GITHUB_LINT)
     updates_path = args.corpus / "customer_facing" / "github_status_updates_2018_2020.jsonl"
-    updates = [visible_text(json.loads(line)["body"]) for line in updates_path.open(encoding="utf-8")]
+    updates = [
+        visible_text(json.loads(line)["body"]) for line in updates_path.open(encoding="utf-8")
+    ]
 
     per_rule: Counter[str] = Counter()
     with_errors = []
@@ -101,16 +113,22 @@ def main() -> int:
     print(f"customer-facing updates: {len(updates)}")
     print(f"  with any error-level finding: {len(with_errors)} ({share:.2%}; target <= 2%)")
     for text, errors in with_errors[: args.show]:
-        print(f"    - {[ (e.rule, e.match) for e in errors]} in {text[:120]!r}")
-    print(f"  characters removed or replaced by fix: {removed_chars} of {total_chars} "
-          f"({removed_chars / total_chars:.2%}; target < 5%)")
+        print(f"    - {[(e.rule, e.match) for e in errors]} in {text[:120]!r}")
+    print(
+        f"  characters removed or replaced by fix: {removed_chars} of {total_chars} "
+        f"({removed_chars / total_chars:.2%}; target < 5%)"
+    )
     print("  findings per rule:")
     for rule, n in per_rule.most_common():
         print(f"    {rule:28} {n}")
 
     # The postmortems come from other publishers (Kubernetes, DFDS, PostHog): lint them with
     # the default configuration, whose allow-list is GitLab's.
-    internal = sorted(p for p in (args.corpus / "internal").rglob("*") if p.is_file() and p.suffix in ("", ".md") and "LICENSE" not in p.name)
+    internal = sorted(
+        p
+        for p in (args.corpus / "internal").rglob("*")
+        if p.is_file() and p.suffix in ("", ".md") and "LICENSE" not in p.name
+    )
     pm_rules: Counter[str] = Counter()
     survivors: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
@@ -131,8 +149,10 @@ def main() -> int:
         print(f"    {rule:28} {n}")
     print("  internal tokens before fix -> surviving fix (target: none survive):")
     for name in SURVIVORS:
-        print(f"    {name:8} {before_counts[name]:5} -> {survivors[name]}"
-              + (f"   e.g. {examples[name][: args.show]}" if survivors[name] else ""))
+        print(
+            f"    {name:8} {before_counts[name]:5} -> {survivors[name]}"
+            + (f"   e.g. {examples[name][: args.show]}" if survivors[name] else "")
+        )
     ok = share <= 0.02 and not survivors and removed_chars / total_chars < 0.05
     print(f"\ntargets {'met' if ok else 'NOT all met'}")
     return 0

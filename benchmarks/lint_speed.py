@@ -5,7 +5,8 @@
 The text is the shared corpus's English prose (postmortems and status updates) repeated to
 1 MiB.  comms runs in-process (packs compiled before timing, as in a long-lived process);
 proselint 0.16 (`pip install proselint==0.16.0`) runs in-process on the same text, as its
-CLI does (`LintFile(...).lint(config)` with every default check), uncapped.  Prints both medians and the ratio.
+CLI does (`LintFile(...).lint(config)` with every default check), uncapped.
+Prints both medians and the ratio.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--proselint-runs", type=int, default=1)
-    parser.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus")
+    parser.add_argument(
+        "--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    )
     args = parser.parse_args()
     text = english_text(args.corpus)
     print(f"text: {len(text):,} characters ({len(text.encode()):,} bytes UTF-8)")
@@ -55,8 +58,10 @@ def main() -> int:
     findings = lint(text, kind="update")
     ours = time_runs(lambda: lint(text, kind="update"), args.runs)
     ours_median = statistics.median(ours)
-    print(f"comms lint (all default packs): median {ours_median:.3f} s over {args.runs} runs "
-          f"({', '.join(f'{t:.3f}' for t in ours)}), {len(findings)} findings")
+    print(
+        f"comms lint (all default packs): median {ours_median:.3f} s over {args.runs} runs "
+        f"({', '.join(f'{t:.3f}' for t in ours)}), {len(findings)} findings"
+    )
 
     try:
         from proselint.checks import __register__
@@ -76,10 +81,14 @@ def main() -> int:
 
     theirs = time_runs(run_proselint, args.proselint_runs)
     theirs_median = statistics.median(theirs)
-    print(f"proselint 0.16 (in-process, LintFile.lint): median {theirs_median:.3f} s over "
-          f"{args.proselint_runs} run(s)")
-    print(f"ratio: comms is {theirs_median / ours_median:.1f}x faster "
-          f"(target >= 15x; absolute target <= 0.25 s: {'met' if ours_median <= 0.25 else 'NOT met'})")
+    print(
+        f"proselint 0.16 (in-process, LintFile.lint): median {theirs_median:.3f} s over "
+        f"{args.proselint_runs} run(s)"
+    )
+    print(
+        f"ratio: comms is {theirs_median / ours_median:.1f}x faster "
+        f"(target >= 15x; absolute target <= 0.25 s: {'met' if ours_median <= 0.25 else 'NOT met'})"
+    )
     return 0
 
 

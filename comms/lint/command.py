@@ -37,7 +37,11 @@ Examples:
 @click.option("--severity", help="Incident severity (S1..S4); open S1 needs a next-update time.")
 @click.option("--status", help="Incident status (investigating ... resolved).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
 )
 @click.option("--fix", "do_fix", is_flag=True, help="Print the text with fixable findings removed.")
 @click.option("--in-place", is_flag=True, help="With --fix: rewrite the files instead of printing.")
@@ -47,7 +51,10 @@ Examples:
     help="Exit 1 when a finding is at or above this level (default: config, else error).",
 )
 @click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="comms.toml to use."
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="comms.toml to use.",
 )
 def lint(
     paths: tuple[str, ...],
@@ -71,7 +78,9 @@ def lint(
     from comms.cli import CommsClickError
 
     try:
-        code = _run(paths, kind, tenant, severity, status, fmt, do_fix, in_place, fail_level, config_path)
+        code = _run(
+            paths, kind, tenant, severity, status, fmt, do_fix, in_place, fail_level, config_path
+        )
     except CommsError as exc:
         # Also when the command is used on its own, not through the comms group.
         raise CommsClickError(exc) from exc
@@ -90,7 +99,8 @@ def _run(
     fail_level: str | None,
     config_path: Path | None,
 ) -> int:
-    from comms.lint.engine import at_or_above, lint as run_lint
+    from comms.lint.engine import at_or_above
+    from comms.lint.engine import lint as run_lint
     from comms.lint.fixer import fix as run_fix
 
     if in_place and not do_fix:
@@ -239,16 +249,22 @@ def _known_tenants(settings: Any) -> list[Any]:
     if settings is None:
         return []
     url = str(getattr(settings, "database_url", "") or "")
-    path = Path(url.removeprefix("sqlite:///")) if "://" not in url or url.startswith("sqlite:") else None
+    path = (
+        Path(url.removeprefix("sqlite:///"))
+        if "://" not in url or url.startswith("sqlite:")
+        else None
+    )
     if path is None or not path.is_file():
         return []
-    from comms.adapters.sqlite_store import SqliteStore
+    from comms.adapters.sqlite_store import SqliteStore  # type: ignore[import-not-found,unused-ignore]
 
     with SqliteStore(path) as store:
         return list(store.list_tenants())
 
 
-def _audience(settings: Any, config: LintConfig | None, tenant: str | None) -> tuple[str | None, list[str]]:
+def _audience(
+    settings: Any, config: LintConfig | None, tenant: str | None
+) -> tuple[str | None, list[str]]:
     """The audience's display name and every other known tenant name or alias."""
     names: list[str] = []
     audience = tenant

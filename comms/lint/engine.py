@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -132,7 +132,8 @@ def setup(
             {
                 t.strip()
                 for t in known
-                if t.strip() and not (aud and (t.strip().lower() in aud or aud in t.strip().lower()))
+                if t.strip()
+                and not (aud and (t.strip().lower() in aud or aud in t.strip().lower()))
             }
         )
     )
@@ -248,7 +249,9 @@ def _boundary_ok(text: str, start: int, end: int) -> bool:
     return not (end + 1 < len(text) and text[end] == "." and (text[end + 1].isalnum()))
 
 
-def _scan_words(text: str, s: Setup, packs: tuple[Pack, ...], lines: _Lines, found: list[Finding]) -> None:
+def _scan_words(
+    text: str, s: Setup, packs: tuple[Pack, ...], lines: _Lines, found: list[Finding]
+) -> None:
     index = word_index(packs)
     if index.regex is None:
         return
@@ -274,7 +277,9 @@ def _scan_words(text: str, s: Setup, packs: tuple[Pack, ...], lines: _Lines, fou
             break
 
 
-def _scan(text: str, s: Setup, pack: Pack, anchor: str, lines: _Lines, found: list[Finding]) -> None:
+def _scan(
+    text: str, s: Setup, pack: Pack, anchor: str, lines: _Lines, found: list[Finding]
+) -> None:
     # Candidates from every scanner, resolved like one leftmost-first alternation: at a
     # position the earliest rule wins, and a candidate (even one its validator rejects, such
     # as an allow-listed URL) hides whatever starts inside it.
@@ -282,7 +287,7 @@ def _scan(text: str, s: Setup, pack: Pack, anchor: str, lines: _Lines, found: li
     scanners = pack.scanners(anchor)
     if anchor == "line" and scanners:
         # The first of each pair matches at the very start of the text only.
-        iters = []
+        iters: list[tuple[Iterable[re.Match[str]], dict[str, tuple[int, Rule]]]] = []
         for i, (scanner, groups) in enumerate(scanners):
             if i % 2 == 0:
                 first = scanner.match(text)
@@ -394,7 +399,9 @@ def lint(
     """
     return run(
         text,
-        setup(config, kind=kind, audience=audience, tenants=tenants, severity=severity, status=status),
+        setup(
+            config, kind=kind, audience=audience, tenants=tenants, severity=severity, status=status
+        ),
     )
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MAX_PASSES = 4
 _SPACE = " \t"
-_PAIRS = {"()", "[]", "{}", "<>", "``", '""', "''", "“”", "‘’", "**", "__"}
+_PAIRS = {"()", "[]", "{}", "<>", "``", '""', "''", "“”", "‘’", "**", "__"}  # noqa: RUF001 - typographic quotes on purpose
 _CLOSERS = ".,;:!?)]}"
 _DANGLING = re.compile(
     r"(?:^|(?<=[\s(]))(?:see|in|on|at|via|from|to|by|with|cc|ping|pinged|per|and|or|the|a|an|"
@@ -32,12 +32,69 @@ _DANGLING = re.compile(
     re.IGNORECASE,
 )
 _FILLER = frozenset(
-    "see cc contact ping pinged ask email via check per by with to from and or the a an in on "
-    "at for of please is are was were be been details more info information here there this "
-    "that it also too link url host node server channel ticket issue thanks thank you hi hey "
-    "team all folks cc'd".split()
+    [
+        "see",
+        "cc",
+        "contact",
+        "ping",
+        "pinged",
+        "ask",
+        "email",
+        "via",
+        "check",
+        "per",
+        "by",
+        "with",
+        "to",
+        "from",
+        "and",
+        "or",
+        "the",
+        "a",
+        "an",
+        "in",
+        "on",
+        "at",
+        "for",
+        "of",
+        "please",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "details",
+        "more",
+        "info",
+        "information",
+        "here",
+        "there",
+        "this",
+        "that",
+        "it",
+        "also",
+        "too",
+        "link",
+        "url",
+        "host",
+        "node",
+        "server",
+        "channel",
+        "ticket",
+        "issue",
+        "thanks",
+        "thank",
+        "you",
+        "hi",
+        "hey",
+        "team",
+        "all",
+        "folks",
+        "cc'd",
+    ]
 )
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")  # noqa: RUF001 - apostrophes in words
 _MARKER_ONLY = re.compile(r"^[ \t]*(?:[-*+>|•]|\d+[.)])?[ \t:|,;-]*$")
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
@@ -80,7 +137,9 @@ def fix(
     adds a finding the input did not have: when dropping a sentence would (for example remove
     the only status line), it falls back to stripping the matched words alone.
     """
-    s = setup(config, kind=kind, audience=audience, tenants=tenants, severity=severity, status=status)
+    s = setup(
+        config, kind=kind, audience=audience, tenants=tenants, severity=severity, status=status
+    )
     before = run(text, s)
     result = _fix(text, before, s, conservative=False)
     if _introduces(before, result.remaining):
@@ -105,7 +164,9 @@ def _fix(text: str, findings: list[Finding], s: Setup, *, conservative: bool) ->
     return FixResult(text=current, removed=removed, remaining=findings)
 
 
-def _apply(text: str, todo: list[Finding], s: Setup, *, conservative: bool) -> tuple[str, list[Finding]]:
+def _apply(
+    text: str, todo: list[Finding], s: Setup, *, conservative: bool
+) -> tuple[str, list[Finding]]:
     spans: list[tuple[int, int, Finding]] = []
     for f in todo:
         rule = s.rule(f.rule)
@@ -149,8 +210,8 @@ def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
         s = line_start + m.end()
     while s < start and text[s] in _SPACE:
         s += 1
-    m = re.compile(r"[.!?](?=\s|$)|(?=[\r\n])|$").search(text, end)
-    e = m.end() if m else len(text)
+    stop = re.compile(r"[.!?](?=\s|$)|(?=[\r\n])|$").search(text, end)
+    e = stop.end() if stop else len(text)
     while e < len(text) and text[e] in _SPACE:
         e += 1
     return s, e
@@ -255,7 +316,9 @@ def _drop_empty(t: str, m: int, low: int) -> tuple[str, int]:
             ls = cut
         low = min(low, ls)
         # Do not leave two blank lines where there was one.
-        if re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)[ \t]*$", t[:ls]) and re.match(r"[ \t]*(?:\r?\n|\r|$)", t[ls:]):
+        if re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)[ \t]*$", t[:ls]) and re.match(
+            r"[ \t]*(?:\r?\n|\r|$)", t[ls:]
+        ):
             brk2 = _LINE_END.search(t, ls)
             if brk2:
                 t = t[:ls] + t[brk2.end() :]
@@ -273,11 +336,19 @@ def _capitalise(t: str, m: int) -> str:
     if before and before[-1] in "\r\n":
         # After a line break only a paragraph start or a finished sentence starts a sentence.
         rest = before.rstrip()
-        if rest and rest[-1] not in ".!?:" and not re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)$", before):
+        if (
+            rest
+            and rest[-1] not in ".!?:"
+            and not re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)$", before)
+        ):
             return t
     elif before and before[-1] not in ".!?":
         return t
     word = _WORD.match(t, j)
-    if not word or any(ch.isupper() for ch in word.group()[1:]) or t[word.end() : word.end() + 1] in (":", "/", ".", "@", "_"):
+    if (
+        not word
+        or any(ch.isupper() for ch in word.group()[1:])
+        or t[word.end() : word.end() + 1] in (":", "/", ".", "@", "_")
+    ):
         return t  # "iPhone", "eBay", "https://", "file.txt": leave the word's own casing alone
     return t[:j] + t[j].upper() + t[j + 1 :]

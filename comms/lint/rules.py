@@ -88,7 +88,9 @@ class Pack:
         default_factory=dict, repr=False
     )
 
-    def scanners(self, anchor: str = "any") -> list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]]]]:
+    def scanners(
+        self, anchor: str = "any"
+    ) -> list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]]]]:
         """The compiled scanners of the pack's pattern rules with this anchor.
 
         Python's regex engine pays for every position times every alternative, so patterns
@@ -243,7 +245,9 @@ def parse_pack(name: str, source: str) -> Pack:
     for raw in data.get("rule", []):
         rid = raw.get("id")
         where = f"pack '{name}' rule '{rid}'"
-        if not isinstance(rid, str) or not re.fullmatch(r"[A-Z][A-Za-z0-9]*\.[A-Z][A-Za-z0-9.]*", rid):
+        if not isinstance(rid, str) or not re.fullmatch(
+            r"[A-Z][A-Za-z0-9]*\.[A-Z][A-Za-z0-9.]*", rid
+        ):
             raise PackError(f"{where}: id must be dotted like 'Leak.IPAddress'")
         kind = raw.get("kind", "existence")
         level = raw.get("level", "warning")
@@ -266,7 +270,9 @@ def parse_pack(name: str, source: str) -> Pack:
             patterns=_tuple(raw.get("patterns"), "patterns", where),
             tokens=_tuple(raw.get("tokens"), "tokens", where),
             swap=tuple((str(k), str(v)) for k, v in swap.items()),
-            ignorecase=bool(raw.get("ignorecase", kind in ("existence", "substitution", "required"))),
+            ignorecase=bool(
+                raw.get("ignorecase", kind in ("existence", "substitution", "required"))
+            ),
             validator=validator,
             fix="replace" if kind == "substitution" and fix == "none" else fix,
             replacement=raw.get("replacement"),

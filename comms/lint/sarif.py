@@ -41,13 +41,20 @@ def to_sarif(results: Sequence[tuple[str, Finding]]) -> dict[str, Any]:
         if f.replacement is not None:
             result["fixes"] = [
                 {
-                    "description": {"text": "remove" if f.replacement == "" else f"replace with '{f.replacement}'"},
+                    "description": {
+                        "text": "remove"
+                        if f.replacement == ""
+                        else f"replace with '{f.replacement}'"
+                    },
                     "artifactChanges": [
                         {
                             "artifactLocation": {"uri": _uri(path)},
                             "replacements": [
                                 {
-                                    "deletedRegion": {"charOffset": f.start, "charLength": f.end - f.start},
+                                    "deletedRegion": {
+                                        "charOffset": f.start,
+                                        "charLength": f.end - f.start,
+                                    },
                                     "insertedContent": {"text": f.replacement},
                                 }
                             ],
@@ -76,7 +83,9 @@ def to_sarif(results: Sequence[tuple[str, Finding]]) -> dict[str, Any]:
 
 
 def _descriptor(rule_id: str, message: str, level: str) -> dict[str, Any]:
-    text = message.split(":")[0].replace("'{match}'", "").replace("({match})", "").strip() or rule_id
+    text = (
+        message.split(":")[0].replace("'{match}'", "").replace("({match})", "").strip() or rule_id
+    )
     return {
         "id": rule_id,
         "shortDescription": {"text": text},

@@ -14,14 +14,86 @@ from dataclasses import dataclass, field
 # Public top-level domains worth recognising in prose; file extensions that are also
 # country codes (md, py, sh, rs, pl) are left out so "README.md" is not a host.
 _TLDS = frozenset(
-    """com net org io dev app cloud co ai edu gov mil int info biz me us uk de fr nl eu ca au jp
-    cn in ru br es it se no fi dk ch at be pl cz ie nz sg hk kr tw za mx ar cl tech site online
-    xyz page systems services host link live zone""".split()
+    [
+        "com",
+        "net",
+        "org",
+        "io",
+        "dev",
+        "app",
+        "cloud",
+        "co",
+        "ai",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "info",
+        "biz",
+        "me",
+        "us",
+        "uk",
+        "de",
+        "fr",
+        "nl",
+        "eu",
+        "ca",
+        "au",
+        "jp",
+        "cn",
+        "in",
+        "ru",
+        "br",
+        "es",
+        "it",
+        "se",
+        "no",
+        "fi",
+        "dk",
+        "ch",
+        "at",
+        "be",
+        "pl",
+        "cz",
+        "ie",
+        "nz",
+        "sg",
+        "hk",
+        "kr",
+        "tw",
+        "za",
+        "mx",
+        "ar",
+        "cl",
+        "tech",
+        "site",
+        "online",
+        "xyz",
+        "page",
+        "systems",
+        "services",
+        "host",
+        "link",
+        "live",
+        "zone",
+    ]
 )
 # Suffixes that only resolve inside a network: always internal.
 _INTERNAL_SUFFIXES = (
-    ".internal", ".local", ".localdomain", ".lan", ".corp", ".intranet", ".intra", ".private",
-    ".svc", ".cluster.local", ".consul", ".home.arpa", ".test", ".localhost",
+    ".internal",
+    ".local",
+    ".localdomain",
+    ".lan",
+    ".corp",
+    ".intranet",
+    ".intra",
+    ".private",
+    ".svc",
+    ".cluster.local",
+    ".consul",
+    ".home.arpa",
+    ".test",
+    ".localhost",
 )
 # Tracker, dashboard and chat paths that stay internal even on a public domain.
 _INTERNAL_PATH = re.compile(
@@ -39,34 +111,181 @@ _URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?(\[[0-9a-f:.]+\]|[^/
 _HEX_COLOUR = re.compile(r"#(?:[0-9a-f]{3}|[0-9a-f]{6})", re.I)
 # Jira-like keys that are public standards, not tickets.
 _NOT_TICKETS = frozenset(
-    """COVID UTF SHA AES RSA ISO RFC CVE CWE GHSA HTTP TLS SSL IPV MPEG MP GPT PEP ECMA ES
-    IEEE SOC PCI FIPS ANSI ASCII UTF8 X AVX DDR LTE MD SHA1 SHA2 SHA3 IE WCAG ID TOP EC US
-    EU UK COVID19 RAID SARS H""".split()
+    [
+        "COVID",
+        "UTF",
+        "SHA",
+        "AES",
+        "RSA",
+        "ISO",
+        "RFC",
+        "CVE",
+        "CWE",
+        "GHSA",
+        "HTTP",
+        "TLS",
+        "SSL",
+        "IPV",
+        "MPEG",
+        "MP",
+        "GPT",
+        "PEP",
+        "ECMA",
+        "ES",
+        "IEEE",
+        "SOC",
+        "PCI",
+        "FIPS",
+        "ANSI",
+        "ASCII",
+        "UTF8",
+        "X",
+        "AVX",
+        "DDR",
+        "LTE",
+        "MD",
+        "SHA1",
+        "SHA2",
+        "SHA3",
+        "IE",
+        "WCAG",
+        "ID",
+        "TOP",
+        "EC",
+        "US",
+        "EU",
+        "UK",
+        "COVID19",
+        "RAID",
+        "SARS",
+        "H",
+    ]
 )
 _NOT_BARE_HOSTS = frozenset(
-    """utf-8 utf-16 sha-1 sha-256 sha-512 covid-19 iso-8601 iso-27001 x-509 aes-128 aes-256
-    mp-3 mp-4 top-10 win-32 log4j-2 rfc-822 pep-8 ipv4 ipv6 http2 http3 sha256 sha512 sha384
-    aes128 aes256 win32 win64 amd64 arm64 x86-64 base64 utf8 utf16 log4j iso8601 rfc3339
-    pm2019 pm2020 pm2021 pm2022 pm2023 pm2024 pm2025""".split()
+    [
+        "utf-8",
+        "utf-16",
+        "sha-1",
+        "sha-256",
+        "sha-512",
+        "covid-19",
+        "iso-8601",
+        "iso-27001",
+        "x-509",
+        "aes-128",
+        "aes-256",
+        "mp-3",
+        "mp-4",
+        "top-10",
+        "win-32",
+        "log4j-2",
+        "rfc-822",
+        "pep-8",
+        "ipv4",
+        "ipv6",
+        "http2",
+        "http3",
+        "sha256",
+        "sha512",
+        "sha384",
+        "aes128",
+        "aes256",
+        "win32",
+        "win64",
+        "amd64",
+        "arm64",
+        "x86-64",
+        "base64",
+        "utf8",
+        "utf16",
+        "log4j",
+        "iso8601",
+        "rfc3339",
+        "pm2019",
+        "pm2020",
+        "pm2021",
+        "pm2022",
+        "pm2023",
+        "pm2024",
+        "pm2025",
+    ]
 )
 _HOST_ROLES = frozenset(
-    """db web api app git gitaly praefect redis patroni pgbouncer postgres pg sidekiq consul nfs
-    file fe be lb haproxy worker runner console bastion deploy mon prometheus es elastic kafka
-    zk etcd vault cache node k8s gke host srv server vm mx ns proxy ingress registry pages kas
-    sentry logs backup jump stor storage replica primary secondary standby""".split()
+    [
+        "db",
+        "web",
+        "api",
+        "app",
+        "git",
+        "gitaly",
+        "praefect",
+        "redis",
+        "patroni",
+        "pgbouncer",
+        "postgres",
+        "pg",
+        "sidekiq",
+        "consul",
+        "nfs",
+        "file",
+        "fe",
+        "be",
+        "lb",
+        "haproxy",
+        "worker",
+        "runner",
+        "console",
+        "bastion",
+        "deploy",
+        "mon",
+        "prometheus",
+        "es",
+        "elastic",
+        "kafka",
+        "zk",
+        "etcd",
+        "vault",
+        "cache",
+        "node",
+        "k8s",
+        "gke",
+        "host",
+        "srv",
+        "server",
+        "vm",
+        "mx",
+        "ns",
+        "proxy",
+        "ingress",
+        "registry",
+        "pages",
+        "kas",
+        "sentry",
+        "logs",
+        "backup",
+        "jump",
+        "stor",
+        "storage",
+        "replica",
+        "primary",
+        "secondary",
+        "standby",
+    ]
 )
 _ZONE = re.compile(
     r"\s*(?:\(\s*)?(?:UTC|GMT|Z\b|[ECMPA][SD]T\b|[ECMA]E[SD]?T\b|BST|IST|JST|KST|SGT|HKT|"
     r"AEST|AEDT|ACST|NZST|NZDT|WIB|CST|CET|CEST|EET|EEST|WET|WEST|MSK|BRT|ART|"
-    r"(?:UTC|GMT)?\s?[+\-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"
+    r"(?:UTC|GMT)?\s?[+\-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"  # noqa: RUF001
 )
 _TIME_TAIL = re.compile(
-    r"\s*(?:-|–|—|to|until|and|through)\s*(?:[01]?\d|2[0-3])(?::[0-5]\d){1,2}(?:\s?[ap]\.?m\.?)?",
+    r"\s*(?:-|–|—|to|until|and|through)"  # noqa: RUF001 - dashes of a time range
+    r"\s*(?:[01]?\d|2[0-3])(?::[0-5]\d){1,2}(?:\s?[ap]\.?m\.?)?",
     re.IGNORECASE,
 )
 _HEDGE = re.compile(
     r"\b(?:expect|estimate|anticipate|approximately|around|about|aim|target|hope|ETA|"
-    r"projected|likely)", re.IGNORECASE,
+    r"projected|likely)",
+    re.IGNORECASE,
 )
 
 
@@ -94,9 +313,9 @@ def _ip(text: str, start: int, end: int, ctx: Context) -> bool:
     value = text[start:end]
     before = text[max(0, start - 12) : start].lower()
     # "version 1.2.3.4" and dotted numbers longer than an address are not addresses.
-    if re.search(r"(?:version|v|release|build)\s*$", before) or text[end : end + 2].rstrip()[:2] in {
-        ".0", ".1", ".2", ".3", ".4", ".5", ".6", ".7", ".8", ".9"
-    }:
+    if re.search(r"(?:version|v|release|build)\s*$", before) or text[end : end + 2].rstrip()[
+        :2
+    ] in {".0", ".1", ".2", ".3", ".4", ".5", ".6", ".7", ".8", ".9"}:
         return False
     if ":" in value and "::" not in value and value.count(":") != 7:
         return False  # clock times and ratios, not an IPv6 address
@@ -127,17 +346,38 @@ def _fqdn(text: str, start: int, end: int, ctx: Context) -> bool:
 def _bare_host(text: str, start: int, end: int, ctx: Context) -> bool:
     """db1001, web-03, gitaly-01-stor: a lower-case name with a machine number."""
     value = text[start:end]
-    if (start > 0 and text[start - 1] in "@./_:#\\") or value.lower() in _NOT_BARE_HOSTS or text[end : end + 1] == ":":
+    if (
+        (start > 0 and text[start - 1] in "@./_:#\\")
+        or value.lower() in _NOT_BARE_HOSTS
+        or text[end : end + 1] == ":"
+    ):
         return False
     m = re.fullmatch(r"([a-z]{2,})(?:-[a-z0-9]+)*?-?(\d+)[a-z]?(?:-[a-z0-9]+)*", value)
     if not m:
         return False
     # Plain words with a number ("sha256", "top-10") need a known machine role or 3+ digits.
-    return m.group(1) in _HOST_ROLES or (len(m.group(2)) >= 3 and "-" in value) or len(m.group(2)) >= 4
+    return (
+        m.group(1) in _HOST_ROLES or (len(m.group(2)) >= 3 and "-" in value) or len(m.group(2)) >= 4
+    )
 
 
 _SCHEMES = frozenset(
-    "http https ftp ssh git s3 gs redis postgres postgresql mysql mongodb amqp ldap".split()
+    [
+        "http",
+        "https",
+        "ftp",
+        "ssh",
+        "git",
+        "s3",
+        "gs",
+        "redis",
+        "postgres",
+        "postgresql",
+        "mysql",
+        "mongodb",
+        "amqp",
+        "ldap",
+    ]
 )
 _CREDENTIAL_KEYS = re.compile(
     r"[\"']?(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|"
@@ -154,7 +394,9 @@ def _secret(text: str, start: int, end: int, ctx: Context) -> bool:
     if head is None or value[len(head.group()) :][:1] not in (":", "="):
         return True
     key = head.group()
-    if re.fullmatch(r"gl[a-z]+|gh[pousr]|sk", key.split("-")[0].split("_")[0]) and not re.search(r"[:=]", value[: len(key)]):
+    if re.fullmatch(r"gl[a-z]+|gh[pousr]|sk", key.split("-")[0].split("_")[0]) and not re.search(
+        r"[:=]", value[: len(key)]
+    ):
         return True
     return bool(_CREDENTIAL_KEYS.fullmatch(key))
 
@@ -203,7 +445,26 @@ def _luhn(text: str, start: int, end: int, ctx: Context) -> bool:
 
 
 _AWS_ID_PREFIXES = frozenset(
-    "i vol sg vpc subnet eni ami snap igw nat rtb acl eipalloc tgw lt vpce pcx db".split()
+    [
+        "i",
+        "vol",
+        "sg",
+        "vpc",
+        "subnet",
+        "eni",
+        "ami",
+        "snap",
+        "igw",
+        "nat",
+        "rtb",
+        "acl",
+        "eipalloc",
+        "tgw",
+        "lt",
+        "vpce",
+        "pcx",
+        "db",
+    ]
 )
 
 
@@ -242,7 +503,7 @@ def _ticket_ref(text: str, start: int, end: int, ctx: Context) -> bool:
 
 
 def _no_zone(text: str, start: int, end: int, ctx: Context) -> bool:
-    """A clock time is a finding unless a zone follows it (also after a range '13:00–17:00 UTC')."""
+    """A clock time is a finding unless a zone follows it (also after a range '13:00-17:00 UTC')."""
     value = text[start:end]
     hour = re.match(r"\d+", value)
     if not hour or int(hour.group()) > 24:

@@ -37,7 +37,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def test_help_has_an_example(runner: CliRunner) -> None:
     result = runner.invoke(lint, ["--help"], catch_exceptions=False)
     assert result.exit_code == 0
-    assert "Examples:" in result.output and "comms lint --fix" in result.output
+    assert "Examples:" in result.output
+    assert "comms lint --fix" in result.output
 
 
 def test_text_output_and_exit_1(runner: CliRunner, tmp_path: Path) -> None:
@@ -67,21 +68,31 @@ def test_json_one_object_per_finding(runner: CliRunner, tmp_path: Path) -> None:
     assert {r["rule"] for r in rows} == {"Leak.Handle", "Leak.BareHost", "Leak.IPAddress"}
     handle = next(r for r in rows if r["rule"] == "Leak.Handle")
     assert handle == {
-        "rule": "Leak.Handle", "level": "error", "message": "@handle of a person or team: remove it",
-        "start": 3, "end": 9, "line": 1, "column": 4, "match": "@alice", "replacement": "",
+        "rule": "Leak.Handle",
+        "level": "error",
+        "message": "@handle of a person or team: remove it",
+        "start": 3,
+        "end": 9,
+        "line": 1,
+        "column": 4,
+        "match": "@alice",
+        "replacement": "",
         "path": str(path),
     }
 
 
 def test_stdin_and_kind(runner: CliRunner) -> None:
-    result = runner.invoke(lint, ["--kind", "update", "-"], input="Hello there.\n", catch_exceptions=False)
+    result = runner.invoke(
+        lint, ["--kind", "update", "-"], input="Hello there.\n", catch_exceptions=False
+    )
     assert result.exit_code == 0  # struct findings are warnings
     assert "<stdin>:1:1: warning Struct.Status" in result.output
 
 
 def test_unknown_kind_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(lint, ["--kind", "memo", "-"], input="x")
-    assert result.exit_code == 2 and "unknown --kind 'memo'" in result.output
+    assert result.exit_code == 2
+    assert "unknown --kind 'memo'" in result.output
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
@@ -89,7 +100,8 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(cli, ["lint", str(tmp_path / "nope.txt")])
     assert result.exit_code == 2
-    assert "cannot read" in result.output and "no such file" in result.output
+    assert "cannot read" in result.output
+    assert "no such file" in result.output
     assert "Traceback" not in result.output
 
 
@@ -119,12 +131,14 @@ def test_config_file_roster_and_levels(runner: CliRunner, tmp_path: Path) -> Non
     config = write(
         tmp_path,
         "comms.toml",
-        '[lint]\nroster = ["Jane Doe"]\nfail_level = "warning"\n[lint.rules]\n"Leak.Handle" = "off"\n',
+        '[lint]\nroster = ["Jane Doe"]\nfail_level = "warning"\n'
+        '[lint.rules]\n"Leak.Handle" = "off"\n',
     )
     path = write(tmp_path, "n.txt", "Jane Doe and @bob are on it; it is probably fine.\n")
     result = runner.invoke(lint, ["--config", str(config), str(path)], catch_exceptions=False)
     assert result.exit_code == 1
-    assert "Leak.StaffName" in result.output and "Leak.Handle" not in result.output
+    assert "Leak.StaffName" in result.output
+    assert "Leak.Handle" not in result.output
 
 
 def test_bad_config_is_one_line_exit_3(tmp_path: Path) -> None:
@@ -133,7 +147,8 @@ def test_bad_config_is_one_line_exit_3(tmp_path: Path) -> None:
     config = write(tmp_path, "comms.toml", '[lint]\nfail_level = "loud"\n')
     result = CliRunner().invoke(cli, ["lint", "--config", str(config), "-"], input="x")
     assert result.exit_code == 3
-    assert "lint.fail_level" in result.output and len(result.output.strip().splitlines()) == 1
+    assert "lint.fail_level" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_tenant_from_the_store_flags_the_others(runner: CliRunner, tmp_path: Path) -> None:
@@ -174,9 +189,14 @@ def test_subprocess_round_trip(tmp_path: Path) -> None:
     path = write(tmp_path, "note.txt", NOTE)
     done = subprocess.run(
         [sys.executable, "-m", "comms", "lint", "--format", "json", str(path)],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert done.returncode == 1, done.stderr
     assert {json.loads(line)["rule"] for line in done.stdout.splitlines()} == {
-        "Leak.Handle", "Leak.BareHost", "Leak.IPAddress",
+        "Leak.Handle",
+        "Leak.BareHost",
+        "Leak.IPAddress",
     }

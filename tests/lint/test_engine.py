@@ -30,11 +30,24 @@ def test_finding_fields_and_positions() -> None:
     assert (handle.line, handle.column, handle.match) == (1, 10, "@alice")
     assert NOTE[handle.start : handle.end] == "@alice"
     channel = by_rule["Leak.Channel"]
-    assert channel.line == 2 and NOTE[channel.start : channel.end] == "#incident-1234"
+    assert channel.line == 2
+    assert NOTE[channel.start : channel.end] == "#incident-1234"
     assert channel.column == NOTE[: channel.start].split("\n")[-1].__len__() + 1
-    assert handle.level == "error" and handle.replacement == "" and handle.fixable
+    assert handle.level == "error"
+    assert handle.replacement == ""
+    assert handle.fixable
     data = handle.to_dict()
-    assert set(data) == {"rule", "level", "message", "start", "end", "line", "column", "match", "replacement"}
+    assert set(data) == {
+        "rule",
+        "level",
+        "message",
+        "start",
+        "end",
+        "line",
+        "column",
+        "match",
+        "replacement",
+    }
     json.dumps(data)
 
 
@@ -48,7 +61,8 @@ def test_columns_count_code_points_and_crlf_lines() -> None:
 def test_secrets_are_masked_everywhere() -> None:
     findings = lint(f"token {TOKEN} here")
     [f] = [f for f in findings if f.rule == "Leak.Secret"]
-    assert TOKEN not in json.dumps(f.to_dict()) and TOKEN not in f.message
+    assert TOKEN not in json.dumps(f.to_dict())
+    assert TOKEN not in f.message
     assert f.match.startswith("[secret")
 
 
@@ -61,7 +75,8 @@ def test_blocking_is_the_error_level() -> None:
 def test_config_overrides_levels_and_turns_rules_off() -> None:
     config = LintConfig(rules={"Leak.Handle": "off", "Impact.Speculation": "error"})
     rules = {f.rule: f.level for f in lint("Ping @alice, it is probably fine.", config=config)}
-    assert "Leak.Handle" not in rules and rules["Impact.Speculation"] == "error"
+    assert "Leak.Handle" not in rules
+    assert rules["Impact.Speculation"] == "error"
 
 
 def test_config_allow_lists() -> None:
@@ -84,7 +99,7 @@ def test_extra_pack_from_config(tmp_path: Path) -> None:
 
 
 def test_bad_pack_is_reported_with_the_rule() -> None:
-    with pytest.raises(PackError, match="Bad.Rule"):
+    with pytest.raises(PackError, match=r"Bad\.Rule"):
         parse_pack("x", '[[rule]]\nid = "Bad.Rule"\nkind = "pattern"\npatterns = ["("]\n')
     with pytest.raises(PackError, match="dotted"):
         parse_pack("x", '[[rule]]\nid = "nodots"\n')
@@ -94,22 +109,38 @@ def test_other_tenants_but_not_the_audience() -> None:
     text = "Acme Corp and Globex are affected."
     rules = [f.match for f in lint(text, audience="Acme Corp", tenants=["Acme Corp", "Globex"])]
     assert rules == ["Globex"]
-    fixed = fix(text + " We are investigating.", audience="Acme Corp", tenants=["Acme Corp", "Globex"])
+    fixed = fix(
+        text + " We are investigating.", audience="Acme Corp", tenants=["Acme Corp", "Globex"]
+    )
     assert fixed.text == "We are investigating."
 
 
 def test_next_update_only_for_open_s1() -> None:
     text = "We are investigating errors when pushing."
-    assert "Struct.NextUpdate" in {f.rule for f in lint(text, kind="update", severity="S1", status="identified")}
-    assert "Struct.NextUpdate" not in {f.rule for f in lint(text, kind="update", severity="S2", status="identified")}
-    assert "Struct.NextUpdate" not in {f.rule for f in lint(text, kind="update", severity="S1", status="resolved")}
+    assert "Struct.NextUpdate" in {
+        f.rule for f in lint(text, kind="update", severity="S1", status="identified")
+    }
+    assert "Struct.NextUpdate" not in {
+        f.rule for f in lint(text, kind="update", severity="S2", status="identified")
+    }
+    assert "Struct.NextUpdate" not in {
+        f.rule for f in lint(text, kind="update", severity="S1", status="resolved")
+    }
     assert "Struct.NextUpdate" not in {f.rule for f in lint(text)}  # struct needs a kind
 
 
 def test_fix_strips_internal_details_and_reports_them() -> None:
     result = fix(NOTE)
     assert isinstance(result, FixResult)
-    for leaked in ("@alice", "db1001", "10.0.0.12", "grafana", "#incident-1234", "INFRA-123", "web-03"):
+    for leaked in (
+        "@alice",
+        "db1001",
+        "10.0.0.12",
+        "grafana",
+        "#incident-1234",
+        "INFRA-123",
+        "web-03",
+    ):
         assert leaked not in result.text
     assert "Customers may experience errors. We are investigating." in result.text
     assert result.summary()["Leak.Handle"] == 1
@@ -132,22 +163,71 @@ def test_fix_never_leaks_a_secret_into_the_report() -> None:
 
 
 def test_import_is_light() -> None:
-    code = "import sys, comms.lint; print('pydantic' in sys.modules, 'comms.lint.engine' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, comms.lint; "
+        "print('pydantic' in sys.modules, 'comms.lint.engine' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["False", "False"]
 
 
 # Text that looks like incident notes: words, leaks, punctuation, odd Unicode.
 _PIECES = st.sampled_from(
     [
-        "We are investigating", "errors", "db1001", "@alice", "#incident-12", "10.0.0.1", "INFRA-9",
-        "https://grafana.internal/d/x", "support@gitlab.com", "bob@example.com", "probably", "just",
-        "pods", "OOM", "the", "see", "and", "(", ")", "[", "]", ",", ".", ";", ":", "-", "\n", "\r\n",
-        "\n\n", "  ", "\t", "😀", "e\u0301", "\u05e9\u05dc\u05d5\u05dd", "\x00", "İ", "ß", "`", "```",
-        "- ", "> ", "14:00", "UTC", "glpat-AbCdEfGhIjKlMnOpQrStUv", "Acme", "Globex", "web-03",
+        "We are investigating",
+        "errors",
+        "db1001",
+        "@alice",
+        "#incident-12",
+        "10.0.0.1",
+        "INFRA-9",
+        "https://grafana.internal/d/x",
+        "support@gitlab.com",
+        "bob@example.com",
+        "probably",
+        "just",
+        "pods",
+        "OOM",
+        "the",
+        "see",
+        "and",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        ".",
+        ";",
+        ":",
+        "-",
+        "\n",
+        "\r\n",
+        "\n\n",
+        "  ",
+        "\t",
+        "😀",
+        "e\u0301",
+        "\u05e9\u05dc\u05d5\u05dd",
+        "\x00",
+        "İ",
+        "ß",
+        "`",
+        "```",
+        "- ",
+        "> ",
+        "14:00",
+        "UTC",
+        "glpat-AbCdEfGhIjKlMnOpQrStUv",
+        "Acme",
+        "Globex",
+        "web-03",
     ]
 )
-_TEXTS = st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=30).map(" ".join) | st.text(max_size=200)
+_TEXTS = st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=30).map(" ".join) | st.text(
+    max_size=200
+)
 _FIX_KW = {"audience": "Acme", "tenants": ["Acme", "Globex"]}
 
 
@@ -169,7 +249,8 @@ def test_fix_is_idempotent_and_leaves_nothing_fixable(text: str) -> None:
     once = fix(text, **_FIX_KW)
     assert not [f for f in once.remaining if f.fixable]
     twice = fix(once.text, **_FIX_KW)
-    assert twice.text == once.text and twice.removed == []
+    assert twice.text == once.text
+    assert twice.removed == []
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -188,12 +269,17 @@ def test_fix_keeps_required_content_it_can() -> None:
     text = "Globex and Acme are investigating errors."
     result = fix(text, kind="update", **_FIX_KW)
     assert "Struct.Status" not in {f.rule for f in result.remaining}
-    assert "Globex" not in result.text and "investigating errors" in result.text
+    assert "Globex" not in result.text
+    assert "investigating errors" in result.text
 
 
 def test_one_megabyte_line() -> None:
     text = ("word " * 200_000) + "db1001 @alice"
     findings = lint(text, kind="update")
-    assert [f.rule for f in findings if f.rule.startswith("Leak")] == ["Leak.BareHost", "Leak.Handle"]
-    assert findings[-1].line == 1 and text[findings[-1].start : findings[-1].end] == "@alice"
+    assert [f.rule for f in findings if f.rule.startswith("Leak")] == [
+        "Leak.BareHost",
+        "Leak.Handle",
+    ]
+    assert findings[-1].line == 1
+    assert text[findings[-1].start : findings[-1].end] == "@alice"
     assert fix(text).text.endswith("word")

@@ -21,7 +21,10 @@ TENANTS = {"audience": "Acme Corp", "tenants": ["Acme Corp", "Globex", "Initech"
 # rule id -> (should flag, should pass, keyword arguments for lint)
 EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
     "Leak.PrivateKey": (
-        ["key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----\n"],
+        [
+            "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n"
+            "-----END RSA PRIVATE KEY-----\n"
+        ],
         ["We rotated the signing keys as a precaution."],
         {},
     ),
@@ -48,8 +51,11 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
     ),
     "Leak.StackTrace": (
         [
-            "Traceback (most recent call last):\n  File \"app.py\", line 3, in <module>\nValueError: boom\n",
-            "java.lang.NullPointerException: oops\n    at com.example.Foo.bar(Foo.java:12)\n    at com.example.Main.main(Main.java:3)\n",
+            "Traceback (most recent call last):\n"
+            '  File "app.py", line 3, in <module>\nValueError: boom\n',
+            "java.lang.NullPointerException: oops\n"
+            "    at com.example.Foo.bar(Foo.java:12)\n"
+            "    at com.example.Main.main(Main.java:3)\n",
         ],
         ["Some users saw errors when opening merge requests."],
         {},
@@ -75,7 +81,10 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         {},
     ),
     "Leak.SQL": (
-        ["We executed UPDATE users SET state = 'active' WHERE id = 4;", "select * from ci_builds where id = 1;\n"],
+        [
+            "We executed UPDATE users SET state = 'active' WHERE id = 4;",
+            "select * from ci_builds where id = 1;\n",
+        ],
         ["Select a project from the list, then update the settings."],
         {},
     ),
@@ -85,7 +94,10 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "Runbook: https://gitlab.com/gitlab-com/runbooks/-/issues/123",
             "Open http://10.0.0.5:8080/health",
         ],
-        ["See https://docs.gitlab.com/ee/administration/ for details.", "Status: https://status.gitlab.com"],
+        [
+            "See https://docs.gitlab.com/ee/administration/ for details.",
+            "Status: https://status.gitlab.com",
+        ],
         {},
     ),
     "Leak.Email": (
@@ -120,12 +132,20 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         {},
     ),
     "Leak.IPAddress": (
-        ["Traffic from 10.1.2.3 was dropped.", "The 192.168.0.0/16 range", "fe80::1ff:fe23:4567:890a failed"],
+        [
+            "Traffic from 10.1.2.3 was dropped.",
+            "The 192.168.0.0/16 range",
+            "fe80::1ff:fe23:4567:890a failed",
+        ],
         ["Upgrade to version 1.2.3.4 when ready.", "The window is 13:00-17:00 UTC.", "ratio 3:2"],
         {},
     ),
     "Leak.HostName": (
-        ["db-main.prod.internal stopped", "redis.gitlab.svc.cluster.local timed out", "gitaly-01.gprd.gitlab.net is slow"],
+        [
+            "db-main.prod.internal stopped",
+            "redis.gitlab.svc.cluster.local timed out",
+            "gitaly-01.gprd.gitlab.net is slow",
+        ],
         [
             "Your instance acme.gitlab-dedicated.com is available.",
             "See docs.gitlab.com for details.",
@@ -134,7 +154,11 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         {},
     ),
     "Leak.BareHost": (
-        ["db1001 ran out of disk", "web-03 was removed from the pool", "patroni-main-2004 failed over"],
+        [
+            "db1001 ran out of disk",
+            "web-03 was removed from the pool",
+            "patroni-main-2004 failed over",
+        ],
         ["COVID-19 and UTF-8 and SHA-256 are fine.", "We use sha256 and base64.", "top-10 issues"],
         {},
     ),
@@ -144,7 +168,12 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         {},
     ),
     "Leak.TicketRef": (
-        ["Tracked in INFRA-4521.", "See #123456 for the details.", "Fixed by !4567.", "gitlab-org/gitlab#12345"],
+        [
+            "Tracked in INFRA-4521.",
+            "See #123456 for the details.",
+            "Fixed by !4567.",
+            "gitlab-org/gitlab#12345",
+        ],
         ["COVID-19 and ISO-8601 dates.", "We are #1 in support.", "CVE-2021-44228 is patched."],
         {},
     ),
@@ -174,12 +203,20 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         {},
     ),
     "Impact.Speculation": (
-        ["This is probably a network issue.", "We think the cache is stale.", "It appears to be caused by a bad node."],
+        [
+            "This is probably a network issue.",
+            "We think the cache is stale.",
+            "It appears to be caused by a bad node.",
+        ],
         ["Customers may experience slow page loads.", "The cause is under investigation."],
         {},
     ),
     "Impact.Jargon": (
-        ["Several pods were OOM killed.", "We saw replication lag on the database.", "A bad deploy went out."],
+        [
+            "Several pods were OOM killed.",
+            "We saw replication lag on the database.",
+            "A bad deploy went out.",
+        ],
         ["Some requests were slower than usual.", "We deployed a fix."],
         {},
     ),
@@ -235,7 +272,11 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
     ),
     "Struct.TimeZone": (
         ["Next update at 14:30.", "We started at 3pm."],
-        ["Next update at 14:30 UTC.", "Window 13:00–17:00 UTC.", "At 09:00 (UTC+2)."],
+        [
+            "Next update at 14:30 UTC.",
+            "Window 13:00–17:00 UTC.",  # noqa: RUF001 - en dash on purpose
+            "At 09:00 (UTC+2).",
+        ],
         UPDATE,
     ),
 }
@@ -255,7 +296,9 @@ def _shipped_rules() -> list[str]:
 
 def test_every_rule_has_flag_and_pass_examples() -> None:
     missing = [
-        rid for rid in _shipped_rules() if rid not in EXAMPLES or not EXAMPLES[rid][0] or not EXAMPLES[rid][1]
+        rid
+        for rid in _shipped_rules()
+        if rid not in EXAMPLES or not EXAMPLES[rid][0] or not EXAMPLES[rid][1]
     ]
     assert missing == [], f"rules without should-flag and should-pass examples: {missing}"
     unknown = sorted(set(EXAMPLES) - set(_shipped_rules()))
