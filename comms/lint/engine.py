@@ -203,6 +203,8 @@ def _replacement(rule: Rule, value: str, at_start: bool) -> str | None:
 
 
 def _message(rule: Rule, shown: str, replacement: str | None) -> str:
+    if "{" not in rule.message:
+        return rule.message
     short = shown.splitlines()[0][:60] if shown else ""
     return rule.message.replace("{match}", short).replace("{replacement}", replacement or "")
 
@@ -210,7 +212,12 @@ def _message(rule: Rule, shown: str, replacement: str | None) -> str:
 def _make(rule: Rule, level: str, text: str, start: int, end: int, lines: _Lines) -> Finding:
     value = text[start:end]
     shown = _shown(rule, value)
-    replacement = _replacement(rule, value, _sentence_start(text, start))
+    if rule.fix == "none":
+        replacement = None
+    elif rule.fix in ("strip", "sentence"):
+        replacement = ""
+    else:
+        replacement = _replacement(rule, value, _sentence_start(text, start))
     line, column = lines.position(start)
     return Finding(
         rule=rule.id,
@@ -305,30 +312,46 @@ def _scan(
                 candidates.append((start, order, end, rule))
     candidates.sort(key=lambda c: (c[0], c[1]))
     covered = 0
-    rejected_at = -1
-    for anchor_at, _, end, rule in candidates:
-        # Inside an earlier candidate: skip; but after a rejection at this same position
-        # the next rule still gets its chance (as the next alternative would).
-        if anchor_at < covered and anchor_at != rejected_at:
-            continue
-        start = anchor_at
-        level = s.levels.get(rule.id, rule.level)
-        if rule.extend_left:
-            # Patterns anchor on a rare character ('@', '.', '-') for speed; the part of the
-            # token before it is taken back here.
-            ext = _extender(rule.extend_left)
-            while start > 0 and ext.match(text, start - 1):
-                start -= 1
-        if level == "off" or (
-            rule.validator and not VALIDATORS[rule.validator](text, start, end, s.ctx)
-        ):
+    for anchor_at, order, end, rule in candidates:
+        if anchor_at < covered:
+            continue  # inside an earlier candidate
+        hit = _accept(text, s, rule, anchor_at, end)
+        if hit is None and anchor_at < len(text):
+            # A scanner reports only the first alternative that matched here; after a
+            # rejection the later ones get their chance, as in a plain alternation.
+            ch = text[anchor_at]
+            for alt_order, alt_rule, pattern, first in pack.alternatives():
+                if alt_order <= order or (first is not None and ch not in first):
+                    continue
+                m = pattern.match(text, anchor_at)
+                if m and m.end() > anchor_at:
+                    hit = _accept(text, s, alt_rule, anchor_at, m.end())
+                    if hit is not None:
+                        rule, end = alt_rule, m.end()
+                        break
+        if hit is None:
             if rule.shadow:
                 covered = max(covered, end)
-            rejected_at = anchor_at
             continue
         covered = max(covered, end)
-        rejected_at = -1
+        start, level = hit
         found.append(_make(rule, level, text, start, end, lines))
+
+
+def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> tuple[int, str] | None:
+    """(start, level) when the candidate is a finding: extended left, validated, not off."""
+    level = s.levels.get(rule.id, rule.level)
+    if level == "off":
+        return None
+    if rule.extend_left:
+        # Patterns anchor on a rare character ('@', '.', '-') for speed; the part of the
+        # token before it is taken back here.
+        ext = _extender(rule.extend_left)
+        while start > 0 and ext.match(text, start - 1):
+            start -= 1
+    if rule.validator and not VALIDATORS[rule.validator](text, start, end, s.ctx):
+        return None
+    return start, level
 
 
 @lru_cache(maxsize=32)

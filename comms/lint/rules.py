@@ -87,6 +87,9 @@ class Pack:
     _compiled: dict[str, list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]]]]] = field(
         default_factory=dict, repr=False
     )
+    _alternatives: list[tuple[int, Rule, re.Pattern[str], frozenset[str] | None]] = field(
+        default_factory=list, repr=False
+    )
 
     def scanners(
         self, anchor: str = "any"
@@ -120,6 +123,9 @@ class Pack:
                     pattern = pattern[1:] if pattern.startswith("^") else pattern
                     body = f"(?i:{pattern})" if rule.ignorecase else pattern
                     first = first_chars(body) if anchor == "any" else frozenset()
+                    # Patterns starting with punctuation share one scanner (each pass costs
+                    # ~10 ms per MiB even when it skips); letters and digits get their own,
+                    # as they occur too often to share.
                     key = frozenset(_char_kind(c) for c in first) if first else frozenset({"*"})
                     buckets.setdefault(key, []).append((f"g{n}", body, order, rule))
                     n += 1
@@ -143,8 +149,24 @@ class Pack:
         return self._compiled[anchor]
 
 
+    def alternatives(self) -> list[tuple[int, Rule, re.Pattern[str], frozenset[str] | None]]:
+        """Every scan pattern on its own, in file order (to retry after a rejection)."""
+        if "alternatives" not in self._compiled:
+            out = []
+            for order, rule in enumerate(self.rules):
+                if rule.kind in SCAN_KINDS and rule.source is None and rule.anchor == "any":
+                    for pattern in rule.patterns:
+                        if pattern.startswith("^"):
+                            continue
+                        body = f"(?i:{pattern})" if rule.ignorecase else pattern
+                        out.append((order, rule, re.compile(body, re.MULTILINE), first_chars(body)))
+            self._alternatives = out
+            self._compiled["alternatives"] = []
+        return self._alternatives
+
+
 def _char_kind(c: str) -> str:
-    return "digit" if c.isdigit() else "upper" if c.isupper() else "lower" if c.islower() else c
+    return "digit" if c.isdigit() else "upper" if c.isupper() else "lower" if c.islower() else "punct"
 
 
 def first_chars(pattern: str) -> frozenset[str] | None:
