@@ -320,14 +320,14 @@ def _scan(
             # A scanner reports only the first alternative that matched here; after a
             # rejection the later ones get their chance, as in a plain alternation.
             ch = text[anchor_at]
-            for alt_order, alt_rule, pattern, first in pack.alternatives():
-                if alt_order <= order or (first is not None and ch not in first):
+            for alt_order, alt_rule, pattern, starts in pack.alternatives():
+                if alt_order <= order or (starts is not None and ch not in starts):
                     continue
-                m = pattern.match(text, anchor_at)
-                if m and m.end() > anchor_at:
-                    hit = _accept(text, s, alt_rule, anchor_at, m.end())
+                again = pattern.match(text, anchor_at)
+                if again is not None and again.end() > anchor_at:
+                    hit = _accept(text, s, alt_rule, anchor_at, again.end())
                     if hit is not None:
-                        rule, end = alt_rule, m.end()
+                        rule, end = alt_rule, again.end()
                         break
         if hit is None:
             if rule.shadow:

@@ -148,7 +148,6 @@ class Pack:
             self._compiled[anchor] = compiled
         return self._compiled[anchor]
 
-
     def alternatives(self) -> list[tuple[int, Rule, re.Pattern[str], frozenset[str] | None]]:
         """Every scan pattern on its own, in file order (to retry after a rejection)."""
         if "alternatives" not in self._compiled:
@@ -166,7 +165,9 @@ class Pack:
 
 
 def _char_kind(c: str) -> str:
-    return "digit" if c.isdigit() else "upper" if c.isupper() else "lower" if c.islower() else "punct"
+    if c.isdigit():
+        return "digit"
+    return "upper" if c.isupper() else "lower" if c.islower() else "punct"
 
 
 def first_chars(pattern: str) -> frozenset[str] | None:
