@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -30,6 +31,8 @@ from comms.errors import PublishError
 from comms.models import Delivery, Draft, DraftState, Incident, Receipt, Tenant
 
 LEASE = timedelta(minutes=5)
+# How often a sender looks again at deliveries another live sender holds.
+POLL_SECONDS = 0.2
 
 
 def delivery_key(draft_id: int, revision: int, tenant: str, channel: str) -> str:
@@ -120,12 +123,24 @@ def run(
     concurrency: int = 4,
     extra_args: ExtraArgs | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    patience: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> SendReport:
-    """Publish every planned delivery not yet delivered, at most ``concurrency`` at once."""
+    """Publish every planned delivery not yet delivered, at most ``concurrency`` at once.
+
+    A delivery whose lease another live sender holds (``comms send`` run twice at once) is
+    waited for, not reported as a failure: it is looked at again every ``POLL_SECONDS``
+    until that sender records it, dies (then it is taken over) or its lease runs out.
+    ``patience`` (seconds, default the lease plus a minute) bounds the wait; what is still
+    held after it is reported ``busy``.
+    """
     report = SendReport()
     owner = owner_id()
     takeover = dead_owners(store.in_flight_owners())
     pending: dict[Future[Receipt], Delivery] = {}
+    held: list[Delivery] = []
+    give_up_at = monotonic() + (LEASE.total_seconds() + 60 if patience is None else patience)
 
     def finish(outcome: Outcome) -> None:
         report.outcomes.append(outcome)
@@ -134,7 +149,17 @@ def run(
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         queue = list(deliveries)
-        while queue or pending:
+        while queue or pending or held:
+            if held and not queue and not pending:
+                if monotonic() >= give_up_at:
+                    for item in held:
+                        current = store.get_delivery(item.idempotency_key)
+                        finish(Outcome(current, "busy", current.receipt,
+                                       f"another sender ({current.lease_owner}) still holds it"))
+                    break
+                sleep(POLL_SECONDS)
+                takeover = dead_owners(store.in_flight_owners())
+                queue, held = held, []
             while queue and len(pending) < max(1, concurrency):
                 item = queue.pop(0)
                 if item.state == "delivered":
@@ -145,6 +170,9 @@ def run(
                                                until=now + LEASE, dead_owners=takeover)
                 if claimed is None:
                     current = store.get_delivery(item.idempotency_key)
+                    if current.state == "in-flight":
+                        held.append(current)
+                        continue
                     status = {"delivered": "already-delivered", "failed": "failed"}.get(current.state, "busy")
                     finish(Outcome(current, status, current.receipt, current.error))
                     continue
@@ -159,7 +187,7 @@ def run(
                 )
                 pending[future] = claimed
             if not pending:
-                break
+                continue
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 item = pending.pop(future)
