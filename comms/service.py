@@ -39,16 +39,17 @@ def open_incident(
     ref: str | None = None,
 ) -> Incident:
     """Open an incident for known tenants; pubsec follows the tenants' flags."""
-    if not title.strip():
+    title = " ".join(title.split())  # one line: it heads the timeline and the drafts' subjects
+    if not title:
         raise UsageError("the incident needs a --title describing the customer impact")
     if not tenants:
         raise UsageError("name at least one affected tenant with --tenant")
-    known = [store.get_tenant(t) for t in tenants]  # raises NotFoundError with a hint
+    known = [store.get_tenant(t) for t in dict.fromkeys(tenants)]  # NotFoundError has a hint
     started = utc(started_at or now)
     if started > utc(now):
         raise UsageError(f"--started {format_time(started)} is in the future")
     return store.create_incident(
-        title=title.strip(), severity=severity, tenants=[t.id for t in known],
+        title=title, severity=severity, tenants=[t.id for t in known],
         started_at=started, now=now, actor=actor, security=security,
         pubsec=any(t.pubsec for t in known), ref=ref,
     )
@@ -70,23 +71,13 @@ def change_status(
     (mitigated) or resolved records who confirmed it.
     """
     incident = store.get_incident(ref)
+    check_status_change(incident, to, reason=reason, confirmed_by=confirmed_by)
     current = incident.status
-    if to is current:
-        raise TransitionError(f"{ref} is already {to.value}")
-    if to.rank < current.rank and not reason:
-        raise TransitionError(
-            f"{ref} would move back from {current.value} to {to.value}; "
-            "give the reason with --reason '…'"
-        )
     changes: dict[str, Any] = {"status": to, "updated_at": utc(now)}
     data: dict[str, Any] = {"from": current.value, "to": to.value}
     if reason:
         data["reason"] = reason
     if to in _CONFIRMED:
-        if not confirmed_by:
-            raise TransitionError(
-                f"moving {ref} to {to.value} needs who confirmed it: --confirmed-by NAME"
-            )
         prefix = _CONFIRMED[to]
         changes[f"{prefix}_at"] = utc(now)
         changes[f"{prefix}_by"] = confirmed_by
@@ -98,6 +89,22 @@ def change_status(
     return store.update_incident(
         incident.replace(**changes), event="incident.status", actor=actor, data=data
     )
+
+
+def check_status_change(
+    incident: Incident, to: Status, *, reason: str | None, confirmed_by: str | None
+) -> None:
+    """Raise ``TransitionError`` unless the process allows moving ``incident`` to ``to``."""
+    ref, current = incident.ref, incident.status
+    if to is current:
+        raise TransitionError(f"{ref} is already {to.value}")
+    if to.rank < current.rank and not reason:
+        raise TransitionError(
+            f"{ref} would move back from {current.value} to {to.value}; "
+            "give the reason with --reason '…'"
+        )
+    if to in _CONFIRMED and not confirmed_by:
+        raise TransitionError(f"moving {ref} to {to.value} needs who confirmed it: --confirmed-by NAME")
 
 
 def update_incident(
@@ -118,9 +125,10 @@ def update_incident(
     if severity is not None and severity is not incident.severity:
         changes["severity"] = severity
         data["severity"] = {"from": incident.severity.value, "to": severity.value}
-    if title is not None and title.strip() and title.strip() != incident.title:
-        changes["title"] = title.strip()
-        data["title"] = {"from": incident.title, "to": title.strip()}
+    title = " ".join(title.split()) if title is not None else None
+    if title and title != incident.title:
+        changes["title"] = title
+        data["title"] = {"from": incident.title, "to": title}
     new = [t for t in add_tenants if t not in incident.tenants]
     if new:
         tenants = [store.get_tenant(t) for t in new]
@@ -213,6 +221,11 @@ def compose(
     rendered = renderer.render(kind.value, merged, context, now)
     spec = renderer.spec(kind.value)
     normalised = _normalise(rendered.variables, spec, now)
+    if kind is MessageKind.MAINTENANCE_PLANNED and "window_start" in normalised and "window_end" in normalised:
+        from comms.times import from_iso
+
+        if from_iso(normalised["window_end"]) <= from_iso(normalised["window_start"]):
+            raise UsageError("window_end must be after window_start; check both times (UTC)")
     findings = check(_text(rendered.subject, rendered.body), kind.value, incident) if check else []
     draft = store.add_revision(
         incident_ref=ref, kind=kind, draft_id=existing.id if existing else None,

@@ -188,12 +188,14 @@ def incident_open(
     from comms import service
 
     moment = common.now()
-    started_at = _time(started, moment, "--started") if started else None
-    if started_at is not None and started_at > moment:
-        # "14:05" typed at 13:00 means this morning's 14:05 yesterday is wrong; take today's past time.
-        from datetime import timedelta
+    started_at = None
+    if started:
+        from comms.times import parse_past_time
 
-        started_at -= timedelta(days=1)
+        try:
+            started_at = parse_past_time(started, moment)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--started") from exc
     found = service.open_incident(
         common.store(), title=title, severity=severity, tenants=list(tenant_ids), now=moment,
         actor=common.settings().author, started_at=started_at, security=security, ref=ref,
@@ -288,6 +290,11 @@ def incident_set(
     moment = common.now()
     if status is None and severity is None and title is None and not add_tenants and security is None:
         raise UsageError("nothing to change; pass --status, --severity, --title, --add-tenant or --security")
+    if status is not None:
+        # Check the transition before anything is written, so a refused status change
+        # does not leave a severity or title change behind.
+        service.check_status_change(store.get_incident(ref), Status(status), reason=reason,
+                                    confirmed_by=confirmed_by)
     result = None
     if severity is not None or title is not None or add_tenants or security is not None:
         result = service.update_incident(store, ref, now=moment, actor=author, severity=severity,

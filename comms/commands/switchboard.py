@@ -20,7 +20,12 @@ TOKEN_ENV = "COMMS_SWITCHBOARD_TOKEN"
 
 @click.group()
 def switchboard() -> None:
-    """Run the Switchboard API stub server (for demos, tests and benchmarks)."""
+    """Run the Switchboard API stub server (for demos, tests and benchmarks).
+
+    \b
+    Example:
+      COMMS_SWITCHBOARD_TOKEN=dev comms switchboard serve --port 8765
+    """
 
 
 def _token(explicit: str | None) -> str:

@@ -717,7 +717,6 @@ NO_EXAMPLE = {
     "cadence snooze": "comms/commands/cadence.py",
     "cadence status": "comms/commands/cadence.py",
     "cadence watch": "comms/commands/cadence.py",
-    "switchboard": "comms/commands/switchboard.py",
 }
 
 
@@ -783,12 +782,6 @@ def test_minimal_sets_are_enough(s1: str) -> None:
 # -- known bugs in modules this suite does not own (xfail strict: fixed means green) -----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: comms/commands/core.py incident_open subtracts a day from any --started after "
-    "now, so an explicit future date 2026-11-28T10:00Z is silently stored as 2026-11-27T10:00Z; "
-    "only a bare clock time should move (times.parse_past_time), a future date is exit 2",
-)
 def test_future_started_date_is_refused_not_shifted(tenant: str) -> None:
     fails(
         [
@@ -800,11 +793,6 @@ def test_future_started_date_is_refused_not_shifted(tenant: str) -> None:
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: comms/service.py open_incident keeps repeated --tenant values: "
-    "--tenant acme --tenant acme stores tenants ['acme', 'acme']",
-)
 def test_repeated_tenant_is_stored_once(tenant: str) -> None:
     data = json.loads(
         ok(
@@ -817,12 +805,6 @@ def test_repeated_tenant_is_stored_once(tenant: str) -> None:
     assert data["tenants"] == ["acme"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: comms/commands/core.py incident_set stores --severity/--title before checking "
-    "the --status transition, so `set --severity S3 --status resolved` (no --confirmed-by) "
-    "exits 2 yet has already changed the severity",
-)
 def test_failed_set_changes_nothing(s1: str) -> None:
     fails(["incident", "set", s1, "--severity", "S3", "--status", "resolved"], 2, "--confirmed-by")
     assert incident(s1)["severity"] == "S1"
