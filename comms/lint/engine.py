@@ -188,7 +188,7 @@ def _sentence_start(text: str, start: int) -> bool:
 
 
 def _replacement(rule: Rule, value: str, at_start: bool) -> str | None:
-    if rule.fix in ("strip", "sentence"):
+    if rule.fix in ("strip", "sentence", "line"):
         return ""
     if rule.fix != "replace":
         return None
@@ -214,7 +214,7 @@ def _make(rule: Rule, level: str, text: str, start: int, end: int, lines: _Lines
     shown = _shown(rule, value)
     if rule.fix == "none":
         replacement = None
-    elif rule.fix in ("strip", "sentence"):
+    elif rule.fix in ("strip", "sentence", "line"):
         replacement = ""
     else:
         replacement = _replacement(rule, value, _sentence_start(text, start))

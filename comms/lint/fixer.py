@@ -173,6 +173,10 @@ def _apply(
         start, end = f.start, f.end
         if rule is not None and rule.fix == "sentence" and not conservative:
             start, end = _sentence_bounds(text, start, end)
+        elif rule is not None and rule.fix == "line":
+            start, end = _line_bounds(text, start)[0], _line_bounds(text, end)[1]
+            brk = _LINE_END.match(text, end)
+            end = brk.end() if brk else end
         spans.append((start, end, f))
     chosen: list[tuple[int, int, Finding]] = []
     for span in sorted(spans, key=lambda x: (x[0] - x[1], -LEVEL_RANK[x[2].level], x[0])):

@@ -11,7 +11,7 @@ A pack is a TOML file with a ``[pack]`` table and ``[[rule]]`` entries.  Rule ki
 
 Options: ``level`` (error | warning | suggestion), ``message`` (``{match}`` and
 ``{replacement}`` are filled in), ``ignorecase``, ``fix`` (none | strip | replace |
-sentence), ``replacement``, ``mask`` (never show the match), ``source`` (``roster`` or
+sentence | line: remove the whole sentence or line), ``replacement``, ``mask`` (never show the match), ``source`` (``roster`` or
 ``tenants``: the tokens come from the configuration at lint time), ``anchor = "line"`` (or
 a pattern starting with ``^``: only at line starts), ``extend_left`` (a character class:
 the match grows left over it before validation), ``shadow`` (a candidate its validator
@@ -35,7 +35,7 @@ from comms.lint.validators import VALIDATORS
 
 LEVELS = ("suggestion", "warning", "error")
 KINDS = ("existence", "substitution", "pattern", "required", "metric")
-FIXES = ("none", "strip", "replace", "sentence")
+FIXES = ("none", "strip", "replace", "sentence", "line")
 SCAN_KINDS = ("existence", "substitution", "pattern")
 PACKS_DIR = Path(__file__).parent / "packs"
 DEFAULT_PACKS = ("leak", "impact", "struct")
