@@ -11,8 +11,9 @@ A pack is a TOML file with a ``[pack]`` table and ``[[rule]]`` entries.  Rule ki
 
 Options: ``level`` (error | warning | suggestion), ``message`` (``{match}`` and
 ``{replacement}`` are filled in), ``ignorecase``, ``fix`` (none | strip | replace |
-sentence | line: remove the whole sentence or line), ``replacement``, ``mask`` (never show the match), ``source`` (``roster`` or
-``tenants``: the tokens come from the configuration at lint time), ``anchor = "line"`` (or
+sentence | line: remove the whole sentence or line), ``replacement``, ``mask`` (never
+show the match), ``source`` (``roster`` or ``tenants``: the tokens come from the
+configuration at lint time), ``anchor = "line"`` (or
 a pattern starting with ``^``: only at line starts), ``extend_left`` (a character class:
 the match grows left over it before validation), ``shadow`` (a candidate its validator
 allows still hides matches inside it, e.g. the path of an allow-listed URL).
