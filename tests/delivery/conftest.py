@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from delivery_support import TOKEN, Stub, write_config  # noqa: E402
+from delivery_support import TOKEN, Stub, write_config
 
 # Short timeouts keep fault tests fast: the client gives up on a slow answer after 0.4 s.
 SWITCHBOARD = {"timeout_seconds": 0.4, "max_attempts": 6}
@@ -32,8 +32,11 @@ def start_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
         def start(**options: Any) -> Stub:
             db_path = tmp_path / f"switchboard-{next(numbers)}.db"
             url = stack.enter_context(serve_in_thread(db_path, token=TOKEN, **options))
-            http = stack.enter_context(httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10.0))
+            http = stack.enter_context(
+                httpx.Client(
+                    base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10.0
+                )
+            )
             monkeypatch.setenv("COMMS_SWITCHBOARD_URL", url)
             monkeypatch.setenv("COMMS_SWITCHBOARD_TOKEN", TOKEN)
             return Stub(url=url, db_path=db_path, http=http)

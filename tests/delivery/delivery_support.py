@@ -56,7 +56,9 @@ class Stub:
 
     def messages(self, tenant: str) -> list[str]:
         """The messages of every notification the server holds for ``tenant``, oldest first."""
-        page = self.http.get("/api/v1/notifications", params={"tenant_id": tenant, "limit": 100}).json()
+        page = self.http.get(
+            "/api/v1/notifications", params={"tenant_id": tenant, "limit": 100}
+        ).json()
         return [n["message"] for n in page["data"]]
 
 
@@ -70,14 +72,18 @@ def invoke(args: Sequence[str], *, env: dict[str, str] | None = None) -> Result:
 def ok(args: Sequence[str], **kwargs: Any) -> Result:
     """Run the CLI and insist on exit 0."""
     result = invoke(args, **kwargs)
-    assert result.exit_code == 0, f"comms {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+    assert result.exit_code == 0, (
+        f"comms {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+    )
     return result
 
 
 def fails(args: Sequence[str], code: int, *needles: str, **kwargs: Any) -> str:
     """Run the CLI, insist on exit ``code`` and that the output names every needle."""
     result = invoke(args, **kwargs)
-    assert result.exit_code == code, f"comms {' '.join(args)} exited {result.exit_code}, not {code}:\n{result.output}"
+    assert result.exit_code == code, (
+        f"comms {' '.join(args)} exited {result.exit_code}, not {code}:\n{result.output}"
+    )
     for needle in needles:
         assert needle in result.output, f"{needle!r} not in:\n{result.output}"
     assert "Traceback" not in result.output
@@ -121,21 +127,34 @@ def tenant_record(index: int) -> dict[str, Any]:
     """A valid stub tenant whose name, id and host appear in no template text."""
     tid = f"zq{index:03d}"
     return {
-        "id": tid, "name": f"Quokkaworks {index:03d}", "url": f"https://{tid}.dedicated.example",
-        "gitlab_version": "17.5.2", "reference_architecture": "3k", "primary_region": "eu-west-1",
-        "maintenance_window": "emea", "operational_emails": [f"ops@{tid}.example"],
-        "csm": {"name": "Casey", "email": f"csm+{tid}@gitlab.example"}, "ase": None,
+        "id": tid,
+        "name": f"Quokkaworks {index:03d}",
+        "url": f"https://{tid}.dedicated.example",
+        "gitlab_version": "17.5.2",
+        "reference_architecture": "3k",
+        "primary_region": "eu-west-1",
+        "maintenance_window": "emea",
+        "operational_emails": [f"ops@{tid}.example"],
+        "csm": {"name": "Casey", "email": f"csm+{tid}@gitlab.example"},
+        "ase": None,
     }
 
 
 def write_seed(path: Path, count: int) -> Path:
     """A seed file of ``count`` generated tenants."""
-    path.write_text(json.dumps({"tenants": [tenant_record(i) for i in range(1, count + 1)]}), encoding="utf-8")
+    path.write_text(
+        json.dumps({"tenants": [tenant_record(i) for i in range(1, count + 1)]}), encoding="utf-8"
+    )
     return path
 
 
-def prepare(tenants: Sequence[str], *, severity: str = "S1", security: bool = False,
-            impact: str = "Users cannot load merge requests") -> int:
+def prepare(
+    tenants: Sequence[str],
+    *,
+    severity: str = "S1",
+    security: bool = False,
+    impact: str = "Users cannot load merge requests",
+) -> int:
     """Sync tenants from the stub, open an incident for ``tenants``, draft its first update."""
     ok(["tenants", "sync"])
     args = ["incident", "open", "--severity", severity, "--title", "Merge requests unavailable"]
@@ -144,8 +163,18 @@ def prepare(tenants: Sequence[str], *, severity: str = "S1", security: bool = Fa
     if security:
         args.append("--security")
     ok(args)
-    out = ok(["draft", "investigation-start", "--incident", latest_incident(), "--set", f"impact={impact}",
-              "--format", "json"]).stdout
+    out = ok(
+        [
+            "draft",
+            "investigation-start",
+            "--incident",
+            latest_incident(),
+            "--set",
+            f"impact={impact}",
+            "--format",
+            "json",
+        ]
+    ).stdout
     return int(json.loads(out)["id"])
 
 
@@ -166,7 +195,10 @@ def store_rows(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any
 
 def events(db: Path, kind: str) -> list[dict[str, Any]]:
     """The data of every event of type ``kind``."""
-    return [json.loads(r[0]) for r in store_rows(db, "SELECT data FROM events WHERE type = ? ORDER BY id", (kind,))]
+    return [
+        json.loads(r[0])
+        for r in store_rows(db, "SELECT data FROM events WHERE type = ? ORDER BY id", (kind,))
+    ]
 
 
 def draft_state(db: Path, draft_id: int) -> str:
@@ -174,16 +206,23 @@ def draft_state(db: Path, draft_id: int) -> str:
     return str(store_rows(db, "SELECT state FROM drafts WHERE id = ?", (draft_id,))[0][0])
 
 
-def comms_process(args: Sequence[str], *, env: dict[str, str] | None = None,
-                  cwd: Path | None = None) -> subprocess.Popen[str]:
+def comms_process(
+    args: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[str]:
     """Start ``python -m comms ARGS`` as a real process with this test's environment."""
     return subprocess.Popen(
-        [sys.executable, "-m", "comms", *args], env={**os.environ, **(env or {})}, cwd=cwd,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "comms", *args],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -34,8 +34,16 @@ def zendesk(tmp_path: Path, stub: Stub, monkeypatch: pytest.MonkeyPatch) -> Iter
         monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
         monkeypatch.setenv("ZENPY_FORCE_NETLOC", server.netloc)
         monkeypatch.setenv("COMMS_ZENDESK_TOKEN", ZENDESK_TOKEN)
-        write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 0.4},
-                     zendesk={"subdomain": "gitlab", "email": AGENT, "timeout": 0.5, "rate_per_minute": 6000})
+        write_config(
+            tmp_path / "comms.toml",
+            switchboard={"timeout_seconds": 0.4},
+            zendesk={
+                "subdomain": "gitlab",
+                "email": AGENT,
+                "timeout": 0.5,
+                "rate_per_minute": 6000,
+            },
+        )
         yield server
 
 
@@ -64,12 +72,28 @@ def test_one_text_through_both_channels(stub: Stub, zendesk: ZendeskServer, stor
     assert [c["body"] for c in zendesk.state.public_comments(ticket["id"])] == [body]
     assert receipts["zendesk"]["external_id"] == str(ticket["id"])
     assert draft_state(store_db, draft) == "sent"
-    sent = [json.loads(r[0]) for r in store_rows(store_db, "SELECT data FROM events WHERE type = 'update.sent'")]
-    assert sent[0]["channels"] == ["switchboard", "zendesk"] and len(sent[0]["text_sha256"]) == 1
+    sent = [
+        json.loads(r[0])
+        for r in store_rows(store_db, "SELECT data FROM events WHERE type = 'update.sent'")
+    ]
+    assert sent[0]["channels"] == ["switchboard", "zendesk"]
+    assert len(sent[0]["text_sha256"]) == 1
 
     # The next update to the same tenant is a public reply on the same ticket.
-    out = ok(["draft", "update", "--incident", "INC-1", "--set", "impact=Merge requests load slowly",
-              "--set", "actions=We added capacity", "--format", "json"]).stdout
+    out = ok(
+        [
+            "draft",
+            "update",
+            "--incident",
+            "INC-1",
+            "--set",
+            "impact=Merge requests load slowly",
+            "--set",
+            "actions=We added capacity",
+            "--format",
+            "json",
+        ]
+    ).stdout
     second = json.loads(out)["id"]
     ok(["review", "approve", str(second), "--via", "zendesk"], env=as_reviewer())
     reply = send_json([str(second), "--via", "zendesk"])
@@ -83,13 +107,26 @@ def test_one_text_through_both_channels(stub: Stub, zendesk: ZendeskServer, stor
 
 
 def test_zendesk_reply_that_landed_before_the_connection_dropped_is_not_posted_again(
-    stub: Stub, zendesk: ZendeskServer,
+    stub: Stub,
+    zendesk: ZendeskServer,
 ) -> None:
     first = prepare(["acme"], severity="S3")
     ok(["send", str(first), "--via", "zendesk"])
     (ticket_id,) = zendesk.state.tickets
-    out = ok(["draft", "update", "--incident", "INC-1", "--set", "impact=Slow pages",
-              "--set", "actions=We added capacity", "--format", "json"]).stdout
+    out = ok(
+        [
+            "draft",
+            "update",
+            "--incident",
+            "INC-1",
+            "--set",
+            "impact=Slow pages",
+            "--set",
+            "actions=We added capacity",
+            "--format",
+            "json",
+        ]
+    ).stdout
     second = json.loads(out)["id"]
     zendesk.inject("commit_then_drop", method="PUT")
     result = send_json([str(second), "--via", "zendesk"])
@@ -98,14 +135,17 @@ def test_zendesk_reply_that_landed_before_the_connection_dropped_is_not_posted_a
     assert len(zendesk.requests_to("PUT", r"/tickets/\d+\.json")) == 1
 
 
-def test_zendesk_ticket_creation_that_timed_out_is_not_opened_twice(stub: Stub, zendesk: ZendeskServer) -> None:
+def test_zendesk_ticket_creation_that_timed_out_is_not_opened_twice(
+    stub: Stub, zendesk: ZendeskServer
+) -> None:
     draft = prepare(["acme"], severity="S3")
     zendesk.inject("timeout", method="POST", delay=1.0)
     result = send_json([str(draft), "--via", "zendesk"])
     assert [r["status"] for r in result["deliveries"]] == ["delivered"]
     assert len(zendesk.state.tickets) == 1
     posts = zendesk.requests_to("POST", r"/tickets\.json")
-    assert len(posts) == 2 and posts[0].idempotency_key == posts[1].idempotency_key
+    assert len(posts) == 2
+    assert posts[0].idempotency_key == posts[1].idempotency_key
 
 
 # -- fan-out ------------------------------------------------------------------------------
@@ -118,7 +158,9 @@ def many(start_stub: Callable[..., Stub], config: Path, tmp_path: Path) -> tuple
     return stub, [f"zq{i:03d}" for i in range(1, 25)]
 
 
-def test_fan_out_serves_every_tenant_once_with_a_receipt_each(many: tuple[Stub, list[str]], store_db: Path) -> None:
+def test_fan_out_serves_every_tenant_once_with_a_receipt_each(
+    many: tuple[Stub, list[str]], store_db: Path
+) -> None:
     stub, tenants = many
     draft = prepare(tenants)
     ok(["review", "approve", str(draft)], env=as_reviewer())
@@ -145,7 +187,9 @@ def test_fan_out_respects_the_client_pacing(many: tuple[Stub, list[str]], tmp_pa
     stub, tenants = many
     # 20 requests a second at the server (a burst of 4 absorbs scheduling jitter), the client
     # paced at 18: no 429 at all.
-    write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 2, "rate_limit_per_minute": 1080})
+    write_config(
+        tmp_path / "comms.toml", switchboard={"timeout_seconds": 2, "rate_limit_per_minute": 1080}
+    )
     stub.http.post("/_admin/rate-limit", json={"per_minute": 1200, "burst": 4}).raise_for_status()
     draft = prepare(tenants[:10], severity="S3")
     stub.http.delete("/_admin/stats").raise_for_status()

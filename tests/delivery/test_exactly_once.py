@@ -40,30 +40,43 @@ def approved_draft(tenants: list[str] = TENANTS) -> int:
     return draft
 
 
-def assert_exactly_once(stub: Stub, store_db: Path, draft: int, tenants: list[str] = TENANTS) -> None:
+def assert_exactly_once(
+    stub: Stub, store_db: Path, draft: int, tenants: list[str] = TENANTS
+) -> None:
     assert stub.per_tenant() == dict.fromkeys(tenants, 1)
     assert stub.sends()["duplicates"] == 0
     assert draft_state(store_db, draft) == "sent"
-    states = store_rows(store_db, "SELECT tenant, state FROM deliveries WHERE draft_id = ?", (draft,))
+    states = store_rows(
+        store_db, "SELECT tenant, state FROM deliveries WHERE draft_id = ?", (draft,)
+    )
     assert sorted(states) == [(t, "delivered") for t in sorted(tenants)]
     assert len(events(store_db, "update.sent")) == 1
 
 
 # Every kind on the send step; on the create step, the kinds whose outcome is uncertain.
-CASES = [(SEND, kind) for kind in KINDS] + [(CREATE, kind) for kind in ("500", "slow", "reset", "after_commit")]
+CASES = [(SEND, kind) for kind in KINDS] + [
+    (CREATE, kind) for kind in ("500", "slow", "reset", "after_commit")
+]
 
 
 @pytest.mark.parametrize(("where", "kind"), CASES)
-def test_send_retries_through_a_fault_and_posts_once(stub: Stub, store_db: Path, kind: str, where: str) -> None:
+def test_send_retries_through_a_fault_and_posts_once(
+    stub: Stub, store_db: Path, kind: str, where: str
+) -> None:
     draft = approved_draft()
     # Retry-After: 1 only where the test checks it is honoured; 0 keeps the others fast.
     honour = kind in ("429", "503") and where == SEND
-    stub.faults(queue=[{"kind": kind, "match": where}], slow_seconds=0.6, retry_after=1 if honour else 0)
+    stub.faults(
+        queue=[{"kind": kind, "match": where}], slow_seconds=0.6, retry_after=1 if honour else 0
+    )
     started = time.monotonic()
     result = send_json([str(draft)])
     elapsed = time.monotonic() - started
     assert stub.stats()["faults"] == {kind: 1}
-    assert {r["tenant"]: r["status"] for r in result["deliveries"]} == {"acme": "delivered", "globex": "delivered"}
+    assert {r["tenant"]: r["status"] for r in result["deliveries"]} == {
+        "acme": "delivered",
+        "globex": "delivered",
+    }
     assert result["sent"] is True
     assert_exactly_once(stub, store_db, draft)
     if honour:
@@ -71,7 +84,9 @@ def test_send_retries_through_a_fault_and_posts_once(stub: Stub, store_db: Path,
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "slow", "drop", "after_commit"])
-def test_a_send_that_gives_up_is_finished_by_resume(stub: Stub, store_db: Path, tmp_path: Path, kind: str) -> None:
+def test_a_send_that_gives_up_is_finished_by_resume(
+    stub: Stub, store_db: Path, tmp_path: Path, kind: str
+) -> None:
     # One attempt only: the fault surfaces to the user, the delivery stays pending.
     write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 0.4, "max_attempts": 1})
     draft = approved_draft()
@@ -79,7 +94,11 @@ def test_a_send_that_gives_up_is_finished_by_resume(stub: Stub, store_db: Path, 
     fails(["send", str(draft)], 3, "1 delivery(ies) did not complete", "comms send --resume")
     assert stub.stats()["faults"] == {kind: 1}
     assert draft_state(store_db, draft) == "approved"
-    pending = store_rows(store_db, "SELECT state FROM deliveries WHERE draft_id = ? AND state != 'delivered'", (draft,))
+    pending = store_rows(
+        store_db,
+        "SELECT state FROM deliveries WHERE draft_id = ? AND state != 'delivered'",
+        (draft,),
+    )
     assert pending == [("pending",)]
     landed = kind in ("slow", "after_commit", "after_commit_500")
     if kind == "slow":  # the server finishes the work after the client gave up
@@ -93,7 +112,9 @@ def test_a_send_that_gives_up_is_finished_by_resume(stub: Stub, store_db: Path, 
     assert ok(["send", "--resume"]).stdout.strip() == "nothing to resume"
 
 
-def test_repeating_the_same_send_finishes_it_too(stub: Stub, store_db: Path, tmp_path: Path) -> None:
+def test_repeating_the_same_send_finishes_it_too(
+    stub: Stub, store_db: Path, tmp_path: Path
+) -> None:
     write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 0.4, "max_attempts": 1})
     draft = approved_draft()
     stub.faults(queue=[{"kind": "after_commit", "match": SEND, "times": 2}])
@@ -110,8 +131,12 @@ def test_repeating_the_same_send_finishes_it_too(stub: Stub, store_db: Path, tmp
 def test_every_fault_at_once_still_posts_once(stub: Stub, store_db: Path, tmp_path: Path) -> None:
     tenants = ["acme", "globex", "initech", "umbrella"]
     draft = prepare(tenants, severity="S3")
-    stub.faults(rates={"429": 0.1, "500": 0.1, "reset": 0.1, "after_commit": 0.1},
-                match="POST *", retry_after=0, seed=7)
+    stub.faults(
+        rates={"429": 0.1, "500": 0.1, "reset": 0.1, "after_commit": 0.1},
+        match="POST *",
+        retry_after=0,
+        seed=7,
+    )
     for _ in range(6):
         if invoke(["send", str(draft)]).exit_code == 0:
             break
@@ -120,7 +145,9 @@ def test_every_fault_at_once_still_posts_once(stub: Stub, store_db: Path, tmp_pa
 
 
 def _in_flight(store_db: Path) -> list[tuple[str, str]]:
-    return store_rows(store_db, "SELECT tenant, lease_owner FROM deliveries WHERE state = 'in-flight'")
+    return store_rows(
+        store_db, "SELECT tenant, lease_owner FROM deliveries WHERE state = 'in-flight'"
+    )
 
 
 def test_kill_9_mid_send_then_resume_posts_once(stub: Stub, store_db: Path, tmp_path: Path) -> None:
@@ -130,9 +157,13 @@ def test_kill_9_mid_send_then_resume_posts_once(stub: Stub, store_db: Path, tmp_
     stub.faults(rates={"slow": 1.0}, match=SEND, slow_seconds=1.5)
     sender = comms_process(["send", str(draft)], cwd=tmp_path)
     try:
-        wait_for(lambda: stub.stats()["faults"].get("slow", 0) >= 2, what="both sends to reach the server")
+        wait_for(
+            lambda: stub.stats()["faults"].get("slow", 0) >= 2,
+            what="both sends to reach the server",
+        )
         owners = {owner for _, owner in _in_flight(store_db)}
-        assert len(owners) == 1 and f":{sender.pid}:" in owners.pop()
+        assert len(owners) == 1
+        assert f":{sender.pid}:" in owners.pop()
         sender.send_signal(signal.SIGKILL)
     finally:
         sender.communicate(timeout=10)
@@ -169,7 +200,9 @@ def test_two_senders_at_once_post_once(stub: Stub, store_db: Path, tmp_path: Pat
     draft = prepare(tenants)
     ok(["review", "approve", str(draft)], env=as_reviewer())
     stub.faults(rates={"slow": 1.0}, match=SEND, slow_seconds=0.5)
-    senders = [comms_process(["send", str(draft), "--format", "json"], cwd=tmp_path) for _ in range(2)]
+    senders = [
+        comms_process(["send", str(draft), "--format", "json"], cwd=tmp_path) for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=30) for p in senders]
     for process, (stdout, stderr) in zip(senders, outputs, strict=True):
         assert process.returncode == 0, stderr

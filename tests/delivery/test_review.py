@@ -40,12 +40,24 @@ def test_state_flow_from_draft_to_sent(stub: Stub, store_db: Path) -> None:
     ok(["review", "submit", str(draft)])
     assert _review_rows()[draft]["state"] == "in-review"
 
-    ok(["review", "request-changes", str(draft), "--note", "Say which pages are affected"], env=as_reviewer())
+    ok(
+        ["review", "request-changes", str(draft), "--note", "Say which pages are affected"],
+        env=as_reviewer(),
+    )
     assert draft_state(store_db, draft) == "changes-requested"
     fails(["send", str(draft)], 1, "changes were requested: Say which pages are affected")
 
     # A new revision answers the request: back to draft, then review again.
-    ok(["draft", "investigation-start", "--incident", "INC-1", "--set", "impact=Merge request pages time out"])
+    ok(
+        [
+            "draft",
+            "investigation-start",
+            "--incident",
+            "INC-1",
+            "--set",
+            "impact=Merge request pages time out",
+        ]
+    )
     assert draft_state(store_db, draft) == "draft"
     ok(["review", "submit", str(draft)])
     ok(["review", "approve", str(draft)], env=as_reviewer())
@@ -53,7 +65,16 @@ def test_state_flow_from_draft_to_sent(stub: Stub, store_db: Path) -> None:
     assert draft not in _review_rows()  # approved drafts no longer wait for review
 
     # Any edit voids the approval, even one made after it was given.
-    ok(["draft", "investigation-start", "--incident", "INC-1", "--set", "impact=Merge request pages fail to load"])
+    ok(
+        [
+            "draft",
+            "investigation-start",
+            "--incident",
+            "INC-1",
+            "--set",
+            "impact=Merge request pages fail to load",
+        ]
+    )
     assert draft_state(store_db, draft) == "draft"
     fails(["send", str(draft)], 1, "needs approval by an incident manager")
     assert stub.per_tenant() == {}
@@ -65,15 +86,19 @@ def test_state_flow_from_draft_to_sent(stub: Stub, store_db: Path) -> None:
     assert stub.per_tenant() == {"acme": 1, "globex": 1}
     assert stub.messages("acme")[-1].count("Merge request pages fail to load") == 1
     decisions = [e["approval_hash"] for e in events(store_db, "review.approved")]
-    assert len(decisions) == 2 and decisions[0] != decisions[1]  # each bound to its own text
+    assert len(decisions) == 2
+    assert decisions[0] != decisions[1]
     fails(["review", "approve", str(draft)], 2, "already sent", env=as_reviewer())
 
 
 def test_approval_for_some_tenants_does_not_cover_more(stub: Stub) -> None:
     draft = prepare(["acme", "globex"])
     ok(["review", "approve", str(draft), "--tenant", "acme"], env=as_reviewer())
-    fails(["send", str(draft), "--tenant", "acme", "--tenant", "globex"], 1,
-          "approval was given for other recipients or channels")
+    fails(
+        ["send", str(draft), "--tenant", "acme", "--tenant", "globex"],
+        1,
+        "approval was given for other recipients or channels",
+    )
     fails(["send", str(draft)], 1, "approval was given for other recipients or channels")
     assert stub.per_tenant() == {}
     ok(["send", str(draft), "--tenant", "acme"])
@@ -85,7 +110,11 @@ def test_approval_for_some_tenants_does_not_cover_more(stub: Stub) -> None:
 def test_approval_for_one_channel_does_not_cover_another(stub: Stub) -> None:
     draft = prepare(["acme"])
     ok(["review", "approve", str(draft), "--via", "switchboard"], env=as_reviewer())
-    fails(["send", str(draft), "--via", "zendesk"], 1, "approval was given for other recipients or channels")
+    fails(
+        ["send", str(draft), "--via", "zendesk"],
+        1,
+        "approval was given for other recipients or channels",
+    )
     fails(["send", str(draft), "--via", "switchboard", "--via", "zendesk"], 1, "needs approval")
     ok(["send", str(draft), "--via", "switchboard"])
     # Sent through Switchboard; Zendesk was never approved and must still be refused.
@@ -95,9 +124,15 @@ def test_approval_for_one_channel_does_not_cover_another(stub: Stub) -> None:
 
 def test_the_author_cannot_review_their_own_text(stub: Stub, store_db: Path) -> None:
     draft = prepare(["acme"])
-    fails(["review", "approve", str(draft)], 2, "test-gdcmoc wrote revision 1; another person must review it",
-          env=as_reviewer("test-gdcmoc"))
-    fails(["review", "request-changes", str(draft), "--note", "x"], 2, "another person must review it")
+    fails(
+        ["review", "approve", str(draft)],
+        2,
+        "test-gdcmoc wrote revision 1; another person must review it",
+        env=as_reviewer("test-gdcmoc"),
+    )
+    fails(
+        ["review", "request-changes", str(draft), "--note", "x"], 2, "another person must review it"
+    )
     assert events(store_db, "review.approved") == []
 
 
@@ -113,12 +148,15 @@ def test_security_incident_needs_sirt_as_well(stub: Stub) -> None:
 def test_skip_review_needs_a_reason_and_is_recorded(stub: Stub, store_db: Path) -> None:
     draft = prepare(["acme"])
     fails(["send", str(draft), "--skip-review"], 2, "--skip-review needs --reason")
-    fails(["send", str(draft), "--skip-review", "--reason", "  "], 2, "--skip-review needs --reason")
+    fails(
+        ["send", str(draft), "--skip-review", "--reason", "  "], 2, "--skip-review needs --reason"
+    )
     assert stub.per_tenant() == {}
     ok(["send", str(draft), "--skip-review", "--reason", "IMOC unreachable, cadence due"])
     assert stub.per_tenant() == {"acme": 1}
     assert events(store_db, "review.skipped") == [
-        {"draft_id": draft, "revision": 1, "reason": "IMOC unreachable, cadence due"}]
+        {"draft_id": draft, "revision": 1, "reason": "IMOC unreachable, cadence due"}
+    ]
     timeline = json.loads(ok(["timeline", "INC-1", "--format", "json"]).stdout)
     assert "review.skipped" in json.dumps(timeline)
 
@@ -129,8 +167,12 @@ def test_skip_review_does_not_skip_the_rest_of_the_gate(stub: Stub) -> None:
     assert stub.per_tenant() == {}
 
 
-@pytest.mark.parametrize(("severity", "needs_review"), [("S1", True), ("S2", True), ("S3", False), ("S4", False)])
-def test_default_policy_reviews_s1_and_s2_only(stub: Stub, severity: str, needs_review: bool) -> None:
+@pytest.mark.parametrize(
+    ("severity", "needs_review"), [("S1", True), ("S2", True), ("S3", False), ("S4", False)]
+)
+def test_default_policy_reviews_s1_and_s2_only(
+    stub: Stub, severity: str, needs_review: bool
+) -> None:
     draft = prepare(["acme"], severity=severity)
     result = invoke(["send", str(draft)])
     if needs_review:
@@ -143,17 +185,26 @@ def test_default_policy_reviews_s1_and_s2_only(stub: Stub, severity: str, needs_
 
 
 def test_policy_from_config_can_require_review_for_s3(stub: Stub, tmp_path: Path) -> None:
-    write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 0.4},
-                 review={"required_for": ["S1", "S2", "S3"]})
+    write_config(
+        tmp_path / "comms.toml",
+        switchboard={"timeout_seconds": 0.4},
+        review={"required_for": ["S1", "S2", "S3"]},
+    )
     draft = prepare(["acme"], severity="S3")
     fails(["send", str(draft)], 1, "needs approval")
 
 
 def test_s1_review_timeout_lets_the_update_go_and_records_it(
-    stub: Stub, tmp_path: Path, store_db: Path, monkeypatch: pytest.MonkeyPatch,
+    stub: Stub,
+    tmp_path: Path,
+    store_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 0.4},
-                 review={"s1_timeout_minutes": 15})
+    write_config(
+        tmp_path / "comms.toml",
+        switchboard={"timeout_seconds": 0.4},
+        review={"s1_timeout_minutes": 15},
+    )
     monkeypatch.setenv("COMMS_NOW", _iso(T0))
     draft = prepare(["acme"])
     # Not submitted for review: no clock runs, however long it waits.
@@ -168,14 +219,20 @@ def test_s1_review_timeout_lets_the_update_go_and_records_it(
     ok(["send", str(draft)])
     assert stub.per_tenant() == {"acme": 1}
     assert events(store_db, "review.timed-out") == [
-        {"draft_id": draft, "revision": 1, "needs_review_afterwards": True}]
+        {"draft_id": draft, "revision": 1, "needs_review_afterwards": True}
+    ]
 
 
 def test_s1_review_timeout_never_overrides_a_request_for_changes(
-    stub: Stub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    stub: Stub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 0.4},
-                 review={"s1_timeout_minutes": 15})
+    write_config(
+        tmp_path / "comms.toml",
+        switchboard={"timeout_seconds": 0.4},
+        review={"s1_timeout_minutes": 15},
+    )
     monkeypatch.setenv("COMMS_NOW", _iso(T0))
     draft = prepare(["acme"])
     ok(["review", "submit", str(draft)])
@@ -196,8 +253,20 @@ def test_review_show_marks_findings_and_diffs_against_the_last_sent_update(stub:
     first = prepare(["acme"])
     ok(["review", "approve", str(first)], env=as_reviewer())
     ok(["send", str(first)])
-    out = ok(["draft", "update", "--incident", "INC-1", "--set", "impact=Merge requests load slowly",
-              "--set", "actions=We moved traffic off db-replica-2.internal", "--format", "json"]).stdout
+    out = ok(
+        [
+            "draft",
+            "update",
+            "--incident",
+            "INC-1",
+            "--set",
+            "impact=Merge requests load slowly",
+            "--set",
+            "actions=We moved traffic off db-replica-2.internal",
+            "--format",
+            "json",
+        ]
+    ).stdout
     second = json.loads(out)["id"]
 
     shown = ok(["review", "show", str(second)]).stdout
@@ -205,8 +274,10 @@ def test_review_show_marks_findings_and_diffs_against_the_last_sent_update(stub:
     assert "-What you may experience: Users cannot load merge requests" in shown
     assert "+What you may experience: Merge requests load slowly" in shown
     caret = next(line for line in shown.splitlines() if "Leak.HostName" in line)
-    assert "^" in caret and caret.lstrip().startswith("^")
-    assert "not ready:" in shown and "Leak.HostName" in shown.split("not ready:")[1]
+    assert "^" in caret
+    assert caret.lstrip().startswith("^")
+    assert "not ready:" in shown
+    assert "Leak.HostName" in shown.split("not ready:")[1]
 
     data = json.loads(ok(["review", "show", str(second), "--format", "json"]).stdout)
     assert data["needs"] == ["imoc"]
@@ -214,7 +285,9 @@ def test_review_show_marks_findings_and_diffs_against_the_last_sent_update(stub:
     assert data["diff_to_last_sent"].startswith(f"--- last sent (draft {first} r1)")
 
     fresh = prepare(["globex"])
-    assert "no earlier update was sent for this incident" in ok(["review", "show", str(fresh)]).stdout
+    assert (
+        "no earlier update was sent for this incident" in ok(["review", "show", str(fresh)]).stdout
+    )
 
 
 def test_review_list_json(stub: Stub) -> None:
@@ -224,8 +297,15 @@ def test_review_list_json(stub: Stub) -> None:
     rows = _review_rows()
     assert set(rows) == {first, second}
     assert rows[first] == {
-        "id": first, "incident": "INC-1", "kind": "investigation-start", "state": "draft", "revision": 1,
-        "author": "test-gdcmoc", "findings": 0, "errors": 0, "subject": "Investigating: Merge requests unavailable",
+        "id": first,
+        "incident": "INC-1",
+        "kind": "investigation-start",
+        "state": "draft",
+        "revision": 1,
+        "author": "test-gdcmoc",
+        "findings": 0,
+        "errors": 0,
+        "subject": "Investigating: Merge requests unavailable",
     }
     assert rows[second]["state"] == "in-review"
     assert rows[second]["errors"] >= 1
@@ -236,14 +316,17 @@ def test_review_list_json(stub: Stub) -> None:
 # -- the send gate ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("impact", "rule"), [
-    ("Requests to 172.16.4.20 time out", "Leak.IPAddress"),
-    ("The gitaly-03.internal node is slow", "Leak.HostName"),
-])
+@pytest.mark.parametrize(
+    ("impact", "rule"),
+    [
+        ("Requests to 172.16.4.20 time out", "Leak.IPAddress"),
+        ("The gitaly-03.internal node is slow", "Leak.HostName"),
+    ],
+)
 def test_error_level_findings_block_sending(stub: Stub, impact: str, rule: str) -> None:
     draft = prepare(["acme"], impact=impact)
     ok(["review", "approve", str(draft)], env=as_reviewer())
-    fails(["send", str(draft)], 1, f"cannot be sent", rule)
+    fails(["send", str(draft)], 1, "cannot be sent", rule)
     assert stub.per_tenant() == {}
 
 
@@ -257,20 +340,31 @@ def test_text_naming_another_tenant_is_blocked(stub: Stub) -> None:
 
 
 def test_one_text_to_several_tenants_names_none_of_them(stub: Stub) -> None:
-    draft = prepare(["acme", "globex"], severity="S3", impact="Acme Corporation users cannot sign in")
+    draft = prepare(
+        ["acme", "globex"], severity="S3", impact="Acme Corporation users cannot sign in"
+    )
     fails(["send", str(draft)], 1, "names another tenant (Acme Corporation")
     assert stub.per_tenant() == {}
 
 
 def _draft(subject: str, body: str) -> Draft:
     revision = Revision(draft_id=1, number=1, subject=subject, body=body, author="a", created_at=T0)
-    return Draft(id=1, incident_ref="INC-1", kind="update", created_at=T0, updated_at=T0, revision=revision)
+    return Draft(
+        id=1, incident_ref="INC-1", kind="update", created_at=T0, updated_at=T0, revision=revision
+    )
 
 
-@pytest.mark.parametrize(("subject", "body"), [("Update", ""), ("Update", " \n\t"), ("", "text"), (" ", "text")])
+@pytest.mark.parametrize(
+    ("subject", "body"), [("Update", ""), ("Update", " \n\t"), ("", "text"), (" ", "text")]
+)
 def test_send_problems_refuses_an_empty_message(subject: str, body: str) -> None:
-    problems = review.send_problems(_draft(subject, body), status=None, blocking_findings=[],
-                                    other_tenants_named=[], override_reason=None)
+    problems = review.send_problems(
+        _draft(subject, body),
+        status=None,
+        blocking_findings=[],
+        other_tenants_named=[],
+        override_reason=None,
+    )
     assert problems == ["the message is empty"]
 
 
@@ -278,27 +372,54 @@ def test_send_problems_lists_every_reason_and_an_override_replaces_only_the_appr
     draft = _draft("Update", "Body")
     status = review.ReviewStatus(needed=("imoc",))
     finding = {"rule": "Leak.IPAddress", "level": "error"}
-    problems = review.send_problems(draft, status=status, blocking_findings=[finding],
-                                    other_tenants_named=["Globex"], override_reason=None)
+    problems = review.send_problems(
+        draft,
+        status=status,
+        blocking_findings=[finding],
+        other_tenants_named=["Globex"],
+        override_reason=None,
+    )
     assert len(problems) == 3
-    overridden = review.send_problems(draft, status=status, blocking_findings=[finding],
-                                      other_tenants_named=["Globex"], override_reason="urgent")
-    assert len(overridden) == 2 and not any("approval" in p for p in overridden)
-    assert review.send_problems(draft, status=status, blocking_findings=[], other_tenants_named=[],
-                                override_reason="urgent") == []
+    overridden = review.send_problems(
+        draft,
+        status=status,
+        blocking_findings=[finding],
+        other_tenants_named=["Globex"],
+        override_reason="urgent",
+    )
+    assert len(overridden) == 2
+    assert not any("approval" in p for p in overridden)
+    assert (
+        review.send_problems(
+            draft,
+            status=status,
+            blocking_findings=[],
+            other_tenants_named=[],
+            override_reason="urgent",
+        )
+        == []
+    )
     sent = draft.replace(state=DraftState.SENT)
-    assert review.send_problems(sent, status=None, blocking_findings=[], other_tenants_named=[],
-                                override_reason=None) == ["draft 1 was already sent"]
+    assert review.send_problems(
+        sent, status=None, blocking_findings=[], other_tenants_named=[], override_reason=None
+    ) == ["draft 1 was already sent"]
 
 
 def test_approval_hash_binds_text_recipients_and_channels() -> None:
     base = review.approval_hash("S", "B", ["acme", "globex"], ["switchboard"])
     assert base == review.approval_hash("S", "B", ["globex", "acme", "acme"], ["switchboard"])
-    assert len({base,
+    assert (
+        len(
+            {
+                base,
                 review.approval_hash("S", "B ", ["acme", "globex"], ["switchboard"]),
                 review.approval_hash("S2", "B", ["acme", "globex"], ["switchboard"]),
                 review.approval_hash("S", "B", ["acme"], ["switchboard"]),
-                review.approval_hash("S", "B", ["acme", "globex"], ["switchboard", "zendesk"])}) == 5
+                review.approval_hash("S", "B", ["acme", "globex"], ["switchboard", "zendesk"]),
+            }
+        )
+        == 5
+    )
 
 
 def test_forbidden_names_and_matching() -> None:
@@ -306,11 +427,31 @@ def test_forbidden_names_and_matching() -> None:
     globex = Tenant(id="globex", name="Globex Industries", aliases=["globex"])
     assert review.forbidden_names([acme], [acme, globex]) == ["Globex Industries", "globex"]
     assert set(review.forbidden_names([acme, globex], [acme, globex])) == {
-        "Acme Corporation", "acme", "acme.example.com", "Globex Industries", "globex"}
+        "Acme Corporation",
+        "acme",
+        "acme.example.com",
+        "Globex Industries",
+        "globex",
+    }
     assert review.named_tenants("Also seen at GLOBEX today", ["globex"]) == ["globex"]
     assert review.named_tenants("globex-like and deglobex are not names", ["globex"]) == []
-    incident = Incident(ref="INC-1", title="t", severity=Severity.S1, tenants=["acme"], started_at=T0,
-                        created_at=T0, updated_at=T0)
-    status = review.review_status(_draft("S", "B"), incident, [], tenants=["acme"], channels=["switchboard"],
-                                  policy=review.ReviewPolicy(), now=T0)
-    assert status.missing == ["imoc"] and not status.ok
+    incident = Incident(
+        ref="INC-1",
+        title="t",
+        severity=Severity.S1,
+        tenants=["acme"],
+        started_at=T0,
+        created_at=T0,
+        updated_at=T0,
+    )
+    status = review.review_status(
+        _draft("S", "B"),
+        incident,
+        [],
+        tenants=["acme"],
+        channels=["switchboard"],
+        policy=review.ReviewPolicy(),
+        now=T0,
+    )
+    assert status.missing == ["imoc"]
+    assert not status.ok
