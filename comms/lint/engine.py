@@ -164,7 +164,16 @@ class _Lines:
     """Maps an offset to (line, column), both 1-based, counting CRLF, CR and LF as breaks."""
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+        if "\r" in text:
+            self.starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+        else:
+            # The common case, without a regex match object per line.
+            starts = [0]
+            pos = text.find("\n")
+            while pos != -1:
+                starts.append(pos + 1)
+                pos = text.find("\n", pos + 1)
+            self.starts = starts
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect_right(self.starts, offset)
@@ -193,12 +202,14 @@ def _replacement(rule: Rule, value: str, at_start: bool) -> str | None:
     if rule.fix != "replace":
         return None
     if rule.kind == "substitution":
-        key = re.sub(r"\s+", " ", value.strip().lower())
-        for bad, good in rule.swap:
-            if bad.lower() == key:
-                # Keep a capital at the start of a sentence.
-                return good[:1].upper() + good[1:] if at_start and value[:1].isupper() else good
-        return None
+        key = value.lower()
+        if not key.isalnum():
+            key = " ".join(key.split())
+        good = rule.swap_map().get(key)
+        if good is None:
+            return None
+        # Keep a capital at the start of a sentence.
+        return good[:1].upper() + good[1:] if at_start and value[:1].isupper() else good
     return rule.replacement
 
 
@@ -273,7 +284,9 @@ def _scan_words(
         start, end = m.span()
         if not _boundary_ok(text, start, end):
             continue
-        key = re.sub(r"\s+", " ", m.group().lower())
+        key = m.group()
+        if not key.isalnum():
+            key = " ".join(key.split())
         for rule, spelled in index.phrases.get(key, ()):
             level = s.levels.get(rule.id, rule.level)
             if level == "off":

@@ -46,6 +46,9 @@ class PackError(ValueError):
     """A pack file is malformed; the message names the pack and the rule."""
 
 
+_SWAP_MAPS: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One rule of a pack, validated and ready to compile."""
@@ -71,6 +74,14 @@ class Rule:
     anchor: str = "any"
     extend_left: str | None = None
     shadow: bool = False
+
+    def swap_map(self) -> dict[str, str]:
+        """The swap table keyed by the lower-cased bad phrase (built once per rule)."""
+        cached = _SWAP_MAPS.get(self.swap)
+        if cached is None:
+            cached = {" ".join(bad.lower().split()): good for bad, good in self.swap}
+            _SWAP_MAPS[self.swap] = cached
+        return cached
 
     @property
     def words(self) -> tuple[str, ...]:

@@ -289,6 +289,9 @@ _HEDGE = re.compile(
 )
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """What a validator may know about the message and the configuration."""
@@ -505,7 +508,7 @@ def _ticket_ref(text: str, start: int, end: int, ctx: Context) -> bool:
 def _no_zone(text: str, start: int, end: int, ctx: Context) -> bool:
     """A clock time is a finding unless a zone follows it (also after a range '13:00-17:00 UTC')."""
     value = text[start:end]
-    hour = re.match(r"\d+", value)
+    hour = _DIGITS.match(value)
     if not hour or int(hour.group()) > 24:
         return False
     after = end
