@@ -17,6 +17,7 @@ from comms.lint.rules import (
     Rule,
     default_packs,
     load_pack_source,
+    merged,
     word_index,
     word_list_regex,
 )
@@ -293,6 +294,8 @@ def _scan_words(
                 continue
             if not rule.ignorecase and re.sub(r"\s+", " ", text[start:end]) != spelled:
                 continue
+            if rule.validator and not VALIDATORS[rule.validator](text, start, end, s.ctx):
+                continue
             found.append(_make(rule, level, text, start, end, lines))
             break
 
@@ -378,9 +381,11 @@ def run(text: str, s: Setup) -> list[Finding]:
     found: list[Finding] = []
     packs = tuple(p for p in s.packs if not (p.requires_kind and s.kind is None))
     _scan_words(text, s, packs, lines, found)
+    # One set of scanners for all active packs: each pass over the text has a fixed cost.
+    everything = merged(packs)
+    _scan(text, s, everything, "line", lines, found)
+    _scan(text, s, everything, "any", lines, found)
     for pack in packs:
-        _scan(text, s, pack, "line", lines, found)
-        _scan(text, s, pack, "any", lines, found)
         for rule in pack.rules:
             level = s.levels.get(rule.id, rule.level)
             if level == "off":

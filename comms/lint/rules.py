@@ -85,8 +85,8 @@ class Rule:
 
     @property
     def words(self) -> tuple[str, ...]:
-        """The literal words and phrases of the rule (tokens and swap keys)."""
-        return self.tokens + tuple(bad for bad, _ in self.swap)
+        """The literal words and phrases of the rule (tokens, expanded, and swap keys)."""
+        return tuple(w for t in self.tokens for w in expand(t)) + tuple(b for b, _ in self.swap)
 
 
 @dataclass(slots=True, eq=False)
@@ -226,6 +226,18 @@ def first_chars(pattern: str) -> frozenset[str] | None:
     except Exception:  # an unusual pattern only loses the fast path
         return None
     return frozenset(got) if got else None
+
+
+def expand(token: str) -> list[str]:
+    """'will (be |)done' -> ['will be done', 'will done']: every choice of each group."""
+    m = re.search(r"\(([^()]*)\)", token)
+    if m is None:
+        return [" ".join(token.split())]
+    return [
+        w
+        for choice in m.group(1).split("|")
+        for w in expand(token[: m.start()] + choice + token[m.end() :])
+    ]
 
 
 def trie_regex(words: Iterable[str], *, lower: bool = True) -> str:
@@ -371,6 +383,12 @@ def word_index(packs: tuple[Pack, ...]) -> WordIndex:
                     phrases.setdefault(spelled.lower(), []).append((rule, spelled))
     regex = re.compile(r"\b" + trie_regex(phrases) + r"\b") if phrases else None
     return WordIndex(regex=regex, phrases={k: tuple(v) for k, v in phrases.items()})
+
+
+@lru_cache(maxsize=8)
+def merged(packs: tuple[Pack, ...]) -> Pack:
+    """All rules of the packs as one pack (in pack order), so each scanner runs once."""
+    return Pack(name="+".join(p.name for p in packs), rules=tuple(r for p in packs for r in p.rules))
 
 
 @lru_cache(maxsize=64)

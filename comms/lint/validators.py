@@ -523,6 +523,14 @@ def _not_hedged(text: str, start: int, end: int, ctx: Context) -> bool:
     return not _HEDGE.search(text, sentence_start, start)
 
 
+_AFTER_FIX_TIME = re.compile(r"\s+(?:\d|the\s+next|an?\s+hour)", re.IGNORECASE)
+
+
+def _fix_time(text: str, start: int, end: int, ctx: Context) -> bool:
+    """'will be fixed by 14:00' without an estimate word before it."""
+    return bool(_AFTER_FIX_TIME.match(text, end)) and _not_hedged(text, start, end, ctx)
+
+
 def _not_public(text: str, start: int, end: int, ctx: Context) -> bool:
     return not is_public_host(text[start:end], ctx)
 
@@ -532,6 +540,7 @@ VALIDATORS: dict[str, Validator] = {
     "bare_host": _bare_host,
     "channel": _channel,
     "email": _email,
+    "fix_time": _fix_time,
     "fqdn": _fqdn,
     "cloud_resource": _cloud_resource,
     "ip": _ip,
