@@ -388,7 +388,8 @@ def word_index(packs: tuple[Pack, ...]) -> WordIndex:
 @lru_cache(maxsize=8)
 def merged(packs: tuple[Pack, ...]) -> Pack:
     """All rules of the packs as one pack (in pack order), so each scanner runs once."""
-    return Pack(name="+".join(p.name for p in packs), rules=tuple(r for p in packs for r in p.rules))
+    rules = tuple(rule for pack in packs for rule in pack.rules)
+    return Pack(name="+".join(p.name for p in packs), rules=rules)
 
 
 @lru_cache(maxsize=64)
