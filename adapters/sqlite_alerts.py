@@ -290,7 +290,10 @@ class SqliteAlerts:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # Also on Ctrl-C, which may land before BEGIN or after COMMIT: roll back
+                # only a transaction that is open, and let the interrupt through.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"cannot save the alert state in {self.path}: {exc}") from exc

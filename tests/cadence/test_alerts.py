@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from comms.adapters.sqlite_alerts import SqliteAlerts
 
+from comms.adapters.sqlite_alerts import SqliteAlerts
 from comms.alerts import RESTRICTED_FIELDS, payload, plan
 from comms.cadence import DEFAULT_POLICY, Policy, evaluate
 from comms.commands.cadence import Watcher

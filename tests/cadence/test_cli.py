@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
-from comms.adapters.sqlite_alerts import SqliteAlerts
 
+from comms.adapters.sqlite_alerts import SqliteAlerts
 from comms.models import Severity
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -285,3 +285,37 @@ def test_every_cadence_command_has_help(cli, command):
     assert result.exit_code == 0
     assert result.output.startswith("Usage: ")
     assert "Traceback" not in result.output
+
+
+def test_a_restarted_watcher_process_does_not_repeat_itself(incidents):
+    env = {**os.environ, "COMMS_NOW": "2026-11-27T10:16:00Z"}
+    argv = [*_comms_argv(), "cadence", "watch", "--once"]
+    first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert [json.loads(line)["action"] for line in first.stdout.splitlines()] == ["alert", "alert"]
+    second = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert (second.returncode, second.stdout) == (0, "")
+
+
+def test_watch_runs_until_interrupted(incidents):
+    import select
+    import signal
+
+    env = {**os.environ, "COMMS_NOW": "2026-11-27T10:16:00Z"}
+    argv = [*_comms_argv(), "cadence", "watch", "--interval", "1s"]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        first = proc.stdout.readline() if ready else ""
+        proc.send_signal(signal.SIGINT)
+        try:
+            _out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+    assert first, f"no alert within 30 s; stderr: {err}"
+    assert json.loads(first)["ref"] == "INC-1"
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

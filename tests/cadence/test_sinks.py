@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+
 from comms.adapters.alert_sinks import (
     PagerDutySink,
     SlackSink,
@@ -16,7 +17,6 @@ from comms.adapters.alert_sinks import (
     WebhookSink,
     build_sinks,
 )
-
 from comms.alerts import plan
 from comms.cadence import DEFAULT_POLICY, evaluate
 from comms.errors import PublishError, UsageError

@@ -7,10 +7,10 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from comms.adapters.sqlite_alerts import SqliteAlerts, _tenant_list, database_path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from comms.adapters.sqlite_alerts import SqliteAlerts, _tenant_list, database_path
 from comms.alerts import AlertState
 from comms.errors import ConfigError, StoreError
 from comms.models import DraftState, MessageKind, Severity, Status
