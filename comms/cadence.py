@@ -532,6 +532,10 @@ def _summary(severity: str, updates: list[UpdateCheck], tenant_count: int) -> st
 # -- holding update ------------------------------------------------------------------------
 
 _CARRIED = ("focus_area", "affected_components", "workaround")
+_UNCHANGED = "The impact is unchanged since our last update."
+_CONTINUES = (
+    "Our team continues to work on restoring full service. We have no new information to share yet."
+)
 
 
 def holding_variables(
@@ -540,25 +544,28 @@ def holding_variables(
     """Variables for the ``update`` template when there is nothing new to say.
 
     Says that the impact is unchanged (repeating the last stated impact), that work
-    continues, and when the next update comes.  Carries the focus area, affected
-    components and workaround over; drops the ETA, since a repeated ETA may have passed.
-    Raises ``ValueError`` when ``next_update_at`` is not after ``now``.
+    continues, and when the next update comes (ISO UTC).  Carries the focus area, affected
+    components and workaround over.  Keeps the ETA only while it is still ahead of
+    ``now``; otherwise ``eta`` is ``""``, which clears a value carried from the last
+    update (a passed ETA must not be repeated).  A holding update after a holding update
+    does not stack "unchanged" sentences.  Raises ``ValueError`` when ``next_update_at``
+    is not after ``now``.
     """
     if next_update_at <= now:
         raise ValueError("the next update time must be in the future")
     impact = " ".join(str(last_sent_variables.get("impact", "")).split())
-    if impact:
-        impact_text = f"The impact is unchanged since our last update. {impact}"
-    else:
-        impact_text = "The impact is unchanged since our last update."
+    while impact.startswith(_UNCHANGED):
+        impact = impact[len(_UNCHANGED) :].lstrip()
     out = {
-        "impact": impact_text,
-        "actions": (
-            "Our team continues to work on restoring full service. "
-            "We have no new information to share yet."
-        ),
-        "next_update": next_update_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "impact": f"{_UNCHANGED} {impact}" if impact else _UNCHANGED,
+        "actions": _CONTINUES,
+        # ISO UTC: the template reads it as a time, and stored times are ISO.
+        "next_update": next_update_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eta": "",
     }
+    eta = parse_promise(last_sent_variables.get("eta"), None)
+    if eta is not None and eta > now:
+        out["eta"] = eta.strftime("%Y-%m-%dT%H:%M:%SZ")
     for name in _CARRIED:
         value = last_sent_variables.get(name)
         if value:

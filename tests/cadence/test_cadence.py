@@ -250,14 +250,23 @@ def test_holding_variables_say_unchanged_continuing_and_when_next():
     )
     assert "continues" in out["actions"]
     assert "restarting" not in out["actions"]
-    assert out["next_update"] == "2026-11-27 11:00 UTC"
+    assert out["next_update"] == "2026-11-27T11:00:00Z"
     assert (out["workaround"], out["focus_area"], out["affected_components"]) == (
         "Use the API.",
         "Sign-in",
         "Web UI",
     )
-    assert "eta" not in out  # a repeated ETA may already have passed
+    assert out["eta"] == ""  # "12:00 UTC" is not a stored time: cleared, never guessed
+    stored_eta = {**last, "eta": "2026-11-27T12:00:00Z"}
+    assert holding_variables(stored_eta, now=T0, next_update_at=T0 + 60 * M)["eta"] == (
+        "2026-11-27T12:00:00Z"
+    )
+    passed = holding_variables(stored_eta, now=T0 + 121 * M, next_update_at=T0 + 180 * M)
+    assert passed["eta"] == ""  # a passed ETA is not repeated
+    again = holding_variables(out, now=T0 + 60 * M, next_update_at=T0 + 120 * M)
+    assert again["impact"] == out["impact"]  # no stacked "unchanged" sentences
     bare = holding_variables({}, now=T0, next_update_at=T0 + 30 * M)
-    assert set(bare) == {"impact", "actions", "next_update"}
+    assert set(bare) == {"impact", "actions", "next_update", "eta"}
+    assert bare["impact"] == "The impact is unchanged since our last update."
     with pytest.raises(ValueError, match="future"):
         holding_variables(last, now=T0, next_update_at=T0)
