@@ -394,18 +394,13 @@ def _spec_json(spec: Any) -> dict[str, Any]:
 
 def checker() -> Any:
     """The linter as a ``service.Checker`` for the configured lint settings and tenants."""
-    return make_checker(common.settings().lint, common.store())
+    return make_checker(common.lint_config(), common.store())
 
 
-def make_checker(lint_table: dict[str, Any], store: Any) -> Any:
+def make_checker(config: Any, store: Any) -> Any:
     """Build a checker: lint the rendered text knowing the incident's audience and every tenant."""
     from comms.lint import lint
 
-    config = None
-    if lint_table:  # pydantic (~45 ms of import) only when there is something to validate
-        from comms.lint import LintConfig
-
-        config = LintConfig.model_validate(lint_table)
     known = store.list_tenants()
 
     def check(text: str, kind: str, incident: Any) -> list[dict[str, Any]]:

@@ -53,10 +53,9 @@ def _audience(incident: Any, tenant_ids: Sequence[str]) -> list[str]:
 
 
 def _lint(text: str, draft: Any, incident: Any, forbidden: Sequence[str]) -> list[dict[str, Any]]:
-    from comms.lint import LintConfig, blocking, lint
+    from comms.lint import blocking, lint
 
-    config = LintConfig.model_validate(common.settings().lint)
-    findings = lint(text, config=config, kind=draft.kind.value, audience=None, tenants=list(forbidden),
+    findings = lint(text, config=common.lint_config(), kind=draft.kind.value, audience=None, tenants=list(forbidden),
                     severity=incident.severity.value, status=incident.status.value)
     return [f.to_dict() for f in blocking(findings)]
 

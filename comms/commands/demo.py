@@ -87,7 +87,7 @@ def _run(folder: Path, url: str, token: str) -> None:
     for tenant in switchboard.tenants():
         store.put_tenant(tenant)
     click.echo(f"   synced tenants: {', '.join(t.id for t in store.list_tenants())}")
-    check = make_checker({}, store)
+    check = make_checker(None, store)
 
     _step(2, "Open an S1 incident for acme")
     _cmd('comms incident open --tenant acme --severity S1 --title "Sign-in failures" --started -12m')
