@@ -38,6 +38,7 @@ from comms.cadence import (
     UPDATE,
     Deadline,
     Policy,
+    evaluate,
     human_duration,
     in_quiet_hours,
 )
@@ -222,6 +223,20 @@ def plan(
             )
         )
     return Plan(resolves + actions, states)
+
+
+def simulate(rows: Sequence[Any], policy: Policy, times: Sequence[datetime]) -> list[Action]:
+    """Every action a watcher would send, ticking at each of ``times`` from no state.
+
+    For demos and reports: ``rows`` stay as given (nothing is sent in between).
+    """
+    states: dict[Key, AlertState] = {}
+    sent: list[Action] = []
+    for now in times:
+        result = plan(evaluate(rows, policy, now), states, now, policy)
+        states = result.states
+        sent.extend(result.actions)
+    return sent
 
 
 # -- what sinks send ---------------------------------------------------------------------

@@ -62,7 +62,7 @@ class Policy:
 
     ``gaps[severity][status]`` is the longest time between customer updates, or None when
     none is due.  A missing severity or status means None.  Build it from config with
-    :func:`comms.cadence_config.policy_from_config`; the defaults follow the reference.
+    :func:`policy_from_config`; the defaults follow the reference.
     """
 
     gaps: Mapping[str, Mapping[str, timedelta | None]] = field(

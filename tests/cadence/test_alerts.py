@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from comms.adapters.sqlite_alerts import SqliteAlerts
-from comms.alerts import RESTRICTED_FIELDS, payload, plan
+from comms.alerts import RESTRICTED_FIELDS, payload, plan, simulate
 from comms.cadence import DEFAULT_POLICY, Policy, evaluate
 from comms.commands.cadence import Watcher
 from comms.errors import PublishError
@@ -276,13 +276,7 @@ def test_reminders_name_the_command_to_run(row, clock, expected):
 
 
 def run_plan(rows, times, policy=DEFAULT_POLICY):
-    states: dict = {}
-    sent = []
-    for now in times:
-        result = plan(evaluate(rows, policy, now), states, now, policy)
-        states = result.states
-        sent += [(a.at, a.kind, a.clock) for a in result.actions]
-    return sent
+    return [(a.at, a.kind, a.clock) for a in simulate(rows, policy, times)]
 
 
 def test_the_director_clock_alerts_once_and_never_repeats(row):
