@@ -203,7 +203,9 @@ class SqliteStore:
             ) from exc
         try:
             self.connection = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
                 check_same_thread=False,
             )
             self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -317,7 +319,9 @@ class SqliteStore:
 
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by id."""
-        return [Tenant(**json.loads(r[0])) for r in self._read("SELECT data FROM tenants ORDER BY id")]
+        return [
+            Tenant(**json.loads(r[0])) for r in self._read("SELECT data FROM tenants ORDER BY id")
+        ]
 
     # -- incidents ----------------------------------------------------------------------
 
@@ -345,14 +349,29 @@ class SqliteStore:
                 "pubsec, started_at, created_at, updated_at, engaged_at, status_changed_at) "
                 "VALUES (?, ?, ?, ?, 'investigating', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    ref, seq, title, severity.value, json.dumps(list(tenants)), int(security),
-                    int(pubsec), isoformat(started_at), isoformat(now), isoformat(now),
-                    isoformat(now), isoformat(now),
+                    ref,
+                    seq,
+                    title,
+                    severity.value,
+                    json.dumps(list(tenants)),
+                    int(security),
+                    int(pubsec),
+                    isoformat(started_at),
+                    isoformat(now),
+                    isoformat(now),
+                    isoformat(now),
+                    isoformat(now),
                 ),
             )
-            data = {"title": title, "severity": severity.value, "status": "investigating",
-                    "tenants": list(tenants), "started_at": isoformat(started_at),
-                    "security": security, "pubsec": pubsec}
+            data = {
+                "title": title,
+                "severity": severity.value,
+                "status": "investigating",
+                "tenants": list(tenants),
+                "started_at": isoformat(started_at),
+                "security": security,
+                "pubsec": pubsec,
+            }
             self._log(db, ref, "incident.opened", actor, now, data)
             self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
         return self.get_incident(ref)
@@ -367,14 +386,21 @@ class SqliteStore:
     def list_incidents(self, *, open_only: bool = False) -> list[Incident]:
         """Incidents, newest first."""
         where = " WHERE status <> 'resolved'" if open_only else ""
-        return [_incident(r) for r in self._read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC")]
+        return [
+            _incident(r)
+            for r in self._read(
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC"
+            )
+        ]
 
     def update_incident(
         self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
     ) -> Incident:
         """Replace an incident's fields and log ``event`` in one transaction."""
         with self._write() as db:
-            old = db.execute("SELECT status FROM incidents WHERE ref = ?", (incident.ref,)).fetchone()
+            old = db.execute(
+                "SELECT status FROM incidents WHERE ref = ?", (incident.ref,)
+            ).fetchone()
             if old is None:
                 raise NotFoundError(f"no incident '{incident.ref}'")
             status_changed = old[0] != incident.status.value
@@ -385,11 +411,18 @@ class SqliteStore:
                 + (", status_changed_at = ?" if status_changed else "")
                 + " WHERE ref = ?",
                 (
-                    incident.title, incident.severity.value, incident.status.value,
-                    json.dumps(incident.tenants), int(incident.security), int(incident.pubsec),
-                    isoformat(incident.started_at), isoformat(incident.updated_at),
-                    _ts(incident.mitigated_at), incident.mitigated_by,
-                    _ts(incident.resolved_at), incident.resolved_by,
+                    incident.title,
+                    incident.severity.value,
+                    incident.status.value,
+                    json.dumps(incident.tenants),
+                    int(incident.security),
+                    int(incident.pubsec),
+                    isoformat(incident.started_at),
+                    isoformat(incident.updated_at),
+                    _ts(incident.mitigated_at),
+                    incident.mitigated_by,
+                    _ts(incident.resolved_at),
+                    incident.resolved_by,
                     *((isoformat(incident.updated_at),) if status_changed else ()),
                     incident.ref,
                 ),
@@ -397,8 +430,9 @@ class SqliteStore:
             self._log(db, incident.ref, event, actor, incident.updated_at, data)
         return self.get_incident(incident.ref)
 
-    def record_clock(self, ref: str, *, column: str, at: datetime, event: str, actor: str,
-                     data: dict[str, Any]) -> None:
+    def record_clock(
+        self, ref: str, *, column: str, at: datetime, event: str, actor: str, data: dict[str, Any]
+    ) -> None:
         """Set one of the incident's clock columns (engaged, RCA) and log ``event``."""
         if column not in ("engaged_at", "rca_internal_at", "rca_external_at"):
             raise ValueError(column)
@@ -412,9 +446,23 @@ class SqliteStore:
         rows = self._read(f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq")
         return [
             ClockRow(
-                r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), bool(r[5]), bool(r[6]),
-                from_iso(r[7]), from_iso(r[8]), _dt(r[9]), from_iso(r[10]), _dt(r[11]),
-                _dt(r[12]), _dt(r[13]), _dt(r[14]), _dt(r[15]), _dt(r[16]),
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                tuple(json.loads(r[4])),
+                bool(r[5]),
+                bool(r[6]),
+                from_iso(r[7]),
+                from_iso(r[8]),
+                _dt(r[9]),
+                from_iso(r[10]),
+                _dt(r[11]),
+                _dt(r[12]),
+                _dt(r[13]),
+                _dt(r[14]),
+                _dt(r[15]),
+                _dt(r[16]),
             )
             for r in rows
         ]
@@ -464,12 +512,23 @@ class SqliteStore:
                 "INSERT INTO revisions (draft_id, number, subject, body, variables, author, "
                 "created_at, edited, findings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    draft_id, number, subject, body, json.dumps(variables, sort_keys=True),
-                    author, isoformat(now), int(edited), json.dumps(findings or []),
+                    draft_id,
+                    number,
+                    subject,
+                    body,
+                    json.dumps(variables, sort_keys=True),
+                    author,
+                    isoformat(now),
+                    int(edited),
+                    json.dumps(findings or []),
                 ),
             )
-            data: dict[str, Any] = {"draft_id": draft_id, "revision": number, "kind": kind.value,
-                                    "edited": edited}
+            data: dict[str, Any] = {
+                "draft_id": draft_id,
+                "revision": number,
+                "kind": kind.value,
+                "edited": edited,
+            }
             if previous_state not in (None, "draft"):
                 data["from_state"] = previous_state
             self._log(db, incident_ref, "draft.revised", author, now, data)
@@ -507,8 +566,12 @@ class SqliteStore:
         )
         return [
             Draft(
-                id=r[0], incident_ref=r[1], kind=MessageKind(r[2]), state=DraftState(r[3]),
-                created_at=from_iso(r[4]), updated_at=from_iso(r[5]),
+                id=r[0],
+                incident_ref=r[1],
+                kind=MessageKind(r[2]),
+                state=DraftState(r[3]),
+                created_at=from_iso(r[4]),
+                updated_at=from_iso(r[5]),
                 revision=_revision(r[0], r[6:]),
             )
             for r in rows
@@ -537,7 +600,9 @@ class SqliteStore:
     ) -> Draft:
         """Move a draft to ``state`` and log ``event`` in one transaction."""
         with self._write() as db:
-            row = db.execute("SELECT incident_ref, state FROM drafts WHERE id = ?", (draft_id,)).fetchone()
+            row = db.execute(
+                "SELECT incident_ref, state FROM drafts WHERE id = ?", (draft_id,)
+            ).fetchone()
             if row is None:
                 raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
             db.execute(
@@ -562,7 +627,9 @@ class SqliteStore:
         """Append one event to the incident's log."""
         with self._write() as db:
             event_id = self._log(db, incident_ref, type, actor, now, data)
-        return Event(id=event_id, incident_ref=incident_ref, at=now, actor=actor, type=type, data=data)
+        return Event(
+            id=event_id, incident_ref=incident_ref, at=now, actor=actor, type=type, data=data
+        )
 
     def events(self, incident_ref: str) -> list[Event]:
         """The incident's event log in order."""
@@ -572,10 +639,16 @@ class SqliteStore:
             (incident_ref,),
         )
         return [
-            Event(id=r[0], incident_ref=r[1], at=from_iso(r[2]), actor=r[3], type=r[4], data=json.loads(r[5]))
+            Event(
+                id=r[0],
+                incident_ref=r[1],
+                at=from_iso(r[2]),
+                actor=r[3],
+                type=r[4],
+                data=json.loads(r[5]),
+            )
             for r in rows
         ]
-
 
     # -- reviews ------------------------------------------------------------------------
 
@@ -585,29 +658,64 @@ class SqliteStore:
             cursor = db.execute(
                 "INSERT INTO reviews (draft_id, revision, reviewer, role, decision, note, "
                 "approval_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (review.draft_id, review.revision, review.reviewer, review.role, review.decision,
-                 review.note, review.approval_hash, isoformat(review.at)),
+                (
+                    review.draft_id,
+                    review.revision,
+                    review.reviewer,
+                    review.role,
+                    review.decision,
+                    review.note,
+                    review.approval_hash,
+                    isoformat(review.at),
+                ),
             )
-            db.execute("UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
-                       (state.value, isoformat(review.at), review.draft_id))
-            self._log(db, incident_ref, f"review.{review.decision}", review.reviewer, review.at, {
-                "draft_id": review.draft_id, "revision": review.revision, "role": review.role,
-                "note": review.note, "approval_hash": review.approval_hash,
-            })
+            db.execute(
+                "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
+                (state.value, isoformat(review.at), review.draft_id),
+            )
+            self._log(
+                db,
+                incident_ref,
+                f"review.{review.decision}",
+                review.reviewer,
+                review.at,
+                {
+                    "draft_id": review.draft_id,
+                    "revision": review.revision,
+                    "role": review.role,
+                    "note": review.note,
+                    "approval_hash": review.approval_hash,
+                },
+            )
         return review.replace(id=int(cursor.lastrowid or 0))
 
     def reviews(self, draft_id: int) -> list[Review]:
         """Every review of a draft, oldest first."""
         rows = self._read(
             "SELECT id, draft_id, revision, reviewer, role, decision, note, approval_hash, at "
-            "FROM reviews WHERE draft_id = ? ORDER BY id", (draft_id,),
+            "FROM reviews WHERE draft_id = ? ORDER BY id",
+            (draft_id,),
         )
-        return [Review(id=r[0], draft_id=r[1], revision=r[2], reviewer=r[3], role=r[4],
-                       decision=r[5], note=r[6], approval_hash=r[7], at=from_iso(r[8])) for r in rows]
+        return [
+            Review(
+                id=r[0],
+                draft_id=r[1],
+                revision=r[2],
+                reviewer=r[3],
+                role=r[4],
+                decision=r[5],
+                note=r[6],
+                approval_hash=r[7],
+                at=from_iso(r[8]),
+            )
+            for r in rows
+        ]
 
     # -- deliveries -----------------------------------------------------------------------
 
-    def plan_deliveries(self, planned: Sequence[Delivery], *, actor: str, now: datetime) -> list[Delivery]:
+    def plan_deliveries(
+        self, planned: Sequence[Delivery], *, actor: str, now: datetime
+    ) -> list[Delivery]:
         """Store delivery intents before any request goes out; existing keys are kept as they are.
 
         Returns the stored rows for every planned key, so a repeated send sees what an
@@ -615,32 +723,59 @@ class SqliteStore:
         """
         with self._write() as db:
             for d in planned:
-                exists = db.execute("SELECT 1 FROM deliveries WHERE idempotency_key = ?",
-                                    (d.idempotency_key,)).fetchone()
+                exists = db.execute(
+                    "SELECT 1 FROM deliveries WHERE idempotency_key = ?", (d.idempotency_key,)
+                ).fetchone()
                 if exists:
                     continue
                 db.execute(
                     "INSERT INTO deliveries (idempotency_key, incident_ref, draft_id, revision, "
                     "tenant, channel, text_sha256, state, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                    (d.idempotency_key, d.incident_ref, d.draft_id, d.revision, d.tenant,
-                     d.channel, d.text_sha256, isoformat(now), isoformat(now)),
+                    (
+                        d.idempotency_key,
+                        d.incident_ref,
+                        d.draft_id,
+                        d.revision,
+                        d.tenant,
+                        d.channel,
+                        d.text_sha256,
+                        isoformat(now),
+                        isoformat(now),
+                    ),
                 )
-                self._log(db, d.incident_ref, "delivery.planned", actor, now, {
-                    "draft_id": d.draft_id, "revision": d.revision, "tenant": d.tenant,
-                    "channel": d.channel, "idempotency_key": d.idempotency_key,
-                })
+                self._log(
+                    db,
+                    d.incident_ref,
+                    "delivery.planned",
+                    actor,
+                    now,
+                    {
+                        "draft_id": d.draft_id,
+                        "revision": d.revision,
+                        "tenant": d.tenant,
+                        "channel": d.channel,
+                        "idempotency_key": d.idempotency_key,
+                    },
+                )
         return [self.get_delivery(d.idempotency_key) for d in planned]
 
     def get_delivery(self, key: str) -> Delivery:
         """One delivery by its idempotency key."""
-        rows = self._read(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = ?", (key,))
+        rows = self._read(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = ?", (key,)
+        )
         if not rows:
             raise NotFoundError(f"no delivery with key {key}")
         return _delivery(rows[0])
 
-    def deliveries(self, *, draft_id: int | None = None, states: Sequence[str] = (),
-                   incident_ref: str | None = None) -> list[Delivery]:
+    def deliveries(
+        self,
+        *,
+        draft_id: int | None = None,
+        states: Sequence[str] = (),
+        incident_ref: str | None = None,
+    ) -> list[Delivery]:
         """Deliveries filtered by draft, incident and state, oldest first."""
         clauses: list[str] = []
         params: list[Any] = []
@@ -654,25 +789,43 @@ class SqliteStore:
             clauses.append(f"state IN ({', '.join('?' for _ in states)})")
             params.extend(states)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return [_delivery(r) for r in self._read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params)]
+        return [
+            _delivery(r)
+            for r in self._read(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params
+            )
+        ]
 
-    def claim_delivery(self, key: str, *, owner: str, now: datetime, until: datetime,
-                       dead_owners: Sequence[str] = ()) -> Delivery | None:
+    def claim_delivery(
+        self,
+        key: str,
+        *,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        dead_owners: Sequence[str] = (),
+    ) -> Delivery | None:
         """Take the lease on a pending delivery; None when another live sender holds it.
 
         A lease whose time ran out, or whose owner is known dead, can be taken over.
         """
         with self._write() as db:
-            row = db.execute("SELECT state, lease_owner, lease_until FROM deliveries "
-                             "WHERE idempotency_key = ?", (key,)).fetchone()
+            row = db.execute(
+                "SELECT state, lease_owner, lease_until FROM deliveries WHERE idempotency_key = ?",
+                (key,),
+            ).fetchone()
             if row is None:
                 raise NotFoundError(f"no delivery with key {key}")
             state, lease_owner, lease_until = row
             if state in ("delivered", "failed"):
                 return None
-            if state == "in-flight" and lease_owner != owner and lease_owner not in dead_owners \
-                    and lease_until is not None and from_iso(lease_until) > now:
+            if (
+                state == "in-flight"
+                and lease_owner != owner
+                and lease_owner not in dead_owners
+                and lease_until is not None
+                and from_iso(lease_until) > now
+            ):
                 return None
             db.execute(
                 "UPDATE deliveries SET state = 'in-flight', lease_owner = ?, lease_until = ?, "
@@ -683,32 +836,60 @@ class SqliteStore:
 
     def in_flight_owners(self) -> list[str]:
         """Lease owners of deliveries currently marked in flight."""
-        return [r[0] for r in self._read(
-            "SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'in-flight' AND lease_owner IS NOT NULL")]
+        return [
+            r[0]
+            for r in self._read(
+                "SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'in-flight' AND lease_owner IS NOT NULL"
+            )
+        ]
 
-    def finish_delivery(self, key: str, *, receipt: Receipt | None, error: str | None,
-                        final: bool, actor: str, now: datetime) -> Delivery:
+    def finish_delivery(
+        self,
+        key: str,
+        *,
+        receipt: Receipt | None,
+        error: str | None,
+        final: bool,
+        actor: str,
+        now: datetime,
+    ) -> Delivery:
         """Record a receipt (delivered), a final failure, or a retryable error (back to pending)."""
         state = "delivered" if receipt is not None else ("failed" if final else "pending")
         with self._write() as db:
-            row = db.execute("SELECT incident_ref, draft_id, revision, tenant, channel FROM deliveries "
-                             "WHERE idempotency_key = ?", (key,)).fetchone()
+            row = db.execute(
+                "SELECT incident_ref, draft_id, revision, tenant, channel FROM deliveries "
+                "WHERE idempotency_key = ?",
+                (key,),
+            ).fetchone()
             if row is None:
                 raise NotFoundError(f"no delivery with key {key}")
             db.execute(
                 "UPDATE deliveries SET state = ?, lease_owner = NULL, lease_until = NULL, "
                 "external_id = COALESCE(?, external_id), receipt = COALESCE(?, receipt), error = ?, "
                 "updated_at = ? WHERE idempotency_key = ?",
-                (state, receipt.external_id if receipt else None,
-                 json.dumps(receipt.to_dict()) if receipt else None, error, isoformat(now), key),
+                (
+                    state,
+                    receipt.external_id if receipt else None,
+                    json.dumps(receipt.to_dict()) if receipt else None,
+                    error,
+                    isoformat(now),
+                    key,
+                ),
             )
-            data: dict[str, Any] = {"draft_id": row[1], "revision": row[2], "tenant": row[3],
-                                    "channel": row[4], "idempotency_key": key}
+            data: dict[str, Any] = {
+                "draft_id": row[1],
+                "revision": row[2],
+                "tenant": row[3],
+                "channel": row[4],
+                "idempotency_key": key,
+            }
             if receipt is not None:
                 data.update(external_id=receipt.external_id, text_sha256=receipt.text_sha256)
             else:
                 data["error"] = error
-            self._log(db, row[0], f"delivery.{state if state != 'pending' else 'retry'}", actor, now, data)
+            self._log(
+                db, row[0], f"delivery.{state if state != 'pending' else 'retry'}", actor, now, data
+            )
         return self.get_delivery(key)
 
 
@@ -724,10 +905,22 @@ def _delivery(r: tuple[Any, ...]) -> Delivery:
         raw = json.loads(r[12])
         receipt = Receipt(**{**raw, "delivered_at": from_iso(raw["delivered_at"])})
     return Delivery(
-        idempotency_key=r[0], incident_ref=r[1], draft_id=r[2], revision=r[3], tenant=r[4],
-        channel=r[5], text_sha256=r[6], state=r[7], attempts=r[8], lease_owner=r[9],
-        lease_until=_dt(r[10]), external_id=r[11], receipt=receipt, error=r[13],
-        created_at=from_iso(r[14]), updated_at=from_iso(r[15]),
+        idempotency_key=r[0],
+        incident_ref=r[1],
+        draft_id=r[2],
+        revision=r[3],
+        tenant=r[4],
+        channel=r[5],
+        text_sha256=r[6],
+        state=r[7],
+        attempts=r[8],
+        lease_owner=r[9],
+        lease_until=_dt(r[10]),
+        external_id=r[11],
+        receipt=receipt,
+        error=r[13],
+        created_at=from_iso(r[14]),
+        updated_at=from_iso(r[15]),
     )
 
 
@@ -746,15 +939,32 @@ def _duplicate(ref: str) -> Exception:
 
 def _incident(r: tuple[Any, ...]) -> Incident:
     return Incident(
-        ref=r[0], title=r[1], severity=Severity(r[2]), status=r[3], tenants=json.loads(r[4]),
-        security=bool(r[5]), pubsec=bool(r[6]), started_at=from_iso(r[7]),
-        created_at=from_iso(r[8]), updated_at=from_iso(r[9]), mitigated_at=_dt(r[10]),
-        mitigated_by=r[11], resolved_at=_dt(r[12]), resolved_by=r[13],
+        ref=r[0],
+        title=r[1],
+        severity=Severity(r[2]),
+        status=r[3],
+        tenants=json.loads(r[4]),
+        security=bool(r[5]),
+        pubsec=bool(r[6]),
+        started_at=from_iso(r[7]),
+        created_at=from_iso(r[8]),
+        updated_at=from_iso(r[9]),
+        mitigated_at=_dt(r[10]),
+        mitigated_by=r[11],
+        resolved_at=_dt(r[12]),
+        resolved_by=r[13],
     )
 
 
 def _revision(draft_id: int, r: Sequence[Any]) -> Revision:
     return Revision(
-        draft_id=draft_id, number=r[0], subject=r[1], body=r[2], variables=json.loads(r[3]),
-        author=r[4], created_at=from_iso(r[5]), edited=bool(r[6]), findings=json.loads(r[7]),
+        draft_id=draft_id,
+        number=r[0],
+        subject=r[1],
+        body=r[2],
+        variables=json.loads(r[3]),
+        author=r[4],
+        created_at=from_iso(r[5]),
+        edited=bool(r[6]),
+        findings=json.loads(r[7]),
     )

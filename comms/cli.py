@@ -22,11 +22,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "draft": ("comms.commands.core:draft", "Draft a customer message from a template."),
     "drafts": ("comms.commands.core:drafts", "List, show and diff drafts and revisions."),
     "timeline": ("comms.commands.core:timeline", "Export an incident's event log for the RCA."),
-    "review": ("comms.commands.delivery:review", "List, show, approve or send back drafts (the IMOC's side)."),
-    "send": ("comms.commands.delivery:send", "Send an approved draft exactly once; --resume finishes a broken send."),
-    "cadence": ("comms.commands.cadence:cadence", "Update deadlines: status, check (cron), watch (alerts), snooze."),
-    "lint": ("comms.lint.command:lint", "Find internal details and weak wording; --fix strips them."),
-    "switchboard": ("comms.commands.switchboard:switchboard", "Run the Switchboard API stub server."),
+    "review": (
+        "comms.commands.delivery:review",
+        "List, show, approve or send back drafts (the IMOC's side).",
+    ),
+    "send": (
+        "comms.commands.delivery:send",
+        "Send an approved draft exactly once; --resume finishes a broken send.",
+    ),
+    "cadence": (
+        "comms.commands.cadence:cadence",
+        "Update deadlines: status, check (cron), watch (alerts), snooze.",
+    ),
+    "lint": (
+        "comms.lint.command:lint",
+        "Find internal details and weak wording; --fix strips them.",
+    ),
+    "switchboard": (
+        "comms.commands.switchboard:switchboard",
+        "Run the Switchboard API stub server.",
+    ),
 }
 
 
@@ -79,7 +94,12 @@ Example:
 """
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="comms")
 def cli() -> None:
     """Compose, check, review, send and track customer updates during incidents.

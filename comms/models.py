@@ -137,7 +137,8 @@ class Tenant(_Record):
         if not self.name.strip():
             raise ValueError("tenant name must not be empty")
         object.__setattr__(
-            self, "contacts",
+            self,
+            "contacts",
             [c if isinstance(c, Contact) else Contact(**c) for c in self.contacts],
         )
 

@@ -11,11 +11,12 @@ Values are data: they are passed in the context and never compiled as template c
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -103,16 +104,12 @@ def _bytecode_cache() -> Any:
     class _Quiet(FileSystemBytecodeCache):
         # A read-only or full cache folder must never stop a message from rendering.
         def dump_bytecode(self, bucket: Any) -> None:
-            try:
+            with contextlib.suppress(OSError):
                 super().dump_bytecode(bucket)
-            except OSError:
-                pass
 
         def load_bytecode(self, bucket: Any) -> None:
-            try:
+            with contextlib.suppress(OSError):
                 super().load_bytecode(bucket)
-            except OSError:
-                pass
 
     return _Quiet(folder)
 
@@ -134,14 +131,25 @@ def _spec_from_header(name: str, header: dict[str, Any], source: str) -> Templat
             raise TemplateError(f"{source}: variables.{var_name} must be a table")
         kind = raw.get("type", "text")
         if kind not in _TYPES:
-            raise TemplateError(f"{source}: variables.{var_name}: type must be one of {', '.join(_TYPES)}")
+            raise TemplateError(
+                f"{source}: variables.{var_name}: type must be one of {', '.join(_TYPES)}"
+            )
         variables.append(
-            Variable(var_name, kind, bool(raw.get("required", False)), str(raw.get("help", "")),
-                     raw.get("default"), bool(raw.get("past", False)))
+            Variable(
+                var_name,
+                kind,
+                bool(raw.get("required", False)),
+                str(raw.get("help", "")),
+                raw.get("default"),
+                bool(raw.get("past", False)),
+            )
         )
     return TemplateSpec(
-        name=name, title=str(header.get("title", name)), source=source,
-        variables=tuple(variables), description=str(header.get("description", "")),
+        name=name,
+        title=str(header.get("title", name)),
+        source=source,
+        variables=tuple(variables),
+        description=str(header.get("description", "")),
     )
 
 
@@ -216,7 +224,9 @@ class Renderer:
             return TemplateSpec(name, builtin.title, origin, builtin.variables, builtin.description)
         return _spec_from_header(name, header or {}, origin)
 
-    def render(self, name: str, values: dict[str, str], context: dict[str, Any], now: datetime) -> Rendered:
+    def render(
+        self, name: str, values: dict[str, str], context: dict[str, Any], now: datetime
+    ) -> Rendered:
         """Validate ``values`` against the template's spec, then render subject and body.
 
         ``context`` holds automatic values (incident fields, defaults such as
@@ -268,7 +278,9 @@ class Renderer:
                 default = context.get(var.default) if var.default else None
                 if default is None and var.required:
                     missing.append(var.name)
-                typed[var.name] = default if default is not None else ([] if var.type == "list" else None)
+                typed[var.name] = (
+                    default if default is not None else ([] if var.type == "list" else None)
+                )
                 continue
             typed[var.name] = _convert(var, raw, now)
             # Times are kept resolved (ISO UTC): re-reading "14:10" later would mean another day.
@@ -314,10 +326,12 @@ def _split(text: str, name: str) -> tuple[str, str]:
     return subject, body.replace(_BREAK, "\n")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_spec(name: str) -> TemplateSpec:
     path = BUILTIN_DIR / f"{name}{SUFFIX}"
-    return _spec_from_header(name, _parse_header(path.read_text(encoding="utf-8"), "built-in") or {}, "built-in")
+    return _spec_from_header(
+        name, _parse_header(path.read_text(encoding="utf-8"), "built-in") or {}, "built-in"
+    )
 
 
 def automatic_context(
@@ -330,9 +344,7 @@ def automatic_context(
     """
     now = utc(now)
     next_update = (
-        now + timedelta(minutes=interval_minutes)
-        if incident.is_open and interval_minutes
-        else None
+        now + timedelta(minutes=interval_minutes) if incident.is_open and interval_minutes else None
     )
     resolved_at = incident.resolved_at or now
     return {

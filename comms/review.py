@@ -41,26 +41,39 @@ class ReviewPolicy:
         """Validate the raw ``[review]`` table."""
         unknown = set(table) - {"required_for", "sirt_for_security", "s1_timeout_minutes"}
         if unknown:
-            raise ConfigError(f"[review]: unknown key '{sorted(unknown)[0]}' "
-                              "(known: required_for, sirt_for_security, s1_timeout_minutes)")
+            raise ConfigError(
+                f"[review]: unknown key '{sorted(unknown)[0]}' "
+                "(known: required_for, sirt_for_security, s1_timeout_minutes)"
+            )
         required = table.get("required_for", ["S1", "S2"])
         if not isinstance(required, list) or not set(required) <= {"S1", "S2", "S3", "S4"}:
-            raise ConfigError("[review]: required_for must be a list of severities like ['S1', 'S2']")
+            raise ConfigError(
+                "[review]: required_for must be a list of severities like ['S1', 'S2']"
+            )
         sirt = table.get("sirt_for_security", True)
         if not isinstance(sirt, bool):
             raise ConfigError("[review]: sirt_for_security must be true or false")
         timeout = table.get("s1_timeout_minutes")
-        if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
-            raise ConfigError("[review]: s1_timeout_minutes must be a positive whole number (or absent: off)")
+        if timeout is not None and (
+            not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0
+        ):
+            raise ConfigError(
+                "[review]: s1_timeout_minutes must be a positive whole number (or absent: off)"
+            )
         return cls(frozenset(required), sirt, timeout)
 
 
 def approval_hash(subject: str, body: str, tenants: Iterable[str], channels: Iterable[str]) -> str:
     """SHA-256 over the exact text, the sorted recipients and the sorted channels."""
     payload = json.dumps(
-        {"subject": subject, "body": body, "tenants": sorted(set(tenants)),
-         "channels": sorted(set(channels))},
-        sort_keys=True, ensure_ascii=False,
+        {
+            "subject": subject,
+            "body": body,
+            "tenants": sorted(set(tenants)),
+            "channels": sorted(set(channels)),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -132,14 +145,22 @@ def review_status(
         and submitted_at is not None
         and now - submitted_at >= timedelta(minutes=policy.s1_timeout_minutes)
     )
-    return ReviewStatus(tuple(needed), approved, changes, timed_out and not set(needed) <= set(approved))
+    return ReviewStatus(
+        tuple(needed), approved, changes, timed_out and not set(needed) <= set(approved)
+    )
 
 
-def stale_approval(draft: Draft, reviews: Sequence[Review], tenants: Sequence[str], channels: Sequence[str]) -> bool:
+def stale_approval(
+    draft: Draft, reviews: Sequence[Review], tenants: Sequence[str], channels: Sequence[str]
+) -> bool:
     """True when an approval exists for this revision but for other text, recipients or channels."""
     current = approval_hash(draft.revision.subject, draft.revision.body, tenants, channels)
-    return any(r.decision == "approved" and r.revision == draft.revision.number
-               and r.approval_hash != current for r in reviews)
+    return any(
+        r.decision == "approved"
+        and r.revision == draft.revision.number
+        and r.approval_hash != current
+        for r in reviews
+    )
 
 
 def forbidden_names(audience: Sequence[Tenant], known: Sequence[Tenant]) -> list[str]:
@@ -189,14 +210,22 @@ def send_problems(
         if status.changes_requested:
             problems.append(f"changes were requested: {status.changes_requested}")
         else:
-            roles = " and ".join({"imoc": "an incident manager", "sirt": "SIRT"}[r] for r in status.missing)
-            problems.append(f"needs approval by {roles} (comms review approve {draft.id}), "
-                            "or --skip-review --reason '…'")
+            roles = " and ".join(
+                {"imoc": "an incident manager", "sirt": "SIRT"}[r] for r in status.missing
+            )
+            problems.append(
+                f"needs approval by {roles} (comms review approve {draft.id}), "
+                "or --skip-review --reason '…'"
+            )
     if blocking_findings:
         rules = sorted({str(f.get("rule")) for f in blocking_findings})
-        problems.append(f"{len(blocking_findings)} error-level lint finding(s): {', '.join(rules)}; "
-                        f"fix them (comms lint --fix) and draft again")
+        problems.append(
+            f"{len(blocking_findings)} error-level lint finding(s): {', '.join(rules)}; "
+            f"fix them (comms lint --fix) and draft again"
+        )
     if other_tenants_named:
-        problems.append(f"the text names another tenant ({', '.join(other_tenants_named)}); "
-                        "a message must name no tenant but its audience")
+        problems.append(
+            f"the text names another tenant ({', '.join(other_tenants_named)}); "
+            "a message must name no tenant but its audience"
+        )
     return problems

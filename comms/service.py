@@ -49,9 +49,15 @@ def open_incident(
     if started > utc(now):
         raise UsageError(f"--started {format_time(started)} is in the future")
     return store.create_incident(
-        title=title, severity=severity, tenants=[t.id for t in known],
-        started_at=started, now=now, actor=actor, security=security,
-        pubsec=any(t.pubsec for t in known), ref=ref,
+        title=title,
+        severity=severity,
+        tenants=[t.id for t in known],
+        started_at=started,
+        now=now,
+        actor=actor,
+        security=security,
+        pubsec=any(t.pubsec for t in known),
+        ref=ref,
     )
 
 
@@ -104,7 +110,9 @@ def check_status_change(
             "give the reason with --reason '…'"
         )
     if to in _CONFIRMED and not confirmed_by:
-        raise TransitionError(f"moving {ref} to {to.value} needs who confirmed it: --confirmed-by NAME")
+        raise TransitionError(
+            f"moving {ref} to {to.value} needs who confirmed it: --confirmed-by NAME"
+        )
 
 
 def update_incident(
@@ -139,7 +147,9 @@ def update_incident(
         changes["security"] = security
         data["security"] = security
     if not changes:
-        raise UsageError(f"nothing to change on {ref}; pass --severity, --title, --add-tenant or --security")
+        raise UsageError(
+            f"nothing to change on {ref}; pass --severity, --title, --add-tenant or --security"
+        )
     changes["updated_at"] = utc(now)
     event = "incident.severity" if list(data) == ["severity"] else "incident.updated"
     if event == "incident.severity":
@@ -157,11 +167,17 @@ class Composed:
 
 
 def _open_draft(store: Store, ref: str, kind: MessageKind) -> Draft | None:
-    candidates = [d for d in store.list_drafts(incident_ref=ref) if d.kind is kind and d.state is not DraftState.SENT]
+    candidates = [
+        d
+        for d in store.list_drafts(incident_ref=ref)
+        if d.kind is kind and d.state is not DraftState.SENT
+    ]
     return candidates[-1] if candidates else None
 
 
-def carried_values(store: Store, ref: str, renderer: Renderer, kind: MessageKind, now: datetime) -> dict[str, str]:
+def carried_values(
+    store: Store, ref: str, renderer: Renderer, kind: MessageKind, now: datetime
+) -> dict[str, str]:
     """Values a new draft starts from: the last sent message's, else the latest draft's.
 
     Only variables the target template declares are kept; ``next_update`` is always
@@ -221,16 +237,26 @@ def compose(
     rendered = renderer.render(kind.value, merged, context, now)
     spec = renderer.spec(kind.value)
     normalised = _normalise(rendered.variables, spec, now)
-    if kind is MessageKind.MAINTENANCE_PLANNED and "window_start" in normalised and "window_end" in normalised:
+    if (
+        kind is MessageKind.MAINTENANCE_PLANNED
+        and "window_start" in normalised
+        and "window_end" in normalised
+    ):
         from comms.times import from_iso
 
         if from_iso(normalised["window_end"]) <= from_iso(normalised["window_start"]):
             raise UsageError("window_end must be after window_start; check both times (UTC)")
     findings = check(_text(rendered.subject, rendered.body), kind.value, incident) if check else []
     draft = store.add_revision(
-        incident_ref=ref, kind=kind, draft_id=existing.id if existing else None,
-        subject=rendered.subject, body=rendered.body, variables=normalised, author=author,
-        now=now, findings=findings,
+        incident_ref=ref,
+        kind=kind,
+        draft_id=existing.id if existing else None,
+        subject=rendered.subject,
+        body=rendered.body,
+        variables=normalised,
+        author=author,
+        now=now,
+        findings=findings,
     )
     return Composed(draft=draft, rendered=rendered, carried=carried)
 
@@ -241,7 +267,9 @@ def _normalise(values: dict[str, str], spec: Any, now: datetime) -> dict[str, st
     out = {}
     for name, value in values.items():
         var = spec.variable(name)
-        out[name] = isoformat(parse_time(value, now)) if var is not None and var.type == "time" else value
+        out[name] = (
+            isoformat(parse_time(value, now)) if var is not None and var.type == "time" else value
+        )
     return out
 
 
@@ -280,9 +308,16 @@ def edit(
     incident = store.get_incident(draft.incident_ref)
     findings = check(_text(subject, body), draft.kind.value, incident) if check else []
     return store.add_revision(
-        incident_ref=draft.incident_ref, kind=draft.kind, draft_id=draft_id, subject=subject,
-        body=body, variables=dict(draft.revision.variables), author=author, now=now,
-        edited=True, findings=findings,
+        incident_ref=draft.incident_ref,
+        kind=draft.kind,
+        draft_id=draft_id,
+        subject=subject,
+        body=body,
+        variables=dict(draft.revision.variables),
+        author=author,
+        now=now,
+        edited=True,
+        findings=findings,
     )
 
 
@@ -291,7 +326,9 @@ def message_text(draft: Draft) -> str:
     return _text(draft.revision.subject, draft.revision.body)
 
 
-def timeline_markdown(incident: Incident, events: Sequence[Event], texts: dict[tuple[int, int], str]) -> str:
+def timeline_markdown(
+    incident: Incident, events: Sequence[Event], texts: dict[tuple[int, int], str]
+) -> str:
     """The event log as Markdown for the RCA; ``texts`` maps (draft, revision) to sent text."""
     lines = [
         f"# Timeline of {incident.ref}: {incident.title}",
@@ -342,8 +379,9 @@ def _describe(event: Event) -> str:
         case "delivery.retry" | "delivery.failed":
             text = f"delivery to {d.get('tenant')} via {d.get('channel')} {event.type.split('.')[1]}: {d.get('error')}"
         case "review.approved" | "review.changes-requested":
-            text = f"{event.type.split('.')[1]} draft {d.get('draft_id')} r{d.get('revision')} as {d.get('role')}" + (
-                f": {d['note']}" if d.get("note") else ""
+            text = (
+                f"{event.type.split('.')[1]} draft {d.get('draft_id')} r{d.get('revision')} as {d.get('role')}"
+                + (f": {d['note']}" if d.get("note") else "")
             )
         case "review.skipped":
             text = f"review skipped for draft {d.get('draft_id')} r{d.get('revision')}: {d.get('reason')}"

@@ -60,8 +60,10 @@ def _user_dir(kind: str) -> Path:
     import sys
 
     if sys.platform.startswith("linux"):
-        variable, fallback = {"data": ("XDG_DATA_HOME", ".local/share"),
-                              "config": ("XDG_CONFIG_HOME", ".config")}[kind]
+        variable, fallback = {
+            "data": ("XDG_DATA_HOME", ".local/share"),
+            "config": ("XDG_CONFIG_HOME", ".config"),
+        }[kind]
         base = os.environ.get(variable) or str(Path.home() / fallback)
         return Path(base) / "comms"
     import platformdirs
@@ -77,10 +79,14 @@ def default_database_path() -> Path:
 
 def find_config(explicit: Path | None = None) -> Path | None:
     """The config file to read, or None; an explicitly named file must exist."""
-    named = explicit or (Path(os.environ["COMMS_CONFIG"]) if os.environ.get("COMMS_CONFIG") else None)
+    named = explicit or (
+        Path(os.environ["COMMS_CONFIG"]) if os.environ.get("COMMS_CONFIG") else None
+    )
     if named is not None:
         if not named.is_file():
-            raise ConfigError(f"config file {named} does not exist; create it or unset COMMS_CONFIG")
+            raise ConfigError(
+                f"config file {named} does not exist; create it or unset COMMS_CONFIG"
+            )
         return named
     local = Path("comms.toml")
     if local.is_file():
@@ -127,7 +133,9 @@ def _intervals(raw: dict[str, Any], source: str) -> dict[str, int]:
         raise ConfigError(f"{source}: updates.interval_minutes must be a table like {{ S1 = 60 }}")
     for severity, value in minutes.items():
         if severity not in ("S1", "S2", "S3", "S4"):
-            raise ConfigError(f"{source}: updates.interval_minutes: unknown severity '{severity}' (S1–S4)")
+            raise ConfigError(
+                f"{source}: updates.interval_minutes: unknown severity '{severity}' (S1–S4)"
+            )
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(
                 f"{source}: updates.interval_minutes.{severity} must be a positive whole number of minutes"
@@ -156,14 +164,14 @@ def load_settings(config: Path | None = None, environ: dict[str, str] | None = N
     database_url = env.get("COMMS_DATABASE_URL") or file_values["database_url"]
     templates = env.get("COMMS_TEMPLATES_DIR") or file_values["templates_dir"]
     templates_dir = Path(templates).expanduser() if templates else None
-    if templates_dir is not None and path is not None and not templates_dir.is_absolute() and not env.get("COMMS_TEMPLATES_DIR"):
+    if (
+        templates_dir is not None
+        and path is not None
+        and not templates_dir.is_absolute()
+        and not env.get("COMMS_TEMPLATES_DIR")
+    ):
         templates_dir = path.parent / templates_dir
-    author = (
-        env.get("COMMS_AUTHOR")
-        or file_values["author"]
-        or env.get("USER")
-        or "gdcmoc"
-    )
+    author = env.get("COMMS_AUTHOR") or file_values["author"] or env.get("USER") or "gdcmoc"
     reviewer = env.get("COMMS_REVIEWER") or file_values["reviewer"] or author
     return Settings(
         database_url=database_url or str(default_database_path()),

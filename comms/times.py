@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-_DURATION = re.compile(r"^\s*\+?\s*(\d+)\s*(s|sec|secs|m|min|mins|minutes?|h|hr|hrs|hours?|d|days?)\s*$", re.I)
+_DURATION = re.compile(
+    r"^\s*\+?\s*(\d+)\s*(s|sec|secs|m|min|mins|minutes?|h|hr|hrs|hours?|d|days?)\s*$", re.I
+)
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*(?:UTC|Z|GMT)?\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -102,8 +104,10 @@ def format_clock(moment: datetime) -> str:
 
 def isoformat(moment: datetime) -> str:
     """Machine form for storage and JSON: ``2026-11-27T14:30:00Z``."""
-    return utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ") if not utc(moment).microsecond else (
-        utc(moment).isoformat().replace("+00:00", "Z")
+    return (
+        utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if not utc(moment).microsecond
+        else (utc(moment).isoformat().replace("+00:00", "Z"))
     )
 
 

@@ -13,7 +13,11 @@ import click
 from comms.errors import UsageError
 
 FORMAT_OPTION = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="Output for people (text) or scripts (json).",
 )
 

@@ -24,8 +24,13 @@ def _severity(_ctx: Any, _param: Any, value: str | None) -> Any:
 SEVERITY = click.Choice(["S1", "S2", "S3", "S4"], case_sensitive=False)
 STATUSES = ["investigating", "identified", "mitigating", "monitoring", "resolved"]
 KINDS = [
-    "investigation-start", "update", "escalated-response", "mitigation-in-progress",
-    "resolved", "maintenance-planned", "maintenance-completed",
+    "investigation-start",
+    "update",
+    "escalated-response",
+    "mitigation-in-progress",
+    "resolved",
+    "maintenance-planned",
+    "maintenance-completed",
 ]
 
 
@@ -47,15 +52,30 @@ def tenants() -> None:
 @click.argument("tenant_id")
 @click.option("--name", required=True, help="The customer's name as it may appear in messages.")
 @click.option("--url", default="", help="The tenant's public GitLab URL.")
-@click.option("--pubsec", is_flag=True, help="US Dedicated for Government (FedRAMP): no customer data in alerts.")
+@click.option(
+    "--pubsec",
+    is_flag=True,
+    help="US Dedicated for Government (FedRAMP): no customer data in alerts.",
+)
 @click.option("--geo", is_flag=True, help="Geo-enabled (has a secondary region).")
-@click.option("--contact", "contacts", multiple=True, help="Operational e-mail address (repeatable).")
+@click.option(
+    "--contact", "contacts", multiple=True, help="Operational e-mail address (repeatable)."
+)
 @click.option("--csm", default=None, help="Customer Success Manager's e-mail.")
 @click.option("--ase", default=None, help="Assigned Support Engineer's e-mail.")
-@click.option("--alias", "aliases", multiple=True, help="Another name the customer goes by (repeatable).")
+@click.option(
+    "--alias", "aliases", multiple=True, help="Another name the customer goes by (repeatable)."
+)
 def tenants_add(
-    tenant_id: str, name: str, url: str, pubsec: bool, geo: bool, contacts: tuple[str, ...],
-    csm: str | None, ase: str | None, aliases: tuple[str, ...],
+    tenant_id: str,
+    name: str,
+    url: str,
+    pubsec: bool,
+    geo: bool,
+    contacts: tuple[str, ...],
+    csm: str | None,
+    ase: str | None,
+    aliases: tuple[str, ...],
 ) -> None:
     """Add or replace a tenant.
 
@@ -68,8 +88,15 @@ def tenants_add(
     people = [Contact(email=c) for c in contacts]
     people += [Contact(email=e, role=r) for e, r in ((csm, "csm"), (ase, "ase")) if e]
     try:
-        tenant = Tenant(id=tenant_id, name=name, url=url, pubsec=pubsec, geo=geo, contacts=people,
-                        aliases=list(aliases))
+        tenant = Tenant(
+            id=tenant_id,
+            name=name,
+            url=url,
+            pubsec=pubsec,
+            geo=geo,
+            contacts=people,
+            aliases=list(aliases),
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     common.store().put_tenant(tenant)
@@ -99,7 +126,9 @@ def tenants_import(path: Path) -> None:
         try:
             loaded.append(validate(Tenant, item))
         except ValidationError as exc:
-            raise UsageError(f"{path}: tenant {number}: {_validation(exc)}; nothing was imported") from exc
+            raise UsageError(
+                f"{path}: tenant {number}: {_validation(exc)}; nothing was imported"
+            ) from exc
     for tenant in loaded:
         store.put_tenant(tenant)
     click.echo(f"imported {len(loaded)} tenant(s) from {path}")
@@ -117,9 +146,9 @@ def tenants_sync(fmt: str) -> None:
     Example:
       COMMS_SWITCHBOARD_TOKEN=… comms tenants sync
     """
-    from comms.commands.delivery import _publishers
-
     from contextlib import ExitStack
+
+    from comms.commands.delivery import _publishers
 
     with ExitStack() as stack:
         publisher = _publishers(["switchboard"], stack)["switchboard"]
@@ -168,16 +197,35 @@ def incident() -> None:
 
 
 @incident.command("open")
-@click.option("--tenant", "tenant_ids", multiple=True, required=True, help="Affected tenant id (repeatable).")
-@click.option("--severity", type=SEVERITY, required=True, callback=_severity, help="S1 (most severe) to S4.")
+@click.option(
+    "--tenant", "tenant_ids", multiple=True, required=True, help="Affected tenant id (repeatable)."
+)
+@click.option(
+    "--severity", type=SEVERITY, required=True, callback=_severity, help="S1 (most severe) to S4."
+)
 @click.option("--title", required=True, help="Short description of the customer impact.")
-@click.option("--started", default=None, help="When customers were first affected (default: now), e.g. 14:05 or 2026-11-27T14:05Z.")
-@click.option("--security", is_flag=True, help="A security incident: customer messages also need SIRT approval.")
-@click.option("--ref", default=None, help="Use this reference (e.g. the incident.io id) instead of INC-n.")
+@click.option(
+    "--started",
+    default=None,
+    help="When customers were first affected (default: now), e.g. 14:05 or 2026-11-27T14:05Z.",
+)
+@click.option(
+    "--security",
+    is_flag=True,
+    help="A security incident: customer messages also need SIRT approval.",
+)
+@click.option(
+    "--ref", default=None, help="Use this reference (e.g. the incident.io id) instead of INC-n."
+)
 @FORMAT_OPTION
 def incident_open(
-    tenant_ids: tuple[str, ...], severity: Any, title: str, started: str | None, security: bool,
-    ref: str | None, fmt: str,
+    tenant_ids: tuple[str, ...],
+    severity: Any,
+    title: str,
+    started: str | None,
+    security: bool,
+    ref: str | None,
+    fmt: str,
 ) -> None:
     """Open an incident record for one or more tenants.
 
@@ -197,14 +245,23 @@ def incident_open(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--started") from exc
     found = service.open_incident(
-        common.store(), title=title, severity=severity, tenants=list(tenant_ids), now=moment,
-        actor=common.settings().author, started_at=started_at, security=security, ref=ref,
+        common.store(),
+        title=title,
+        severity=severity,
+        tenants=list(tenant_ids),
+        now=moment,
+        actor=common.settings().author,
+        started_at=started_at,
+        security=security,
+        ref=ref,
     )
     if fmt == "json":
         emit_json(dump(found))
         return
-    click.echo(f"opened {found.ref}: {found.severity.value} {found.title} ({', '.join(found.tenants)})")
-    click.echo(f"next: comms draft investigation-start --incident {found.ref} --set impact=\"…\"")
+    click.echo(
+        f"opened {found.ref}: {found.severity.value} {found.title} ({', '.join(found.tenants)})"
+    )
+    click.echo(f'next: comms draft investigation-start --incident {found.ref} --set impact="…"')
 
 
 @incident.command("list")
@@ -226,7 +283,9 @@ def incident_list(show_all: bool, fmt: str) -> None:
     from comms.times import format_time
 
     for i in found:
-        click.echo(f"{i.ref:<10} {i.severity.value} {i.status.value:<13} {format_time(i.started_at)}  {i.title}  [{', '.join(i.tenants)}]")
+        click.echo(
+            f"{i.ref:<10} {i.severity.value} {i.status.value:<13} {format_time(i.started_at)}  {i.title}  [{', '.join(i.tenants)}]"
+        )
 
 
 @incident.command("show")
@@ -248,30 +307,56 @@ def incident_show(ref: str, fmt: str) -> None:
     from comms.times import format_time
 
     click.echo(f"{found.ref}: {found.title}")
-    click.echo(f"  severity {found.severity.value}, status {found.status.value}, tenants {', '.join(found.tenants)}"
-               + (", pubsec" if found.pubsec else "") + (", security" if found.security else ""))
+    click.echo(
+        f"  severity {found.severity.value}, status {found.status.value}, tenants {', '.join(found.tenants)}"
+        + (", pubsec" if found.pubsec else "")
+        + (", security" if found.security else "")
+    )
     click.echo(f"  started {format_time(found.started_at)}")
     if found.mitigated_at:
-        click.echo(f"  mitigated {format_time(found.mitigated_at)} (confirmed by {found.mitigated_by})")
+        click.echo(
+            f"  mitigated {format_time(found.mitigated_at)} (confirmed by {found.mitigated_by})"
+        )
     if found.resolved_at:
-        click.echo(f"  resolved {format_time(found.resolved_at)} (confirmed by {found.resolved_by})")
+        click.echo(
+            f"  resolved {format_time(found.resolved_at)} (confirmed by {found.resolved_by})"
+        )
     for d in drafts:
-        click.echo(f"  draft {d.id}: {d.kind.value} r{d.revision.number} {d.state.value} — {d.revision.subject}")
+        click.echo(
+            f"  draft {d.id}: {d.kind.value} r{d.revision.number} {d.state.value} — {d.revision.subject}"
+        )
 
 
 @incident.command("set")
 @click.argument("ref")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Move to this status.")
-@click.option("--confirmed-by", default=None, help="Who confirmed mitigation or resolution (needed for monitoring and resolved).")
+@click.option(
+    "--confirmed-by",
+    default=None,
+    help="Who confirmed mitigation or resolution (needed for monitoring and resolved).",
+)
 @click.option("--reason", default=None, help="Why, when moving back to an earlier status.")
-@click.option("--severity", type=SEVERITY, default=None, callback=_severity, help="Change the severity.")
+@click.option(
+    "--severity", type=SEVERITY, default=None, callback=_severity, help="Change the severity."
+)
 @click.option("--title", default=None, help="Change the title.")
-@click.option("--add-tenant", "add_tenants", multiple=True, help="Another affected tenant (repeatable).")
-@click.option("--security/--no-security", default=None, help="Mark as a security incident (SIRT approval).")
+@click.option(
+    "--add-tenant", "add_tenants", multiple=True, help="Another affected tenant (repeatable)."
+)
+@click.option(
+    "--security/--no-security", default=None, help="Mark as a security incident (SIRT approval)."
+)
 @FORMAT_OPTION
 def incident_set(
-    ref: str, status: str | None, confirmed_by: str | None, reason: str | None, severity: Any,
-    title: str | None, add_tenants: tuple[str, ...], security: bool | None, fmt: str,
+    ref: str,
+    status: str | None,
+    confirmed_by: str | None,
+    reason: str | None,
+    severity: Any,
+    title: str | None,
+    add_tenants: tuple[str, ...],
+    security: bool | None,
+    fmt: str,
 ) -> None:
     """Change an incident's status, severity, title, tenants or security flag.
 
@@ -288,27 +373,51 @@ def incident_set(
     store = common.store()
     author = common.settings().author
     moment = common.now()
-    if status is None and severity is None and title is None and not add_tenants and security is None:
-        raise UsageError("nothing to change; pass --status, --severity, --title, --add-tenant or --security")
+    if (
+        status is None
+        and severity is None
+        and title is None
+        and not add_tenants
+        and security is None
+    ):
+        raise UsageError(
+            "nothing to change; pass --status, --severity, --title, --add-tenant or --security"
+        )
     if status is not None:
         # Check the transition before anything is written, so a refused status change
         # does not leave a severity or title change behind.
-        service.check_status_change(store.get_incident(ref), Status(status), reason=reason,
-                                    confirmed_by=confirmed_by)
+        service.check_status_change(
+            store.get_incident(ref), Status(status), reason=reason, confirmed_by=confirmed_by
+        )
     result = None
     if severity is not None or title is not None or add_tenants or security is not None:
-        result = service.update_incident(store, ref, now=moment, actor=author, severity=severity,
-                                         title=title, add_tenants=add_tenants, security=security)
+        result = service.update_incident(
+            store,
+            ref,
+            now=moment,
+            actor=author,
+            severity=severity,
+            title=title,
+            add_tenants=add_tenants,
+            security=security,
+        )
     if status is not None:
-        result = service.change_status(store, ref, Status(status), now=moment, actor=author,
-                                       reason=reason, confirmed_by=confirmed_by)
+        result = service.change_status(
+            store,
+            ref,
+            Status(status),
+            now=moment,
+            actor=author,
+            reason=reason,
+            confirmed_by=confirmed_by,
+        )
     assert result is not None
     if fmt == "json":
         emit_json(dump(result))
         return
     click.echo(f"{result.ref}: {result.severity.value} {result.status.value} — {result.title}")
     if status == "resolved":
-        click.echo(f"next: comms draft resolved --incident {result.ref} --set resolution=\"…\"")
+        click.echo(f'next: comms draft resolved --incident {result.ref} --set resolution="…"')
 
 
 # -- templates ----------------------------------------------------------------------------
@@ -379,11 +488,18 @@ def templates_show(name: str, source: bool, fmt: str) -> None:
 
 def _spec_json(spec: Any) -> dict[str, Any]:
     return {
-        "name": spec.name, "title": spec.title, "source": spec.source,
+        "name": spec.name,
+        "title": spec.title,
+        "source": spec.source,
         "description": spec.description,
         "variables": [
-            {"name": v.name, "type": v.type, "required": v.required and not v.default,
-             "default": v.default, "help": v.help}
+            {
+                "name": v.name,
+                "type": v.type,
+                "required": v.required and not v.default,
+                "default": v.default,
+                "help": v.help,
+            }
             for v in spec.variables
         ],
     }
@@ -410,8 +526,13 @@ def make_checker(config: Any, store: Any) -> Any:
         own = audience[0] if len(audience) == 1 else None
         others = [n for t in known if t is not own for n in (t.name, *t.aliases) if n]
         findings = lint(
-            text, config=config, kind=kind, audience=own.name if own else None, tenants=others,
-            severity=incident.severity.value, status=incident.status.value,
+            text,
+            config=config,
+            kind=kind,
+            audience=own.name if own else None,
+            tenants=others,
+            severity=incident.severity.value,
+            status=incident.status.value,
         )
         return [f.to_dict() for f in findings]
 
@@ -421,11 +542,29 @@ def make_checker(config: Any, store: Any) -> Any:
 @click.command()
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option("--incident", "ref", required=True, help="The incident reference, e.g. INC-1.")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="A template variable (repeatable).")
-@click.option("--vars", "vars_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A TOML or JSON file of variables.")
-@click.option("--edit", is_flag=True, help="Open the rendered text in $EDITOR and keep your edits as a new revision.")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A template variable (repeatable).",
+)
+@click.option(
+    "--vars",
+    "vars_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A TOML or JSON file of variables.",
+)
+@click.option(
+    "--edit",
+    is_flag=True,
+    help="Open the rendered text in $EDITOR and keep your edits as a new revision.",
+)
 @FORMAT_OPTION
-def draft(kind: str, ref: str, assignments: tuple[str, ...], vars_file: Path | None, edit: bool, fmt: str) -> None:
+def draft(
+    kind: str, ref: str, assignments: tuple[str, ...], vars_file: Path | None, edit: bool, fmt: str
+) -> None:
     """Draft a customer message of KIND for an incident, and store it as a revision.
 
     A new draft starts from the values of the last message sent (or drafted) for the
@@ -453,8 +592,14 @@ def draft(kind: str, ref: str, assignments: tuple[str, ...], vars_file: Path | N
     while True:
         try:
             composed = service.compose(
-                store, renderer, ref=ref, kind=MessageKind(kind), values=values, now=moment,
-                author=settings.author, interval_minutes=settings.interval_for(incident.severity.value),
+                store,
+                renderer,
+                ref=ref,
+                kind=MessageKind(kind),
+                values=values,
+                now=moment,
+                author=settings.author,
+                interval_minutes=settings.interval_for(incident.severity.value),
                 check=check,
             )
             break
@@ -469,15 +614,30 @@ def draft(kind: str, ref: str, assignments: tuple[str, ...], vars_file: Path | N
     if edit:
         edited = click.edit(service.message_text(result), extension=".txt", require_save=True)
         if edited is not None:
-            changed = service.edit(store, result.id, edited, now=common.now(), author=settings.author, check=check)
+            changed = service.edit(
+                store, result.id, edited, now=common.now(), author=settings.author, check=check
+            )
             result = changed or result
     if fmt == "json":
-        emit_json({**_draft_summary(result), "subject": result.revision.subject,
-                   "body": result.revision.body, "variables": result.revision.variables,
-                   "carried_over": sorted(composed.carried), "findings": result.revision.findings})
+        emit_json(
+            {
+                **_draft_summary(result),
+                "subject": result.revision.subject,
+                "body": result.revision.body,
+                "variables": result.revision.variables,
+                "carried_over": sorted(composed.carried),
+                "findings": result.revision.findings,
+            }
+        )
         return
-    click.echo(f"draft {result.id} for {ref}: {kind}, revision {result.revision.number}"
-               + (f" (values carried over: {', '.join(sorted(composed.carried))})" if composed.carried else ""))
+    click.echo(
+        f"draft {result.id} for {ref}: {kind}, revision {result.revision.number}"
+        + (
+            f" (values carried over: {', '.join(sorted(composed.carried))})"
+            if composed.carried
+            else ""
+        )
+    )
     click.echo("")
     click.echo(service.message_text(result), nl=False)
     _echo_findings(result.revision.findings)
@@ -489,7 +649,10 @@ def _echo_findings(findings: list[dict[str, Any]]) -> None:
     click.echo("")
     click.echo(f"{len(findings)} lint finding(s):", err=True)
     for f in findings:
-        click.echo(f"  {f.get('line')}:{f.get('column')}: {f.get('level')} {f.get('rule')} {f.get('message')}", err=True)
+        click.echo(
+            f"  {f.get('line')}:{f.get('column')}: {f.get('level')} {f.get('rule')} {f.get('message')}",
+            err=True,
+        )
 
 
 @click.group()
@@ -505,7 +668,11 @@ def drafts() -> None:
 
 @drafts.command("list")
 @click.option("--incident", "ref", default=None, help="Only this incident's drafts.")
-@click.option("--state", type=click.Choice(["draft", "in-review", "approved", "changes-requested", "sent"]), default=None)
+@click.option(
+    "--state",
+    type=click.Choice(["draft", "in-review", "approved", "changes-requested", "sent"]),
+    default=None,
+)
 @FORMAT_OPTION
 def drafts_list(ref: str | None, state: str | None, fmt: str) -> None:
     """List drafts, oldest first.
@@ -523,12 +690,16 @@ def drafts_list(ref: str | None, state: str | None, fmt: str) -> None:
     if not found:
         click.echo("no drafts")
     for d in found:
-        click.echo(f"{d.id:>4} {d.incident_ref:<10} {d.kind.value:<24} r{d.revision.number:<3} {d.state.value:<18} {d.revision.subject}")
+        click.echo(
+            f"{d.id:>4} {d.incident_ref:<10} {d.kind.value:<24} r{d.revision.number:<3} {d.state.value:<18} {d.revision.subject}"
+        )
 
 
 @drafts.command("show")
 @click.argument("draft_id", type=int)
-@click.option("--revision", type=int, default=None, help="Show this revision instead of the latest.")
+@click.option(
+    "--revision", type=int, default=None, help="Show this revision instead of the latest."
+)
 @FORMAT_OPTION
 def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
     """Show a draft's text exactly as the customer will see it.
@@ -541,17 +712,28 @@ def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
     found = store.get_draft(draft_id)
     rev = _pick(store, draft_id, revision) if revision else found.revision
     if fmt == "json":
-        emit_json({**_draft_summary(found), "revision": rev.number, "subject": rev.subject,
-                   "body": rev.body, "variables": rev.variables, "author": rev.author,
-                   "created_at": rev.created_at.isoformat(), "edited": rev.edited,
-                   "findings": rev.findings,
-                   "revisions": len(store.revisions(draft_id))})
+        emit_json(
+            {
+                **_draft_summary(found),
+                "revision": rev.number,
+                "subject": rev.subject,
+                "body": rev.body,
+                "variables": rev.variables,
+                "author": rev.author,
+                "created_at": rev.created_at.isoformat(),
+                "edited": rev.edited,
+                "findings": rev.findings,
+                "revisions": len(store.revisions(draft_id)),
+            }
+        )
         return
     from comms.times import format_time
 
-    click.echo(f"draft {found.id} for {found.incident_ref}: {found.kind.value}, {found.state.value}, "
-               f"revision {rev.number} by {rev.author} at {format_time(rev.created_at)}"
-               + (" (edited by hand)" if rev.edited else ""))
+    click.echo(
+        f"draft {found.id} for {found.incident_ref}: {found.kind.value}, {found.state.value}, "
+        f"revision {rev.number} by {rev.author} at {format_time(rev.created_at)}"
+        + (" (edited by hand)" if rev.edited else "")
+    )
     click.echo("")
     click.echo(f"Subject: {rev.subject}\n\n{rev.body}", nl=False)
     _echo_findings(rev.findings)
@@ -578,7 +760,9 @@ def drafts_diff(draft_id: int, old: int | None, new: int | None) -> None:
         return
     a = f"Subject: {old_rev.subject}\n\n{old_rev.body}".splitlines(keepends=True)
     b = f"Subject: {new_rev.subject}\n\n{new_rev.body}".splitlines(keepends=True)
-    diff = list(difflib.unified_diff(a, b, f"revision {old_rev.number}", f"revision {new_rev.number}"))
+    diff = list(
+        difflib.unified_diff(a, b, f"revision {old_rev.number}", f"revision {new_rev.number}")
+    )
     click.echo("".join(diff) if diff else "no differences", nl=not diff)
 
 
@@ -594,9 +778,15 @@ def _pick_from(revisions: list[Any], number: int) -> Any:
 
 
 def _draft_summary(d: Any) -> dict[str, Any]:
-    return {"id": d.id, "incident": d.incident_ref, "kind": d.kind.value, "state": d.state.value,
-            "revision": d.revision.number, "subject": d.revision.subject,
-            "updated_at": d.updated_at.isoformat()}
+    return {
+        "id": d.id,
+        "incident": d.incident_ref,
+        "kind": d.kind.value,
+        "state": d.state.value,
+        "revision": d.revision.number,
+        "subject": d.revision.subject,
+        "updated_at": d.updated_at.isoformat(),
+    }
 
 
 # -- timeline -----------------------------------------------------------------------------
@@ -604,7 +794,13 @@ def _draft_summary(d: Any) -> dict[str, Any]:
 
 @click.command()
 @click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+)
 def timeline(ref: str, fmt: str) -> None:
     """Print an incident's event log in order, for the RCA.
 
@@ -624,8 +820,15 @@ def timeline(ref: str, fmt: str) -> None:
             rev = _pick(store, key[0], key[1])
             texts[key] = f"Subject: {rev.subject}\n\n{rev.body}"
     if fmt == "json":
-        emit_json({"incident": dump(found), "events": [dump(e) for e in events],
-                   "messages": [{"draft_id": k[0], "revision": k[1], "text": v} for k, v in texts.items()]})
+        emit_json(
+            {
+                "incident": dump(found),
+                "events": [dump(e) for e in events],
+                "messages": [
+                    {"draft_id": k[0], "revision": k[1], "text": v} for k, v in texts.items()
+                ],
+            }
+        )
         return
     click.echo(service.timeline_markdown(found, events, texts), nl=False)
 

@@ -59,7 +59,9 @@ def demo(keep: bool) -> None:
             _run(folder, url, token)
     finally:
         if keep:
-            click.echo(f"\nkept: COMMS_DATABASE_URL={folder / 'demo.db'} (stub database {folder / 'switchboard.db'})")
+            click.echo(
+                f"\nkept: COMMS_DATABASE_URL={folder / 'demo.db'} (stub database {folder / 'switchboard.db'})"
+            )
         else:
             shutil.rmtree(folder, ignore_errors=True)
     click.secho("\ndemo complete", fg="green")
@@ -67,7 +69,7 @@ def demo(keep: bool) -> None:
 
 def _run(folder: Path, url: str, token: str) -> None:
     from comms import delivery, service
-    from comms.adapters.rest import make_client, SwitchboardPublisher
+    from comms.adapters.rest import SwitchboardPublisher, make_client
     from comms.adapters.sqlite_store import SqliteStore
     from comms.commands.core import make_checker
     from comms.lint import fix, lint
@@ -90,97 +92,200 @@ def _run(folder: Path, url: str, token: str) -> None:
     check = make_checker(None, store)
 
     _step(2, "Open an S1 incident for acme")
-    _cmd('comms incident open --tenant acme --severity S1 --title "Sign-in failures" --started -12m')
-    incident = service.open_incident(store, title="Sign-in failures", severity=Severity.S1, tenants=["acme"],
-                                     now=start, actor=gdcmoc, started_at=start - timedelta(minutes=12))
+    _cmd(
+        'comms incident open --tenant acme --severity S1 --title "Sign-in failures" --started -12m'
+    )
+    incident = service.open_incident(
+        store,
+        title="Sign-in failures",
+        severity=Severity.S1,
+        tenants=["acme"],
+        now=start,
+        actor=gdcmoc,
+        started_at=start - timedelta(minutes=12),
+    )
     click.echo(f"   opened {incident.ref}")
 
     _step(3, "Lint the incident lead's internal note before reusing any of it")
-    _cmd("comms lint --kind update - <<< \"$NOTE\"")
+    _cmd('comms lint --kind update - <<< "$NOTE"')
     _show(INTERNAL_NOTE)
     others = [n for t in store.list_tenants() if t.id != "acme" for n in (t.name, *t.aliases)]
     for finding in lint(INTERNAL_NOTE, kind="update", audience="Acme Corporation", tenants=others):
-        click.echo(f"   {finding.line}:{finding.column}: {finding.level} {finding.rule} {finding.message}")
+        click.echo(
+            f"   {finding.line}:{finding.column}: {finding.level} {finding.rule} {finding.message}"
+        )
     _cmd("comms lint --fix -")
     result = fix(INTERNAL_NOTE, audience="Acme Corporation", tenants=others)
     _show(result.text)
-    click.echo(f"   removed or replaced {len(result.removed)}; {len(result.remaining)} left for a person to reword")
-    click.echo("   (the impact, in customer words, goes into the draft; causes under investigation stay out)")
+    click.echo(
+        f"   removed or replaced {len(result.removed)}; {len(result.remaining)} left for a person to reword"
+    )
+    click.echo(
+        "   (the impact, in customer words, goes into the draft; causes under investigation stay out)"
+    )
 
     def draft(kind: MessageKind, values: dict[str, str], at: datetime) -> Any:
-        composed = service.compose(store, renderer, ref=incident.ref, kind=kind, values=values, now=at,
-                                   author=gdcmoc, interval_minutes=60, check=check)
+        composed = service.compose(
+            store,
+            renderer,
+            ref=incident.ref,
+            kind=kind,
+            values=values,
+            now=at,
+            author=gdcmoc,
+            interval_minutes=60,
+            check=check,
+        )
         sets = " ".join(f'--set {k}="{v}"' for k, v in values.items())
         _cmd(f"comms draft {kind.value} --incident {incident.ref} {sets}".rstrip())
-        click.echo(f"   draft {composed.draft.id}, revision {composed.draft.revision.number}"
-                   + (f"; carried over: {', '.join(sorted(composed.carried))}" if composed.carried else ""))
+        click.echo(
+            f"   draft {composed.draft.id}, revision {composed.draft.revision.number}"
+            + (f"; carried over: {', '.join(sorted(composed.carried))}" if composed.carried else "")
+        )
         _show(service.message_text(composed.draft))
         findings = composed.draft.revision.findings
-        click.echo(f"   lint: {len(findings)} finding(s)" + "".join(
-            f"\n     {f['line']}:{f['column']} {f['level']} {f['rule']} {f['message']}" for f in findings))
+        click.echo(
+            f"   lint: {len(findings)} finding(s)"
+            + "".join(
+                f"\n     {f['line']}:{f['column']} {f['level']} {f['rule']} {f['message']}"
+                for f in findings
+            )
+        )
         return composed.draft
 
     def approve_and_send(d: Any, at: datetime) -> None:
         _cmd(f"COMMS_REVIEWER={imoc} comms review approve {d.id}")
-        digest = approval_hash(d.revision.subject, d.revision.body, incident.tenants, ["switchboard"])
-        store.add_review(Review(draft_id=d.id, revision=d.revision.number, reviewer=imoc, role="imoc",
-                                decision="approved", approval_hash=digest, at=at),
-                         incident_ref=incident.ref, state=DraftState.APPROVED)
+        digest = approval_hash(
+            d.revision.subject, d.revision.body, incident.tenants, ["switchboard"]
+        )
+        store.add_review(
+            Review(
+                draft_id=d.id,
+                revision=d.revision.number,
+                reviewer=imoc,
+                role="imoc",
+                decision="approved",
+                approval_hash=digest,
+                at=at,
+            ),
+            incident_ref=incident.ref,
+            state=DraftState.APPROVED,
+        )
         _cmd(f"comms send {d.id} --via switchboard")
-        planned = store.plan_deliveries(delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
-                                        actor=gdcmoc, now=at)
+        planned = store.plan_deliveries(
+            delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
+            actor=gdcmoc,
+            now=at,
+        )
         report = delivery.run(
-            store, planned, publishers={"switchboard": switchboard}, tenants={t.id: t for t in store.list_tenants()},
-            incidents={incident.ref: store.get_incident(incident.ref)}, drafts={d.id: store.get_draft(d.id)},
-            actor=gdcmoc, clock=lambda: at, extra_args=lambda _d: {"kind": d.kind.value},
+            store,
+            planned,
+            publishers={"switchboard": switchboard},
+            tenants={t.id: t for t in store.list_tenants()},
+            incidents={incident.ref: store.get_incident(incident.ref)},
+            drafts={d.id: store.get_draft(d.id)},
+            actor=gdcmoc,
+            clock=lambda: at,
+            extra_args=lambda _d: {"kind": d.kind.value},
         )
         for outcome in report.outcomes:
             receipt = outcome.receipt
-            click.echo(f"   switchboard  {outcome.delivery.tenant:<8} {outcome.status:<10} "
-                       f"{receipt.external_id if receipt else outcome.error}  to {', '.join(receipt.detail.get('recipients', [])) if receipt else ''}")
+            click.echo(
+                f"   switchboard  {outcome.delivery.tenant:<8} {outcome.status:<10} "
+                f"{receipt.external_id if receipt else outcome.error}  to {', '.join(receipt.detail.get('recipients', [])) if receipt else ''}"
+            )
         _cmd(f"comms send {d.id} --via switchboard   # again: nothing is posted twice")
         again = delivery.run(
-            store, store.plan_deliveries(delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
-                                         actor=gdcmoc, now=at),
-            publishers={"switchboard": switchboard}, tenants={t.id: t for t in store.list_tenants()},
-            incidents={incident.ref: store.get_incident(incident.ref)}, drafts={d.id: store.get_draft(d.id)},
-            actor=gdcmoc, clock=lambda: at,
+            store,
+            store.plan_deliveries(
+                delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
+                actor=gdcmoc,
+                now=at,
+            ),
+            publishers={"switchboard": switchboard},
+            tenants={t.id: t for t in store.list_tenants()},
+            incidents={incident.ref: store.get_incident(incident.ref)},
+            drafts={d.id: store.get_draft(d.id)},
+            actor=gdcmoc,
+            clock=lambda: at,
         )
-        click.echo(f"   {again.count('already-delivered')} already delivered, {again.count('delivered')} posted")
+        click.echo(
+            f"   {again.count('already-delivered')} already delivered, {again.count('delivered')} posted"
+        )
 
     _step(4, "Draft the investigation start")
-    first = draft(MessageKind.INVESTIGATION_START, {
-        "impact": "Users cannot sign in to the web interface. Git over HTTPS and SSH work normally.",
-        "affected_components": "Web UI, Sign-in",
-    }, start)
+    first = draft(
+        MessageKind.INVESTIGATION_START,
+        {
+            "impact": "Users cannot sign in to the web interface. Git over HTTPS and SSH work normally.",
+            "affected_components": "Web UI, Sign-in",
+        },
+        start,
+    )
 
     _step(5, "Revise it: the same command again adds a revision; every revision is kept")
-    first = draft(MessageKind.INVESTIGATION_START, {"focus_area": "sign-in requests"}, start + timedelta(minutes=2))
+    first = draft(
+        MessageKind.INVESTIGATION_START,
+        {"focus_area": "sign-in requests"},
+        start + timedelta(minutes=2),
+    )
     _cmd(f"comms drafts diff {first.id}")
     old, new = store.revisions(first.id)[-2:]
-    _show("".join(difflib.unified_diff(old.body.splitlines(True), new.body.splitlines(True), "r1", "r2")))
+    _show(
+        "".join(
+            difflib.unified_diff(old.body.splitlines(True), new.body.splitlines(True), "r1", "r2")
+        )
+    )
 
     _step(6, "The IMOC reviews and approves; the update goes out through Switchboard")
     approve_and_send(first, start + timedelta(minutes=4))
 
     _step(7, "The next update starts from the last sent message's values")
-    service.change_status(store, incident.ref, Status.IDENTIFIED, now=start + timedelta(minutes=40), actor=gdcmoc)
-    second = draft(MessageKind.UPDATE, {"actions": "We are restoring the sign-in service from a known good configuration."},
-                   start + timedelta(minutes=45))
+    service.change_status(
+        store, incident.ref, Status.IDENTIFIED, now=start + timedelta(minutes=40), actor=gdcmoc
+    )
+    second = draft(
+        MessageKind.UPDATE,
+        {"actions": "We are restoring the sign-in service from a known good configuration."},
+        start + timedelta(minutes=45),
+    )
     approve_and_send(second, start + timedelta(minutes=47))
 
     _step(8, "Mitigated and resolved, each confirmed by the incident lead")
-    service.change_status(store, incident.ref, Status.MONITORING, now=start + timedelta(minutes=80),
-                          actor=gdcmoc, confirmed_by=imoc)
-    service.change_status(store, incident.ref, Status.RESOLVED, now=start + timedelta(minutes=100),
-                          actor=gdcmoc, confirmed_by=imoc)
-    last = draft(MessageKind.RESOLVED, {"resolution": "Sign-in works normally again."}, start + timedelta(minutes=102))
+    service.change_status(
+        store,
+        incident.ref,
+        Status.MONITORING,
+        now=start + timedelta(minutes=80),
+        actor=gdcmoc,
+        confirmed_by=imoc,
+    )
+    service.change_status(
+        store,
+        incident.ref,
+        Status.RESOLVED,
+        now=start + timedelta(minutes=100),
+        actor=gdcmoc,
+        confirmed_by=imoc,
+    )
+    last = draft(
+        MessageKind.RESOLVED,
+        {"resolution": "Sign-in works normally again."},
+        start + timedelta(minutes=102),
+    )
     approve_and_send(last, start + timedelta(minutes=104))
 
     _step(9, "Timeline for the RCA")
     _cmd(f"comms timeline {incident.ref}")
-    texts = {(d.id, d.revision.number): service.message_text(d)
-             for d in store.list_drafts(incident_ref=incident.ref) if d.state is DraftState.SENT}
-    _show(service.timeline_markdown(store.get_incident(incident.ref), store.events(incident.ref), texts))
+    texts = {
+        (d.id, d.revision.number): service.message_text(d)
+        for d in store.list_drafts(incident_ref=incident.ref)
+        if d.state is DraftState.SENT
+    }
+    _show(
+        service.timeline_markdown(
+            store.get_incident(incident.ref), store.events(incident.ref), texts
+        )
+    )
     client.close()
     store.close()
