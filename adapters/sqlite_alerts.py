@@ -153,13 +153,18 @@ class SqliteAlerts:
     # -- clock rows -------------------------------------------------------------------
 
     def clock_rows(
-        self, *, open_only: bool = True, rca_severities: tuple[str, ...] = ()
+        self,
+        *,
+        open_only: bool = True,
+        rca_severities: tuple[str, ...] = (),
+        resolved_since: datetime | None = None,
     ) -> list[ClockRow] | None:
         """The store's clock rows (as ``SqliteStore.clock_rows``), or None without a schema.
 
         ``open_only=False`` returns every incident; ``rca_severities`` adds, to the open
         ones, resolved incidents of those severities with an RCA still outstanding (the RCA
-        clocks need them; old resolved incidents are not read).  None means the store's
+        clocks need them; old resolved incidents are not read), and ``resolved_since``
+        those resolved since then (their final update may be due).  None means the store's
         tables do not exist yet.
         """
         where = " WHERE status <> 'resolved'" if open_only else ""
@@ -169,11 +174,15 @@ class SqliteAlerts:
                 f" OR (severity IN ({marks}) AND resolved_at IS NOT NULL"
                 " AND (rca_internal_at IS NULL OR rca_external_at IS NULL))"
             )
+        params: list[str] = list(rca_severities) if open_only else []
+        if open_only and resolved_since is not None:
+            # ISO UTC strings compare in time order only in one format; compare as times.
+            where += " OR julianday(status_changed_at) >= julianday(?)"
+            params.append(_iso(resolved_since))
         try:
             self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             rows = self.connection.execute(
-                f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq",
-                rca_severities if open_only else (),
+                f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq", params
             ).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):

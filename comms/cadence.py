@@ -8,7 +8,8 @@ The clocks, from the Dedicated incident process (``reference/gdcmoc-facts.md``):
 
 ``update``        a customer update at most every *gap* (S1: 60 minutes in every open
                   status), sooner when the last update promised a time, and within
-                  *on_status_change* of every stage change (including the opening).
+                  *on_status_change* of every stage change, from the opening to the
+                  resolution (the final update, chased for ``final_update_window``).
 ``engage``        GDCMOC engaged within 10 minutes of an S1/S2 starting.
 ``director``      escalate to the Dedicated Director when an S1 runs 1 hour without a
                   mitigation in sight (still investigating or identified).
@@ -88,6 +89,8 @@ class Policy:
     rca_severities: tuple[str, ...] = ("S1",)
     rca_realert_every: timedelta = _DAY
     rca_escalate_after: timedelta = _DAY
+    # A missing final "resolved" update is chased for a day, then left to the RCA.
+    final_update_window: timedelta = _DAY
 
     def gap(self, severity: str, status: str) -> timedelta | None:
         """Longest gap between customer updates for this severity and status, or None."""
@@ -143,8 +146,13 @@ def update_due(
     last update promised; the last stage change plus ``on_status_change`` when no update
     has gone out since.  Never earlier than the last update itself.
     """
+    within = policy.on_status_change.get(severity)
+    changed = status_changed_at or created_at
     if status == RESOLVED:
-        return None
+        # The last stage change: customers hear that it is resolved, then the clock stops.
+        if within is None or (last_update_at is not None and last_update_at >= changed):
+            return None
+        return changed + within, f"resolved: final update within {_human(within)}"
     due: datetime | None = None
     reason = ""
     gap = policy.gap(severity, status)
@@ -157,8 +165,6 @@ def update_due(
         promised = max(promised_update_at, last_update_at)
         if due is None or promised < due:
             due, reason = promised, "promised in the last update"
-    within = policy.on_status_change.get(severity)
-    changed = status_changed_at or created_at
     if within is not None and (last_update_at is None or changed > last_update_at):
         candidate = changed + within
         if due is None or candidate < due:
@@ -236,8 +242,11 @@ def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime)
     # Hot path of `comms cadence check` (tens of thousands of rows): positional calls, no closures.
     severity = row.severity
     status = row.status
-    if status != RESOLVED:
-        last = row.last_update_at
+    last = row.last_update_at
+    if status != RESOLVED or (
+        (last is None or last < row.status_changed_at)
+        and now - row.status_changed_at <= policy.final_update_window
+    ):
         found = update_due(
             severity=severity,
             status=status,
@@ -250,6 +259,7 @@ def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime)
         if found is not None:
             due = found[0]
             _add(out, row, UPDATE, due, remind_time(due, last, policy), found[1], now)
+    if status != RESOLVED:
         if row.engaged_at is None and severity in policy.engage_severities:
             due = row.started_at + policy.engage_within
             _add(
@@ -277,7 +287,7 @@ def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime)
                 "escalate to the Dedicated Director",
                 now,
             )
-    elif row.resolved_at is not None and severity in policy.rca_severities:
+    if status == RESOLVED and row.resolved_at is not None and severity in policy.rca_severities:
         due = row.resolved_at + policy.rca_within
         # A day's notice suits a week-long clock better than the update reminder lead.
         remind = due - max(policy.reminder_lead, timedelta(days=1))
@@ -480,7 +490,7 @@ def cadence_report(
                 promised[tenant] = promise
         if SEVERITIES.index(severity) < SEVERITIES.index(worst_severity):
             worst_severity = severity
-    if status != RESOLVED:
+    if status != RESOLVED or now - (changed_at or created_at) <= policy.final_update_window:
         for tenant in tenants_all:
             found = update_due(
                 severity=severity,

@@ -69,7 +69,13 @@ def _open() -> tuple[SqliteAlerts, Policy, Any]:
 
 
 def _deadlines(db: SqliteAlerts, policy: Policy, now: datetime) -> tuple[list[Deadline], int]:
-    rows = db.clock_rows(rca_severities=policy.rca_severities) or []
+    rows = (
+        db.clock_rows(
+            rca_severities=policy.rca_severities,
+            resolved_since=now - policy.final_update_window,
+        )
+        or []
+    )
     return evaluate(rows, policy, now), len(rows)
 
 

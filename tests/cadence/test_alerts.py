@@ -96,6 +96,7 @@ SCRIPT = {
     ),
     "13:10": lambda s: send_update(s, "INC-1", at("13:10"), at("14:10")),
     "13:15": lambda s: set_status(s, "INC-1", at("13:15"), Status.RESOLVED),
+    "13:25": lambda s: send_update(s, "INC-1", at("13:25"), None),  # the resolved notice
 }
 
 EXPECTED = [
@@ -114,6 +115,8 @@ EXPECTED = [
     # 12:30-13:00 snoozed: the 12:35 re-alert and 12:50 escalation wait for the snooze.
     ("13:00", "escalate", "update"),
     ("13:10", "resolve", "update"),
+    # 13:15 resolved: the final update is due by 13:30 (reminded once the 13:10 one settles).
+    ("13:20", "remind", "update"),
 ]
 
 
@@ -288,7 +291,14 @@ def test_the_director_clock_alerts_once_and_never_repeats(row):
 
 def test_rca_clocks_repeat_and_escalate_by_the_day(row):
     done = T0 + 120 * M
-    resolved = row(status="resolved", resolved_at=done, mitigated_at=done, rca_internal_at=done)
+    resolved = row(
+        status="resolved",
+        resolved_at=done,
+        status_changed_at=done,
+        mitigated_at=done,
+        last_update_at=done,
+        rca_internal_at=done,
+    )
     day = timedelta(days=1)
     times = [done + timedelta(hours=h) for h in range(0, 24 * 10, 6)]
     assert run_plan([resolved], times) == [

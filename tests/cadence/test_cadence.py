@@ -105,8 +105,20 @@ def test_an_s3_promise_is_still_tracked(row):
     )
 
 
-def test_resolved_incidents_have_no_update_clock(row):
-    assert UPDATE not in clocks(row(status="resolved", resolved_at=T0 + 60 * M), T0 + 61 * M)
+def test_a_resolved_incident_owes_one_final_update_then_its_clock_stops(row):
+    done = T0 + 60 * M
+    owed = row(
+        status="resolved", resolved_at=done, status_changed_at=done, last_update_at=T0 + 30 * M
+    )
+    final = clocks(owed, done + M)[UPDATE]
+    assert (final.due_at, final.state) == (done + 15 * M, DUE_SOON)
+    assert final.reason == "resolved: final update within 15m"
+    assert UPDATE not in clocks(owed._replace(last_update_at=done + 5 * M), done + 6 * M)
+    # Chased for a day, then left to the RCA.
+    assert clocks(owed, done + timedelta(hours=23))[UPDATE].state == OVERDUE
+    assert UPDATE not in clocks(owed, done + timedelta(hours=25))
+    # No stage-change rule for S3: nothing owed.
+    assert UPDATE not in clocks(owed._replace(severity="S3"), done + M)
 
 
 def test_engage_clock_only_while_gdcmoc_is_not_engaged(row):
@@ -135,7 +147,13 @@ def test_s1_rca_clocks_run_for_a_week_after_resolution(row):
     assert found[RCA_EXTERNAL].due_at == done + timedelta(days=7)
     assert found[RCA_EXTERNAL].state == DUE_SOON  # a day's notice
     assert clocks(r, done + timedelta(days=8))[RCA_EXTERNAL].state == OVERDUE
-    assert clocks(row(severity="S2", status="resolved", resolved_at=done), done) == {}
+    finished = {
+        "status": "resolved",
+        "resolved_at": done,
+        "status_changed_at": done,
+        "last_update_at": done + 5 * M,
+    }
+    assert clocks(row(severity="S2", **finished), done + 6 * M) == {}
 
 
 def test_evaluate_sorts_by_due_time_and_marks_restricted_incidents(row):

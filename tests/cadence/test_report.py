@@ -163,3 +163,15 @@ def test_no_deadline_no_claim(store):
         store.get_incident("INC-1"), store.events("INC-1"), DEFAULT_POLICY, T0 + 600 * M
     )
     assert report.summary == "S4 updates: no update deadline applied"
+
+
+def test_the_final_resolved_update_is_measured_too(store):
+    s1_incident(store)
+    status(store, "INC-1", T0 + 200 * M, Status.RESOLVED)
+    sent(store, "INC-1", T0 + 210 * M)
+    report = cadence_report(
+        store.get_incident("INC-1"), store.events("INC-1"), DEFAULT_POLICY, T0 + 300 * M
+    )
+    assert report.updates[-1].reason == "resolved: final update within 15m"
+    assert report.updates[-1].due_at == T0 + 215 * M
+    assert report.summary == "S1 updates on time: 3 of 5, worst 14 minutes late"

@@ -200,3 +200,12 @@ def test_a_promise_as_a_person_typed_it_is_read_or_ignored_never_fatal(store, st
     with SqliteAlerts(store.path) as db:
         (row,) = db.clock_rows()
     assert row.promised_update_at == expected
+
+
+def test_recently_resolved_incidents_are_read_for_their_final_update(store):
+    populate(store)  # INC-3 resolved at T0 + 60m
+    with SqliteAlerts(store.path) as db:
+        recent = db.clock_rows(resolved_since=T0 + 60 * M)
+        later = db.clock_rows(resolved_since=T0 + 61 * M)
+    assert [r.ref for r in recent] == ["INC-1", "INC-2", "INC-3"]
+    assert [r.ref for r in later] == ["INC-1", "INC-2"]
