@@ -1,0 +1,203 @@
+"""delivery.run against a real SqliteStore: leases held by other senders, dead owners, keys.
+
+The publisher here is a fake (it records what it was asked to send); everything else is real.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comms import delivery
+from comms.adapters.sqlite_store import SqliteStore
+from comms.models import MessageKind, Receipt, Severity, Tenant
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class FakePublisher:
+    """Records every publish and returns a receipt for it."""
+
+    name = "switchboard"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def publish(
+        self,
+        *,
+        tenant: Tenant,
+        idempotency_key: str,
+        draft_id: int,
+        revision: int,
+        body: str,
+        **_: Any,
+    ) -> Receipt:
+        self.sent.append(tenant.id)
+        return receipt_for(tenant.id, idempotency_key, draft_id, revision, body)
+
+
+def receipt_for(tenant: str, key: str, draft_id: int, revision: int, body: str) -> Receipt:
+    return Receipt(
+        channel="switchboard",
+        tenant=tenant,
+        draft_id=draft_id,
+        revision=revision,
+        idempotency_key=key,
+        external_id=f"ntf_{tenant}",
+        delivered_at=NOW,
+        text_sha256=delivery.body_sha256(body),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with SqliteStore(tmp_path / "core.db") as opened:
+        yield opened
+
+
+def _setup(store: Any) -> tuple[Any, list[Any]]:
+    for tid in ("acme", "globex"):
+        store.put_tenant(Tenant(id=tid, name=tid.title()))
+    incident = store.create_incident(
+        title="Down",
+        severity=Severity.S3,
+        tenants=["acme", "globex"],
+        started_at=NOW,
+        now=NOW,
+        actor="t",
+    )
+    draft = store.add_revision(
+        incident_ref=incident.ref,
+        kind=MessageKind.UPDATE,
+        draft_id=None,
+        subject="Update",
+        body="Body text",
+        variables={},
+        author="t",
+        now=NOW,
+    )
+    planned = store.plan_deliveries(
+        delivery.plan(draft, ["acme", "globex"], ["switchboard"]), actor="t", now=NOW
+    )
+    return draft, planned
+
+
+def _run(
+    store: Any, draft: Any, planned: list[Any], publisher: FakePublisher, **options: Any
+) -> Any:
+    incident = store.get_incident(draft.incident_ref)
+    return delivery.run(
+        store,
+        planned,
+        publishers={"switchboard": publisher},
+        tenants={t.id: t for t in store.list_tenants()},
+        incidents={incident.ref: incident},
+        drafts={draft.id: draft},
+        actor="t",
+        clock=lambda: NOW,
+        **options,
+    )
+
+
+def test_delivery_key_is_deterministic_and_distinct() -> None:
+    key = delivery.delivery_key(3, 2, "acme", "switchboard")
+    assert key == delivery.delivery_key(3, 2, "acme", "switchboard")
+    assert key.startswith("comms-3-2-")
+    others = {
+        delivery.delivery_key(3, 3, "acme", "switchboard"),
+        delivery.delivery_key(3, 2, "globex", "switchboard"),
+        delivery.delivery_key(3, 2, "acme", "zendesk"),
+        delivery.delivery_key(4, 2, "acme", "switchboard"),
+    }
+    assert key not in others
+    assert len(others) == 4
+
+
+def test_a_delivery_another_live_sender_holds_is_waited_for(store: Any) -> None:
+    draft, planned = _setup(store)
+    store.claim_delivery(
+        planned[0].idempotency_key, owner="elsewhere:1:abcd", now=NOW, until=NOW + delivery.LEASE
+    )
+    publisher = FakePublisher()
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        # The other sender records its receipt while we wait.
+        naps.append(seconds)
+        held = planned[0]
+        store.finish_delivery(
+            held.idempotency_key,
+            final=True,
+            actor="other",
+            now=NOW,
+            error=None,
+            receipt=receipt_for("acme", held.idempotency_key, draft.id, 1, "Body text"),
+        )
+
+    report = _run(store, draft, planned, publisher, sleep=sleep)
+    assert publisher.sent == ["globex"]
+    assert naps == [delivery.POLL_SECONDS]
+    assert sorted((o.delivery.tenant, o.status) for o in report.outcomes) == [
+        ("acme", "already-delivered"),
+        ("globex", "delivered"),
+    ]
+    assert report.completed
+
+
+def test_a_delivery_still_held_after_the_patience_is_reported_busy(store: Any) -> None:
+    draft, planned = _setup(store)
+    store.claim_delivery(
+        planned[0].idempotency_key, owner="elsewhere:1:abcd", now=NOW, until=NOW + delivery.LEASE
+    )
+    ticks = iter(range(100))
+    publisher = FakePublisher()
+    report = _run(
+        store,
+        draft,
+        planned,
+        publisher,
+        patience=3,
+        sleep=lambda _s: None,
+        monotonic=lambda: float(next(ticks)),
+    )
+    assert publisher.sent == ["globex"]
+    busy = [o for o in report.outcomes if o.status == "busy"]
+    assert [o.delivery.tenant for o in busy] == ["acme"]
+    assert "elsewhere:1:abcd" in (busy[0].error or "")
+    assert not report.completed
+    assert store.get_delivery(planned[0].idempotency_key).state == "in-flight"
+
+
+def test_the_lease_of_a_dead_sender_on_this_host_is_taken_over(store: Any) -> None:
+    draft, planned = _setup(store)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}:deadbeef"
+    assert delivery.dead_owners([dead, "elsewhere:1:abcd"]) == [dead]
+    for d in planned:
+        store.claim_delivery(d.idempotency_key, owner=dead, now=NOW, until=NOW + delivery.LEASE)
+    publisher = FakePublisher()
+    report = _run(store, draft, planned, publisher, sleep=lambda _s: pytest.fail("must not wait"))
+    assert sorted(publisher.sent) == ["acme", "globex"]
+    assert report.completed
+    assert [d.attempts for d in store.deliveries(draft_id=draft.id)] == [2, 2]
+
+
+def test_an_expired_lease_is_taken_over(store: Any) -> None:
+    draft, planned = _setup(store)
+    store.claim_delivery(planned[0].idempotency_key, owner="elsewhere:1:abcd", now=NOW, until=NOW)
+    publisher = FakePublisher()
+    report = _run(store, draft, planned, publisher, sleep=lambda _s: pytest.fail("must not wait"))
+    assert sorted(publisher.sent) == ["acme", "globex"]
+    assert report.completed
