@@ -105,6 +105,11 @@ def cadence() -> None:
     GDCMOC engaged within 10 minutes of an S1/S2; the Dedicated Director after 1 hour of
     an S1 without mitigation; internal and external RCA within 1 week of an S1.
     Policy: the [cadence] table of comms.toml.
+
+    \b
+    Example:
+      comms cadence status
+      comms cadence check || echo "an update is overdue"
     """
 
 
@@ -114,7 +119,13 @@ def cadence() -> None:
 )
 @click.option("--all", "show_all", is_flag=True, help="Also list clocks that are not due yet.")
 def status(at: str | None, show_all: bool) -> None:
-    """Show every pending deadline as a table, most urgent first."""
+    """Show every pending deadline as a table, most urgent first.
+
+    \b
+    Example:
+      comms cadence status --all
+      comms cadence status --at +45m     # what will be due in 45 minutes
+    """
     now = _at(at)
     db, policy, _ = _open()
     with db:
@@ -152,7 +163,13 @@ def check(at: str | None, fmt: str) -> None:
 
     Output carries references, severities and deadlines only, never titles or tenants,
     so it is safe in logs for pubsec incidents.
+
+    \b
+    Example:
+      */5 * * * *  comms cadence check --format json > /var/log/comms-cadence.json
+      comms cadence check --at 14:30
     """
+
     now = _at(at)
     db, policy, _ = _open()
     with db:
@@ -301,7 +318,14 @@ def watch(interval: str, sinks: tuple[str, ...], once: bool, at: str | None) -> 
 
     Fifteen minutes before an update is due the reminder names the command to run; when
     it is overdue an alert fires, repeats, and escalates; sending the update resolves it.
+
+    \b
+    Example:
+      comms cadence watch --sink stdout --sink slack:env:SLACK_WEBHOOK_URL \\
+          --sink pagerduty:env:PAGERDUTY_ROUTING_KEY
+      comms cadence watch --once --at 14:30     # what a watcher would send then
     """
+
     if at and not once:
         raise UsageError("--at only works with --once")
     seconds = _interval(interval)
@@ -352,7 +376,13 @@ def snooze(ref: str, duration: str, at: str | None) -> None:
 
     The watcher holds reminders and alerts back until the snooze ends, then sends what is
     still due. ``comms cadence check`` still reports the truth.
+
+    \b
+    Example:
+      comms cadence snooze INC-7 30m
+      comms cadence snooze INC-7 0m      # end the snooze
     """
+
     from comms.commands.common import settings as load
     from comms.times import parse_duration
 
