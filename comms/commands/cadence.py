@@ -243,13 +243,21 @@ class Watcher:
         planned: Plan = plan(deadlines, previous, now, self.policy, self.db.snoozes(now))
         states: dict[Key, AlertState] = dict(planned.states)
         sent: list[tuple[Action, list[str]]] = []
+        # A sink that failed once sits out the rest of this tick: after a 429 or a timeout,
+        # hammering it with the remaining actions only makes things worse.
+        resting: dict[int, int] = {}
         for action in planned.actions:
             failed = False
             for sink in self.sinks:
+                if id(sink) in resting:
+                    resting[id(sink)] += 1
+                    failed = True
+                    continue
                 try:
                     sink.send(action)
                 except PublishError as exc:
                     failed = True
+                    resting[id(sink)] = 0
                     self.warn(f"warning: {action.kind} {action.ref} {action.clock}: {exc}")
             if failed:
                 old = previous.get(action.key)
@@ -259,6 +267,11 @@ class Watcher:
                     states[action.key] = old
             else:
                 sent.append((action, [sink.name for sink in self.sinks]))
+        for sink in self.sinks:
+            if resting.get(id(sink)):
+                self.warn(
+                    f"warning: {resting[id(sink)]} more for {sink.name} wait for the next check"
+                )
         self.db.save(states, sent=sent)
         if self.record is not None:
             for action, names in sent:

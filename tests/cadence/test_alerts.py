@@ -307,3 +307,22 @@ def test_rca_clocks_repeat_and_escalate_by_the_day(row):
         (done + 8 * day, "escalate", "rca-external"),
         (done + 9 * day, "re-alert", "rca-external"),
     ]
+
+
+def test_a_failing_sink_sits_out_the_rest_of_the_tick(store):
+    for title in ("a", "b", "c"):
+        store.create_incident(
+            title=title, severity=Severity.S1, tenants=["acme"], started_at=T0, now=T0, actor="g"
+        )
+    flaky = RecordingSink(fail=1)
+    steady = RecordingSink()
+    warnings: list[str] = []
+    with SqliteAlerts(store.path) as db:
+        watcher = Watcher(db, [flaky, steady], DEFAULT_POLICY, warn=warnings.append)
+        assert watcher.tick(at("10:15")) == []
+        assert len(warnings) == 2
+        assert warnings[1] == "warning: 2 more for recording wait for the next check"
+        assert [a.ref for a in watcher.tick(at("10:16"))] == ["INC-1", "INC-2", "INC-3"]
+    assert [a.ref for a in flaky.sent] == ["INC-1", "INC-2", "INC-3"]
+    # The steady sink took the first tick's alerts too: at-least-once, never lost.
+    assert [a.ref for a in steady.sent] == ["INC-1", "INC-2", "INC-3"] * 2
