@@ -522,6 +522,55 @@ def cadence_report(
     )
 
 
+_CLOCK_NAMES = {
+    ENGAGE: "GDCMOC engaged",
+    DIRECTOR: "Director escalation (no mitigation)",
+    RCA_INTERNAL: "Internal RCA",
+    RCA_EXTERNAL: "External RCA",
+}
+
+
+def report_markdown(report: CadenceReport) -> str:
+    """The cadence report as a Markdown section for ``comms timeline`` (times in UTC)."""
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "not yet"
+
+    def verdict(on_time: bool | None, late_by: timedelta | None) -> str:
+        if on_time is None:
+            return "open"
+        if on_time:
+            return "on time"
+        return f"{_late_words(late_by)} late" if late_by is not None else "missed"
+
+    lines = ["## Update cadence", "", report.summary, ""]
+    measured = [u for u in report.updates if u.due_at is not None]
+    if measured:
+        lines += [
+            "| tenant | sent (UTC) | due (UTC) | result | deadline |",
+            "|---|---|---|---|---|",
+        ]
+        for u in measured:
+            lines.append(
+                f"| {u.tenant} | {when(u.sent_at)} | {when(u.due_at)} | "
+                f"{verdict(u.on_time, u.late_by)} | {u.reason} |"
+            )
+        lines.append("")
+    if report.clocks:
+        lines += ["| clock | due (UTC) | done (UTC) | result |", "|---|---|---|---|"]
+        for c in report.clocks:
+            late = c.met_at - c.due_at if c.met_at is not None else None
+            result = (
+                "not done" if c.on_time is False and c.met_at is None else verdict(c.on_time, late)
+            )
+            lines.append(
+                f"| {_CLOCK_NAMES.get(c.clock, c.clock)} | {when(c.due_at)} | {when(c.met_at)} | "
+                f"{result} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _summary(severity: str, updates: list[UpdateCheck], tenant_count: int) -> str:
     measured = [u for u in updates if u.due_at is not None]
     if not measured:

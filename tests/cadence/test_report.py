@@ -175,3 +175,22 @@ def test_the_final_resolved_update_is_measured_too(store):
     assert report.updates[-1].reason == "resolved: final update within 15m"
     assert report.updates[-1].due_at == T0 + 215 * M
     assert report.summary == "S1 updates on time: 3 of 5, worst 14 minutes late"
+
+
+def test_the_report_as_a_markdown_section_for_the_timeline(store):
+    from comms.cadence import report_markdown
+
+    s1_incident(store)
+    report = cadence_report(
+        store.get_incident("INC-1"), store.events("INC-1"), DEFAULT_POLICY, T0 + 160 * M
+    )
+    text = report_markdown(report)
+    assert text.startswith(
+        "## Update cadence\n\nS1 updates on time: 2 of 4, worst 14 minutes late\n\n"
+    )
+    assert (
+        "| acme | 2026-11-27 11:59 | 2026-11-27 11:45 | 14 minutes late | "
+        "status changed to identified: update within 15m |"
+    ) in text
+    assert "| GDCMOC engaged | 2026-11-27 10:10 | 2026-11-27 10:00 | on time |" in text
+    assert "| Director escalation (no mitigation) | 2026-11-27 11:00 | not yet | not done |" in text
