@@ -180,8 +180,14 @@ def forbidden_names(audience: Sequence[Tenant], known: Sequence[Tenant]) -> list
 
 def named_tenants(text: str, names: Sequence[str]) -> list[str]:
     """Which of ``names`` appear in ``text`` as whole words (case-insensitive)."""
+    # A substring test first: with hundreds of tenants (three names each) the regex per name
+    # overflowed re's cache and recompiled every time, about 0.5 ms a name.  Case folding
+    # is a superset of IGNORECASE's simple folding, so no name that matches is skipped.
+    folded = text.casefold()
     found = []
     for name in names:
+        if name.casefold() not in folded:
+            continue
         if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE):
             found.append(name)
     return found
