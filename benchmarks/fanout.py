@@ -14,8 +14,8 @@ tenants, opens an S1 incident for all of them, drafts and approves one update, t
     duplicates              (must be 0)
     429s received           (must be 0; counted at the server)
     elapsed                 (the `comms send` process, start to exit)
-    achieved request rate   (requests / elapsed, and over the send phase: first to last API
-                             request the server handled), against the limit (>= 90%)
+    achieved request rate   requests / elapsed (PASS needs >= 90% of the limit), and over
+                            the send phase (first to last API request the server handled)
 
 A delivery is two requests (create the notification, send it), so 500 tenants are 1,000
 requests: ten seconds at best at 6,000 a minute.
@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +174,9 @@ def main() -> None:
             base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
         ) as admin:
             admin.delete("/_admin/stats").raise_for_status()
-            started = time.monotonic()
+            started, wall_start = time.monotonic(), datetime.now(UTC)
             sent = comms(["send", "1", "--format", "json"], env, work, check=False)
-            elapsed = time.monotonic() - started
+            elapsed, wall_end = time.monotonic() - started, datetime.now(UTC)
             stats = admin.get("/_admin/stats").json()
             counts = admin.get("/_admin/sends", params={"incident_reference": "INC-1"}).json()
             notes = []
@@ -220,6 +220,14 @@ def main() -> None:
     print(f"elapsed                     {elapsed:.2f} s (comms send process, start to exit)")
     print(f"send phase at the server    {phase:.2f} s (first create to last send)")
     print(
+        f"before the first request    {(first - wall_start).total_seconds():.2f} s "
+        "(process start, imports, the send gate, planning every delivery)"
+    )
+    print(
+        f"after the last request      {(wall_end - last).total_seconds():.2f} s "
+        "(last receipts, draft marked sent, report, exit)"
+    )
+    print(
         f"limit                       {args.limit:g}/min = {limit_per_s:.1f}/s; comms paced at "
         f"{args.pace:g}/min, burst {args.burst:g}, concurrency {args.concurrency}"
     )
@@ -229,14 +237,15 @@ def main() -> None:
     )
     print(
         f"achieved rate, send phase   {(api_requests - 1) / phase:.1f}/s = "
-        f"{(api_requests - 1) / phase / limit_per_s:.1%} of the limit"
+        f"{(api_requests - 1) / phase / limit_per_s:.1%} of the limit (the first "
+        f"{args.burst:g} go out as a burst, which the server's bucket of {limit_per_s:g} allows)"
     )
     ok = (
         served_once == args.tenants
         and counts["duplicates"] == 0
         and lost == 0
         and stats["rate_limited"] == 0
-        and (api_requests - 1) / phase >= 0.9 * limit_per_s
+        and api_requests / elapsed >= 0.9 * limit_per_s  # the whole run, the cautious figure
     )
     print("PASS" if ok else "FAIL")
     if not args.keep:
