@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS cadence_snoozes (
     actor TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cadence_partial (
+    token TEXT NOT NULL,
+    sink TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (token, sink)
+);
 CREATE TABLE IF NOT EXISTS cadence_alert_log (
     id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -254,13 +260,26 @@ class SqliteAlerts:
         states: Mapping[Key, AlertState],
         *,
         sent: list[tuple[Action, list[str]]] = (),  # type: ignore[assignment]
+        partial: list[tuple[str, str, datetime]] = (),  # type: ignore[assignment]
+        finished: list[str] = (),  # type: ignore[assignment]
     ) -> None:
-        """Replace the stored state with ``states`` and log ``sent`` actions, atomically."""
+        """Replace the stored state with ``states`` and log ``sent`` actions, atomically.
+
+        ``partial`` records (token, sink, at) for sinks that took an action that others
+        refused, so the retry skips them; ``finished`` tokens are forgotten.
+        """
         db = self._setup()
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("DELETE FROM cadence_alerts")
+                db.executemany(
+                    "INSERT OR IGNORE INTO cadence_partial (token, sink, at) VALUES (?, ?, ?)",
+                    [(token, sink, _iso(at)) for token, sink, at in partial],
+                )
+                db.executemany(
+                    "DELETE FROM cadence_partial WHERE token = ?", [(t,) for t in finished]
+                )
                 db.executemany(
                     "INSERT INTO cadence_alerts (ref, clock, severity, due_at, stage, dedup_key, "
                     "opened_at, last_at, sends, restricted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -321,6 +340,11 @@ class SqliteAlerts:
             (_dt(r[0]), r[1], r[2], r[3], _dt(r[4]), r[5], json.loads(r[6]))  # type: ignore[misc]
             for r in db.execute(sql + " ORDER BY id", params).fetchall()
         ]
+
+    def partial(self) -> set[tuple[str, str]]:
+        """(token, sink) pairs already delivered for actions still being retried."""
+        db = self._setup()
+        return {(r[0], r[1]) for r in db.execute("SELECT token, sink FROM cadence_partial")}
 
     # -- snoozes ----------------------------------------------------------------------
 

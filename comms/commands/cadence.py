@@ -217,7 +217,7 @@ class Watcher:
 
     ``sinks`` are ``comms.adapters.alert_sinks`` objects.  An action counts as sent when
     every sink took it; otherwise its key keeps the previous state, so the next tick tries
-    again (sinks that already took it may see it twice; PagerDuty dedups on its key).
+    again, only on the sinks that have not taken it (stored, so a restart agrees).
     ``record(action, sink_names)`` is called for each action sent, after the state is
     saved (the watch command appends a ``cadence.alert`` event to the incident's log).
     """
@@ -243,22 +243,37 @@ class Watcher:
         planned: Plan = plan(deadlines, previous, now, self.policy, self.db.snoozes(now))
         states: dict[Key, AlertState] = dict(planned.states)
         sent: list[tuple[Action, list[str]]] = []
+        # Sinks that took an action another sink refused: the retry skips them.
+        done = self.db.partial()
+        partial: list[tuple[str, str, datetime]] = []
+        finished: list[str] = []
         # A sink that failed once sits out the rest of this tick: after a 429 or a timeout,
         # hammering it with the remaining actions only makes things worse.
         resting: dict[int, int] = {}
         for action in planned.actions:
             failed = False
-            for sink in self.sinks:
+            after = states.get(action.key)
+            token = f"{action.dedup_key}#{action.kind}#{after.sends if after else 0}"
+            took: list[str] = []
+            for index, sink in enumerate(self.sinks):
+                slot = f"{index}:{sink.name}"
+                if (token, slot) in done:
+                    continue
                 if id(sink) in resting:
                     resting[id(sink)] += 1
                     failed = True
                     continue
                 try:
                     sink.send(action)
+                    took.append(slot)
                 except PublishError as exc:
                     failed = True
                     resting[id(sink)] = 0
                     self.warn(f"warning: {action.kind} {action.ref} {action.clock}: {exc}")
+            if failed:
+                partial.extend((token, slot, now) for slot in took)
+            elif any(t == token for t, _ in done):
+                finished.append(token)
             if failed:
                 old = previous.get(action.key)
                 if old is None:
@@ -272,7 +287,10 @@ class Watcher:
                 self.warn(
                     f"warning: {resting[id(sink)]} more for {sink.name} wait for the next check"
                 )
-        self.db.save(states, sent=sent)
+        # Tokens of episodes that are over (resolved, or moved on to another action) go.
+        live = {s.dedup_key for s in states.values()} | {a.dedup_key for a in planned.actions}
+        finished += sorted({t for t, _ in done if t.split("#", 1)[0] not in live})
+        self.db.save(states, sent=sent, partial=partial, finished=finished)
         if self.record is not None:
             for action, names in sent:
                 self.record(action, names)
