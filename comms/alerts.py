@@ -320,7 +320,9 @@ def payload(action: Action) -> dict[str, Any]:
     run = commands(action.ref, action.clock) if action.kind != RESOLVE else []
     data["title"] = getattr(row, "title", None)
     data["tenants"] = list(getattr(row, "tenants", ()) or ())
-    data["reason"] = action.deadline.reason if action.deadline is not None else None
+    data["reason"] = (
+        action.deadline.reason if action.deadline is not None and action.kind != RESOLVE else None
+    )
     data["commands"] = run
     text = data["summary"]
     if data["title"]:

@@ -331,3 +331,20 @@ def test_a_failing_sink_sits_out_the_tick_and_the_others_never_get_a_repeat(stor
     assert [a.ref for a in flaky.sent] == ["INC-1", "INC-2", "INC-3"]
     assert [a.ref for a in steady.sent] == ["INC-1", "INC-2", "INC-3"]
     assert [(a.at, a.kind) for a in steady.sent] == [(at("10:15"), "alert")] * 3
+
+
+def test_a_resolve_names_no_reason_of_the_next_deadline(row):
+    first = plan(evaluate([row()], DEFAULT_POLICY, T0 + 16 * M), {}, T0 + 16 * M, DEFAULT_POLICY)
+    answered = row(last_update_at=T0 + 20 * M, promised_update_at=T0 + 31 * M)
+    later = T0 + 30 * M
+    result = plan(evaluate([answered], DEFAULT_POLICY, later), first.states, later, DEFAULT_POLICY)
+    assert [(a.kind, a.due_at) for a in result.actions] == [
+        ("resolve", T0 + 15 * M),
+        ("remind", T0 + 31 * M),
+    ]
+    resolved = payload(result.actions[0])
+    assert resolved["reason"] is None
+    assert resolved["commands"] == []
+    assert resolved["summary"] == (
+        "INC-1 (S1): customer update due 2026-11-27 10:15 UTC is done; alert resolved"
+    )
