@@ -712,11 +712,6 @@ def test_every_command_in_the_table_loads(name: str) -> None:
 
 # Help texts without an example, in modules this suite does not own: visible, not hidden.
 NO_EXAMPLE = {
-    "cadence": "comms/commands/cadence.py",
-    "cadence check": "comms/commands/cadence.py",
-    "cadence snooze": "comms/commands/cadence.py",
-    "cadence status": "comms/commands/cadence.py",
-    "cadence watch": "comms/commands/cadence.py",
 }
 
 
