@@ -237,6 +237,9 @@ def compose(
     rendered = renderer.render(kind.value, merged, context, now)
     spec = renderer.spec(kind.value)
     normalised = _normalise(rendered.variables, spec, now)
+    if spec.variable("next_update") and "next_update" not in normalised and context["next_update"]:
+        # Keep the promised time even when it was the default: cadence holds us to it.
+        normalised["next_update"] = isoformat(context["next_update"])
     if (
         kind is MessageKind.MAINTENANCE_PLANNED
         and "window_start" in normalised

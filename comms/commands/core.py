@@ -327,6 +327,30 @@ def incident_show(ref: str, fmt: str) -> None:
         )
 
 
+@incident.command("engage")
+@click.argument("ref")
+def incident_engage(ref: str) -> None:
+    """Record that the GDCMOC is engaged now (opening an incident in comms records it too).
+
+    \b
+    Example:
+      comms incident engage INC-1
+    """
+    store = common.store()
+    store.get_incident(ref)
+    author = common.settings().author
+    moment = common.now()
+    store.record_clock(
+        ref,
+        column="engaged_at",
+        at=moment,
+        event="gdcmoc.engaged",
+        actor=author,
+        data={"by": author},
+    )
+    click.echo(f"{ref}: GDCMOC engaged ({author})")
+
+
 @incident.command("set")
 @click.argument("ref")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Move to this status.")
@@ -346,6 +370,14 @@ def incident_show(ref: str, fmt: str) -> None:
 @click.option(
     "--security/--no-security", default=None, help="Mark as a security incident (SIRT approval)."
 )
+@click.option(
+    "--rca-internal-done", is_flag=True, help="The internal RCA is published (stops its clock)."
+)
+@click.option(
+    "--rca-external-done",
+    is_flag=True,
+    help="The external RCA was shared with the customer (stops its clock).",
+)
 @FORMAT_OPTION
 def incident_set(
     ref: str,
@@ -356,9 +388,11 @@ def incident_set(
     title: str | None,
     add_tenants: tuple[str, ...],
     security: bool | None,
+    rca_internal_done: bool,
+    rca_external_done: bool,
     fmt: str,
 ) -> None:
-    """Change an incident's status, severity, title, tenants or security flag.
+    """Change an incident's status, severity, title, tenants, security flag or RCA state.
 
     Status moves forward investigating → identified → mitigating → monitoring → resolved;
     moving back needs --reason; monitoring and resolved need --confirmed-by.
@@ -373,15 +407,22 @@ def incident_set(
     store = common.store()
     author = common.settings().author
     moment = common.now()
+    rca = [
+        name
+        for name, on in (("internal", rca_internal_done), ("external", rca_external_done))
+        if on
+    ]
     if (
         status is None
         and severity is None
         and title is None
         and not add_tenants
         and security is None
+        and not rca
     ):
         raise UsageError(
-            "nothing to change; pass --status, --severity, --title, --add-tenant or --security"
+            "nothing to change; pass --status, --severity, --title, --add-tenant, --security "
+            "or --rca-internal-done/--rca-external-done"
         )
     if status is not None:
         # Check the transition before anything is written, so a refused status change
@@ -411,7 +452,16 @@ def incident_set(
             reason=reason,
             confirmed_by=confirmed_by,
         )
-    assert result is not None
+    for which in rca:
+        store.record_clock(
+            ref,
+            column=f"rca_{which}_at",
+            at=moment,
+            event=f"rca.{which}",
+            actor=author,
+            data={"at": moment.isoformat()},
+        )
+    result = result or store.get_incident(ref)
     if fmt == "json":
         emit_json(dump(result))
         return
@@ -561,9 +611,20 @@ def make_checker(config: Any, store: Any) -> Any:
     is_flag=True,
     help="Open the rendered text in $EDITOR and keep your edits as a new revision.",
 )
+@click.option(
+    "--holding",
+    is_flag=True,
+    help="(update only) Impact unchanged, work continues, next update time: from the last sent update.",
+)
 @FORMAT_OPTION
 def draft(
-    kind: str, ref: str, assignments: tuple[str, ...], vars_file: Path | None, edit: bool, fmt: str
+    kind: str,
+    ref: str,
+    assignments: tuple[str, ...],
+    vars_file: Path | None,
+    edit: bool,
+    holding: bool,
+    fmt: str,
 ) -> None:
     """Draft a customer message of KIND for an incident, and store it as a revision.
 
@@ -573,10 +634,15 @@ def draft(
     terminal and listed (exit 2) otherwise. Times are UTC: 14:30, +60m or
     2026-11-27T14:30Z.
 
+    With --holding (update only), the draft repeats the last sent update's impact, says
+    work continues and when the next update comes: the cadence holds when there is
+    nothing new to say.
+
     \b
     Example:
       comms draft update --incident INC-1 --set impact="Users cannot sign in" \\
           --set actions="We are restoring the sign-in service"
+      comms draft update --incident INC-1 --holding
     """
     from comms import service
     from comms.models import MessageKind
@@ -588,6 +654,8 @@ def draft(
     renderer = common.renderer()
     moment = common.now()
     incident = store.get_incident(ref)
+    if holding:
+        values = {**_holding_values(store, incident, kind, moment), **values}
     check = checker()
     while True:
         try:
@@ -641,6 +709,27 @@ def draft(
     click.echo("")
     click.echo(service.message_text(result), nl=False)
     _echo_findings(result.revision.findings)
+
+
+def _holding_values(store: Any, incident: Any, kind: str, moment: Any) -> dict[str, str]:
+    """Variables for a holding update, from the last update sent for the incident."""
+    from comms.cadence import holding_variables, policy_from_config, suggest_next_update
+    from comms.models import DraftState
+
+    if kind != "update":
+        raise UsageError(
+            "--holding works with the update message only: comms draft update --holding"
+        )
+    sent = store.list_drafts(incident_ref=incident.ref, state=DraftState.SENT)
+    if not sent:
+        raise UsageError(
+            f"nothing was sent for {incident.ref} yet; a holding update repeats the last sent update"
+        )
+    last = max(sent, key=lambda d: d.updated_at)
+    settings = common.settings()
+    policy = policy_from_config(settings.table("cadence"), settings.next_update_minutes)
+    next_at = suggest_next_update(incident.severity.value, incident.status.value, policy, moment)
+    return holding_variables(last.revision.variables, now=moment, next_update_at=next_at)
 
 
 def _echo_findings(findings: list[dict[str, Any]]) -> None:
@@ -804,15 +893,23 @@ def _draft_summary(d: Any) -> dict[str, Any]:
 def timeline(ref: str, fmt: str) -> None:
     """Print an incident's event log in order, for the RCA.
 
+    Ends with the cadence report: each update to each tenant against the deadline that
+    applied ("S1 updates on time: 7 of 8, worst 14 minutes late") and the other clocks
+    (GDCMOC engaged, Director escalation, RCAs).
+
     \b
     Example:
       comms timeline INC-1 > INC-1-timeline.md
     """
     from comms import service
+    from comms.cadence import cadence_report, policy_from_config, report_markdown
 
     store = common.store()
     found = store.get_incident(ref)
     events = store.events(ref)
+    settings = common.settings()
+    policy = policy_from_config(settings.table("cadence"), settings.next_update_minutes)
+    report = cadence_report(found, events, policy, common.now())
     texts: dict[tuple[int, int], str] = {}
     for event in events:
         if event.type == "update.sent":
@@ -827,10 +924,37 @@ def timeline(ref: str, fmt: str) -> None:
                 "messages": [
                     {"draft_id": k[0], "revision": k[1], "text": v} for k, v in texts.items()
                 ],
+                "cadence": {
+                    "summary": report.summary,
+                    "updates": [
+                        {
+                            "tenant": u.tenant,
+                            "sent_at": u.sent_at.isoformat() if u.sent_at else None,
+                            "due_at": u.due_at.isoformat() if u.due_at else None,
+                            "reason": u.reason,
+                            "on_time": u.on_time,
+                            "late_minutes": round(u.late_by.total_seconds() / 60)
+                            if u.late_by
+                            else 0,
+                        }
+                        for u in report.updates
+                    ],
+                    "clocks": [
+                        {
+                            "clock": c.clock,
+                            "due_at": c.due_at.isoformat(),
+                            "met_at": c.met_at.isoformat() if c.met_at else None,
+                            "on_time": c.on_time,
+                        }
+                        for c in report.clocks
+                    ],
+                },
             }
         )
         return
     click.echo(service.timeline_markdown(found, events, texts), nl=False)
+    click.echo("")
+    click.echo(report_markdown(report), nl=False)
 
 
 # -- input helpers ------------------------------------------------------------------------

@@ -106,7 +106,20 @@ def _run(folder: Path, url: str, token: str) -> None:
     )
     click.echo(f"   opened {incident.ref}")
 
-    _step(3, "Lint the incident lead's internal note before reusing any of it")
+    _step(3, "Cadence: what the watcher says if no update goes out")
+    from comms.alerts import payload, simulate
+    from comms.cadence import policy_from_config
+
+    policy = policy_from_config({}, {"S1": 60, "S2": 120})
+    row = next(r for r in store.clock_rows() if r.ref == incident.ref)
+    _cmd("comms cadence watch --sink stdout   # a service; here replayed at +1 and +16 minutes")
+    for action in simulate(
+        [row], policy, [start + timedelta(minutes=1), start + timedelta(minutes=16)]
+    ):
+        data = payload(action)
+        click.echo(f"   {action.at:%H:%M} UTC {data['action']:<8} {data['text']}")
+
+    _step(4, "Lint the incident lead's internal note before reusing any of it")
     _cmd('comms lint --kind update - <<< "$NOTE"')
     _show(INTERNAL_NOTE)
     others = [n for t in store.list_tenants() if t.id != "acme" for n in (t.name, *t.aliases)]
@@ -213,7 +226,7 @@ def _run(folder: Path, url: str, token: str) -> None:
             f"   {again.count('already-delivered')} already delivered, {again.count('delivered')} posted"
         )
 
-    _step(4, "Draft the investigation start")
+    _step(5, "Draft the investigation start")
     first = draft(
         MessageKind.INVESTIGATION_START,
         {
@@ -223,7 +236,7 @@ def _run(folder: Path, url: str, token: str) -> None:
         start,
     )
 
-    _step(5, "Revise it: the same command again adds a revision; every revision is kept")
+    _step(6, "Revise it: the same command again adds a revision; every revision is kept")
     first = draft(
         MessageKind.INVESTIGATION_START,
         {"focus_area": "sign-in requests"},
@@ -237,10 +250,10 @@ def _run(folder: Path, url: str, token: str) -> None:
         )
     )
 
-    _step(6, "The IMOC reviews and approves; the update goes out through Switchboard")
+    _step(7, "The IMOC reviews and approves; the update goes out through Switchboard")
     approve_and_send(first, start + timedelta(minutes=4))
 
-    _step(7, "The next update starts from the last sent message's values")
+    _step(8, "The next update starts from the last sent message's values")
     service.change_status(
         store, incident.ref, Status.IDENTIFIED, now=start + timedelta(minutes=40), actor=gdcmoc
     )
@@ -251,7 +264,7 @@ def _run(folder: Path, url: str, token: str) -> None:
     )
     approve_and_send(second, start + timedelta(minutes=47))
 
-    _step(8, "Mitigated and resolved, each confirmed by the incident lead")
+    _step(9, "Mitigated and resolved, each confirmed by the incident lead")
     service.change_status(
         store,
         incident.ref,
@@ -275,17 +288,18 @@ def _run(folder: Path, url: str, token: str) -> None:
     )
     approve_and_send(last, start + timedelta(minutes=104))
 
-    _step(9, "Timeline for the RCA")
+    _step(10, "Timeline for the RCA, with the cadence report")
     _cmd(f"comms timeline {incident.ref}")
     texts = {
         (d.id, d.revision.number): service.message_text(d)
         for d in store.list_drafts(incident_ref=incident.ref)
         if d.state is DraftState.SENT
     }
-    _show(
-        service.timeline_markdown(
-            store.get_incident(incident.ref), store.events(incident.ref), texts
-        )
-    )
+    from comms.cadence import cadence_report, report_markdown
+
+    final = store.get_incident(incident.ref)
+    events = store.events(incident.ref)
+    _show(service.timeline_markdown(final, events, texts))
+    _show(report_markdown(cadence_report(final, events, policy, start + timedelta(minutes=110))))
     client.close()
     store.close()

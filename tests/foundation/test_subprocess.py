@@ -169,9 +169,12 @@ def test_missing_values_are_prompted_on_a_terminal(tmp_path: Path) -> None:
     assert "What you may experience: Users cannot sign in" in text
     assert "What we are doing: We are restoring sign-in" in text
     stored = json.loads(run_comms(["drafts", "show", "1", "--format", "json"]).stdout)
+    # The promised next update is stored even when it was the default (now + 60 min for
+    # S1): the cadence tracker holds the next update to it.
     assert stored["variables"] == {
         "actions": "We are restoring sign-in",
         "impact": "Users cannot sign in",
+        "next_update": "2026-11-27T15:30:00Z",
     }
 
 
