@@ -18,6 +18,7 @@ from comms.lint.rules import (
     default_packs,
     load_pack_source,
     merged,
+    phrase_regexes,
     word_index,
     word_list_regex,
 )
@@ -41,30 +42,105 @@ _SENTENCE = re.compile(r"[^\s.!?][^.!?\n]*(?:[.!?]+|$)", re.MULTILINE)
 _OPEN_STATUSES = ("investigating", "identified", "mitigating", "monitoring")
 
 
-@dataclass(frozen=True, slots=True)
 class Finding:
-    """One problem in a text.
+    """One problem in a text (a read-only value: compare, hash, ``to_dict``).
 
     ``start``/``end`` are 0-based code-point offsets into the linted text; ``line`` and
     ``column`` are 1-based, in code points.  ``match`` is the matched text, masked for
     secrets and cut at 200 characters.  ``replacement`` is the fix: None for no automatic
     fix, "" to strip, else the text to put instead.
+
+    A plain class with slots rather than a frozen dataclass: a long postmortem yields
+    thousands of findings, and the line and column are only worked out when asked for.
     """
 
-    rule: str
-    level: str
-    message: str
-    start: int
-    end: int
-    line: int
-    column: int
-    match: str
-    replacement: str | None = None
+    __slots__ = (
+        "_column",
+        "_line",
+        "_lines",
+        "end",
+        "level",
+        "match",
+        "message",
+        "replacement",
+        "rule",
+        "start",
+    )
+
+    def __init__(
+        self,
+        rule: str,
+        level: str,
+        message: str,
+        start: int,
+        end: int,
+        line: int = 0,
+        column: int = 0,
+        match: str = "",
+        replacement: str | None = None,
+        *,
+        lines: _Lines | None = None,
+    ) -> None:
+        self.rule = rule
+        self.level = level
+        self.message = message
+        self.start = start
+        self.end = end
+        self._line = line
+        self._column = column
+        self._lines = lines
+        self.match = match
+        self.replacement = replacement
+
+    @property
+    def line(self) -> int:
+        """1-based line of ``start``."""
+        if self._lines is not None:
+            self._position()
+        return self._line
+
+    @property
+    def column(self) -> int:
+        """1-based column of ``start``, in code points."""
+        if self._lines is not None:
+            self._position()
+        return self._column
+
+    def _position(self) -> None:
+        assert self._lines is not None
+        self._line, self._column = self._lines.position(self.start)
+        self._lines = None  # the line index of the text is not kept alive by its findings
 
     @property
     def fixable(self) -> bool:
         """True when ``fix`` can apply this finding on its own."""
         return self.replacement is not None
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.rule,
+            self.level,
+            self.message,
+            self.start,
+            self.end,
+            self.line,
+            self.column,
+            self.match,
+            self.replacement,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Finding):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ("rule", "level", "message", "start", "end", "line", "column", "match")
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
+        return f"Finding({shown}, replacement={self.replacement!r})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with every field (the README documents the keys)."""
@@ -162,11 +238,19 @@ def _kind_value(kind: str | None) -> str | None:
 
 
 class _Lines:
-    """Maps an offset to (line, column), both 1-based, counting CRLF, CR and LF as breaks."""
+    """Maps an offset to (line, column), both 1-based, counting CRLF, CR and LF as breaks.
+
+    The line starts are found on the first question: most findings are never asked.
+    """
 
     def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts: list[int] | None = None
+
+    def _starts(self) -> list[int]:
+        text = self.text
         if "\r" in text:
-            self.starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+            starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
         else:
             # The common case, without a regex match object per line.
             starts = [0]
@@ -174,11 +258,13 @@ class _Lines:
             while pos != -1:
                 starts.append(pos + 1)
                 pos = text.find("\n", pos + 1)
-            self.starts = starts
+        self.starts = starts
+        return starts
 
     def position(self, offset: int) -> tuple[int, int]:
-        line = bisect_right(self.starts, offset)
-        return line, offset - self.starts[line - 1] + 1
+        starts = self.starts if self.starts is not None else self._starts()
+        line = bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
 
 
 def mask(value: str) -> str:
@@ -230,18 +316,8 @@ def _make(rule: Rule, level: str, text: str, start: int, end: int, lines: _Lines
         replacement = ""
     else:
         replacement = _replacement(rule, value, _sentence_start(text, start))
-    line, column = lines.position(start)
-    return Finding(
-        rule=rule.id,
-        level=level,
-        message=_message(rule, shown, replacement),
-        start=start,
-        end=end,
-        line=line,
-        column=column,
-        match=shown,
-        replacement=replacement,
-    )
+    message = rule.message if "{" not in rule.message else _message(rule, shown, replacement)
+    return Finding(rule.id, level, message, start, end, 0, 0, shown, replacement, lines=lines)
 
 
 def _applies(rule: Rule, s: Setup) -> bool:
@@ -272,20 +348,26 @@ def _scan_words(
     text: str, s: Setup, packs: tuple[Pack, ...], lines: _Lines, found: list[Finding]
 ) -> None:
     index = word_index(packs)
-    if index.regex is None:
+    if not index.phrases:
         return
     low = text.lower()
     if len(low) != len(text):
         # A few characters change length when lower-cased ("İ"); keep offsets exact instead.
         low = text
-        regex = re.compile(index.regex.pattern, re.IGNORECASE)
+        uni = phrase_regexes(tuple(index.phrases))[1]
+        spans = [m.span() for m in re.finditer(uni.pattern, text, re.IGNORECASE)]
     else:
-        regex = index.regex
-    for m in regex.finditer(low):
-        start, end = m.span()
+        keys = index.keys_for(low)
+        if not keys:
+            return
+        fast, uni = phrase_regexes(keys)
+        spans = [m.span() for m in (fast or uni).finditer(low)]
+        if fast is not None and not all(_word_edges(low, a, b) for a, b in spans):
+            spans = [m.span() for m in uni.finditer(low)]
+    for start, end in spans:
         if not _boundary_ok(text, start, end):
             continue
-        key = m.group()
+        key = low[start:end].lower()
         if not key.isalnum():
             key = " ".join(key.split())
         for rule, spelled in index.phrases.get(key, ()):
@@ -300,6 +382,13 @@ def _scan_words(
             break
 
 
+def _word_edges(low: str, start: int, end: int) -> bool:
+    """True when [start, end) has Unicode word boundaries (no letter, digit or '_' beside it)."""
+    before = low[start - 1] if start else " "
+    after = low[end] if end < len(low) else " "
+    return not (before.isalnum() or before == "_" or after.isalnum() or after == "_")
+
+
 def _scan(
     text: str, s: Setup, pack: Pack, anchor: str, lines: _Lines, found: list[Finding]
 ) -> None:
@@ -307,40 +396,47 @@ def _scan(
     # position the earliest rule wins, and a candidate (even one its validator rejects, such
     # as an allow-listed URL) hides whatever starts inside it.
     candidates: list[tuple[int, int, int, Rule]] = []
-    scanners = pack.scanners(anchor)
+    scanners = pack.scanners(anchor, text)
     if anchor == "line" and scanners:
-        # The first of each pair matches at the very start of the text only.
-        iters: list[tuple[Iterable[re.Match[str]], dict[str, tuple[int, Rule]]]] = []
-        for i, (scanner, groups) in enumerate(scanners):
-            if i % 2 == 0:
-                first = scanner.match(text)
-                iters.append(([first] if first else [], groups))
-            else:
-                iters.append((scanner.finditer(text), groups))
+        # The first scanner matches at the very start of the text only.
+        (first, first_groups), rest = scanners[0], scanners[1:]
+        start_match = first.match(text)
+        iters: list[tuple[Iterable[re.Match[str]], dict[str, tuple[int, Rule]]]] = [
+            ([start_match] if start_match else [], first_groups)
+        ]
+        iters += [(scanner.finditer(text), groups) for scanner, groups in rest]
     else:
         iters = [(scanner.finditer(text), groups) for scanner, groups in scanners]
+    append = candidates.append
     for matches, groups in iters:
         for m in matches:
             name = m.lastgroup or ""
             order, rule = groups[name]
             start, end = m.span(name)
             if end > start:
-                candidates.append((start, order, end, rule))
-    candidates.sort(key=lambda c: (c[0], c[1]))
+                append((start, order, end, rule))
+    if not candidates:
+        return
+    candidates.sort(key=_by_position)
     covered = 0
+    levels = s.levels
     for anchor_at, order, end, rule in candidates:
         if anchor_at < covered:
             continue  # inside an earlier candidate
-        hit = _accept(text, s, rule, anchor_at, end)
+        level = levels.get(rule.id, rule.level)
+        hit = None if level == "off" else _accept(text, s, rule, anchor_at, end)
         if hit is None and anchor_at < len(text):
             # A scanner reports only the first alternative that matched here; after a
             # rejection the later ones get their chance, as in a plain alternation.
             ch = text[anchor_at]
-            for alt_order, alt_rule, pattern, starts in pack.alternatives():
+            for alt_order, alt_rule, body, starts in pack.alternatives():
                 if alt_order <= order or (starts is not None and ch not in starts):
                     continue
-                again = pattern.match(text, anchor_at)
+                again = pack.single(body).match(text, anchor_at)
                 if again is not None and again.end() > anchor_at:
+                    level = levels.get(alt_rule.id, alt_rule.level)
+                    if level == "off":
+                        continue
                     hit = _accept(text, s, alt_rule, anchor_at, again.end())
                     if hit is not None:
                         rule, end = alt_rule, again.end()
@@ -350,29 +446,36 @@ def _scan(
                 covered = max(covered, end)
             continue
         covered = max(covered, end)
-        start, level = hit
-        found.append(_make(rule, level, text, start, end, lines))
+        found.append(_make(rule, level, text, hit, end, lines))
 
 
-def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> tuple[int, str] | None:
-    """(start, level) when the candidate is a finding: extended left, validated, not off."""
-    level = s.levels.get(rule.id, rule.level)
-    if level == "off":
-        return None
+def _by_position(c: tuple[int, int, int, Rule]) -> tuple[int, int]:
+    return c[0], c[1]
+
+
+def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> int | None:
+    """The start of the finding when the candidate is one: extended left, then validated."""
     if rule.extend_left:
         # Patterns anchor on a rare character ('@', '.', '-') for speed; the part of the
         # token before it is taken back here.
-        ext = _extender(rule.extend_left)
-        while start > 0 and ext.match(text, start - 1):
-            start -= 1
+        ascii_chars, ext = _extender(rule.extend_left)
+        while start > 0:
+            ch = text[start - 1]
+            if ch in ascii_chars or (ch >= "\x80" and ext.match(ch)):
+                start -= 1
+            else:
+                break
     if rule.validator and not VALIDATORS[rule.validator](text, start, end, s.ctx):
         return None
-    return start, level
+    return start
 
 
 @lru_cache(maxsize=32)
-def _extender(cls: str) -> re.Pattern[str]:
-    return re.compile(cls)
+def _extender(cls: str) -> tuple[frozenset[str], re.Pattern[str]]:
+    """The class as a set of its ASCII members (a set test is cheaper than a regex call),
+    and compiled, for the rest."""
+    regex = re.compile(cls)
+    return frozenset(ch for ch in map(chr, range(128)) if regex.match(ch)), regex
 
 
 def run(text: str, s: Setup) -> list[Finding]:
@@ -401,12 +504,28 @@ def run(text: str, s: Setup) -> list[Finding]:
                 if not any(re.search(p, text, flags) for p in rule.patterns):
                     found.append(_make(rule, level, text, 0, 0, lines))
             elif rule.kind == "metric" and rule.metric == "sentence_words":
-                shortest = rule.max * 2  # a sentence of more than max words has this many chars
-                for m in _SENTENCE.finditer(text):
-                    if m.end() - m.start() > shortest and len(m.group().split()) > rule.max:
-                        found.append(_make(rule, level, text, m.start(), m.end(), lines))
+                for m in _long_sentences(rule.max).finditer(text):
+                    start, end = m.span("s")
+                    if end - start > rule.max * 2 and len(m.group("s").split()) > rule.max:
+                        found.append(_make(rule, level, text, start, end, lines))
     found.sort(key=lambda f: (f.start, f.end, f.rule))
     return _dedupe(found)
+
+
+@lru_cache(maxsize=8)
+def _long_sentences(words: int) -> re.Pattern[str]:
+    """Sentences (as _SENTENCE splits them) long enough to hold more than ``words`` words.
+
+    A sentence of more than n words has at least 2n characters before its full stop (the
+    stop itself may be the last "word" after a space).
+    Shorter sentences are skipped inside the match (group ``s`` is the long sentence, None
+    at the end of the text), so they cost no match object each.
+    """
+    if words < 1:
+        return re.compile(f"(?P<s>{_SENTENCE.pattern})", re.MULTILINE)
+    short = f"[^\\s.!?][^.!?\\n]{{0,{2 * words - 2}}}+(?:[.!?]+|$)"
+    long = f"[^\\s.!?][^.!?\\n]{{{2 * words - 1},}}(?:[.!?]+|$)"
+    return re.compile(f"(?:[\\s.!?]*+{short})*+[\\s.!?]*+(?:(?P<s>{long})|\\Z)", re.MULTILINE)
 
 
 def _dedupe(found: list[Finding]) -> list[Finding]:

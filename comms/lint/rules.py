@@ -91,78 +91,56 @@ class Rule:
 
 @dataclass(slots=True, eq=False)
 class Pack:
-    """A named list of rules with its combined scanner, compiled on first use."""
+    """A named list of rules with its scanners, each compiled the first time a text needs it."""
 
     name: str
     rules: tuple[Rule, ...]
     requires_kind: bool = False
-    _compiled: dict[str, list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]]]]] = field(
-        default_factory=dict, repr=False
+    _plans: dict[str, list[_Bucket]] = field(default_factory=dict, repr=False)
+    _alternatives: list[tuple[int, Rule, str, frozenset[str] | None]] | None = field(
+        default=None, repr=False
     )
-    _alternatives: list[tuple[int, Rule, re.Pattern[str], frozenset[str] | None]] = field(
-        default_factory=list, repr=False
-    )
+    _single: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
 
-    def scanners(
-        self, anchor: str = "any"
-    ) -> list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]]]]:
+    def scanners(self, anchor: str = "any", text: str | None = None) -> list[Scanner]:
         """The compiled scanners of the pack's pattern rules with this anchor.
 
-        Python's regex engine pays for every position times every alternative, so patterns
-        are grouped by the characters they can start with, and each group becomes
+        Python's regex engine pays for every position times every alternative, and a pass
+        that starts with a single literal character costs ~1 ms per MiB where a character
+        class costs ~10 ms; so patterns are grouped by the character they start with, and
+        each group becomes
 
-            [first chars](?<=(?=(?P<g1>pattern1)|(?P<g2>pattern2)|...).)
+            c(?<=(?=(?P<g1>pattern1)|(?P<g2>pattern2)|...).)
 
-        The leading class lets the engine skip every other position in C; the lookbehind
-        steps back one character and tries the alternatives there in file order.  A match
-        is one character long; the named group that matched gives the rule and its span.
-        Line rules instead share one literal newline (fast search) and a ``^`` for the start.
-        Groups map to (order in the pack, rule) so callers can resolve overlaps like a
-        single leftmost-first alternation would.
+        The literal lets the engine jump between occurrences of ``c``; the lookbehind steps
+        back one character and tries the alternatives there in file order.  Patterns that
+        start with a digit share one ``[0-9]`` scanner (only at the start of a run of digits
+        when every one of them requires that), capitals one ``[A-Z]`` scanner.  Line rules
+        share one literal newline.  With ``text``, only the scanners whose first characters
+        occur in it are returned (and compiled: a short message needs few of them).  Groups
+        map to (order in the pack, rule) so callers can resolve overlaps like a single
+        leftmost-first alternation would.  For ``anchor="line"`` the first scanner of the
+        list matches at the start of the text only (use ``.match``).
         """
-        if anchor not in self._compiled:
-            buckets: dict[frozenset[str], list[tuple[str, str, int, Rule]]] = {}
-            n = 0
-            for order, rule in enumerate(self.rules):
-                if rule.kind not in SCAN_KINDS or rule.source is not None:
-                    continue
-                for pattern in rule.patterns:
-                    # A pattern written with a leading '^' (or a rule with anchor = "line")
-                    # runs only at line starts.
-                    line = rule.anchor == "line" or pattern.startswith("^")
-                    if line != (anchor == "line"):
-                        continue
-                    pattern = pattern[1:] if pattern.startswith("^") else pattern
-                    body = f"(?i:{pattern})" if rule.ignorecase else pattern
-                    first = first_chars(body) if anchor == "any" else frozenset()
-                    # Patterns starting with punctuation share one scanner (each pass costs
-                    # ~10 ms per MiB even when it skips); letters and digits get their own,
-                    # as they occur too often to share.
-                    key = frozenset(_char_kind(c) for c in first) if first else frozenset({"*"})
-                    buckets.setdefault(key, []).append((f"g{n}", body, order, rule))
-                    n += 1
-            compiled = []
-            for key, alts in buckets.items():
-                groups = {name: (order, rule) for name, _, order, rule in alts}
-                joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
-                if anchor == "line":
-                    # A literal newline lets the engine jump between line starts; the first
-                    # line is tried separately by the caller with .match at 0.
-                    regex = re.compile(f"[\\n\\r](?:{joined})", re.MULTILINE)
-                    compiled.append((re.compile(f"(?:{joined})", re.MULTILINE), groups))
-                elif "*" in key:
-                    regex = re.compile(f"(?=(?:{joined}))", re.MULTILINE)
-                else:
-                    chars = set().union(*(first_chars(b) or set() for _, b, _, _ in alts))
-                    cls = "".join(re.escape(c) for c in sorted(chars))
-                    regex = re.compile(f"[{cls}](?<=(?=(?:{joined})).)", re.MULTILINE | re.DOTALL)
-                compiled.append((regex, groups))
-            self._compiled[anchor] = compiled
-        return self._compiled[anchor]
+        plan = self._plans.get(anchor)
+        if plan is None:
+            plan = self._plans[anchor] = _plan(self.rules, anchor)
+        if anchor == "line":
+            if not plan:
+                return []
+            bucket = plan[0]
+            variant = "\r" if text is None or "\r" in text else "\n"
+            return [bucket.compiled("first"), bucket.compiled(variant)]
+        return [
+            b.compiled()
+            for b in plan
+            if text is None or not b.triggers or any(c in text for c in b.triggers)
+        ]
 
-    def alternatives(self) -> list[tuple[int, Rule, re.Pattern[str], frozenset[str] | None]]:
-        """Every scan pattern on its own, in file order (to retry after a rejection)."""
-        if "alternatives" not in self._compiled:
+    def alternatives(self) -> list[tuple[int, Rule, str, frozenset[str] | None]]:
+        """Every scan pattern on its own, in file order (to retry after a rejection):
+        (order, rule, pattern, first characters); compile one with ``single``."""
+        if self._alternatives is None:
             out = []
             for order, rule in enumerate(self.rules):
                 if rule.kind in SCAN_KINDS and rule.source is None and rule.anchor == "any":
@@ -170,62 +148,275 @@ class Pack:
                         if pattern.startswith("^"):
                             continue
                         body = f"(?i:{pattern})" if rule.ignorecase else pattern
-                        out.append((order, rule, re.compile(body, re.MULTILINE), first_chars(body)))
+                        out.append((order, rule, body, first_chars(body)))
             self._alternatives = out
-            self._compiled["alternatives"] = []
         return self._alternatives
 
+    def single(self, body: str) -> re.Pattern[str]:
+        """One alternative compiled on its own (cached)."""
+        regex = self._single.get(body)
+        if regex is None:
+            regex = self._single[body] = re.compile(body, re.MULTILINE)
+        return regex
 
-def _char_kind(c: str) -> str:
-    if c.isdigit():
-        return "digit"
-    return "upper" if c.isupper() else "lower" if c.islower() else "punct"
+
+Scanner = tuple[re.Pattern[str], dict[str, tuple[int, "Rule"]]]
+
+
+@dataclass(slots=True, eq=False)
+class _Bucket:
+    """Alternatives that share a scanner: its trigger characters and its regex, built lazily."""
+
+    key: str  # a single character, "digit", "upper", "*" or "line"
+    triggers: str  # the scanner can only match where one of these characters occurs
+    alts: list[tuple[str, str, int, Rule]]  # (group name, pattern, order, rule)
+    guard: str = ""  # checked right after the first character, before any alternative
+    _regex: dict[str, Scanner] = field(default_factory=dict)
+
+    def compiled(self, variant: str = "") -> Scanner:
+        got = self._regex.get(variant)
+        if got is None:
+            groups = {name: (order, rule) for name, _, order, rule in self.alts}
+            joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in self.alts)
+            if variant == "first":
+                source = f"(?:{joined})"
+            elif variant == "\n":
+                # A literal newline lets the engine jump between line starts.
+                source = f"\n(?:{joined})"
+            elif variant == "\r":
+                source = f"[\n\r](?:{joined})"
+            elif self.key == "*":
+                source = f"(?=(?:{joined}))"
+            else:
+                first = {"digit": "[0-9]", "upper": "[A-Z]"}.get(self.key) or re.escape(self.key)
+                source = f"{first}{self.guard}(?<=(?=(?:{joined})).)"
+            got = self._regex[variant] = (re.compile(source, re.MULTILINE | re.DOTALL), groups)
+        return got
+
+
+def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
+    """Group the scan patterns of ``rules`` with this anchor into buckets (see Pack.scanners)."""
+    buckets: dict[str, _Bucket] = {}
+    n = 0
+    for order, rule in enumerate(rules):
+        if rule.kind not in SCAN_KINDS or rule.source is not None:
+            continue
+        for pattern in rule.patterns:
+            # A pattern written with a leading '^' (or a rule with anchor = "line") runs only
+            # at line starts.
+            line = rule.anchor == "line" or pattern.startswith("^")
+            if line != (anchor == "line"):
+                continue
+            pattern = pattern[1:] if pattern.startswith("^") else pattern
+            body = f"(?i:{pattern})" if rule.ignorecase else pattern
+            alt = (f"g{n}", body, order, rule)
+            n += 1
+            if line:
+                keys = ["line"]
+            else:
+                first = first_chars(body)
+                if first is None:
+                    keys = ["*"]
+                elif first <= _DIGITS:
+                    keys = ["digit"]
+                elif len(first) <= 3:
+                    keys = sorted(first)
+                elif first <= _UPPER:
+                    keys = ["upper"]
+                else:
+                    keys = ["*"]
+            for key in keys:
+                bucket = buckets.get(key)
+                if bucket is None:
+                    triggers = {"digit": _DIGITS_STR, "upper": _UPPER_STR, "*": "", "line": ""}
+                    bucket = buckets[key] = _Bucket(key, triggers.get(key, key), [])
+                bucket.alts.append(alt)
+    digit = buckets.get("digit")
+    if digit is not None and all(_run_start_only(body) for _, body, _, _ in digit.alts):
+        # Inside a run of digits every alternative fails at once: skip the run in one test.
+        digit.guard = "(?<![0-9].)"
+    return list(buckets.values())
+
+
+_DIGITS_STR = "0123456789"
+_UPPER_STR = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGITS = frozenset(_DIGITS_STR)
+_UPPER = frozenset(_UPPER_STR)
+
+
+def _run_start_only(body: str) -> bool:
+    """True when the pattern cannot match at a digit that follows an ASCII digit: it starts
+    with \\d and a lookbehind that rejects a digit before it or requires a letter."""
+    if body.startswith("\\d(?<!["):
+        cls = body[len("\\d(?<![") : body.find("]", len("\\d(?<!["))]
+        return "\\d" in cls or "\\w" in cls or "0-9" in cls
+    return body.startswith(("\\d(?<=[a-z]\\d)", "\\d(?<=[A-Za-z]\\d)"))
 
 
 def first_chars(pattern: str) -> frozenset[str] | None:
-    """The ASCII characters a pattern can start with, or None when that is not simple."""
-    from re import _constants as c  # type: ignore[attr-defined]
-    from re import _parser  # type: ignore[attr-defined]
+    """The ASCII characters a pattern can start with, or None when that is not simple.
 
-    def first(sub: Any, icase: bool) -> set[str] | None:
-        if not sub.data:
-            return None
-        op, av = sub.data[0]
-        if op is c.LITERAL:
-            out = {chr(av)}
-        elif op is c.IN:
-            out = set()
-            for iop, iav in av:
-                if iop is c.LITERAL:
-                    out.add(chr(iav))
-                elif iop is c.RANGE and iav[1] - iav[0] < 128:
-                    out.update(chr(x) for x in range(iav[0], iav[1] + 1))
-                elif iop is c.CATEGORY and iav is c.CATEGORY_DIGIT:
-                    out.update("0123456789")
-                else:
-                    return None
-        elif op is c.BRANCH:
-            out = set()
-            for branch in av[1]:
-                got = first(branch, icase)
-                if got is None:
-                    return None
-                out |= got
-        elif op is c.SUBPATTERN:
-            return first(av[3], icase or bool(av[1] & re.IGNORECASE))
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
-            return first(av[2], icase)
-        else:
-            return None
-        if icase:
-            out |= {ch.swapcase() for ch in out}
-        return out if all(ord(ch) < 128 for ch in out) else None
-
+    A small reader of the pattern text (literals, escapes, classes, groups and their
+    branches); anything it does not understand, or a first element that may be skipped,
+    gives None, which only costs the fast path.
+    """
     try:
-        got = first(_parser.parse(pattern), False)
-    except Exception:  # an unusual pattern only loses the fast path
+        got = _first(pattern, 0, len(pattern), icase=False)
+    except (IndexError, ValueError):
         return None
     return frozenset(got) if got else None
+
+
+def _first(p: str, i: int, end: int, *, icase: bool) -> set[str] | None:
+    if i >= end:
+        return None
+    c = p[i]
+    if c == "(":
+        close = _closing(p, i)
+        inner = i + 1
+        if p.startswith("?", inner):
+            flags = re.match(r"\?([aiLmsux]*):", p[inner:close])
+            if flags:
+                icase = icase or "i" in flags.group(1)
+                inner += flags.end()
+            elif p.startswith("?P<", inner):
+                inner = p.index(">", inner) + 1
+            else:
+                return None  # lookaround, atomic group, comment, backreference
+        if _optional(p, close + 1):
+            return None
+        out: set[str] = set()
+        for a, b in _branches(p, inner, close):
+            got = _first(p, a, b, icase=icase)
+            if got is None:
+                return None
+            out |= got
+        return out
+    if c == "[":
+        close = _class_end(p, i)
+        chars = _class_chars(p[i + 1 : close])
+        nxt = close + 1
+    elif c == "\\":
+        e = p[i + 1]
+        chars = (
+            set(_DIGITS_STR)
+            if e == "d"
+            else {"\n"}
+            if e == "n"
+            else {"\t"}
+            if e == "t"
+            else {e}
+            if not e.isalnum()
+            else None
+        )
+        nxt = i + 2
+    elif c in ".^$|)*+?{":
+        return None
+    else:
+        chars, nxt = {c}, i + 1
+    if chars is None or _optional(p, nxt):
+        return None
+    if icase:
+        chars |= {ch.swapcase() for ch in chars}
+    return chars if all(ord(ch) < 128 for ch in chars) else None
+
+
+def _optional(p: str, j: int) -> bool:
+    return p[j : j + 1] in ("?", "*") or p.startswith(("{0", "{,"), j)
+
+
+def _closing(p: str, i: int) -> int:
+    """Index of the ')' that closes the group opened at ``i``."""
+    depth = 0
+    j = i
+    while True:
+        ch = p[j]
+        if ch == "\\":
+            j += 2
+            continue
+        if ch == "[":
+            j = _class_end(p, j) + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+        j += 1
+
+
+def _branches(p: str, a: int, b: int) -> list[tuple[int, int]]:
+    """The top-level '|' branches of p[a:b]."""
+    out = []
+    depth = 0
+    start = j = a
+    while j < b:
+        ch = p[j]
+        if ch == "\\":
+            j += 2
+            continue
+        if ch == "[":
+            j = _class_end(p, j) + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append((start, j))
+            start = j + 1
+        j += 1
+    out.append((start, b))
+    return out
+
+
+def _class_end(p: str, i: int) -> int:
+    """Index of the ']' that closes the class opened at ``i``."""
+    j = i + 1
+    if p.startswith("^", j):
+        j += 1
+    if p.startswith("]", j):
+        j += 1
+    while p[j] != "]":
+        j += 2 if p[j] == "\\" else 1
+    return j
+
+
+def _class_chars(body: str) -> set[str] | None:
+    if body.startswith("^"):
+        return None
+    out: set[str] = set()
+    j = 0
+    while j < len(body):
+        ch = body[j]
+        if ch == "\\":
+            e = body[j + 1]
+            if e == "d":
+                out.update(_DIGITS_STR)
+                j += 2
+                continue
+            if e == "x":
+                ch, j = chr(int(body[j + 2 : j + 4], 16)), j + 4
+            elif e in "nt":
+                ch, j = ("\n" if e == "n" else "\t"), j + 2
+            elif not e.isalnum():
+                ch, j = e, j + 2
+            else:
+                return None  # \w, \s and friends: too wide to be worth it
+        else:
+            j += 1
+        if body.startswith("-", j) and j + 1 < len(body):
+            hi = body[j + 1]
+            if hi == "\\":
+                return None
+            if ord(hi) - ord(ch) >= 128:
+                return None
+            out.update(chr(x) for x in range(ord(ch), ord(hi) + 1))
+            j += 2
+        else:
+            out.add(ch)
+    return out
 
 
 def expand(token: str) -> list[str]:
@@ -361,14 +552,32 @@ def default_packs() -> tuple[Pack, ...]:
 
 @dataclass(frozen=True, slots=True)
 class WordIndex:
-    """Every word-list phrase of a set of packs in one trie regex, run on lower-cased text.
+    """Every word-list phrase of a set of packs, matched by trie regexes on lower-cased text.
 
     ``phrases`` maps a normalised phrase (lower case, single spaces) to the rules that list
-    it, in pack order; a case-sensitive rule also needs the exact spelling.
+    it, in pack order; a case-sensitive rule also needs the exact spelling.  ``by_first``
+    maps the first word (``\\w+``) of each phrase to the phrases starting with it, so a
+    short text compiles only the phrases whose first word it contains; ``always`` holds
+    the phrases that do not start with a word character.
     """
 
-    regex: re.Pattern[str] | None
     phrases: dict[str, tuple[tuple[Rule, str], ...]]
+    by_first: dict[str, tuple[str, ...]]
+    always: tuple[str, ...]
+
+    def keys_for(self, low: str) -> tuple[str, ...]:
+        """The phrases that can occur in the lower-cased text ``low`` (all for a long text)."""
+        if len(low) > _SUBSET_UP_TO:
+            return tuple(self.phrases)
+        words = set(_WORDS.findall(low))
+        keys = [k for w in words & self.by_first.keys() for k in self.by_first[w]]
+        return tuple(sorted(keys)) + self.always
+
+
+# Up to this length a text is split into words to pick the phrases it can hold; beyond it,
+# every phrase is matched (splitting a megabyte costs more than the one full regex).
+_SUBSET_UP_TO = 20_000
+_WORDS = re.compile(r"\w+")
 
 
 @lru_cache(maxsize=8)
@@ -379,10 +588,40 @@ def word_index(packs: tuple[Pack, ...]) -> WordIndex:
         for rule in pack.rules:
             if rule.kind in SCAN_KINDS and rule.source is None:
                 for word in rule.words:
-                    spelled = re.sub(r"\s+", " ", word.strip())
+                    spelled = " ".join(word.split())
                     phrases.setdefault(spelled.lower(), []).append((rule, spelled))
-    regex = re.compile(r"\b" + trie_regex(phrases) + r"\b") if phrases else None
-    return WordIndex(regex=regex, phrases={k: tuple(v) for k, v in phrases.items()})
+    by_first: dict[str, list[str]] = {}
+    always = []
+    for key in phrases:
+        first = _WORDS.match(key)
+        if first is None:
+            always.append(key)
+        else:
+            by_first.setdefault(first.group(), []).append(key)
+    return WordIndex(
+        phrases={k: tuple(v) for k, v in phrases.items()},
+        by_first={k: tuple(v) for k, v in by_first.items()},
+        always=tuple(always),
+    )
+
+
+@lru_cache(maxsize=256)
+def phrase_regexes(keys: tuple[str, ...]) -> tuple[re.Pattern[str] | None, re.Pattern[str]]:
+    """(ASCII-boundary regex or None, Unicode regex) matching any of the phrases ``keys``.
+
+    ``\\b`` costs three times more when it must know Unicode letters.  When every phrase
+    starts and ends with an ASCII letter, digit or underscore, the ASCII ``\\b`` accepts
+    at least every boundary the Unicode one does; the caller checks each of its matches
+    against the Unicode rule and falls back to the Unicode regex if one fails.
+    """
+    trie = trie_regex(keys)
+    uni = re.compile(r"\b" + trie + r"\b")
+    edges = all(k[:1] in _ASCII_WORD and k[-1:] in _ASCII_WORD for k in keys)
+    fast = re.compile(r"(?a:\b)" + trie + r"(?a:\b)") if edges and keys else None
+    return fast, uni
+
+
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 @lru_cache(maxsize=8)
