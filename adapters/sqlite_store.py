@@ -598,13 +598,19 @@ class SqliteStore:
         event: str,
         data: dict[str, Any],
     ) -> Draft:
-        """Move a draft to ``state`` and log ``event`` in one transaction."""
+        """Move a draft to ``state`` and log ``event`` in one transaction.
+
+        Marking an already sent draft sent again changes and logs nothing, so two senders
+        finishing together record ``update.sent`` once.
+        """
         with self._write() as db:
             row = db.execute(
                 "SELECT incident_ref, state FROM drafts WHERE id = ?", (draft_id,)
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+            if state is DraftState.SENT and row[1] == DraftState.SENT.value:
+                return self.get_draft(draft_id)
             db.execute(
                 "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
                 (state.value, isoformat(now), draft_id),
@@ -852,17 +858,26 @@ class SqliteStore:
         final: bool,
         actor: str,
         now: datetime,
+        owner: str | None = None,
     ) -> Delivery:
-        """Record a receipt (delivered), a final failure, or a retryable error (back to pending)."""
+        """Record a receipt (delivered), a final failure, or a retryable error (back to pending).
+
+        A delivered row is never changed again.  An error from ``owner`` only counts while
+        ``owner`` still holds the lease: a sender whose lease was taken over must not put a
+        delivery back to pending behind the new holder's back.  ``owner`` None is for rows
+        nobody has claimed (e.g. marking a superseded revision failed).
+        """
         state = "delivered" if receipt is not None else ("failed" if final else "pending")
         with self._write() as db:
             row = db.execute(
-                "SELECT incident_ref, draft_id, revision, tenant, channel FROM deliveries "
-                "WHERE idempotency_key = ?",
+                "SELECT incident_ref, draft_id, revision, tenant, channel, state, lease_owner "
+                "FROM deliveries WHERE idempotency_key = ?",
                 (key,),
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"no delivery with key {key}")
+            if row[5] == "delivered" or (receipt is None and row[6] != owner):
+                return self.get_delivery(key)
             db.execute(
                 "UPDATE deliveries SET state = ?, lease_owner = NULL, lease_until = NULL, "
                 "external_id = COALESCE(?, external_id), receipt = COALESCE(?, receipt), error = ?, "

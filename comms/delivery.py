@@ -77,8 +77,12 @@ def plan(draft: Draft, tenants: Sequence[str], channels: Sequence[str]) -> list[
     return [
         Delivery(
             idempotency_key=delivery_key(draft.id, draft.revision.number, tenant, channel),
-            incident_ref=draft.incident_ref, draft_id=draft.id, revision=draft.revision.number,
-            tenant=tenant, channel=channel, text_sha256=digest,
+            incident_ref=draft.incident_ref,
+            draft_id=draft.id,
+            revision=draft.revision.number,
+            tenant=tenant,
+            channel=channel,
+            text_sha256=digest,
         )
         for channel in channels
         for tenant in tenants
@@ -154,8 +158,14 @@ def run(
                 if monotonic() >= give_up_at:
                     for item in held:
                         current = store.get_delivery(item.idempotency_key)
-                        finish(Outcome(current, "busy", current.receipt,
-                                       f"another sender ({current.lease_owner}) still holds it"))
+                        finish(
+                            Outcome(
+                                current,
+                                "busy",
+                                current.receipt,
+                                f"another sender ({current.lease_owner}) still holds it",
+                            )
+                        )
                     break
                 sleep(POLL_SECONDS)
                 takeover = dead_owners(store.in_flight_owners())
@@ -166,24 +176,35 @@ def run(
                     finish(Outcome(item, "already-delivered", item.receipt))
                     continue
                 now = clock()
-                claimed = store.claim_delivery(item.idempotency_key, owner=owner, now=now,
-                                               until=now + LEASE, dead_owners=takeover)
+                claimed = store.claim_delivery(
+                    item.idempotency_key,
+                    owner=owner,
+                    now=now,
+                    until=now + LEASE,
+                    dead_owners=takeover,
+                )
                 if claimed is None:
                     current = store.get_delivery(item.idempotency_key)
                     if current.state == "in-flight":
                         held.append(current)
                         continue
-                    status = {"delivered": "already-delivered", "failed": "failed"}.get(current.state, "busy")
+                    status = {"delivered": "already-delivered", "failed": "failed"}.get(
+                        current.state, "busy"
+                    )
                     finish(Outcome(current, status, current.receipt, current.error))
                     continue
                 draft = drafts[claimed.draft_id]
                 kwargs = extra_args(claimed) if extra_args else {}
                 future = pool.submit(
                     publishers[claimed.channel].publish,
-                    tenant=tenants[claimed.tenant], incident=incidents[claimed.incident_ref],
-                    subject=draft.revision.subject, body=draft.revision.body,
-                    idempotency_key=claimed.idempotency_key, draft_id=claimed.draft_id,
-                    revision=claimed.revision, **kwargs,
+                    tenant=tenants[claimed.tenant],
+                    incident=incidents[claimed.incident_ref],
+                    subject=draft.revision.subject,
+                    body=draft.revision.body,
+                    idempotency_key=claimed.idempotency_key,
+                    draft_id=claimed.draft_id,
+                    revision=claimed.revision,
+                    **kwargs,
                 )
                 pending[future] = claimed
             if not pending:
@@ -195,12 +216,26 @@ def run(
                     receipt = future.result()
                 except PublishError as exc:
                     final = not exc.retryable
-                    stored = store.finish_delivery(item.idempotency_key, receipt=None, error=str(exc),
-                                                   final=final, actor=actor, now=clock())
+                    stored = store.finish_delivery(
+                        item.idempotency_key,
+                        receipt=None,
+                        error=str(exc),
+                        owner=owner,
+                        final=final,
+                        actor=actor,
+                        now=clock(),
+                    )
                     finish(Outcome(stored, "failed" if final else "retry-later", error=str(exc)))
                     continue
-                stored = store.finish_delivery(item.idempotency_key, receipt=receipt, error=None,
-                                               final=True, actor=actor, now=clock())
+                stored = store.finish_delivery(
+                    item.idempotency_key,
+                    receipt=receipt,
+                    error=None,
+                    owner=owner,
+                    final=True,
+                    actor=actor,
+                    now=clock(),
+                )
                 finish(Outcome(stored, "delivered", receipt))
     for draft in drafts.values():
         if complete(store, draft, actor=actor, now=clock()):
@@ -221,9 +256,14 @@ def complete(store: Any, draft: Draft, *, actor: str, now: datetime) -> bool:
         return False
     delivered_at = max((d.receipt.delivered_at for d in rows if d.receipt), default=now)
     store.set_draft_state(
-        draft.id, DraftState.SENT, now=now, actor=actor, event="update.sent",
+        draft.id,
+        DraftState.SENT,
+        now=now,
+        actor=actor,
+        event="update.sent",
         data={
-            "revision": current.revision.number, "kind": current.kind.value,
+            "revision": current.revision.number,
+            "kind": current.kind.value,
             "channel": ",".join(sorted({d.channel for d in rows})),
             "channels": sorted({d.channel for d in rows}),
             "tenants": sorted({d.tenant for d in rows}),

@@ -134,8 +134,6 @@ def review_status(
             changes, approved = (review.note or "changes requested"), {}
         elif review.decision == "approved" and review.approval_hash == current:
             approved[review.role] = review.reviewer
-            if review.role == "sirt":
-                approved.setdefault("imoc", review.reviewer)
             changes = None
     timed_out = bool(
         policy.s1_timeout_minutes

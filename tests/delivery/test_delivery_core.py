@@ -16,7 +16,7 @@ import pytest
 
 from comms import delivery
 from comms.adapters.sqlite_store import SqliteStore
-from comms.models import MessageKind, Receipt, Severity, Tenant
+from comms.models import DraftState, MessageKind, Receipt, Severity, Tenant
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -201,3 +201,60 @@ def test_an_expired_lease_is_taken_over(store: Any) -> None:
     report = _run(store, draft, planned, publisher, sleep=lambda _s: pytest.fail("must not wait"))
     assert sorted(publisher.sent) == ["acme", "globex"]
     assert report.completed
+
+
+def test_a_late_error_from_a_taken_over_sender_does_not_undo_the_delivery(store: Any) -> None:
+    from datetime import timedelta
+
+    draft, planned = _setup(store)
+    key = planned[0].idempotency_key
+    # A claims, its lease runs out, B takes over and records the receipt.
+    assert store.claim_delivery(key, owner="A", now=NOW, until=NOW + timedelta(seconds=1))
+    later = NOW + timedelta(minutes=10)
+    assert store.claim_delivery(key, owner="B", now=later, until=later + timedelta(minutes=5))
+    body = draft.revision.body
+    store.finish_delivery(
+        key,
+        receipt=receipt_for("acme", key, draft.id, 1, body),
+        error=None,
+        final=True,
+        actor="B",
+        now=later,
+        owner="B",
+    )
+    # A finally gives up with a retryable error: it must not put the row back to pending.
+    after = store.finish_delivery(
+        key, receipt=None, error="timeout", final=False, actor="A", now=later, owner="A"
+    )
+    assert after.state == "delivered"
+    assert after.receipt is not None
+    unfinished = store.deliveries(states=["pending", "in-flight"])
+    assert all(d.idempotency_key != key for d in unfinished)
+    )
+
+
+def test_an_error_from_a_sender_that_lost_its_lease_is_ignored(store: Any) -> None:
+    from datetime import timedelta
+
+    _, planned = _setup(store)
+    key = planned[0].idempotency_key
+    store.claim_delivery(key, owner="A", now=NOW, until=NOW + timedelta(seconds=1))
+    later = NOW + timedelta(minutes=10)
+    store.claim_delivery(key, owner="B", now=later, until=later + timedelta(minutes=5))
+    row = store.finish_delivery(
+        key, receipt=None, error="late failure", final=True, actor="A", now=later, owner="A"
+    )
+    assert row.state == "in-flight"
+    assert row.lease_owner == "B"
+
+
+def test_update_sent_is_logged_once_when_two_senders_complete(store: Any) -> None:
+    draft, planned = _setup(store)
+    publisher = FakePublisher()
+    _run(store, draft, planned, publisher)
+    assert delivery.complete(store, draft, actor="other", now=NOW)
+    store.set_draft_state(
+        draft.id, DraftState.SENT, now=NOW, actor="x", event="update.sent", data={}
+    )
+    sent = [e for e in store.events(draft.incident_ref) if e.type == "update.sent"]
+    assert len(sent) == 1

@@ -455,3 +455,66 @@ def test_forbidden_names_and_matching() -> None:
     )
     assert status.missing == ["imoc"]
     assert not status.ok
+
+
+def test_a_sirt_approval_alone_does_not_stand_in_for_the_incident_manager() -> None:
+    from datetime import UTC, datetime
+
+    from comms.models import Draft, Incident, Review, Revision
+    from comms.review import ReviewPolicy, approval_hash, review_status
+
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    incident = Incident(
+        ref="INC-1",
+        title="t",
+        severity="S1",
+        tenants=["acme"],
+        started_at=now,
+        created_at=now,
+        updated_at=now,
+        security=True,
+    )
+    revision = Revision(draft_id=1, number=1, subject="s", body="b", author="a", created_at=now)
+    draft = Draft(
+        id=1, incident_ref="INC-1", kind="update", created_at=now, updated_at=now, revision=revision
+    )
+    digest = approval_hash("s", "b", ["acme"], ["switchboard"])
+    sirt = Review(
+        draft_id=1,
+        revision=1,
+        reviewer="sec",
+        role="sirt",
+        decision="approved",
+        approval_hash=digest,
+        at=now,
+    )
+    status = review_status(
+        draft,
+        incident,
+        [sirt],
+        tenants=["acme"],
+        channels=["switchboard"],
+        policy=ReviewPolicy(),
+        now=now,
+    )
+    assert status.missing == ["imoc"]
+    assert not status.ok
+    imoc = Review(
+        draft_id=1,
+        revision=1,
+        reviewer="sam",
+        role="imoc",
+        decision="approved",
+        approval_hash=digest,
+        at=now,
+    )
+    both = review_status(
+        draft,
+        incident,
+        [sirt, imoc],
+        tenants=["acme"],
+        channels=["switchboard"],
+        policy=ReviewPolicy(),
+        now=now,
+    )
+    assert both.ok
