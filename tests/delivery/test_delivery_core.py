@@ -230,7 +230,6 @@ def test_a_late_error_from_a_taken_over_sender_does_not_undo_the_delivery(store:
     assert after.receipt is not None
     unfinished = store.deliveries(states=["pending", "in-flight"])
     assert all(d.idempotency_key != key for d in unfinished)
-    )
 
 
 def test_an_error_from_a_sender_that_lost_its_lease_is_ignored(store: Any) -> None:
