@@ -185,45 +185,36 @@ def _run(folder: Path, url: str, token: str) -> None:
             state=DraftState.APPROVED,
         )
         _cmd(f"comms send {d.id} --via switchboard")
-        planned = store.plan_deliveries(
-            delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
-            actor=gdcmoc,
-            now=at,
+        report = send(d, at)
+        for outcome in report.outcomes:
+            receipt = outcome.receipt
+            recipients = ", ".join(receipt.detail.get("recipients", [])) if receipt else ""
+            click.echo(
+                f"   switchboard  {outcome.delivery.tenant:<8} {outcome.status:<10} "
+                f"{receipt.external_id if receipt else outcome.error}  to {recipients}"
+            )
+        _cmd(f"comms send {d.id} --via switchboard   # again: nothing is posted twice")
+        again = send(d, at)
+        click.echo(
+            f"   {again.count('already-delivered')} already delivered, {again.count('delivered')} posted"
         )
-        report = delivery.run(
+
+    def send(d: Any, at: datetime) -> Any:
+        """Plan and run the deliveries of ``d``'s latest revision, as `comms send` does."""
+        current = store.get_draft(d.id)
+        planned = store.plan_deliveries(
+            delivery.plan(current, incident.tenants, ["switchboard"]), actor=gdcmoc, now=at
+        )
+        return delivery.run(
             store,
             planned,
             publishers={"switchboard": switchboard},
             tenants={t.id: t for t in store.list_tenants()},
             incidents={incident.ref: store.get_incident(incident.ref)},
-            drafts={d.id: store.get_draft(d.id)},
+            drafts={d.id: current},
             actor=gdcmoc,
             clock=lambda: at,
             extra_args=lambda _d: {"kind": d.kind.value},
-        )
-        for outcome in report.outcomes:
-            receipt = outcome.receipt
-            click.echo(
-                f"   switchboard  {outcome.delivery.tenant:<8} {outcome.status:<10} "
-                f"{receipt.external_id if receipt else outcome.error}  to {', '.join(receipt.detail.get('recipients', [])) if receipt else ''}"
-            )
-        _cmd(f"comms send {d.id} --via switchboard   # again: nothing is posted twice")
-        again = delivery.run(
-            store,
-            store.plan_deliveries(
-                delivery.plan(store.get_draft(d.id), incident.tenants, ["switchboard"]),
-                actor=gdcmoc,
-                now=at,
-            ),
-            publishers={"switchboard": switchboard},
-            tenants={t.id: t for t in store.list_tenants()},
-            incidents={incident.ref: store.get_incident(incident.ref)},
-            drafts={d.id: store.get_draft(d.id)},
-            actor=gdcmoc,
-            clock=lambda: at,
-        )
-        click.echo(
-            f"   {again.count('already-delivered')} already delivered, {again.count('delivered')} posted"
         )
 
     _step(5, "Draft the investigation start")
