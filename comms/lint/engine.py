@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ from comms.lint.rules import (
     default_packs,
     load_pack_source,
     merged,
-    phrase_regexes,
+    phrase_regex,
     word_index,
     word_list_regex,
 )
@@ -38,7 +37,7 @@ DEFAULT_SUPPORT_EMAILS = ("support@gitlab.com",)
 LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
 MAX_MATCH_SHOWN = 200
 _LINE_BREAK = re.compile(r"\r\n?|\n")
-_SENTENCE = re.compile(r"[^\s.!?][^.!?\n]*(?:[.!?]+|$)", re.MULTILINE)
+_SENTENCE = r"[^\s.!?][^.!?\n]*(?:[.!?]+|$)"  # a sentence, as the length metric counts
 _OPEN_STATUSES = ("investigating", "identified", "mitigating", "monitoring")
 
 
@@ -157,18 +156,39 @@ class Finding:
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Setup:
     """Everything one lint call needs, resolved from the config and the keyword arguments."""
 
-    packs: tuple[Pack, ...]
-    levels: dict[str, str]
-    ctx: Context
-    roster: tuple[str, ...]
-    other_tenants: tuple[str, ...]
-    kind: str | None
-    severity: str | None
-    status: str | None
+    __slots__ = (
+        "ctx",
+        "kind",
+        "levels",
+        "other_tenants",
+        "packs",
+        "roster",
+        "severity",
+        "status",
+    )
+
+    def __init__(
+        self,
+        packs: tuple[Pack, ...],
+        levels: dict[str, str],
+        ctx: Context,
+        roster: tuple[str, ...],
+        other_tenants: tuple[str, ...],
+        kind: str | None,
+        severity: str | None,
+        status: str | None,
+    ) -> None:
+        self.packs = packs
+        self.levels = levels
+        self.ctx = ctx
+        self.roster = roster
+        self.other_tenants = other_tenants
+        self.kind = kind
+        self.severity = severity
+        self.status = status
 
     def rule(self, rule_id: str) -> Rule | None:
         """Look a rule up by id (for fix scopes)."""
@@ -354,15 +374,18 @@ def _scan_words(
     if len(low) != len(text):
         # A few characters change length when lower-cased ("İ"); keep offsets exact instead.
         low = text
-        uni = phrase_regexes(tuple(index.phrases))[1]
+        uni = phrase_regex(tuple(index.phrases))
+        assert uni is not None
         spans = [m.span() for m in re.finditer(uni.pattern, text, re.IGNORECASE)]
     else:
         keys = index.keys_for(low)
         if not keys:
             return
-        fast, uni = phrase_regexes(keys)
-        spans = [m.span() for m in (fast or uni).finditer(low)]
-        if fast is not None and not all(_word_edges(low, a, b) for a, b in spans):
+        regex = phrase_regex(keys, fast=True)
+        spans = [m.span() for m in regex.finditer(low)] if regex is not None else []
+        if regex is None or not all(_word_edges(low, a, b) for a, b in spans):
+            uni = phrase_regex(keys)
+            assert uni is not None
             spans = [m.span() for m in uni.finditer(low)]
     for start, end in spans:
         if not _boundary_ok(text, start, end):
@@ -397,24 +420,16 @@ def _scan(
     # as an allow-listed URL) hides whatever starts inside it.
     candidates: list[tuple[int, int, int, Rule]] = []
     scanners = pack.scanners(anchor, text)
-    if anchor == "line" and scanners:
-        # The first scanner matches at the very start of the text only.
-        (first, first_groups), rest = scanners[0], scanners[1:]
-        start_match = first.match(text)
-        iters: list[tuple[Iterable[re.Match[str]], dict[str, tuple[int, Rule]]]] = [
-            ([start_match] if start_match else [], first_groups)
-        ]
-        iters += [(scanner.finditer(text), groups) for scanner, groups in rest]
-    else:
-        iters = [(scanner.finditer(text), groups) for scanner, groups in scanners]
+    # The line scanners start with a line break; one in front lets them see the first line.
+    scanned, shift = ("\n" + text, 1) if anchor == "line" and scanners else (text, 0)
     append = candidates.append
-    for matches, groups in iters:
-        for m in matches:
+    for scanner, groups in scanners:
+        for m in scanner.finditer(scanned):
             name = m.lastgroup or ""
             order, rule = groups[name]
             start, end = m.span(name)
             if end > start:
-                append((start, order, end, rule))
+                append((start - shift, order, end - shift, rule))
     if not candidates:
         return
     candidates.sort(key=_by_position)
@@ -514,7 +529,7 @@ def run(text: str, s: Setup) -> list[Finding]:
 
 @lru_cache(maxsize=8)
 def _long_sentences(words: int) -> re.Pattern[str]:
-    """Sentences (as _SENTENCE splits them) long enough to hold more than ``words`` words.
+    """Sentences (as ``_SENTENCE`` splits them) long enough to hold more than ``words`` words.
 
     A sentence of more than n words has at least 2n characters before its full stop (the
     stop itself may be the last "word" after a space).
@@ -522,7 +537,7 @@ def _long_sentences(words: int) -> re.Pattern[str]:
     at the end of the text), so they cost no match object each.
     """
     if words < 1:
-        return re.compile(f"(?P<s>{_SENTENCE.pattern})", re.MULTILINE)
+        return re.compile(f"(?P<s>{_SENTENCE})", re.MULTILINE)
     short = f"[^\\s.!?][^.!?\\n]{{0,{2 * words - 2}}}+(?:[.!?]+|$)"
     long = f"[^\\s.!?][^.!?\\n]{{{2 * words - 1},}}(?:[.!?]+|$)"
     return re.compile(f"(?:[\\s.!?]*+{short})*+[\\s.!?]*+(?:(?P<s>{long})|\\Z)", re.MULTILINE)

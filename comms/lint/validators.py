@@ -9,7 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
+
+
+class _Lazy:
+    """A regex compiled on first use: validators only run on candidates, and compiling the
+    dozen regexes below at import would cost every process a few milliseconds."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> Any:
+        regex = re.compile(self.pattern, self.flags)
+        # Bind the compiled methods on the instance: later calls skip __getattr__.
+        for method in ("match", "search", "fullmatch"):
+            setattr(self, method, getattr(regex, method))
+        return getattr(regex, name)
+
 
 # Public top-level domains worth recognising in prose; file extensions that are also
 # country codes (md, py, sh, rs, pl) are left out so "README.md" is not a host.
@@ -96,19 +113,19 @@ _INTERNAL_SUFFIXES = (
     ".localhost",
 )
 # Tracker, dashboard and chat paths that stay internal even on a public domain.
-_INTERNAL_PATH = re.compile(
+_INTERNAL_PATH: Any = _Lazy(
     r"/-/(?:issues|merge_requests|epics|incidents|work_items)/|/(?:issues|pull|merge_requests|"
     r"browse|tickets?|incidents?)/\d|/archives/[A-Z0-9]|/d/[\w-]+|/app/(?:kibana|discover)|"
     r"/runbooks?/|/(?:grafana|kibana|dashboards?)\b",
     re.IGNORECASE,
 )
-_INTERNAL_HOST_WORDS = re.compile(
+_INTERNAL_HOST_WORDS: Any = _Lazy(
     r"(?:^|[.-])(?:grafana|kibana|dashboards?|runbooks?|prometheus|thanos|alertmanager|"
     r"pagerduty|opsgenie|sentry|vault|jenkins|jira|atlassian|confluence|slack|zoom|ops|"
     r"console|admin|internal|intranet|staging|pre|corp)(?:[.-]|$)"
 )
-_URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?(\[[0-9a-f:.]+\]|[^/:?#\s]+)", re.I)
-_HEX_COLOUR = re.compile(r"#(?:[0-9a-f]{3}|[0-9a-f]{6})", re.I)
+_URL_HOST: Any = _Lazy(r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?(\[[0-9a-f:.]+\]|[^/:?#\s]+)", re.I)
+_HEX_COLOUR: Any = _Lazy(r"#(?:[0-9a-f]{3}|[0-9a-f]{6})", re.I)
 # Jira-like keys that are public standards, not tickets.
 _NOT_TICKETS = frozenset(
     [
@@ -272,33 +289,40 @@ _HOST_ROLES = frozenset(
         "standby",
     ]
 )
-_ZONE = re.compile(
+_ZONE: Any = _Lazy(
     r"\s*(?:\(\s*)?(?:UTC|GMT|Z\b|[ECMPA][SD]T\b|[ECMA]E[SD]?T\b|BST|IST|JST|KST|SGT|HKT|"
     r"AEST|AEDT|ACST|NZST|NZDT|WIB|CST|CET|CEST|EET|EEST|WET|WEST|MSK|BRT|ART|"
     r"(?:UTC|GMT)?\s?[+\-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"  # noqa: RUF001
 )
-_TIME_TAIL = re.compile(
+_TIME_TAIL: Any = _Lazy(
     r"\s*(?:-|–|—|to|until|and|through)"  # noqa: RUF001 - dashes of a time range
     r"\s*(?:[01]?\d|2[0-3])(?::[0-5]\d){1,2}(?:\s?[ap]\.?m\.?)?",
     re.IGNORECASE,
 )
-_HEDGE = re.compile(
+_HEDGE: Any = _Lazy(
     r"\b(?:expect|estimate|anticipate|approximately|around|about|aim|target|hope|ETA|"
     r"projected|likely)",
     re.IGNORECASE,
 )
 
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS: Any = _Lazy(r"\d+")
 
 
-@dataclass(frozen=True, slots=True)
 class Context:
-    """What a validator may know about the message and the configuration."""
+    """What a validator may know about the message and the configuration (read-only)."""
 
-    public_domains: tuple[str, ...] = ()
-    support_emails: frozenset[str] = field(default_factory=frozenset)
-    audience: str | None = None
+    __slots__ = ("audience", "public_domains", "support_emails")
+
+    def __init__(
+        self,
+        public_domains: tuple[str, ...] = (),
+        support_emails: frozenset[str] = frozenset(),
+        audience: str | None = None,
+    ) -> None:
+        self.public_domains = public_domains
+        self.support_emails = support_emails
+        self.audience = audience
 
 
 Validator = Callable[[str, int, int, Context], bool]
@@ -382,7 +406,7 @@ _SCHEMES = frozenset(
         "ldap",
     ]
 )
-_CREDENTIAL_KEYS = re.compile(
+_CREDENTIAL_KEYS: Any = _Lazy(
     r"[\"']?(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|"
     r"client[_-]?secret|aws_?secret_?access_?key|private[_-]token|x-api-key|x-auth-token|"
     r"secret[_-]?key|token)[\"']?",
@@ -523,7 +547,7 @@ def _not_hedged(text: str, start: int, end: int, ctx: Context) -> bool:
     return not _HEDGE.search(text, sentence_start, start)
 
 
-_AFTER_FIX_TIME = re.compile(r"\s+(?:\d|the\s+next|an?\s+hour)", re.IGNORECASE)
+_AFTER_FIX_TIME: Any = _Lazy(r"\s+(?:\d|the\s+next|an?\s+hour)", re.IGNORECASE)
 
 
 def _fix_time(text: str, start: int, end: int, ctx: Context) -> bool:

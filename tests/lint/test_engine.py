@@ -283,3 +283,81 @@ def test_one_megabyte_line() -> None:
     assert findings[-1].line == 1
     assert text[findings[-1].start : findings[-1].end] == "@alice"
     assert fix(text).text.endswith("word")
+
+
+# -- the fast paths must not change what is found ---------------------------------------
+
+
+def test_every_shipped_pattern_compiles() -> None:
+    # The shipped packs skip the per-pattern check at load time (it costs every process
+    # ~50 compilations); this is that check.
+    import re
+
+    from comms.lint.rules import default_packs
+
+    for pack in default_packs():
+        for rule in pack.rules:
+            for pattern in rule.patterns:
+                re.compile(pattern)
+
+
+def test_necessary_literals_are_in_every_match() -> None:
+    import re
+
+    from comms.lint.rules import _plan, default_packs, merged, necessary
+    from tests.lint.test_rules import EXAMPLES
+
+    texts = [t for flag, passing, _ in EXAMPLES.values() for t in flag + passing] + [NOTE]
+    pack = merged(default_packs())
+    checked = 0
+    for anchor in ("any", "line"):
+        for bucket in _plan(pack.rules, anchor):
+            for _, body, _, _, need in bucket.alts:
+                assert need == necessary(body)
+                regex = re.compile(body, re.MULTILINE | re.DOTALL)
+                for text in texts:
+                    if need is not None and regex.search(text):
+                        checked += 1
+                        assert any(lit in text for lit in need), (body, text)
+    assert checked > 30
+    assert necessary("ab(?:cde|efg)h") == frozenset({"cde", "efg"})
+    assert necessary("ab(?:cd|efg)h") == frozenset({"ab"})
+    assert necessary("x?y") == frozenset({"y"})
+    assert necessary("(?i:abc)") is None
+    assert necessary("(?!abc)d") == frozenset({"d"})
+
+
+def test_first_chars_reads_the_pattern() -> None:
+    from comms.lint.rules import first_chars
+
+    assert first_chars(r"\d(?<!x)") == frozenset("0123456789")
+    assert first_chars(r"(?:ab|[#!]c)") == frozenset("a#!")
+    assert first_chars(r"(?i:ab)") == frozenset("aA")
+    assert first_chars(r"a?b") is None
+    assert first_chars(r"(?=a)b") is None
+    assert first_chars(r"[\w]") is None
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXTS)
+def test_short_text_scanners_find_what_the_full_ones_find(text: str) -> None:
+    # A short text compiles only the alternatives and phrases it can hold; with that
+    # shortcut off, every alternative and phrase runs: the findings must be the same.
+    import comms.lint.rules as rules
+
+    short = lint(text, kind="update", **_FIX_KW)
+    saved = rules._SUBSET_UP_TO
+    rules._SUBSET_UP_TO = -1
+    try:
+        full = lint(text, kind="update", **_FIX_KW)
+    finally:
+        rules._SUBSET_UP_TO = saved
+    assert short == full
+
+
+def test_word_lists_keep_unicode_word_boundaries() -> None:
+    # The word lists run with an ASCII \b; a letter like 'é' next to a phrase must still
+    # count as part of the word.
+    text = "épods podsé xpods pods."
+    assert [(f.rule, f.start) for f in lint(text)] == [("Impact.Jargon", 18)]
+    assert [f.match for f in lint("Ünd OOM, café OOM")] == ["OOM", "OOM"]
