@@ -55,21 +55,36 @@ def _audience(incident: Any, tenant_ids: Sequence[str]) -> list[str]:
 def _lint(text: str, draft: Any, incident: Any, forbidden: Sequence[str]) -> list[dict[str, Any]]:
     from comms.lint import blocking, lint
 
-    findings = lint(text, config=common.lint_config(), kind=draft.kind.value, audience=None, tenants=list(forbidden),
-                    severity=incident.severity.value, status=incident.status.value)
+    findings = lint(
+        text,
+        config=common.lint_config(),
+        kind=draft.kind.value,
+        audience=None,
+        tenants=list(forbidden),
+        severity=incident.severity.value,
+        status=incident.status.value,
+    )
     return [f.to_dict() for f in blocking(findings)]
 
 
 def _submitted_at(store: Any, draft: Any) -> Any:
     for event in reversed(store.events(draft.incident_ref)):
-        if event.type == "review.submitted" and event.data.get("draft_id") == draft.id \
-                and event.data.get("revision") == draft.revision.number:
+        if (
+            event.type == "review.submitted"
+            and event.data.get("draft_id") == draft.id
+            and event.data.get("revision") == draft.revision.number
+        ):
             return event.at
     return None
 
 
-def evaluate(store: Any, draft_id: int, tenant_ids: Sequence[str], channels: Sequence[str],
-             override: str | None) -> tuple[Any, Any, list[str], list[str], Any]:
+def evaluate(
+    store: Any,
+    draft_id: int,
+    tenant_ids: Sequence[str],
+    channels: Sequence[str],
+    override: str | None,
+) -> tuple[Any, Any, list[str], list[str], Any]:
     """Run the send gate for a draft; returns (draft, incident, tenants, problems, review status)."""
     from comms import review
 
@@ -80,23 +95,44 @@ def evaluate(store: Any, draft_id: int, tenant_ids: Sequence[str], channels: Seq
     by_id = {t.id: t for t in known}
     missing = [t for t in audience if t not in by_id]
     if missing:
-        raise UsageError(f"tenant '{missing[0]}' is unknown here; run comms tenants sync or comms tenants add")
+        raise UsageError(
+            f"tenant '{missing[0]}' is unknown here; run comms tenants sync or comms tenants add"
+        )
     forbidden = review.forbidden_names([by_id[t] for t in audience], known)
     policy = _policy()
     reviews = store.reviews(draft.id)
     status = None
-    if incident.severity.value in policy.required_for or (incident.security and policy.sirt_for_security) or reviews:
+    if (
+        incident.severity.value in policy.required_for
+        or (incident.security and policy.sirt_for_security)
+        or reviews
+    ):
         status = review.review_status(
-            draft, incident, reviews, tenants=audience, channels=channels, policy=policy,
-            now=common.now(), submitted_at=_submitted_at(store, draft),
+            draft,
+            incident,
+            reviews,
+            tenants=audience,
+            channels=channels,
+            policy=policy,
+            now=common.now(),
+            submitted_at=_submitted_at(store, draft),
         )
     text = f"Subject: {draft.revision.subject}\n\n{draft.revision.body}"
     problems = review.send_problems(
-        draft, status=status, blocking_findings=_lint(text, draft, incident, forbidden),
-        other_tenants_named=review.named_tenants(text, forbidden), override_reason=override,
+        draft,
+        status=status,
+        blocking_findings=_lint(text, draft, incident, forbidden),
+        other_tenants_named=review.named_tenants(text, forbidden),
+        override_reason=override,
     )
-    if status is not None and not status.ok and review.stale_approval(draft, reviews, audience, channels):
-        problems.append("the approval was given for other recipients or channels; ask for a new review")
+    if (
+        status is not None
+        and not status.ok
+        and review.stale_approval(draft, reviews, audience, channels)
+    ):
+        problems.append(
+            "the approval was given for other recipients or channels; ask for a new review"
+        )
     return draft, incident, audience, problems, status
 
 
@@ -132,32 +168,52 @@ def review_list(ref: str | None, fmt: str) -> None:
     from comms.models import DraftState
 
     store = common.store()
-    waiting = [d for d in store.list_drafts(incident_ref=ref)
-               if d.state in (DraftState.DRAFT, DraftState.IN_REVIEW, DraftState.CHANGES_REQUESTED)]
+    waiting = [
+        d
+        for d in store.list_drafts(incident_ref=ref)
+        if d.state in (DraftState.DRAFT, DraftState.IN_REVIEW, DraftState.CHANGES_REQUESTED)
+    ]
     rows = []
     for d in waiting:
         errors = sum(1 for f in d.revision.findings if f.get("level") == "error")
-        rows.append({"id": d.id, "incident": d.incident_ref, "kind": d.kind.value, "state": d.state.value,
-                     "revision": d.revision.number, "author": d.revision.author,
-                     "findings": len(d.revision.findings), "errors": errors, "subject": d.revision.subject})
+        rows.append(
+            {
+                "id": d.id,
+                "incident": d.incident_ref,
+                "kind": d.kind.value,
+                "state": d.state.value,
+                "revision": d.revision.number,
+                "author": d.revision.author,
+                "findings": len(d.revision.findings),
+                "errors": errors,
+                "subject": d.revision.subject,
+            }
+        )
     if fmt == "json":
         emit_json(rows)
         return
     if not rows:
         click.echo("nothing waiting for review")
     for r in rows:
-        click.echo(f"{r['id']:>4} {r['incident']:<10} {r['kind']:<24} r{r['revision']:<3} {r['state']:<18} "
-                   f"{r['findings']} finding(s), {r['errors']} error(s)  {r['subject']}")
+        click.echo(
+            f"{r['id']:>4} {r['incident']:<10} {r['kind']:<24} r{r['revision']:<3} {r['state']:<18} "
+            f"{r['findings']} finding(s), {r['errors']} error(s)  {r['subject']}"
+        )
 
 
 def _last_sent_text(store: Any, ref: str, exclude: int) -> tuple[str, str] | None:
     from comms.models import DraftState
 
-    sent = [d for d in store.list_drafts(incident_ref=ref, state=DraftState.SENT) if d.id != exclude]
+    sent = [
+        d for d in store.list_drafts(incident_ref=ref, state=DraftState.SENT) if d.id != exclude
+    ]
     if not sent:
         return None
     last = max(sent, key=lambda d: d.updated_at)
-    return f"draft {last.id} r{last.revision.number}", f"Subject: {last.revision.subject}\n\n{last.revision.body}"
+    return (
+        f"draft {last.id} r{last.revision.number}",
+        f"Subject: {last.revision.subject}\n\n{last.revision.body}",
+    )
 
 
 def _marked(text: str, findings: Sequence[dict[str, Any]]) -> str:
@@ -171,16 +227,31 @@ def _marked(text: str, findings: Sequence[dict[str, Any]]) -> str:
         for f in by_line.get(number, []):
             col = max(1, int(f.get("column", 1)))
             width = max(1, min(len(line) - col + 1, int(f.get("end", 0)) - int(f.get("start", 0))))
-            out.append(f"  {' ' * (col - 1)}{'^' * width} {f.get('level')} {f.get('rule')}: {f.get('message')}")
+            out.append(
+                f"  {' ' * (col - 1)}{'^' * width} {f.get('level')} {f.get('rule')}: {f.get('message')}"
+            )
     return "\n".join(out)
 
 
 @review.command("show")
 @click.argument("draft_id", type=int)
-@click.option("--via", "channels", multiple=True, type=click.Choice(CHANNELS), help="Channels it would go to (default from config).")
-@click.option("--tenant", "tenant_ids", multiple=True, help="Recipients (default: every tenant of the incident).")
+@click.option(
+    "--via",
+    "channels",
+    multiple=True,
+    type=click.Choice(CHANNELS),
+    help="Channels it would go to (default from config).",
+)
+@click.option(
+    "--tenant",
+    "tenant_ids",
+    multiple=True,
+    help="Recipients (default: every tenant of the incident).",
+)
 @FORMAT_OPTION
-def review_show(draft_id: int, channels: tuple[str, ...], tenant_ids: tuple[str, ...], fmt: str) -> None:
+def review_show(
+    draft_id: int, channels: tuple[str, ...], tenant_ids: tuple[str, ...], fmt: str
+) -> None:
     """Show a draft with its findings marked, the diff to the last update sent, and what the send gate says.
 
     \b
@@ -189,22 +260,47 @@ def review_show(draft_id: int, channels: tuple[str, ...], tenant_ids: tuple[str,
     """
     store = common.store()
     chosen = list(channels) or _default_channels()
-    draft, incident, audience, problems, status = evaluate(store, draft_id, tenant_ids, chosen, None)
+    draft, incident, audience, problems, status = evaluate(
+        store, draft_id, tenant_ids, chosen, None
+    )
     text = f"Subject: {draft.revision.subject}\n\n{draft.revision.body}"
     findings = draft.revision.findings
     last = _last_sent_text(store, incident.ref, draft.id)
-    diff = "".join(difflib.unified_diff(
-        last[1].splitlines(True), text.splitlines(True), f"last sent ({last[0]})", f"draft {draft.id} r{draft.revision.number}",
-    )) if last else ""
+    diff = (
+        "".join(
+            difflib.unified_diff(
+                last[1].splitlines(True),
+                text.splitlines(True),
+                f"last sent ({last[0]})",
+                f"draft {draft.id} r{draft.revision.number}",
+            )
+        )
+        if last
+        else ""
+    )
     if fmt == "json":
-        emit_json({"draft": draft.id, "revision": draft.revision.number, "state": draft.state.value,
-                   "incident": incident.ref, "severity": incident.severity.value, "tenants": audience,
-                   "channels": chosen, "text": text, "findings": findings, "diff_to_last_sent": diff,
-                   "approved_by": status.approved_by if status else {},
-                   "needs": status.missing if status else [], "send_problems": problems})
+        emit_json(
+            {
+                "draft": draft.id,
+                "revision": draft.revision.number,
+                "state": draft.state.value,
+                "incident": incident.ref,
+                "severity": incident.severity.value,
+                "tenants": audience,
+                "channels": chosen,
+                "text": text,
+                "findings": findings,
+                "diff_to_last_sent": diff,
+                "approved_by": status.approved_by if status else {},
+                "needs": status.missing if status else [],
+                "send_problems": problems,
+            }
+        )
         return
-    click.echo(f"draft {draft.id} r{draft.revision.number} for {incident.ref} ({incident.severity.value}), "
-               f"{draft.kind.value}, {draft.state.value}, by {draft.revision.author}")
+    click.echo(
+        f"draft {draft.id} r{draft.revision.number} for {incident.ref} ({incident.severity.value}), "
+        f"{draft.kind.value}, {draft.state.value}, by {draft.revision.author}"
+    )
     click.echo(f"to: {', '.join(audience)} via {', '.join(chosen)}")
     click.echo("")
     click.echo(_marked(text, findings))
@@ -212,7 +308,10 @@ def review_show(draft_id: int, channels: tuple[str, ...], tenant_ids: tuple[str,
     click.echo(diff.rstrip("\n") if diff else "no earlier update was sent for this incident")
     click.echo("")
     if status is not None and status.approved_by:
-        click.echo("approved by: " + ", ".join(f"{who} ({role})" for role, who in status.approved_by.items()))
+        click.echo(
+            "approved by: "
+            + ", ".join(f"{who} ({role})" for role, who in status.approved_by.items())
+        )
     click.echo("ready to send" if not problems else "not ready: " + "; ".join(problems))
 
 
@@ -231,13 +330,27 @@ def review_submit(draft_id: int) -> None:
     draft = store.get_draft(draft_id)
     if draft.state is DraftState.SENT:
         raise UsageError(f"draft {draft_id} was already sent")
-    store.set_draft_state(draft_id, DraftState.IN_REVIEW, now=common.now(), actor=common.settings().author,
-                          event="review.submitted", data={"revision": draft.revision.number})
-    click.echo(f"draft {draft_id} r{draft.revision.number} is waiting for review: comms review show {draft_id}")
+    store.set_draft_state(
+        draft_id,
+        DraftState.IN_REVIEW,
+        now=common.now(),
+        actor=common.settings().author,
+        event="review.submitted",
+        data={"revision": draft.revision.number},
+    )
+    click.echo(
+        f"draft {draft_id} r{draft.revision.number} is waiting for review: comms review show {draft_id}"
+    )
 
 
-def _decide(draft_id: int, decision: str, role: str, note: str, channels: Sequence[str],
-            tenant_ids: Sequence[str]) -> Any:
+def _decide(
+    draft_id: int,
+    decision: str,
+    role: str,
+    note: str,
+    channels: Sequence[str],
+    tenant_ids: Sequence[str],
+) -> Any:
     from comms import review as policy
     from comms.models import DraftState, Review
 
@@ -257,20 +370,48 @@ def _decide(draft_id: int, decision: str, role: str, note: str, channels: Sequen
     digest = policy.approval_hash(draft.revision.subject, draft.revision.body, audience, chosen)
     state = DraftState.APPROVED if decision == "approved" else DraftState.CHANGES_REQUESTED
     saved = store.add_review(
-        Review(draft_id=draft.id, revision=draft.revision.number, reviewer=settings.reviewer, role=role,
-               decision=decision, approval_hash=digest, at=common.now(), note=note),
-        incident_ref=incident.ref, state=state,
+        Review(
+            draft_id=draft.id,
+            revision=draft.revision.number,
+            reviewer=settings.reviewer,
+            role=role,
+            decision=decision,
+            approval_hash=digest,
+            at=common.now(),
+            note=note,
+        ),
+        incident_ref=incident.ref,
+        state=state,
     )
     return draft, saved, audience, chosen
 
 
 @review.command("approve")
 @click.argument("draft_id", type=int)
-@click.option("--role", type=click.Choice(["imoc", "sirt"]), default="imoc", show_default=True, help="Approve as the incident manager or as SIRT (security incidents need both).")
-@click.option("--via", "channels", multiple=True, type=click.Choice(CHANNELS), help="Channels the approval covers (default from config).")
-@click.option("--tenant", "tenant_ids", multiple=True, help="Recipients the approval covers (default: every tenant of the incident).")
+@click.option(
+    "--role",
+    type=click.Choice(["imoc", "sirt"]),
+    default="imoc",
+    show_default=True,
+    help="Approve as the incident manager or as SIRT (security incidents need both).",
+)
+@click.option(
+    "--via",
+    "channels",
+    multiple=True,
+    type=click.Choice(CHANNELS),
+    help="Channels the approval covers (default from config).",
+)
+@click.option(
+    "--tenant",
+    "tenant_ids",
+    multiple=True,
+    help="Recipients the approval covers (default: every tenant of the incident).",
+)
 @click.option("--note", default="", help="Optional note for the record.")
-def review_approve(draft_id: int, role: str, channels: tuple[str, ...], tenant_ids: tuple[str, ...], note: str) -> None:
+def review_approve(
+    draft_id: int, role: str, channels: tuple[str, ...], tenant_ids: tuple[str, ...], note: str
+) -> None:
     """Approve a draft's latest revision for these recipients and channels.
 
     \b
@@ -279,10 +420,14 @@ def review_approve(draft_id: int, role: str, channels: tuple[str, ...], tenant_i
     """
     draft, saved, audience, chosen = _decide(draft_id, "approved", role, note, channels, tenant_ids)
     errors = [f for f in draft.revision.findings if f.get("level") == "error"]
-    click.echo(f"draft {draft.id} r{draft.revision.number} approved by {saved.reviewer} ({role}) "
-               f"for {', '.join(audience)} via {', '.join(chosen)}")
+    click.echo(
+        f"draft {draft.id} r{draft.revision.number} approved by {saved.reviewer} ({role}) "
+        f"for {', '.join(audience)} via {', '.join(chosen)}"
+    )
     if errors:
-        click.echo(f"warning: {len(errors)} error-level finding(s) will still block sending", err=True)
+        click.echo(
+            f"warning: {len(errors)} error-level finding(s) will still block sending", err=True
+        )
 
 
 @review.command("request-changes")
@@ -297,7 +442,9 @@ def review_request_changes(draft_id: int, note: str, role: str) -> None:
       comms review request-changes 3 --note "Name the affected features"
     """
     draft, saved, _, _ = _decide(draft_id, "changes-requested", role, note, (), ())
-    click.echo(f"changes requested on draft {draft.id} r{draft.revision.number} by {saved.reviewer}: {note}")
+    click.echo(
+        f"changes requested on draft {draft.id} r{draft.revision.number} by {saved.reviewer}: {note}"
+    )
 
 
 # -- send ---------------------------------------------------------------------------------
@@ -311,8 +458,10 @@ def _publishers(channels: Sequence[str], stack: ExitStack) -> dict[str, Any]:
 
         table = settings.table("switchboard")
         if not table and not os.environ.get("COMMS_SWITCHBOARD_URL"):
-            raise ConfigError("no [switchboard] base_url configured; add it to comms.toml "
-                              "(for a local stub: comms switchboard serve)")
+            raise ConfigError(
+                "no [switchboard] base_url configured; add it to comms.toml "
+                "(for a local stub: comms switchboard serve)"
+            )
         if os.environ.get("COMMS_SWITCHBOARD_URL"):
             table = {**table, "base_url": os.environ["COMMS_SWITCHBOARD_URL"]}
         publisher, client = publisher_from_config(SwitchboardConfig.from_table(table))
@@ -336,8 +485,14 @@ def _extra_args(store: Any, drafts: dict[int, Any]) -> Any:
         if delivery.channel == "zendesk":
             key = (delivery.incident_ref, delivery.tenant)
             if key not in tickets:
-                for earlier in store.deliveries(incident_ref=delivery.incident_ref, states=["delivered"]):
-                    if earlier.channel == "zendesk" and earlier.tenant == delivery.tenant and earlier.receipt:
+                for earlier in store.deliveries(
+                    incident_ref=delivery.incident_ref, states=["delivered"]
+                ):
+                    if (
+                        earlier.channel == "zendesk"
+                        and earlier.tenant == delivery.tenant
+                        and earlier.receipt
+                    ):
                         ticket = earlier.receipt.detail.get("ticket_id")
                         if ticket:
                             tickets[key] = int(ticket)
@@ -357,15 +512,45 @@ def _concurrency(option: int | None) -> int:
 
 @click.command()
 @click.argument("draft_id", type=int, required=False)
-@click.option("--via", "channels", multiple=True, type=click.Choice(CHANNELS), help="Channel (repeatable; default from [send] channels, else switchboard).")
-@click.option("--tenant", "tenant_ids", multiple=True, help="Recipient tenant (repeatable; default: every tenant of the incident).")
-@click.option("--skip-review", is_flag=True, help="Send without the required approval (needs --reason; recorded).")
+@click.option(
+    "--via",
+    "channels",
+    multiple=True,
+    type=click.Choice(CHANNELS),
+    help="Channel (repeatable; default from [send] channels, else switchboard).",
+)
+@click.option(
+    "--tenant",
+    "tenant_ids",
+    multiple=True,
+    help="Recipient tenant (repeatable; default: every tenant of the incident).",
+)
+@click.option(
+    "--skip-review",
+    is_flag=True,
+    help="Send without the required approval (needs --reason; recorded).",
+)
 @click.option("--reason", default=None, help="Why review is skipped; recorded in the event log.")
-@click.option("--resume", is_flag=True, help="Finish every delivery left pending by an interrupted send.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Deliveries in flight at once (default 8).")
+@click.option(
+    "--resume", is_flag=True, help="Finish every delivery left pending by an interrupted send."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Deliveries in flight at once (default 8).",
+)
 @FORMAT_OPTION
-def send(draft_id: int | None, channels: tuple[str, ...], tenant_ids: tuple[str, ...], skip_review: bool,
-         reason: str | None, resume: bool, concurrency: int | None, fmt: str) -> None:
+def send(
+    draft_id: int | None,
+    channels: tuple[str, ...],
+    tenant_ids: tuple[str, ...],
+    skip_review: bool,
+    reason: str | None,
+    resume: bool,
+    concurrency: int | None,
+    fmt: str,
+) -> None:
     """Send an approved draft to its tenants, exactly once per tenant and channel.
 
     The delivery intents are stored before any request; running the same command again,
@@ -395,7 +580,8 @@ def send(draft_id: int | None, channels: tuple[str, ...], tenant_ids: tuple[str,
     else:
         chosen = list(dict.fromkeys(channels)) or _default_channels()
         draft, incident, audience, problems, status = evaluate(
-            store, draft_id, tenant_ids, chosen, reason if skip_review else None)
+            store, draft_id, tenant_ids, chosen, reason if skip_review else None
+        )
         intents = delivery.plan(draft, audience, chosen)
         stored = {d.idempotency_key for d in store.deliveries(draft_id=draft_id)}
         # Repeating or resuming the very same send needs no second pass through the gate (its
@@ -405,29 +591,66 @@ def send(draft_id: int | None, channels: tuple[str, ...], tenant_ids: tuple[str,
             raise GateError(f"draft {draft_id} cannot be sent: " + "; ".join(problems))
         moment = common.now()
         if skip_review and status is not None and not status.ok:
-            store.append_event(incident.ref, type="review.skipped", actor=actor, now=moment,
-                               data={"draft_id": draft.id, "revision": draft.revision.number, "reason": reason})
+            store.append_event(
+                incident.ref,
+                type="review.skipped",
+                actor=actor,
+                now=moment,
+                data={"draft_id": draft.id, "revision": draft.revision.number, "reason": reason},
+            )
         elif status is not None and status.timed_out:
-            store.append_event(incident.ref, type="review.timed-out", actor=actor, now=moment,
-                               data={"draft_id": draft.id, "revision": draft.revision.number,
-                                     "needs_review_afterwards": True})
+            store.append_event(
+                incident.ref,
+                type="review.timed-out",
+                actor=actor,
+                now=moment,
+                data={
+                    "draft_id": draft.id,
+                    "revision": draft.revision.number,
+                    "needs_review_afterwards": True,
+                },
+            )
         planned = store.plan_deliveries(intents, actor=actor, now=moment)
     drafts = {d: store.get_draft(d) for d in {p.draft_id for p in planned}}
-    superseded = [p for p in planned if p.revision != drafts[p.draft_id].revision.number and p.state != "delivered"]
+    superseded = [
+        p
+        for p in planned
+        if p.revision != drafts[p.draft_id].revision.number and p.state != "delivered"
+    ]
     for p in superseded:
-        store.finish_delivery(p.idempotency_key, receipt=None, final=True, actor=actor, now=common.now(),
-                              error=f"superseded by revision {drafts[p.draft_id].revision.number}; not sent")
+        store.finish_delivery(
+            p.idempotency_key,
+            receipt=None,
+            final=True,
+            actor=actor,
+            now=common.now(),
+            error=f"superseded by revision {drafts[p.draft_id].revision.number}; not sent",
+        )
     planned = [p for p in planned if p not in superseded]
     incidents = {r: store.get_incident(r) for r in {p.incident_ref for p in planned}}
     tenants = {t.id: t for t in store.list_tenants()}
     with ExitStack() as stack:
         publishers = _publishers(sorted({p.channel for p in planned}), stack)
         show_bar = fmt == "text" and len(planned) > 1 and sys.stderr.isatty()
-        bar = stack.enter_context(click.progressbar(length=len(planned), label="sending", file=sys.stderr)) if show_bar else None
+        bar = (
+            stack.enter_context(
+                click.progressbar(length=len(planned), label="sending", file=sys.stderr)
+            )
+            if show_bar
+            else None
+        )
         report = delivery.run(
-            store, planned, publishers=publishers, tenants=tenants, incidents=incidents, drafts=drafts,
-            actor=actor, clock=common.now, concurrency=_concurrency(concurrency),
-            extra_args=_extra_args(store, drafts), on_done=(lambda _o: bar.update(1)) if bar else None,
+            store,
+            planned,
+            publishers=publishers,
+            tenants=tenants,
+            incidents=incidents,
+            drafts=drafts,
+            actor=actor,
+            clock=common.now,
+            concurrency=_concurrency(concurrency),
+            extra_args=_extra_args(store, drafts),
+            on_done=(lambda _o: bar.update(1)) if bar else None,
         )
     _report(report, fmt)
     unfinished = report.count("failed") + report.count("retry-later") + report.count("busy")
@@ -437,23 +660,41 @@ def send(draft_id: int | None, channels: tuple[str, ...], tenant_ids: tuple[str,
 
 class _Unfinished(CommsError):
     def __init__(self, count: int) -> None:
-        super().__init__(f"{count} delivery(ies) did not complete; see above, then run: comms send --resume")
+        super().__init__(
+            f"{count} delivery(ies) did not complete; see above, then run: comms send --resume"
+        )
 
 
 def _report(report: Any, fmt: str) -> None:
     rows = []
     for o in sorted(report.outcomes, key=lambda o: (o.delivery.channel, o.delivery.tenant)):
         d = o.delivery
-        rows.append({"draft": d.draft_id, "revision": d.revision, "tenant": d.tenant, "channel": d.channel,
-                     "status": o.status, "external_id": o.receipt.external_id if o.receipt else None,
-                     "text_sha256": o.receipt.text_sha256 if o.receipt else d.text_sha256,
-                     "idempotency_key": d.idempotency_key, "error": o.error,
-                     "delivered_at": o.receipt.delivered_at.isoformat() if o.receipt else None})
+        rows.append(
+            {
+                "draft": d.draft_id,
+                "revision": d.revision,
+                "tenant": d.tenant,
+                "channel": d.channel,
+                "status": o.status,
+                "external_id": o.receipt.external_id if o.receipt else None,
+                "text_sha256": o.receipt.text_sha256 if o.receipt else d.text_sha256,
+                "idempotency_key": d.idempotency_key,
+                "error": o.error,
+                "delivered_at": o.receipt.delivered_at.isoformat() if o.receipt else None,
+            }
+        )
     if fmt == "json":
         emit_json({"deliveries": rows, "sent": report.completed})
         return
     for r in rows:
-        extra = f"{r['external_id']}  text {r['text_sha256'][:12]}" if r["external_id"] else (r["error"] or "")
+        extra = (
+            f"{r['external_id']}  text {r['text_sha256'][:12]}"
+            if r["external_id"]
+            else (r["error"] or "")
+        )
         click.echo(f"{r['channel']:<12} {r['tenant']:<16} {r['status']:<18} {extra}")
     delivered = sum(1 for r in rows if r["status"] in ("delivered", "already-delivered"))
-    click.echo(f"{delivered} of {len(rows)} delivered" + ("; draft marked sent" if report.completed else ""))
+    click.echo(
+        f"{delivered} of {len(rows)} delivered"
+        + ("; draft marked sent" if report.completed else "")
+    )
