@@ -655,10 +655,12 @@ def send(
     _report(report, fmt)
     unfinished = report.count("failed") + report.count("retry-later") + report.count("busy")
     if unfinished:
-        raise _Unfinished(unfinished)
+        raise UnfinishedSendError(unfinished)
 
 
-class _Unfinished(CommsError):
+class UnfinishedSendError(CommsError):
+    """Some deliveries failed or are held by another sender: exit 3, resume later."""
+
     def __init__(self, count: int) -> None:
         super().__init__(
             f"{count} delivery(ies) did not complete; see above, then run: comms send --resume"
