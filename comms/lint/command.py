@@ -130,8 +130,10 @@ def _run(
             if in_place:
                 if result.text != text:
                     Path(source).write_text(result.text, encoding="utf-8", newline="")
-            elif fmt == "text":
-                click.echo(result.text, nl=False)
+            elif fmt == "text" and result.text:
+                # End with a line break even when the input did not, so the summary that
+                # follows on stderr starts on its own line.
+                click.echo(result.text, nl=not result.text.endswith(("\n", "\r")))
             _report_fixes(name, result.summary())
             findings = result.remaining
         else:

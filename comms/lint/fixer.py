@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from comms.lint.engine import LEVEL_RANK, Finding, Setup, run, setup
+from comms.lint.rules import Rule
 
 if TYPE_CHECKING:
     from comms.lint.config import LintConfig
 
 MAX_PASSES = 4
 _SPACE = " \t"
-_PAIRS = {"()", "[]", "{}", "<>", "``", '""', "''", "“”", "‘’", "**", "__"}  # noqa: RUF001 - typographic quotes on purpose
+_PAIRS = {"()", "[]", "{}", "<>", "``", '""', "''", "“”", "‘’", "**", "__"}
 _CLOSERS = ".,;:!?)]}"
 _DANGLING = re.compile(
     r"(?:^|(?<=[\s(]))(?:see|in|on|at|via|from|to|by|with|cc|ping|pinged|per|and|or|the|a|an|"
@@ -94,7 +95,54 @@ _FILLER = frozenset(
         "cc'd",
     ]
 )
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")  # noqa: RUF001 - apostrophes in words
+# Between two stripped details: nothing but list glue ("web-03 and db1001", "a, b or c").
+_GLUE = re.compile(r"[ \t]*(?:(?:,|and|or|&|/|\+)[ \t]*)*", re.IGNORECASE)
+# A preposition whose object is the stripped detail ("on web-03", "from db1001").
+_PREPOSITION = re.compile(
+    r"(?:(?<=[\s(])|^)(?:on|in|at|from|to|via|across|into|onto|through|behind|by|with|for|"
+    r"of)[ \t]+$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# After the object of a preposition: punctuation, the line end, or a verb, conjunction or
+# preposition, not a noun it would qualify.
+_OBJECT_END = re.compile(
+    r"[ \t]*(?:[.,;:!?)\]|]|\r|\n|$|(?:is|are|was|were|has|have|had|will|would|can|cannot|"
+    r"can't|could|should|may|might|must|did|does|do|and|or|but|to|for|since|after|before|"
+    r"until|when|while|because|so|then|which|that|with|from|in|on|at|by|as|due|went|"
+    r"failed|crashed|ran|returned|became|started|stopped|keeps?|kept|remains?|remained|"
+    r"seems?|appears?)\b)",
+    re.IGNORECASE,
+)
+# What introduces a trailing reference: ", see", "; cc", " - tracked in", or just ",".
+_CLAUSE_LEAD = re.compile(
+    r"(?:[,;]|[ \t][-–—])[ \t]*(?:(?:please[ \t]+)?(?:see(?:[ \t]+also)?|cc|ping(?:ed)?|"
+    r"ref|re|(?:tracked|details|more(?:[ \t]+details)?|discussed)(?:[ \t]+in)?|per|via|in|on|"
+    r"at)[ \t]+)?$",
+    re.IGNORECASE,
+)
+# The strip ends its sentence: only a full stop, a closing bracket or the line end follows.
+_CLAUSE_END = re.compile(r"[ \t]*(?:[.!?;)\]]|\r?\n|\r|$)")
+_SENTENCE_STOP = re.compile(r"[.!?](?=[ \t])")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[\r\n]")
+# What may precede a removal that took a sentence's subject: a list marker, a greeting.
+_HEAD_FILLER = re.compile(
+    r"[ \t]*+(?:[-*+>•][ \t]+|\d+[.)][ \t]+)?+(?:(?:hi|hey|hello|thanks|thank[ \t]+you|fyi|cc|"
+    r"team|all|folks|note|update)\b[ \t,:;!-]*+)*+",
+    re.IGNORECASE,
+)
+_CONJUNCTION = re.compile(r"[ \t]*(?:and|or|but|nor|plus|&)(?:[ \t]+|$)", re.IGNORECASE)
+# A sentence that starts with its verb, maybe after a conjunction and a short place phrase.
+_NO_SUBJECT = re.compile(
+    r"[ \t]*(?:(?:and|or|but|nor|plus|&)[ \t]+)?"
+    r"(?:(?:in|on|at|from|for|since|during|across|with|via|inside|behind)[ \t]+"
+    r"[^\s,.;:!?]+(?:[ \t]+[^\s,.;:!?]+){0,2}?[ \t]+)?"
+    r"(?:is|are|was|were|has|have|had|will|would|can|cannot|can't|could|should|may|might|"
+    r"must|keeps?|kept|went|seems?|seemed|appears?|appeared|failed|fails|crashed|crash(?:es)?|"
+    r"ran|runs?|returned|returns|became|becomes?|started|starts|stopped|stops|did|does|do|"
+    r"isn't|aren't|wasn't|weren't|hasn't|haven't|didn't|doesn't|won't)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _MARKER_ONLY = re.compile(r"^[ \t]*(?:[-*+>|•]|\d+[.)])?[ \t:|,;-]*$")
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
@@ -182,27 +230,83 @@ def _apply(
     for span in sorted(spans, key=lambda x: (x[0] - x[1], -LEVEL_RANK[x[2].level], x[0])):
         if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
             chosen.append(span)
-    done = [f for st, en, f in spans if any(c[0] <= st and en <= c[1] for c in chosen)]
     chosen.sort(key=lambda c: c[0])
+    chosen = _widen(text, chosen, s)
+    done = [f for st, en, f in spans if any(c[0] <= st and en <= c[1] for c in chosen)]
     pieces: list[str] = []
-    markers: list[int] = []
+    markers: dict[int, bool] = {}  # where something was removed -> may a word dangle there
     pos = length = 0
     for start, end, f in chosen:
         pieces.append(text[pos:start])
         length += start - pos
         replacement = "" if (start, end) != (f.start, f.end) else (f.replacement or "")
         if not replacement:
-            markers.append(length)
+            # A widened span already took the words that served it.
+            markers[length] = markers.get(length, True) and start >= f.start
         pieces.append(replacement)
         length += len(replacement)
         pos = end
     pieces.append(text[pos:])
     out = "".join(pieces)
     low = len(out)
-    for m in sorted(set(markers), reverse=True):
-        out, low = _tidy(out, min(m, low, len(out)), conservative=conservative)
+    for m in sorted(markers, reverse=True):
+        at = min(m, low, len(out))
+        out, low = _tidy(out, at, conservative=conservative, dangling=markers[m])
     done.sort(key=lambda f: (f.start, f.end, f.rule))
     return out, done
+
+
+def _widen(
+    text: str, chosen: list[tuple[int, int, Finding]], s: Setup
+) -> list[tuple[int, int, Finding]]:
+    """Grow stripped spans over the words that only served them.
+
+    Neighbouring strips joined by a comma or a conjunction go as one ("web-03 and db1001");
+    a preposition right before a strip goes with it ("Users on web-03 cannot" -> "Users
+    cannot"); and a strip that ends its sentence takes the clause that introduced it
+    (", see #inc-1" or " - cc @alice").  Replacements are never widened.
+    """
+    out: list[tuple[int, int, Finding]] = []
+    for start, end, f in chosen:
+        rule = s.rule(f.rule)
+        strip = f.replacement == "" and rule is not None and rule.fix == "strip"
+        strip = strip and (start, end) == (f.start, f.end)
+        if (
+            out
+            and strip
+            and out[-1][2].replacement == ""
+            and _GLUE.fullmatch(text, out[-1][1], start)
+        ):
+            prev = out[-1]
+            prev_rule = s.rule(prev[2].rule)
+            if prev_rule is not None and prev_rule.fix == "strip":
+                out[-1] = (prev[0], end, prev[2])
+                continue
+        if strip and rule is not None and (_identifier(rule) or _OBJECT_END.match(text, end)):
+            # An address, id or handle is the whole object of its preposition; a name from
+            # a word list may only qualify a noun ("at the Grafana dashboard": "at" stays).
+            floor = out[-1][1] if out else 0
+            lead = _PREPOSITION.search(text, max(floor, start - 24), start)
+            if lead is not None:
+                start = lead.start()
+        out.append((start, end, f))
+    # Clauses last: the merged span decides whether the strip ends its sentence.
+    for k, (start, end, f) in enumerate(out):
+        rule = s.rule(f.rule)
+        if f.replacement != "" or rule is None or rule.fix != "strip":
+            continue
+        if not _CLAUSE_END.match(text, end):
+            continue
+        floor = out[k - 1][1] if k else 0
+        lead = _CLAUSE_LEAD.search(text, max(floor, start - 40), start)
+        if lead is not None:
+            out[k] = (lead.start(), end, f)
+    return out
+
+
+def _identifier(rule: Rule) -> bool:
+    """Rules that find identifiers (hosts, addresses, handles, ids, staff names)."""
+    return rule.kind == "pattern" or rule.source is not None
 
 
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -227,8 +331,12 @@ def _line_bounds(t: str, m: int) -> tuple[int, int]:
     return start, found.start() if found else len(t)
 
 
-def _tidy(t: str, m: int, *, conservative: bool) -> tuple[str, int]:
-    """Clean up around a removal at ``m``; return the text and the lowest index touched."""
+def _tidy(t: str, m: int, *, conservative: bool, dangling: bool = True) -> tuple[str, int]:
+    """Clean up around a removal at ``m``; return the text and the lowest index touched.
+
+    ``dangling``: a connecting word left right before the removal may go ("see ." -> ".");
+    never once punctuation has been taken away, or "sign in, see #1" would lose its "in".
+    """
     low = m
     for _ in range(6):
         i = m
@@ -250,7 +358,7 @@ def _tidy(t: str, m: int, *, conservative: bool) -> tuple[str, int]:
                     m = low = min(low, open_at)
             continue
         # A connecting word left before punctuation or the end of the line: "see ." -> ".".
-        if at_line_end or t[j] in _CLOSERS:
+        if dangling and (at_line_end or t[j] in _CLOSERS):
             d = _DANGLING.search(t, max(0, i - 16), i)
             if d and d.end() == i and d.start() < i:
                 t = t[: d.start()] + t[i:]
@@ -260,6 +368,7 @@ def _tidy(t: str, m: int, *, conservative: bool) -> tuple[str, int]:
         if i > 0 and t[i - 1] in ",;:" and (at_line_end or t[j] in _CLOSERS):
             t = t[: i - 1] + t[i:]
             m = low = min(low, i - 1)
+            dangling = False
             continue
         if i > 0 and t[i - 1] in ".!?" and j < len(t) and t[j] in ".,;:" and t[j : j + 3] != "...":
             t = t[:j] + t[j + 1 :]
@@ -284,14 +393,39 @@ def _tidy(t: str, m: int, *, conservative: bool) -> tuple[str, int]:
                 m = low = min(low, i)
                 continue
         break
+    lost = False
+    if _sentence_head(t, m):
+        # The removal took the start of the sentence: a conjunction left first goes, and a
+        # sentence left starting with its verb ("is down", "in us-east-1 are failing") has
+        # lost its subject and goes as a whole (unless fixing conservatively).
+        lost = not conservative and bool(_NO_SUBJECT.match(t, m)) and not _question(t, m)
+        conj = _CONJUNCTION.match(t, m)
+        if conj and not lost:
+            t = t[:m] + t[conj.end() :]
     if not conservative:
-        t, low = _drop_empty(t, m, low)
+        t, low = _drop_empty(t, m, low, lost_subject=lost)
     t = _capitalise(t, m)
     return t, low
 
 
-def _drop_empty(t: str, m: int, low: int) -> tuple[str, int]:
-    """Drop the sentence around ``m`` if only filler words are left, then an emptied line."""
+def _question(t: str, m: int) -> bool:
+    """True when the sentence around ``m`` ends with '?' ("is that enough?" has a subject)."""
+    stop = _SENTENCE_END.search(t, m)
+    return stop is not None and stop.group() == "?"
+
+
+def _sentence_head(t: str, m: int) -> bool:
+    """True when only a list marker, a greeting or punctuation precedes ``m`` in its sentence."""
+    ls = max(t.rfind("\n", 0, m), t.rfind("\r", 0, m)) + 1
+    s = ls
+    for found in _SENTENCE_STOP.finditer(t, ls, m):
+        s = found.end()
+    return bool(_HEAD_FILLER.fullmatch(t, s, m))
+
+
+def _drop_empty(t: str, m: int, low: int, *, lost_subject: bool = False) -> tuple[str, int]:
+    """Drop the sentence around ``m`` if only filler words are left (or it lost its
+    subject), then an emptied line."""
     ls, le = _line_bounds(t, m)
     s = ls
     for found in re.finditer(r"[.!?](?=[ \t])", t[ls:m]):
@@ -300,7 +434,8 @@ def _drop_empty(t: str, m: int, low: int) -> tuple[str, int]:
     e = stop.end() if stop else le
     sentence = t[s:e]
     words = [w.lower() for w in _WORD.findall(sentence)]
-    if sentence.strip() and all(w in _FILLER for w in words) and not _MARKER_ONLY.match(sentence):
+    meaningless = lost_subject or all(w in _FILLER for w in words)
+    if sentence.strip() and meaningless and not _MARKER_ONLY.match(sentence):
         while e < le and t[e] in _SPACE:
             e += 1
         while s > ls and t[s - 1] in _SPACE and e == le:

@@ -292,10 +292,10 @@ _HOST_ROLES = frozenset(
 _ZONE: Any = _Lazy(
     r"\s*(?:\(\s*)?(?:UTC|GMT|Z\b|[ECMPA][SD]T\b|[ECMA]E[SD]?T\b|BST|IST|JST|KST|SGT|HKT|"
     r"AEST|AEDT|ACST|NZST|NZDT|WIB|CST|CET|CEST|EET|EEST|WET|WEST|MSK|BRT|ART|"
-    r"(?:UTC|GMT)?\s?[+\-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"  # noqa: RUF001
+    r"(?:UTC|GMT)?\s?[+\-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"
 )
 _TIME_TAIL: Any = _Lazy(
-    r"\s*(?:-|–|—|to|until|and|through)"  # noqa: RUF001 - dashes of a time range
+    r"\s*(?:-|–|—|to|until|and|through)"
     r"\s*(?:[01]?\d|2[0-3])(?::[0-5]\d){1,2}(?:\s?[ap]\.?m\.?)?",
     re.IGNORECASE,
 )

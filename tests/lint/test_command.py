@@ -109,16 +109,25 @@ def test_fix_prints_safe_text_and_summary(runner: CliRunner, tmp_path: Path) -> 
     path = write(tmp_path, "note.txt", NOTE)
     result = runner.invoke(lint, ["--fix", str(path)], catch_exceptions=False)
     assert result.exit_code == 0
-    assert result.stdout == "Hi, is down. We are investigating.\n"
+    # The sentence that lost its subject (db1001) and its greeting go as a whole.
+    assert result.stdout == "We are investigating.\n"
     assert "fixed 3: Leak.BareHost x1, Leak.Handle x1, Leak.IPAddress x1" in result.stderr
     assert path.read_text(encoding="utf-8") == NOTE  # untouched without --in-place
+
+
+def test_fixed_text_ends_with_a_line_break(runner: CliRunner) -> None:
+    # Without one, the summary on stderr would run into the fixed text in a terminal.
+    text = "Users on web-03 (10.2.0.7) cannot sign in, see #inc-2291"
+    result = runner.invoke(lint, ["--fix", "-"], input=text, catch_exceptions=False)
+    assert result.stdout == "Users cannot sign in\n"
+    assert result.stderr.startswith("<stdin>: fixed 3:")
 
 
 def test_fix_in_place(runner: CliRunner, tmp_path: Path) -> None:
     path = write(tmp_path, "note.txt", NOTE)
     result = runner.invoke(lint, ["--fix", "--in-place", str(path)], catch_exceptions=False)
     assert result.exit_code == 0
-    assert path.read_text(encoding="utf-8") == "Hi, is down. We are investigating.\n"
+    assert path.read_text(encoding="utf-8") == "We are investigating.\n"
     assert runner.invoke(lint, [str(path)]).exit_code == 0
 
 

@@ -156,6 +156,49 @@ def test_fix_tidies_punctuation_and_drops_empty_sentences() -> None:
     assert fix("It was just a minor blip.").text == "It was a disruption."
 
 
+# Should-fix examples: input -> exact fixed text.  Stripping must take the words that only
+# served the detail, and leave sentences that still say something.
+SHOULD_FIX = [
+    # A host in a prepositional phrase takes its preposition; empty brackets go; a
+    # trailing ", see #..." clause goes as a whole, and "in" of "sign in" stays.
+    (
+        "Users on web-03 (10.2.0.7) cannot sign in, see #inc-2291\n",
+        "Users cannot sign in\n",
+    ),
+    # The subject (two hosts joined by "and") is gone: the sentence has lost its meaning.
+    ("web-03 and db1001 in us-east-1 are OOMing since the 13:40 deploy, see #inc-2291.", ""),
+    (
+        "Requests from db1001 and web-03 time out. We are investigating.",
+        "Requests time out. We are investigating.",
+    ),
+    ("Users on web-03 cannot sign in.", "Users cannot sign in."),
+    ("On web-03, the disk filled up.", "The disk filled up."),
+    ("Thanks to @alice for the quick fix.", "Thanks for the quick fix."),
+    # A conjunction left at the start of a sentence that still has a subject goes.
+    ("web-03 and some pushes failed.", "Some pushes failed."),
+    (
+        "Pushes fail for users on gitaly-01.gprd.gitlab.net, tracked in INFRA-123.",
+        "Pushes fail for users.",
+    ),
+    ("Sign-in works again; details in #inc-2291.", "Sign-in works again."),
+    ("Errors on db1001 (see #incident-12).", "Errors."),
+    ("Hi @alice, db1001 is down. We are investigating.", "We are investigating."),
+    # A question starts with its verb: it keeps its subject.
+    ("@bob is that enough?", "Is that enough?"),
+    # A tool name that qualifies a noun leaves the preposition to the noun.
+    ("We saw errors at the Grafana dashboard.", "We saw errors at the dashboard."),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SHOULD_FIX)
+def test_should_fix(text: str, expected: str) -> None:
+    result = fix(text)
+    assert result.text == expected
+    assert fix(result.text).text == result.text
+    before = Counter(f.rule for f in lint(text))
+    assert Counter(f.rule for f in result.remaining) - before == Counter()
+
+
 def test_fix_never_leaks_a_secret_into_the_report() -> None:
     result = fix(f"Use {TOKEN} now.")
     assert TOKEN not in result.text

@@ -274,7 +274,7 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         ["Next update at 14:30.", "We started at 3pm."],
         [
             "Next update at 14:30 UTC.",
-            "Window 13:00–17:00 UTC.",  # noqa: RUF001 - en dash on purpose
+            "Window 13:00–17:00 UTC.",
             "At 09:00 (UTC+2).",
         ],
         UPDATE,
