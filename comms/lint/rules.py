@@ -235,11 +235,12 @@ class _Bucket:
     character.
     """
 
-    __slots__ = ("_regex", "alts", "guard", "key", "triggers")
+    __slots__ = ("_regex", "alts", "chars", "guard", "key", "triggers")
 
     def __init__(self, key: str, triggers: str) -> None:
         self.key = key
         self.triggers = triggers
+        self.chars: set[str] = set()  # the first characters of a "digit" or "upper" bucket
         self.alts: list[tuple[str, str, int, Rule, frozenset[str] | None]] = []
         self.guard = ""
         self._regex: dict[tuple[str, ...], Scanner] = {}
@@ -258,14 +259,19 @@ class _Bucket:
             groups = {name: (order, rule) for name, _, order, rule, _ in alts}
             joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _, _ in alts)
             if variant == "\n":
-                # A literal newline lets the engine jump between line starts.
-                source = f"\\n(?:{joined})"
+                # A literal newline lets the engine jump between line starts; the
+                # alternatives sit in a lookahead so that a block ending with its line break
+                # does not hide a block starting on the next line.
+                source = f"\\n(?=(?:{joined}))"
             elif variant == "\r":
-                source = f"[\\n\\r](?:{joined})"
+                source = f"[\\n\\r](?=(?:{joined}))"
             elif self.key == "*":
                 source = f"(?=(?:{joined}))"
             else:
-                first = {"digit": "[0-9]", "upper": "[A-Z]"}.get(self.key) or re.escape(self.key)
+                if self.key in ("digit", "upper"):
+                    first = "[" + "".join(sorted(self.chars)) + "]"
+                else:
+                    first = re.escape(self.key)
                 source = f"{first}{self.guard}(?<=(?=(?:{joined})).)"
             got = self._regex[key] = (re.compile(source, re.MULTILINE | re.DOTALL), groups)
         return got
@@ -288,6 +294,7 @@ def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
             body = f"(?i:{pattern})" if rule.ignorecase else pattern
             alt = (f"g{n}", body, order, rule, necessary(body))
             n += 1
+            first = None
             if line:
                 keys = ["line"]
             else:
@@ -308,6 +315,11 @@ def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
                     triggers = {"digit": _DIGITS_STR, "upper": _UPPER_STR, "*": "", "line": ""}
                     bucket = buckets[key] = _Bucket(key, triggers.get(key, key))
                 bucket.alts.append(alt)
+                if key in ("digit", "upper") and first is not None:
+                    bucket.chars |= first
+    for key in ("digit", "upper"):
+        if key in buckets:
+            buckets[key].triggers = "".join(sorted(buckets[key].chars))
     digit = buckets.get("digit")
     if digit is not None and all(_run_start_only(alt[1]) for alt in digit.alts):
         # Inside a run of digits every alternative fails at once: skip the run in one test.

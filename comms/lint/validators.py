@@ -307,6 +307,7 @@ _HEDGE: Any = _Lazy(
 
 
 _DIGITS: Any = _Lazy(r"\d+")
+_JIRA_KEY: Any = _Lazy(r"[A-Z][A-Z0-9]{1,9}")
 
 
 class Context:
@@ -518,6 +519,16 @@ def _cloud_resource(text: str, start: int, end: int, ctx: Context) -> bool:
 def _ticket_ref(text: str, start: int, end: int, ctx: Context) -> bool:
     """#1234, !123, group/project#12, JIRA-123 (not public standards like COVID-19)."""
     value = text[start:end]
+    if "#" not in value and "!" not in value:
+        # Found at the dash of KEY-123: the key is the word before the dash, not part of a
+        # longer hyphenated word.
+        dash = value.rfind("-")
+        key_start = dash
+        while key_start > 0 and (value[key_start - 1].isalnum() or value[key_start - 1] == "_"):
+            key_start -= 1
+        before = value[key_start - 1] if key_start > 0 else ""
+        if not _JIRA_KEY.fullmatch(value, key_start, dash) or before == "-":
+            return False
     if value[:1].isupper() and "-" in value and "#" not in value and "!" not in value:
         return value.split("-", 1)[0].upper() not in _NOT_TICKETS and (
             start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "-_/.")

@@ -398,6 +398,12 @@ def test_short_text_scanners_find_what_the_full_ones_find(text: str) -> None:
     assert short == full
 
 
+def test_a_block_right_after_a_block_is_found() -> None:
+    # Line rules match whole blocks, line break included; the next line is still a start.
+    text = 'Seen:\njava.lang.Exception: x\n    at a.b(C.java:1)\n{"level":"error"}\n'
+    assert [f.rule for f in lint(text)] == ["Leak.StackTrace", "Leak.LogLine"]
+
+
 def test_word_lists_keep_unicode_word_boundaries() -> None:
     # The word lists run with an ASCII \b; a letter like 'é' next to a phrase must still
     # count as part of the word.

@@ -173,8 +173,14 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "See #123456 for the details.",
             "Fixed by !4567.",
             "gitlab-org/gitlab#12345",
+            "Reviewed in PM2019-001.",
         ],
-        ["COVID-19 and ISO-8601 dates.", "We are #1 in support.", "CVE-2021-44228 is patched."],
+        [
+            "COVID-19 and ISO-8601 dates.",
+            "We are #1 in support.",
+            "CVE-2021-44228 is patched.",
+            "Since 2019-01-23 and x-AB-12 and ABC-12-34.",
+        ],
         {},
     ),
     "Leak.InternalRole": (
