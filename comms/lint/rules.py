@@ -30,9 +30,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
 
 from comms.lint.validators import VALIDATORS
+
+# typing costs ~3 ms to import, and only type checkers need it here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 LEVELS = ("suggestion", "warning", "error")
 KINDS = ("existence", "substitution", "pattern", "required", "metric")
@@ -231,33 +235,42 @@ class _Bucket:
 
     ``key`` is a single character, "digit", "upper", "*" or "line"; the scanner can only
     match where one of ``triggers`` occurs (empty: anywhere); ``alts`` are (group name,
-    pattern, order, rule, necessary literals); ``guard`` is checked right after the first
-    character.
+    pattern, order, rule); ``guard`` is checked right after the first character.
     """
 
-    __slots__ = ("_regex", "alts", "chars", "guard", "key", "triggers")
+    __slots__ = ("_need", "_regex", "alts", "chars", "guard", "key", "triggers")
 
     def __init__(self, key: str, triggers: str) -> None:
         self.key = key
         self.triggers = triggers
         self.chars: set[str] = set()  # the first characters of a "digit" or "upper" bucket
-        self.alts: list[tuple[str, str, int, Rule, frozenset[str] | None]] = []
+        self.alts: list[tuple[str, str, int, Rule]] = []
+        self._need: dict[str, frozenset[str] | None] = {}
         self.guard = ""
         self._regex: dict[tuple[str, ...], Scanner] = {}
+
+    def _may_match(self, name: str, body: str, text: str) -> bool:
+        """False when a literal every match needs is missing from ``text`` (see
+        ``necessary``, worked out on first use)."""
+        if name in self._need:
+            need = self._need[name]
+        else:
+            need = self._need[name] = necessary(body)
+        return need is None or any(lit in text for lit in need)
 
     def compiled(self, variant: str = "", text: str | None = None) -> Scanner | None:
         """The scanner for all alternatives, or, with ``text``, for those that can match in
         it (None when none can); compiled once per distinct set."""
         alts = self.alts
         if text is not None:
-            alts = [a for a in alts if a[4] is None or any(lit in text for lit in a[4])]
+            alts = [a for a in alts if self._may_match(a[0], a[1], text)]
             if not alts:
                 return None
         key = (variant, *(a[0] for a in alts))
         got = self._regex.get(key)
         if got is None:
-            groups = {name: (order, rule) for name, _, order, rule, _ in alts}
-            joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _, _ in alts)
+            groups = {name: (order, rule) for name, _, order, rule in alts}
+            joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
             if variant == "\n":
                 # A literal newline lets the engine jump between line starts; the
                 # alternatives sit in a lookahead so that a block ending with its line break
@@ -292,7 +305,7 @@ def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
                 continue
             pattern = pattern[1:] if pattern.startswith("^") else pattern
             body = f"(?i:{pattern})" if rule.ignorecase else pattern
-            alt = (f"g{n}", body, order, rule, necessary(body))
+            alt = (f"g{n}", body, order, rule)
             n += 1
             first = None
             if line:
@@ -351,7 +364,7 @@ def first_chars(pattern: str) -> frozenset[str] | None:
     """
     try:
         got = _first(pattern, 0, len(pattern), icase=False)
-    except (IndexError, ValueError):
+    except (IndexError, KeyError, ValueError):
         return None
     return frozenset(got) if got else None
 
@@ -426,48 +439,58 @@ def _optional(p: str, j: int) -> bool:
 
 def _closing(p: str, i: int) -> int:
     """Index of the ')' that closes the group opened at ``i``."""
-    depth = 0
-    j = i
-    while True:
-        ch = p[j]
-        if ch == "\\":
-            j += 2
-            continue
-        if ch == "[":
-            j = _class_end(p, j) + 1
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-        j += 1
+    return _structure(p)[0][i]
 
 
 def _branches(p: str, a: int, b: int) -> list[tuple[int, int]]:
-    """The top-level '|' branches of p[a:b]."""
+    """The top-level '|' branches of p[a:b], where b is the end of p or a group's ')'."""
+    _, opens, bars = _structure(p)
+    cuts = bars[opens.get(b, -1)] if b < len(p) else bars[-1]
     out = []
-    depth = 0
-    start = j = a
-    while j < b:
-        ch = p[j]
-        if ch == "\\":
-            j += 2
-            continue
-        if ch == "[":
-            j = _class_end(p, j) + 1
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            out.append((start, j))
-            start = j + 1
-        j += 1
+    start = a
+    for bar in cuts:
+        if a <= bar < b:
+            out.append((start, bar))
+            start = bar + 1
     out.append((start, b))
     return out
+
+
+@lru_cache(maxsize=256)
+def _structure(
+    p: str,
+) -> tuple[dict[int, int], dict[int, int], dict[int, list[int]]]:
+    """One pass over a pattern: the ')' of each '(', the '(' of each ')', and the '|'
+    positions directly inside each group (key -1: the top level).  Escapes and character
+    classes are skipped; an unbalanced pattern raises ValueError."""
+    closes: dict[int, int] = {}
+    opens: dict[int, int] = {}
+    bars: dict[int, list[int]] = {-1: []}
+    stack = [-1]
+    i = 0
+    while i < len(p):
+        c = p[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _class_end(p, i) + 1
+            continue
+        if c == "(":
+            stack.append(i)
+            bars[i] = []
+        elif c == ")":
+            if len(stack) == 1:
+                raise ValueError("unbalanced ')'")
+            o = stack.pop()
+            closes[o] = i
+            opens[i] = o
+        elif c == "|":
+            bars[stack[-1]].append(i)
+        i += 1
+    if len(stack) != 1:
+        raise ValueError("unbalanced '('")
+    return closes, opens, bars
 
 
 def _class_end(p: str, i: int) -> int:
@@ -531,7 +554,7 @@ def necessary(pattern: str) -> frozenset[str] | None:
         parts = [
             _necessary(pattern, a, b, icase=False) for a, b in _branches(pattern, 0, len(pattern))
         ]
-    except (IndexError, ValueError):
+    except (IndexError, KeyError, ValueError):
         return None
     if not all(parts):
         return None

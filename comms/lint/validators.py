@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+
+# typing costs ~3 ms to import, and only type checkers need it here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Lazy:

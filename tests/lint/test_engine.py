@@ -355,8 +355,8 @@ def test_necessary_literals_are_in_every_match() -> None:
     checked = 0
     for anchor in ("any", "line"):
         for bucket in _plan(pack.rules, anchor):
-            for _, body, _, _, need in bucket.alts:
-                assert need == necessary(body)
+            for _, body, _, _ in bucket.alts:
+                need = necessary(body)
                 regex = re.compile(body, re.MULTILINE | re.DOTALL)
                 for text in texts:
                     if need is not None and regex.search(text):
