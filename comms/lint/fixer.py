@@ -131,7 +131,8 @@ _HEAD_FILLER = re.compile(
     re.IGNORECASE,
 )
 _CONJUNCTION = re.compile(r"[ \t]*(?:and|or|but|nor|plus|&)(?:[ \t]+|$)", re.IGNORECASE)
-# A sentence that starts with its verb, maybe after a conjunction and a short place phrase.
+# A sentence that starts with its verb (an auxiliary, a common verb, a past tense), maybe
+# after a conjunction and a short place phrase.
 _NO_SUBJECT = re.compile(
     r"[ \t]*(?:(?:and|or|but|nor|plus|&)[ \t]+)?"
     r"(?:(?:in|on|at|from|for|since|during|across|with|via|inside|behind)[ \t]+"
@@ -139,7 +140,7 @@ _NO_SUBJECT = re.compile(
     r"(?:is|are|was|were|has|have|had|will|would|can|cannot|can't|could|should|may|might|"
     r"must|keeps?|kept|went|seems?|seemed|appears?|appeared|failed|fails|crashed|crash(?:es)?|"
     r"ran|runs?|returned|returns|became|becomes?|started|starts|stopped|stops|did|does|do|"
-    r"isn't|aren't|wasn't|weren't|hasn't|haven't|didn't|doesn't|won't)\b",
+    r"isn't|aren't|wasn't|weren't|hasn't|haven't|didn't|doesn't|won't|[a-z]{2,}ed)\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
@@ -417,21 +418,30 @@ def _question(t: str, m: int) -> bool:
 def _sentence_head(t: str, m: int) -> bool:
     """True when only a list marker, a greeting or punctuation precedes ``m`` in its sentence."""
     ls = max(t.rfind("\n", 0, m), t.rfind("\r", 0, m)) + 1
+    return bool(_HEAD_FILLER.fullmatch(t, _sentence_start(t, ls, m), m))
+
+
+def _sentence_start(t: str, ls: int, m: int) -> int:
+    """Where the sentence holding ``m`` starts, its line starting at ``ls``.  A full stop
+    right before ``m`` counts when a space follows it (the removal's own space)."""
     s = ls
-    for found in _SENTENCE_STOP.finditer(t, ls, m):
-        s = found.end()
-    return bool(_HEAD_FILLER.fullmatch(t, s, m))
+    for found in _SENTENCE_STOP.finditer(t, ls, min(len(t), m + 1)):
+        if found.start() < m:
+            s = found.end()
+    while s < m and t[s] in _SPACE:
+        s += 1
+    return s
 
 
 def _drop_empty(t: str, m: int, low: int, *, lost_subject: bool = False) -> tuple[str, int]:
     """Drop the sentence around ``m`` if only filler words are left (or it lost its
     subject), then an emptied line."""
     ls, le = _line_bounds(t, m)
-    s = ls
-    for found in re.finditer(r"[.!?](?=[ \t])", t[ls:m]):
-        s = ls + found.end()
+    s = _sentence_start(t, ls, m)
     stop = re.compile(r"[.!?](?=[ \t]|$)").search(t, m, le)
     e = stop.end() if stop else le
+    while s < e and t[s] in _SPACE:
+        s += 1  # the space before the sentence belongs to the one before it
     sentence = t[s:e]
     words = [w.lower() for w in _WORD.findall(sentence)]
     meaningless = lost_subject or all(w in _FILLER for w in words)

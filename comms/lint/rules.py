@@ -269,6 +269,8 @@ class _Bucket:
         key = (variant, *(a[0] for a in alts))
         got = self._regex.get(key)
         if got is None:
+            if len(self._regex) >= 64:
+                self._regex.clear()  # a long-lived process meets many short texts
             groups = {name: (order, rule) for name, _, order, rule in alts}
             joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
             if variant == "\n":

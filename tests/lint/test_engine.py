@@ -183,6 +183,9 @@ SHOULD_FIX = [
     ("Sign-in works again; details in #inc-2291.", "Sign-in works again."),
     ("Errors on db1001 (see #incident-12).", "Errors."),
     ("Hi @alice, db1001 is down. We are investigating.", "We are investigating."),
+    # Mid-paragraph: only the sentence that lost its subject goes, spaces stay right.
+    ("Done. @bob is on it. We are investigating.", "Done. We are investigating."),
+    ("Errors. @alice restarted web-03. More soon.", "Errors. More soon."),
     # A question starts with its verb: it keeps its subject.
     ("@bob is that enough?", "Is that enough?"),
     # A tool name that qualifies a noun leaves the preposition to the noun.
