@@ -163,6 +163,7 @@ class Setup:
     """Everything one lint call needs, resolved from the config and the keyword arguments."""
 
     __slots__ = (
+        "_by_id",
         "ctx",
         "kind",
         "levels",
@@ -192,14 +193,17 @@ class Setup:
         self.kind = kind
         self.severity = severity
         self.status = status
+        self._by_id: dict[str, Rule] | None = None
 
     def rule(self, rule_id: str) -> Rule | None:
-        """Look a rule up by id (for fix scopes)."""
-        for pack in self.packs:
-            for rule in pack.rules:
-                if rule.id == rule_id:
-                    return rule
-        return None
+        """Look a rule up by id (for fix scopes); the first pack that defines it wins."""
+        if self._by_id is None:
+            by_id: dict[str, Rule] = {}
+            for pack in self.packs:
+                for rule in pack.rules:
+                    by_id.setdefault(rule.id, rule)
+            self._by_id = by_id
+        return self._by_id.get(rule_id)
 
 
 def setup(

@@ -151,7 +151,7 @@ class Rule:
 class Pack:
     """A named list of rules with its scanners, each compiled the first time a text needs it."""
 
-    __slots__ = ("_alternatives", "_plans", "_single", "name", "requires_kind", "rules")
+    __slots__ = ("_alternatives", "_calls", "_plans", "_single", "name", "requires_kind", "rules")
 
     def __init__(self, name: str, rules: tuple[Rule, ...], requires_kind: bool = False) -> None:
         self.name = name
@@ -160,6 +160,7 @@ class Pack:
         self._plans: dict[str, list[_Bucket]] = {}
         self._alternatives: list[tuple[int, Rule, str, frozenset[str] | None]] | None = None
         self._single: dict[str, re.Pattern[str]] = {}
+        self._calls = 0
 
     def __repr__(self) -> str:
         return f"Pack({self.name!r}, {len(self.rules)} rules)"
@@ -191,13 +192,21 @@ class Pack:
         plan = self._plans.get(anchor)
         if plan is None:
             plan = self._plans[anchor] = _plan(self.rules, anchor)
-        # For a long text, testing every literal would cost more than compiling everything.
-        subset_of = text if text is not None and len(text) <= _SUBSET_UP_TO else None
+        # For a long text, testing every literal would cost more than compiling everything;
+        # a process that lints many texts compiles the full scanners once instead.
+        short = text is not None and len(text) <= _SUBSET_UP_TO
+        self._calls += 1
+        subset_of = text if short and self._calls <= _MAX_SUBSETS else None
+        present = frozenset(text) if short and text is not None else None
         line_variant = "\r" if text is None or "\r" in text else "\n"
         out = []
         for bucket in plan:
-            if text is not None and bucket.triggers and not any(c in text for c in bucket.triggers):
-                continue
+            if text is not None and bucket.triggers:
+                if present is not None:
+                    if present.isdisjoint(bucket.triggers):
+                        continue
+                elif not any(c in text for c in bucket.triggers):
+                    continue
             variant = line_variant if anchor == "line" else ""
             scanner = bucket.compiled(variant, subset_of)
             if scanner is not None:
@@ -269,8 +278,6 @@ class _Bucket:
         key = (variant, *(a[0] for a in alts))
         got = self._regex.get(key)
         if got is None:
-            if len(self._regex) >= 64:
-                self._regex.clear()  # a long-lived process meets many short texts
             groups = {name: (order, rule) for name, _, order, rule in alts}
             joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
             if variant == "\n":
@@ -812,7 +819,7 @@ class WordIndex:
     the phrases that do not start with a word character.
     """
 
-    __slots__ = ("always", "by_first", "phrases")
+    __slots__ = ("all_keys", "always", "by_first", "calls", "phrases")
 
     def __init__(
         self,
@@ -823,19 +830,26 @@ class WordIndex:
         self.phrases = phrases
         self.by_first = by_first
         self.always = always
+        self.all_keys = tuple(phrases)
+        self.calls = 0
 
     def keys_for(self, low: str) -> tuple[str, ...]:
-        """The phrases that can occur in the lower-cased text ``low`` (all for a long text)."""
-        if len(low) > _SUBSET_UP_TO:
-            return tuple(self.phrases)
+        """The phrases that can occur in the lower-cased text ``low`` (all for a long text,
+        and all once a process has linted a few texts)."""
+        self.calls += 1
+        if len(low) > _SUBSET_UP_TO or self.calls > _MAX_SUBSETS:
+            return self.all_keys
         words = set(_WORDS.findall(low))
-        keys = [k for w in words & self.by_first.keys() for k in self.by_first[w]]
-        return tuple(sorted(keys)) + self.always
+        keys = tuple(sorted(k for w in words & self.by_first.keys() for k in self.by_first[w]))
+        return keys + self.always
 
 
 # Up to this length a text is split into words to pick the phrases it can hold; beyond it,
 # every phrase is matched (splitting a megabyte costs more than the one full regex).
 _SUBSET_UP_TO = 20_000
+# Texts linted with subset scanners (and phrase lists) before a process switches to the
+# full ones: a one-shot `comms draft` compiles little, a batch does not compile per text.
+_MAX_SUBSETS = 8
 _WORDS = re.compile(r"\w+")
 
 
