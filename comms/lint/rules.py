@@ -731,6 +731,11 @@ def parse_pack(name: str, source: str, *, check_patterns: bool = True) -> Pack:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         raise PackError(f"pack '{name}': {exc}") from exc
+    return pack_from_data(name, data, check_patterns=check_patterns)
+
+
+def pack_from_data(name: str, data: dict[str, Any], *, check_patterns: bool = True) -> Pack:
+    """Validate a pack's parsed TOML tables into a Pack (see ``parse_pack``)."""
     meta = data.get("pack", {})
     name = str(meta.get("name", name))
     rules = []
@@ -802,11 +807,59 @@ def _read(path: str) -> str:
 
 @lru_cache(maxsize=1)
 def default_packs() -> tuple[Pack, ...]:
-    """The shipped packs: leak, impact, struct."""
-    return tuple(
-        load_pack_source(name, _read(os.path.join(PACKS_DIR, f"{name}.toml")), check_patterns=False)
-        for name in DEFAULT_PACKS
-    )
+    """The shipped packs: leak, impact, struct.
+
+    The TOML files are the source.  packs.json holds them parsed, with a checksum of each
+    file: importing and running tomllib costs ~10 ms of every `comms draft`, reading JSON
+    ~1 ms.  A pack whose file no longer matches its checksum is parsed from the TOML (same
+    result, slower); `python -m comms.lint.rules` writes packs.json again, and a test
+    fails until it is fresh.
+    """
+    frozen = _frozen()
+    packs = []
+    for name in DEFAULT_PACKS:
+        source = _read(os.path.join(PACKS_DIR, f"{name}.toml"))
+        entry = frozen.get(name)
+        if isinstance(entry, dict) and entry.get("crc32") == _checksum(source):
+            packs.append(pack_from_data(name, entry["data"], check_patterns=False))
+        else:
+            packs.append(load_pack_source(name, source, check_patterns=False))
+    return tuple(packs)
+
+
+FROZEN_PACKS = os.path.join(os.path.dirname(__file__), "packs.json")
+
+
+def _checksum(source: str) -> int:
+    import zlib
+
+    return zlib.crc32(source.encode("utf-8"))
+
+
+def _frozen() -> dict[str, Any]:
+    try:
+        text = _read(FROZEN_PACKS)
+    except OSError:
+        return {}
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def freeze_packs() -> str:
+    """packs.json's text: every shipped pack parsed, with the checksum of its TOML."""
+    import json
+    import tomllib
+
+    frozen = {}
+    for name in DEFAULT_PACKS:
+        source = _read(os.path.join(PACKS_DIR, f"{name}.toml"))
+        frozen[name] = {"crc32": _checksum(source), "data": tomllib.loads(source)}
+    return json.dumps(frozen, ensure_ascii=False, indent=1) + "\n"
 
 
 class WordIndex:
@@ -912,3 +965,9 @@ def word_list_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
     if not words:
         return None
     return re.compile(r"(?i:(?<![\w@#/.-])" + trie_regex(words) + r"(?![\w@-]|\.\w))")
+
+
+if __name__ == "__main__":  # python -m comms.lint.rules: refresh packs.json after editing a pack
+    with open(FROZEN_PACKS, "w", encoding="utf-8") as out:
+        out.write(freeze_packs())
+    print(f"wrote {FROZEN_PACKS}")

@@ -347,6 +347,49 @@ def test_every_shipped_pattern_compiles() -> None:
                 re.compile(pattern)
 
 
+def test_frozen_packs_are_fresh() -> None:
+    # packs.json spares every process tomllib; it must say what the TOML files say.
+    from pathlib import Path
+
+    from comms.lint.rules import FROZEN_PACKS, freeze_packs
+
+    assert Path(FROZEN_PACKS).read_text(encoding="utf-8") == freeze_packs(), (
+        "comms/lint/packs.json is stale: run .venv/bin/python -m comms.lint.rules"
+    )
+
+
+def test_first_lint_needs_neither_tomllib_nor_typing() -> None:
+    code = (
+        "import sys; from comms.lint import lint; lint('Users cannot sign in.', kind='update'); "
+        "print('tomllib' in sys.modules, 'typing' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_a_stale_frozen_pack_falls_back_to_its_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import comms.lint.rules as rules
+
+    frozen = json.loads(Path(rules.FROZEN_PACKS).read_text(encoding="utf-8"))
+    frozen["impact"]["crc32"] += 1  # as if impact.toml had been edited since
+    frozen["impact"]["data"]["rule"] = []
+    stale = tmp_path / "packs.json"
+    stale.write_text(json.dumps(frozen), encoding="utf-8")
+    monkeypatch.setattr(rules, "FROZEN_PACKS", str(stale))
+    rules.default_packs.cache_clear()
+    try:
+        impact = next(p for p in rules.default_packs() if p.name == "impact")
+        assert [r.id for r in impact.rules][:2] == ["Impact.Blame", "Impact.Speculation"]
+    finally:
+        rules.default_packs.cache_clear()
+
+
 def test_necessary_literals_are_in_every_match() -> None:
     import re
 
