@@ -17,7 +17,6 @@ The token lives only in the httpx client's headers; it is never logged or put in
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import threading
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from comms.delivery import body_sha256
 from comms.errors import ConfigError, NotFoundError, PublishError
 from comms.models import Contact, Incident, MessageKind, Receipt, Status, Tenant
 from comms.times import from_iso
@@ -381,10 +381,6 @@ def template_for(kind: MessageKind | str | None, incident: Incident) -> str:
     return TEMPLATE_FOR_KIND[MessageKind.UPDATE]
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class SwitchboardPublisher:
     """``Publisher`` for Switchboard: one notification per tenant, created then sent.
 
@@ -479,7 +475,7 @@ class SwitchboardPublisher:
             idempotency_key=idempotency_key,
             external_id=delivery["notification_id"],
             delivered_at=from_iso(delivery["sent_at"]),
-            text_sha256=_sha256(body),
+            text_sha256=body_sha256(body),
             detail={
                 "recipients": [r["email"] for r in delivery.get("recipients", [])],
                 "template": payload["template"],
@@ -519,7 +515,7 @@ class SwitchboardPublisher:
             idempotency_key=key,
             external_id=note["id"],
             delivered_at=from_iso(note["sent_at"]),
-            text_sha256=_sha256(note["message"]),
+            text_sha256=body_sha256(note["message"]),
             detail={
                 "recipients": [
                     r["email"]

@@ -73,6 +73,7 @@ from zenpy.lib.exception import (  # type: ignore[import-untyped]
     ZenpyException,
 )
 
+from comms.delivery import body_sha256
 from comms.errors import ConfigError, PublishError
 from comms.models import Contact, Incident, Receipt, Tenant
 
@@ -156,10 +157,6 @@ def recipients(tenant: Tenant) -> tuple[Contact, list[Contact]]:
                 seen.add(address)
                 ccs.append(contact)
     return requester, ccs
-
-
-def _text_sha256(body: str) -> str:
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def _same_text(a: str | None, b: str) -> bool:
@@ -438,7 +435,7 @@ class ZendeskPublisher:
             idempotency_key=idempotency_key,
             external_id=external_id,
             delivered_at=self.now(),
-            text_sha256=_text_sha256(body),
+            text_sha256=body_sha256(body),
             detail={**detail, "marker": marker},
         )
 

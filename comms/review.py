@@ -78,11 +78,6 @@ def approval_hash(subject: str, body: str, tenants: Iterable[str], channels: Ite
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def text_sha256(subject: str, body: str) -> str:
-    """The hash receipts carry, so both channels can be shown to have sent one text."""
-    return hashlib.sha256(f"Subject: {subject}\n\n{body}".encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class ReviewStatus:
     """Which approvals a draft needs, which valid ones it has, and what is missing."""

@@ -97,11 +97,6 @@ def format_time(moment: datetime) -> str:
     return utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def format_clock(moment: datetime) -> str:
-    """Short form for the same day: ``14:30 UTC``."""
-    return utc(moment).strftime("%H:%M UTC")
-
-
 def isoformat(moment: datetime) -> str:
     """Machine form for storage and JSON: ``2026-11-27T14:30:00Z``."""
     return (
@@ -114,15 +109,3 @@ def isoformat(moment: datetime) -> str:
 def from_iso(text: str) -> datetime:
     """Inverse of :func:`isoformat`."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def format_duration(delta: timedelta) -> str:
-    """``1h 05m``, ``14m``, ``45s``: for humans reading reports."""
-    seconds = int(abs(delta.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"

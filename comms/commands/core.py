@@ -999,14 +999,5 @@ def _read_vars(path: Path) -> dict[str, str]:
     return values
 
 
-def _time(text: str, moment: Any, option: str) -> Any:
-    from comms.times import parse_time
-
-    try:
-        return parse_time(text, moment)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from exc
-
-
 def _validation(exc: Any) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
