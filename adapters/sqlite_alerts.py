@@ -17,11 +17,15 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from comms.alerts import Action, AlertState, Key
 from comms.cadence import parse_promise
-from comms.errors import ConfigError, StoreError
+from comms.errors import StoreError
 from comms.records import ClockRow
+
+if TYPE_CHECKING:
+    from comms.bootstrap import DatabaseURL
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -70,18 +74,9 @@ _CLOCK_COLUMNS = (
 )
 
 
-def database_path(url: str) -> Path:
-    """``COMMS_DATABASE_URL`` (a path or ``sqlite:///path``) as a file path."""
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///") :])
-    if url.startswith("sqlite://"):
-        return Path(url[len("sqlite://") :])
-    if "://" in url:
-        raise ConfigError(
-            f"COMMS_DATABASE_URL scheme '{url.split('://', 1)[0]}' is not supported by comms "
-            "cadence; use a file path or sqlite:///path"
-        )
-    return Path(url).expanduser()
+def open_alert_state(url: DatabaseURL) -> SqliteAlerts:
+    """The alert state registered for ``sqlite`` URLs in ``comms.bootstrap``."""
+    return SqliteAlerts(url.path)
 
 
 def _iso(moment: datetime) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from comms.errors import NotFoundError, StoreError
 from comms.models import (
@@ -32,6 +32,9 @@ from comms.models import (
 )
 from comms.records import ClockRow
 from comms.times import from_iso, isoformat
+
+if TYPE_CHECKING:
+    from comms.bootstrap import DatabaseURL
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -172,21 +175,9 @@ def _describe(exc: sqlite3.Error, path: Path) -> str:
     return f"comms database {path}: {text}"
 
 
-def database_path(url: str) -> Path:
-    """Turn ``COMMS_DATABASE_URL`` (a path or ``sqlite:///path``) into a file path."""
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///") :])
-    if url.startswith("sqlite://"):
-        return Path(url[len("sqlite://") :])
-    if "://" in url:
-        scheme = url.split("://", 1)[0]
-        from comms.errors import ConfigError
-
-        raise ConfigError(
-            f"COMMS_DATABASE_URL scheme '{scheme}' is not supported by this version; "
-            "use a file path or sqlite:///path (PostgreSQL: pip install 'comms[postgres]' once released)"
-        )
-    return Path(url).expanduser()
+def open_store(url: DatabaseURL) -> SqliteStore:
+    """The store registered for ``sqlite`` URLs in ``comms.bootstrap``."""
+    return SqliteStore(url.path)
 
 
 class SqliteStore:
@@ -194,6 +185,7 @@ class SqliteStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._depth = 0  # nesting of write transactions (see transaction)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -262,12 +254,30 @@ class SqliteStore:
             raise
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Join every change made inside into one transaction (``Store.transaction``).
+
+        It takes the write lock at once (``BEGIN IMMEDIATE``), so what is read inside
+        cannot change before the writes land.
+        """
+        with self._write():
+            yield
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self.connection
+        if self._depth:  # inside transaction(): the outer block commits or rolls back
+            self._depth += 1
+            try:
+                yield db
+            finally:
+                self._depth -= 1
+            return
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(_describe(exc, self.path)) from exc
+        self._depth = 1
         try:
             yield db
             db.execute("COMMIT")
@@ -277,6 +287,8 @@ class SqliteStore:
         except BaseException:
             _rollback(db)
             raise
+        finally:
+            self._depth = 0
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:

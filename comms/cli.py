@@ -1,12 +1,13 @@
-"""The command line: the composition root, the only module that picks adapters.
+"""The command line: a lazy table of click commands.
 
 Subcommands load lazily so that ``comms --help`` imports click and nothing else heavy.
+Commands get their store, publishers and clock from ``comms.bootstrap`` (the composition
+root) through ``comms.commands.common.runtime``.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import click
@@ -35,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Update deadlines: status, check (cron), watch (alerts), snooze.",
     ),
     "lint": (
-        "comms.lint.command:lint",
+        "comms.commands.lint:lint",
         "Find internal details and weak wording; --fix strips them.",
     ),
     "switchboard": (
@@ -80,7 +81,9 @@ class CommsClickError(click.ClickException):
 
     def __init__(self, error: CommsError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        # click's stubs declare exit_code a ClassVar, but click reads it from the instance
+        # (``sys.exit(e.exit_code)``), which is how each error carries its own code.
+        self.exit_code = error.exit_code  # type: ignore[misc]
 
 
 EPILOG = """\b
@@ -115,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -1,30 +1,54 @@
-"""Ports: the small Protocols the core talks to; adapters implement them."""
+"""Ports: the small Protocols the core talks to; adapters implement them.
+
+The store is split by what each part of the core needs from it, so a use case names the
+smallest port it reads or writes, and a new backend (PostgreSQL) knows the whole contract:
+
+    TenantStore ─┐
+    IncidentStore├─ Store  (+ transaction, close)      SqliteStore, MemoryStore
+    DraftStore   │
+    ReviewStore  │
+    DeliveryLedger
+    ClockSource  ┘
+    AlertState                                         SqliteAlerts, MemoryStore
+
+    Publisher (+ TenantDirectory)                      SwitchboardPublisher, ZendeskPublisher
+    AlertSink                                          StdoutSink, SlackSink, PagerDutySink …
+
+Every change a store makes is one transaction that also appends its event, so the log and
+the state never disagree; ``transaction()`` joins several changes into one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from comms.models import (
-    Draft,
-    DraftState,
-    Event,
-    Incident,
-    MessageKind,
-    Receipt,
-    Revision,
-    Severity,
-    Tenant,
-)
+if TYPE_CHECKING:
+    from comms.alerts import Action, Key
+    from comms.alerts import AlertState as AlertRecord
+    from comms.models import (
+        Delivery,
+        Draft,
+        DraftState,
+        Event,
+        Incident,
+        MessageKind,
+        Receipt,
+        Review,
+        Revision,
+        Severity,
+        Tenant,
+    )
+    from comms.records import ClockRow
+
+# The clock every use case is given: a timezone-aware UTC "now".
+Clock = Callable[[], datetime]
 
 
-class Store(Protocol):
-    """Durable record of tenants, incidents, drafts and the event log.
-
-    Every change is one transaction that also appends its event, so the log and the
-    state never disagree.  Implementations: ``SqliteStore`` (default), others later.
-    """
+class TenantStore(Protocol):
+    """The tenants incidents can affect."""
 
     def put_tenant(self, tenant: Tenant) -> None:
         """Insert or replace a tenant."""
@@ -34,6 +58,10 @@ class Store(Protocol):
 
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by id."""
+
+
+class IncidentStore(Protocol):
+    """Incident records and their append-only event log."""
 
     def create_incident(
         self,
@@ -48,7 +76,10 @@ class Store(Protocol):
         pubsec: bool = False,
         ref: str | None = None,
     ) -> Incident:
-        """Open an incident; ``ref`` defaults to the next ``INC-n``."""
+        """Open an incident and log ``incident.opened``; ``ref`` defaults to the next ``INC-n``.
+
+        A ``ref`` already taken raises ``UsageError``.
+        """
 
     def get_incident(self, ref: str) -> Incident:
         """Return an incident or raise ``NotFoundError``."""
@@ -59,7 +90,28 @@ class Store(Protocol):
     def update_incident(
         self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
     ) -> Incident:
-        """Replace an incident's fields and log ``event`` in one transaction."""
+        """Replace an incident's fields and log ``event`` in one transaction.
+
+        A status change also moves the incident's ``status_changed_at`` clock.
+        """
+
+    def record_clock(
+        self, ref: str, *, column: str, at: datetime, event: str, actor: str, data: dict[str, Any]
+    ) -> None:
+        """Set one clock (``engaged_at``, ``rca_internal_at``, ``rca_external_at``) and log
+        ``event``; any other column is a ``ValueError``."""
+
+    def append_event(
+        self, incident_ref: str, *, type: str, actor: str, now: datetime, data: dict[str, Any]
+    ) -> Event:
+        """Append one event to the incident's log."""
+
+    def events(self, incident_ref: str) -> list[Event]:
+        """The incident's event log in order."""
+
+
+class DraftStore(Protocol):
+    """Drafts and their revisions, exactly as the customer will see them."""
 
     def add_revision(
         self,
@@ -100,13 +152,136 @@ class Store(Protocol):
     ) -> Draft:
         """Move a draft to ``state`` and log ``event`` in one transaction."""
 
-    def append_event(
-        self, incident_ref: str, *, type: str, actor: str, now: datetime, data: dict[str, Any]
-    ) -> Event:
-        """Append one event to the incident's log."""
 
-    def events(self, incident_ref: str) -> list[Event]:
-        """The incident's event log in order."""
+class ReviewStore(Protocol):
+    """Reviewers' decisions on revisions."""
+
+    def add_review(self, review: Review, *, incident_ref: str, state: DraftState) -> Review:
+        """Record a decision, move the draft to ``state`` and log ``review.<decision>``."""
+
+    def reviews(self, draft_id: int) -> list[Review]:
+        """Every decision on a draft, oldest first."""
+
+
+class DeliveryLedger(Protocol):
+    """The exactly-once ledger: intents stored before any request, leased while in flight."""
+
+    def plan_deliveries(
+        self, planned: Sequence[Delivery], *, actor: str, now: datetime
+    ) -> list[Delivery]:
+        """Store the intents not stored yet (logging ``delivery.planned``); return the stored
+        row of every planned key, so a repeated send sees what an earlier run did."""
+
+    def get_delivery(self, key: str) -> Delivery:
+        """The delivery with idempotency key ``key`` or ``NotFoundError``."""
+
+    def deliveries(
+        self,
+        *,
+        draft_id: int | None = None,
+        states: Sequence[str] = (),
+        incident_ref: str | None = None,
+    ) -> list[Delivery]:
+        """Deliveries matching every given filter, in planning order."""
+
+    def claim_delivery(
+        self,
+        key: str,
+        *,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        dead_owners: Sequence[str] = (),
+    ) -> Delivery | None:
+        """Take the lease on a pending delivery; None when it is finished or another live
+        sender holds it.  A lease past ``until`` or held by a dead owner is taken over."""
+
+    def in_flight_owners(self) -> list[str]:
+        """Lease owners of deliveries currently marked in flight."""
+
+    def finish_delivery(
+        self,
+        key: str,
+        *,
+        receipt: Receipt | None,
+        error: str | None,
+        final: bool,
+        actor: str,
+        now: datetime,
+        owner: str | None = None,
+    ) -> Delivery:
+        """Record a receipt (delivered), a final failure, or a retryable error (pending).
+
+        A delivered row never changes again; an error from an ``owner`` that lost the lease
+        changes nothing."""
+
+
+class ClockSource(Protocol):
+    """Every incident's clocks in bulk, for the cadence evaluation."""
+
+    def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
+        """One plain row per incident (open ones only by default), oldest first."""
+
+
+class Store(
+    TenantStore, IncidentStore, DraftStore, ReviewStore, DeliveryLedger, ClockSource, Protocol
+):
+    """Everything comms keeps.  Implementations: ``SqliteStore`` (default), ``MemoryStore``."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Join the changes made inside into one transaction: all land, or none.
+
+        Reads inside see the changes made so far; nesting joins the outer transaction.
+        """
+
+    def close(self) -> None:
+        """Release the connection; the store is unusable afterwards."""
+
+
+class AlertState(Protocol):
+    """The cadence watcher's memory: what was sent, what is half sent, what is snoozed."""
+
+    def clock_rows(
+        self,
+        *,
+        open_only: bool = True,
+        rca_severities: tuple[str, ...] = (),
+        resolved_since: datetime | None = None,
+    ) -> list[ClockRow] | None:
+        """The store's clock rows, plus resolved incidents whose final update or RCA may
+        still be owed; None when the store has no schema yet."""
+
+    def incident_exists(self, ref: str) -> bool | None:
+        """True or False, or None when the store has no schema yet."""
+
+    def load(self) -> dict[Key, AlertRecord]:
+        """The stored alert state, keyed by ``(ref, clock)``."""
+
+    def save(
+        self,
+        states: Mapping[Key, AlertRecord],
+        *,
+        sent: Sequence[tuple[Action, list[str]]] = (),
+        partial: Sequence[tuple[str, str, datetime]] = (),
+        finished: Sequence[str] = (),
+    ) -> None:
+        """Replace the state, log ``sent`` actions, remember ``partial`` (token, sink, at)
+        sends and forget ``finished`` tokens, atomically."""
+
+    def partial(self) -> set[tuple[str, str]]:
+        """(token, sink) pairs already delivered for actions still being retried."""
+
+    def snooze(self, ref: str, until: datetime, *, actor: str, now: datetime) -> None:
+        """Mute alerts for ``ref`` until ``until`` (replaces an earlier snooze)."""
+
+    def unsnooze(self, ref: str) -> bool:
+        """Remove a snooze; True if there was one."""
+
+    def snoozes(self, now: datetime) -> dict[str, datetime]:
+        """Snoozes still running at ``now``: ref → until."""
+
+    def close(self) -> None:
+        """Release the connection."""
 
 
 class Publisher(Protocol):
@@ -119,15 +294,33 @@ class Publisher(Protocol):
         *,
         tenant: Tenant,
         incident: Incident,
+        kind: MessageKind,
         subject: str,
         body: str,
         idempotency_key: str,
         draft_id: int,
         revision: int,
-        **channel_args: Any,
+        previous: Receipt | None = None,
     ) -> Receipt:
         """Deliver one message to one tenant exactly once per ``idempotency_key``.
 
-        ``channel_args`` carries what one channel needs beyond the common fields: the
-        Switchboard template ``kind``, or the Zendesk ``ticket_id`` of earlier updates.
+        ``kind`` picks the channel's template; ``previous`` is this channel's latest receipt
+        for the same incident and tenant (Zendesk replies on its ticket).  Raises
+        ``PublishError``, whose ``retryable`` says whether calling again may succeed.
         """
+
+
+class TenantDirectory(Protocol):
+    """A channel that knows the tenants (Switchboard): the source of ``tenants sync``."""
+
+    def tenants(self) -> list[Tenant]:
+        """Every tenant the channel knows, as our model."""
+
+
+class AlertSink(Protocol):
+    """Somewhere a cadence reminder or alert goes: stdout, Slack, PagerDuty, a webhook."""
+
+    name: str
+
+    def send(self, action: Action) -> None:
+        """Deliver one action; raise ``PublishError`` when the sink did not take it."""

@@ -80,8 +80,8 @@ class Rendered:
     variables: dict[str, str]
 
 
-def _bytecode_cache() -> Any:
-    """Jinja's compiled-template cache in the user's cache folder, or None if unusable.
+def _bytecode_cache(base: Path) -> Any:
+    """Jinja's compiled-template cache under ``base``, or None if unusable.
 
     Compiling the templates is a visible share of a ``comms draft`` run; the cache is keyed
     by the template source's checksum, so an edited override is recompiled, never stale.
@@ -91,11 +91,10 @@ def _bytecode_cache() -> Any:
 
     from jinja2 import FileSystemBytecodeCache
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     # Environment options (finalize, trim_blocks, …) are compiled into the bytecode but are
     # not part of Jinja's key (the template source), so each renderer version gets its own.
     version = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:12]
-    folder = os.path.join(base, "comms", f"jinja-{version}")
+    folder = os.path.join(base, f"jinja-{version}")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError:
@@ -154,14 +153,19 @@ def _spec_from_header(name: str, header: dict[str, Any], source: str) -> Templat
 
 
 class Renderer:
-    """Finds, describes and renders templates; one per process is enough."""
+    """Finds, describes and renders templates; one per process is enough.
 
-    def __init__(self, user_dir: Path | None = None) -> None:
+    ``user_dir`` holds the team's overrides; ``cache_dir``, if given, keeps compiled
+    templates between processes (the composition root passes the user's cache folder).
+    """
+
+    def __init__(self, user_dir: Path | None = None, *, cache_dir: Path | None = None) -> None:
         if user_dir is not None and not user_dir.is_dir():
             raise TemplateError(
                 f"template folder {user_dir} does not exist; create it or unset COMMS_TEMPLATES_DIR"
             )
         self.user_dir = user_dir
+        self.cache_dir = cache_dir
         self._env: Any = None
 
     @property
@@ -172,7 +176,7 @@ class Renderer:
             from jinja2.sandbox import ImmutableSandboxedEnvironment
 
             builtin = FileSystemLoader(str(BUILTIN_DIR))
-            cache = _bytecode_cache()
+            cache = _bytecode_cache(self.cache_dir) if self.cache_dir is not None else None
             loaders: list[Any] = []
             if self.user_dir is not None:
                 loaders.append(FileSystemLoader(str(self.user_dir)))

@@ -52,7 +52,7 @@ class Settings:
 
 
 def _user_dir(kind: str) -> Path:
-    """The user's data or config folder for comms.
+    """The user's data, config or cache folder for comms.
 
     XDG on Linux, computed directly: platformdirs costs ~11 ms of import per run, and it
     is only needed on the platforms whose rules are more involved.
@@ -63,18 +63,28 @@ def _user_dir(kind: str) -> Path:
         variable, fallback = {
             "data": ("XDG_DATA_HOME", ".local/share"),
             "config": ("XDG_CONFIG_HOME", ".config"),
+            "cache": ("XDG_CACHE_HOME", ".cache"),
         }[kind]
         base = os.environ.get(variable) or str(Path.home() / fallback)
         return Path(base) / "comms"
     import platformdirs
 
-    finder = platformdirs.user_data_dir if kind == "data" else platformdirs.user_config_dir
+    finder = {
+        "data": platformdirs.user_data_dir,
+        "config": platformdirs.user_config_dir,
+        "cache": platformdirs.user_cache_dir,
+    }[kind]
     return Path(finder("comms", appauthor=False))
 
 
 def default_database_path() -> Path:
     """The embedded SQLite file in the user's data folder."""
     return _user_dir("data") / "comms.db"
+
+
+def user_cache_dir() -> Path:
+    """The user's cache folder for comms (compiled templates)."""
+    return _user_dir("cache")
 
 
 def find_config(explicit: Path | None = None) -> Path | None:

@@ -1,16 +1,24 @@
-"""Helpers shared by the CLI commands: settings, store, clock and output."""
+"""What the CLI commands share: the process's ``Runtime`` and output helpers.
+
+Every command gets its store, publishers, sinks, clock and settings from one
+``comms.bootstrap.Runtime`` per process, closed when the command ends.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from comms.errors import UsageError
+if TYPE_CHECKING:
+    from comms.bootstrap import Runtime
+    from comms.lint.config import LintConfig
+    from comms.ports import Store
+    from comms.render import Renderer
+    from comms.settings import Settings
 
 FORMAT_OPTION = click.option(
     "--format",
@@ -21,53 +29,48 @@ FORMAT_OPTION = click.option(
     help="Output for people (text) or scripts (json).",
 )
 
+_KEY = "comms.runtime"
+
+
+def runtime(config: Path | None = None) -> Runtime:
+    """This process's runtime, built on first use and closed with the click context."""
+    from comms.bootstrap import Runtime
+
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx else None
+    if root is None:  # used outside click (a library caller's script): not cached
+        return Runtime(config=config)
+    if _KEY not in root.meta:
+        built = Runtime(config=config)
+        root.call_on_close(built.close)
+        root.meta[_KEY] = built
+    found: Runtime = root.meta[_KEY]
+    return found
+
 
 def now() -> datetime:
     """The current time; ``COMMS_NOW`` (ISO 8601 with zone) pins it for replays and tests."""
-    pinned = os.environ.get("COMMS_NOW")
-    if pinned:
-        from comms.times import from_iso
-
-        try:
-            moment = from_iso(pinned)
-        except ValueError as exc:
-            raise UsageError(f"COMMS_NOW='{pinned}' is not an ISO 8601 time with a zone") from exc
-        return moment
-    return datetime.now(UTC)
+    return runtime().now()
 
 
-def settings(config: Path | None = None) -> Any:
-    """Load settings once per process."""
-    from comms.settings import load_settings
-
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx else None
-    cache = root.meta if root is not None else {}
-    if "comms.settings" not in cache:
-        cache["comms.settings"] = load_settings(config)
-    return cache["comms.settings"]
+def settings() -> Settings:
+    """The validated settings."""
+    return runtime().settings
 
 
-def store() -> Any:
-    """Open the configured store (SQLite by default)."""
-    from comms.adapters.sqlite_store import SqliteStore, database_path
-
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx else None
-    cache = root.meta if root is not None else {}
-    if "comms.store" not in cache:
-        opened = SqliteStore(database_path(settings().database_url))
-        if root is not None:
-            root.call_on_close(opened.close)
-        cache["comms.store"] = opened
-    return cache["comms.store"]
+def store() -> Store:
+    """The configured store (SQLite by default)."""
+    return runtime().store
 
 
-def renderer() -> Any:
+def renderer() -> Renderer:
     """The template renderer with the team's override folder, if configured."""
-    from comms.render import Renderer
+    return runtime().renderer()
 
-    return Renderer(settings().templates_dir)
+
+def lint_config() -> LintConfig | None:
+    """The validated ``[lint]`` table, or None for the defaults."""
+    return runtime().lint_config()
 
 
 def emit_json(data: Any) -> None:
@@ -78,18 +81,3 @@ def emit_json(data: Any) -> None:
 def dump(model: Any) -> Any:
     """A domain record as JSON-ready data."""
     return model.to_dict()
-
-
-def lint_config() -> Any:
-    """The validated ``[lint]`` table, or None for the defaults.
-
-    None skips pydantic (~45 ms of import) when there is nothing to validate; pack paths
-    in the table are relative to the config file's folder.
-    """
-    table = settings().lint
-    if not table:
-        return None
-    from comms.lint.command import lint_config as validate
-
-    source = settings().source
-    return validate(table, base_dir=source.parent if source else Path.cwd())

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from comms.errors import ConfigError
 from comms.lint.engine import DEFAULT_PUBLIC_DOMAINS, DEFAULT_SUPPORT_EMAILS
 from comms.lint.rules import PackError, parse_pack
 
@@ -70,3 +72,18 @@ class LintConfig(BaseModel):
     def pack_sources(self) -> tuple[tuple[str, str], ...]:
         """The extra packs as (name, TOML text), read when the config was validated."""
         return self._pack_sources
+
+
+def validate(table: dict[str, Any], *, base_dir: Path) -> LintConfig:
+    """Validate a raw ``[lint]`` table; errors become one ``ConfigError`` naming the fields.
+
+    Pack paths are relative to ``base_dir`` (the folder of comms.toml).
+    """
+    try:
+        return LintConfig.model_validate(table, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        lines = "; ".join(
+            f"lint.{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid [lint] configuration: {lines}") from None

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from comms.lint.command import lint
+from comms.commands.lint import lint
 
 NOTE = "Hi @alice, db1001 is down (10.0.0.1). We are investigating.\n"
 CLEAN = "Some users see errors when pushing. Our engineers are investigating.\n"

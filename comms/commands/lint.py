@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from comms.errors import EXIT_FINDINGS, EXIT_OK, CommsError, ConfigError, UsageError
+from comms.errors import EXIT_FINDINGS, EXIT_OK, CommsError, UsageError
 
 if TYPE_CHECKING:
+    from comms.bootstrap import Runtime
     from comms.lint.config import LintConfig
     from comms.lint.engine import Finding
 
@@ -110,8 +109,8 @@ def _run(
         raise UsageError("--in-place cannot rewrite standard input; give file paths")
     if kind is not None:
         kind = _kind(kind)
-    settings, config = _load(config_path)
-    audience, tenants = _audience(settings, config, tenant)
+    found, config = _load(config_path)
+    audience, tenants = _audience(found, tenant)
     level = fail_level or (config.fail_level if config is not None else "error")
     options: dict[str, Any] = {
         "config": config,
@@ -194,87 +193,22 @@ def _read(source: str) -> str:
         raise UsageError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _load(config_path: Path | None) -> tuple[Any, LintConfig | None]:
-    """Settings (when comms.settings is there) and the validated [lint] table."""
+def _load(config_path: Path | None) -> tuple[Runtime, LintConfig | None]:
+    """The runtime (for settings and the store) and the validated [lint] table."""
     if config_path is not None and not config_path.is_file():
         raise UsageError(f"config file '{config_path}' not found")
-    try:
-        from comms.settings import load_settings
-    except ImportError:  # pragma: no cover - only before the settings module existed
-        settings = None
-        path = config_path or _fallback_config_path()
-        table = _read_lint_table(path) if path else {}
-        base = path.parent if path else Path.cwd()
-    else:
-        settings = load_settings(config_path)
-        table = settings.lint
-        source = getattr(settings, "source", None)
-        base = Path(source).parent if source else Path.cwd()
-    return settings, lint_config(table, base_dir=base)
+    from comms.commands.common import runtime
+
+    found = runtime(config_path)
+    return found, found.lint_config()
 
 
-def _fallback_config_path() -> Path | None:  # pragma: no cover - see _load
-    env = os.environ.get("COMMS_CONFIG")
-    if env:
-        return Path(env) if Path(env).is_file() else None
-    local = Path("comms.toml")
-    return local if local.is_file() else None
+def _audience(runtime: Runtime, tenant: str | None) -> tuple[str | None, list[str]]:
+    """The audience's display name and every other known tenant name or alias.
 
+    Tenants come from the store when it exists; lint works without one (never creates it).
+    """
+    from comms.lint.audience import lint_audience
 
-def _read_lint_table(path: Path) -> dict[str, Any]:  # pragma: no cover - see _load
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    table = data.get("lint", {})
-    return table if isinstance(table, dict) else {}
-
-
-def lint_config(table: dict[str, Any], *, base_dir: Path) -> LintConfig:
-    """Validate a raw [lint] table; errors become one ConfigError naming the fields."""
-    from pydantic import ValidationError
-
-    from comms.lint.config import LintConfig
-
-    try:
-        return LintConfig.model_validate(table, context={"base_dir": base_dir})
-    except ValidationError as exc:
-        lines = "; ".join(
-            f"lint.{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid [lint] configuration: {lines}") from None
-
-
-def _known_tenants(settings: Any) -> list[Any]:
-    """Tenants from the store when it exists; lint works without one (never creates it)."""
-    if settings is None:
-        return []
-    url = str(getattr(settings, "database_url", "") or "")
-    path = (
-        Path(url.removeprefix("sqlite:///"))
-        if "://" not in url or url.startswith("sqlite:")
-        else None
-    )
-    if path is None or not path.is_file():
-        return []
-    from comms.adapters.sqlite_store import SqliteStore  # type: ignore[import-not-found,unused-ignore]
-
-    with SqliteStore(path) as store:
-        return list(store.list_tenants())
-
-
-def _audience(
-    settings: Any, config: LintConfig | None, tenant: str | None
-) -> tuple[str | None, list[str]]:
-    """The audience's display name and every other known tenant name or alias."""
-    names: list[str] = []
-    audience = tenant
-    own: set[str] = set()
-    for t in _known_tenants(settings):
-        labels = [t.id, t.name, *t.aliases]
-        if tenant is not None and tenant.lower() in {label.lower() for label in labels}:
-            audience = t.name
-            own = {label.lower() for label in labels}
-        names.extend(labels)
-    return audience, [n for n in names if n.lower() not in own]
+    store = runtime.existing_store()
+    return lint_audience(store.list_tenants() if store is not None else [], tenant)
