@@ -9,13 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from comms.errors import TransitionError, UsageError
-from comms.models import Draft, DraftState, Event, Incident, MessageKind, Severity, Status
-from comms.ports import Store
+from comms.models import (
+    Draft,
+    DraftState,
+    Event,
+    Incident,
+    MessageKind,
+    Revision,
+    Severity,
+    Status,
+    Tenant,
+)
+from comms.ports import Store, TenantDirectory
 from comms.render import Rendered, Renderer, automatic_context
 from comms.times import format_time, isoformat, utc
+
+if TYPE_CHECKING:
+    from comms.cadence import CadenceReport, Policy
+    from comms.lint.config import LintConfig
 
 # A checker lints rendered text: (text, kind, incident) -> findings as dicts.
 Checker = Callable[[str, str, Incident], list[dict[str, Any]]]
@@ -24,6 +38,33 @@ Checker = Callable[[str, str, Incident], list[dict[str, Any]]]
 _CONFIRMED = {Status.MONITORING: "mitigated", Status.RESOLVED: "resolved"}
 # Time variables that must be recomputed for every message rather than carried over.
 _FRESH = {"next_update"}
+
+
+def make_checker(config: LintConfig | None, known: Sequence[Tenant]) -> Checker:
+    """The linter as a ``Checker``: lint the rendered text knowing the incident's audience.
+
+    One text to several tenants must name none of them, so only a single-tenant message
+    has an audience whose own names (and aliases) are allowed.
+    """
+
+    def check(text: str, kind: str, incident: Incident) -> list[dict[str, Any]]:
+        from comms.lint import lint
+
+        audience = [t for t in known if t.id in incident.tenants]
+        own = audience[0] if len(audience) == 1 else None
+        others = [n for t in known if t is not own for n in (t.name, *t.aliases) if n]
+        findings = lint(
+            text,
+            config=config,
+            kind=kind,
+            audience=own.name if own else None,
+            tenants=others,
+            severity=incident.severity.value,
+            status=incident.status.value,
+        )
+        return [f.to_dict() for f in findings]
+
+    return check
 
 
 def open_incident(
@@ -113,6 +154,86 @@ def check_status_change(
         raise TransitionError(
             f"moving {ref} to {to.value} needs who confirmed it: --confirmed-by NAME"
         )
+
+
+def set_incident(
+    store: Store,
+    ref: str,
+    *,
+    now: datetime,
+    actor: str,
+    status: Status | None = None,
+    confirmed_by: str | None = None,
+    reason: str | None = None,
+    severity: Severity | None = None,
+    title: str | None = None,
+    add_tenants: Sequence[str] = (),
+    security: bool | None = None,
+    rca_done: Sequence[str] = (),
+) -> Incident:
+    """Change any of an incident's fields, its status and its RCA clocks in one transaction.
+
+    Everything is checked before anything is written, and written together: a refused
+    status change leaves no severity or title change behind.  ``rca_done`` names the RCAs
+    now published (``internal``, ``external``), which stops their clocks.
+    """
+    unknown = sorted(set(rca_done) - {"internal", "external"})
+    if unknown:
+        raise UsageError(f"unknown RCA '{unknown[0]}'; use internal or external")
+    fields = severity is not None or title is not None or bool(add_tenants) or security is not None
+    if status is None and not fields and not rca_done:
+        raise UsageError(
+            "nothing to change; pass --status, --severity, --title, --add-tenant, --security "
+            "or --rca-internal-done/--rca-external-done"
+        )
+    with store.transaction():
+        if status is not None:
+            check_status_change(
+                store.get_incident(ref), status, reason=reason, confirmed_by=confirmed_by
+            )
+        if fields:
+            update_incident(
+                store,
+                ref,
+                now=now,
+                actor=actor,
+                severity=severity,
+                title=title,
+                add_tenants=add_tenants,
+                security=security,
+            )
+        if status is not None:
+            change_status(
+                store, ref, status, now=now, actor=actor, reason=reason, confirmed_by=confirmed_by
+            )
+        for which in dict.fromkeys(rca_done):
+            store.record_clock(
+                ref,
+                column=f"rca_{which}_at",
+                at=now,
+                event=f"rca.{which}",
+                actor=actor,
+                data={"at": isoformat(now)},
+            )
+        return store.get_incident(ref)
+
+
+def engage(store: Store, ref: str, *, now: datetime, actor: str) -> Incident:
+    """Record that the GDCMOC (``actor``) is engaged on ``ref`` now; stops that clock."""
+    incident = store.get_incident(ref)
+    store.record_clock(
+        ref, column="engaged_at", at=now, event="gdcmoc.engaged", actor=actor, data={"by": actor}
+    )
+    return incident
+
+
+def sync_tenants(store: Store, directory: TenantDirectory) -> list[Tenant]:
+    """Copy every tenant the directory knows into the store (insert or replace)."""
+    found = directory.tenants()
+    with store.transaction():
+        for tenant in found:
+            store.put_tenant(tenant)
+    return found
 
 
 def update_incident(
@@ -327,6 +448,107 @@ def edit(
 def message_text(draft: Draft) -> str:
     """The draft's latest text as the customer sees it, subject line first."""
     return _text(draft.revision.subject, draft.revision.body)
+
+
+def holding_values(
+    store: Store, incident: Incident, kind: MessageKind, *, policy: Policy, now: datetime
+) -> dict[str, str]:
+    """Variables for a holding update: the last sent update's impact, "work continues", and
+    the next update time the cadence policy asks for."""
+    from comms.cadence import holding_variables, suggest_next_update
+
+    if kind is not MessageKind.UPDATE:
+        raise UsageError(
+            "--holding works with the update message only: comms draft update --holding"
+        )
+    sent = store.list_drafts(incident_ref=incident.ref, state=DraftState.SENT)
+    if not sent:
+        raise UsageError(
+            f"nothing was sent for {incident.ref} yet; a holding update repeats the last sent update"
+        )
+    last = max(sent, key=lambda d: d.updated_at)
+    next_at = suggest_next_update(incident.severity.value, incident.status.value, policy, now)
+    return holding_variables(last.revision.variables, now=now, next_update_at=next_at)
+
+
+def revision(store: Store, draft_id: int, number: int | None = None) -> Revision:
+    """Revision ``number`` of a draft (default the latest); ``UsageError`` if there is none."""
+    revisions = store.revisions(draft_id)
+    if number is None and revisions:
+        return revisions[-1]
+    for rev in revisions:
+        if rev.number == number:
+            return rev
+    raise UsageError(f"no revision {number}; this draft has revisions 1–{len(revisions)}")
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Everything said and decided for an incident: the RCA's raw material."""
+
+    incident: Incident
+    events: list[Event]
+    texts: dict[tuple[int, int], str]  # (draft, revision) -> the text customers got
+    report: CadenceReport
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the incident, its events, the sent texts and the cadence report."""
+        report = self.report
+        return {
+            "incident": self.incident.to_dict(),
+            "events": [e.to_dict() for e in self.events],
+            "messages": [
+                {"draft_id": k[0], "revision": k[1], "text": v} for k, v in self.texts.items()
+            ],
+            "cadence": {
+                "summary": report.summary,
+                "updates": [
+                    {
+                        "tenant": u.tenant,
+                        "sent_at": u.sent_at.isoformat() if u.sent_at else None,
+                        "due_at": u.due_at.isoformat() if u.due_at else None,
+                        "reason": u.reason,
+                        "on_time": u.on_time,
+                        "late_minutes": round(u.late_by.total_seconds() / 60) if u.late_by else 0,
+                    }
+                    for u in report.updates
+                ],
+                "clocks": [
+                    {
+                        "clock": c.clock,
+                        "due_at": c.due_at.isoformat(),
+                        "met_at": c.met_at.isoformat() if c.met_at else None,
+                        "on_time": c.on_time,
+                    }
+                    for c in report.clocks
+                ],
+            },
+        }
+
+    def markdown(self) -> str:
+        """The event log, the sent texts and the cadence report as Markdown."""
+        from comms.cadence import report_markdown
+
+        return (
+            timeline_markdown(self.incident, self.events, self.texts)
+            + "\n"
+            + report_markdown(self.report)
+        )
+
+
+def timeline(store: Store, ref: str, *, policy: Policy, now: datetime) -> Timeline:
+    """The incident's events in order, each sent text, and the cadence report at ``now``."""
+    from comms.cadence import cadence_report
+
+    incident = store.get_incident(ref)
+    events = store.events(ref)
+    texts: dict[tuple[int, int], str] = {}
+    for event in events:
+        if event.type == "update.sent":
+            key = (int(event.data.get("draft_id", 0)), int(event.data.get("revision", 0)))
+            rev = revision(store, key[0], key[1])
+            texts[key] = _text(rev.subject, rev.body)
+    return Timeline(incident, events, texts, cadence_report(incident, events, policy, now))
 
 
 def timeline_markdown(

@@ -6,32 +6,30 @@ import json
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from comms.commands import common
 from comms.commands.common import FORMAT_OPTION, dump, emit_json
 from comms.errors import MissingVariablesError, UsageError
+from comms.models import DraftState, MessageKind, Severity, Status
+
+if TYPE_CHECKING:
+    from comms.bootstrap import Runtime
+    from comms.models import Draft
+    from comms.service import Checker, Composed
 
 
-def _severity(_ctx: Any, _param: Any, value: str | None) -> Any:
-    from comms.models import Severity
-
+def _severity(_ctx: Any, _param: Any, value: str | None) -> Severity | None:
     return Severity(value.upper()) if value else None
 
 
-SEVERITY = click.Choice(["S1", "S2", "S3", "S4"], case_sensitive=False)
-STATUSES = ["investigating", "identified", "mitigating", "monitoring", "resolved"]
-KINDS = [
-    "investigation-start",
-    "update",
-    "escalated-response",
-    "mitigation-in-progress",
-    "resolved",
-    "maintenance-planned",
-    "maintenance-completed",
-]
+# Choices come from the enums, so a new severity, status or kind needs no CLI edit.
+SEVERITY = click.Choice([s.value for s in Severity], case_sensitive=False)
+STATUSES = [s.value for s in Status]
+KINDS = [k.value for k in MessageKind]
+STATES = [s.value for s in DraftState]
 
 
 # -- tenants ------------------------------------------------------------------------------
@@ -146,16 +144,10 @@ def tenants_sync(fmt: str) -> None:
     Example:
       COMMS_SWITCHBOARD_TOKEN=… comms tenants sync
     """
-    from contextlib import ExitStack
+    from comms import service
 
-    from comms.commands.delivery import _publishers
-
-    with ExitStack() as stack:
-        publisher = _publishers(["switchboard"], stack)["switchboard"]
-        found = publisher.tenants()
-    store = common.store()
-    for tenant in found:
-        store.put_tenant(tenant)
+    runtime = common.runtime()
+    found = service.sync_tenants(runtime.store, runtime.tenant_directory("switchboard"))
     if fmt == "json":
         emit_json([dump(t) for t in found])
         return
@@ -336,19 +328,11 @@ def incident_engage(ref: str) -> None:
     Example:
       comms incident engage INC-1
     """
-    store = common.store()
-    store.get_incident(ref)
-    author = common.settings().author
-    moment = common.now()
-    store.record_clock(
-        ref,
-        column="engaged_at",
-        at=moment,
-        event="gdcmoc.engaged",
-        actor=author,
-        data={"by": author},
-    )
-    click.echo(f"{ref}: GDCMOC engaged ({author})")
+    from comms import service
+
+    runtime = common.runtime()
+    service.engage(runtime.store, ref, now=runtime.now(), actor=runtime.actor)
+    click.echo(f"{ref}: GDCMOC engaged ({runtime.actor})")
 
 
 @incident.command("set")
@@ -402,66 +386,24 @@ def incident_set(
       comms incident set INC-1 --status resolved --confirmed-by "Sam (IMOC)"
     """
     from comms import service
-    from comms.models import Status
 
-    store = common.store()
-    author = common.settings().author
-    moment = common.now()
-    rca = [
-        name
-        for name, on in (("internal", rca_internal_done), ("external", rca_external_done))
-        if on
-    ]
-    if (
-        status is None
-        and severity is None
-        and title is None
-        and not add_tenants
-        and security is None
-        and not rca
-    ):
-        raise UsageError(
-            "nothing to change; pass --status, --severity, --title, --add-tenant, --security "
-            "or --rca-internal-done/--rca-external-done"
-        )
-    if status is not None:
-        # Check the transition before anything is written, so a refused status change
-        # does not leave a severity or title change behind.
-        service.check_status_change(
-            store.get_incident(ref), Status(status), reason=reason, confirmed_by=confirmed_by
-        )
-    result = None
-    if severity is not None or title is not None or add_tenants or security is not None:
-        result = service.update_incident(
-            store,
-            ref,
-            now=moment,
-            actor=author,
-            severity=severity,
-            title=title,
-            add_tenants=add_tenants,
-            security=security,
-        )
-    if status is not None:
-        result = service.change_status(
-            store,
-            ref,
-            Status(status),
-            now=moment,
-            actor=author,
-            reason=reason,
-            confirmed_by=confirmed_by,
-        )
-    for which in rca:
-        store.record_clock(
-            ref,
-            column=f"rca_{which}_at",
-            at=moment,
-            event=f"rca.{which}",
-            actor=author,
-            data={"at": moment.isoformat()},
-        )
-    result = result or store.get_incident(ref)
+    runtime = common.runtime()
+    result = service.set_incident(
+        runtime.store,
+        ref,
+        now=runtime.now(),
+        actor=runtime.actor,
+        status=Status(status) if status else None,
+        confirmed_by=confirmed_by,
+        reason=reason,
+        severity=severity,
+        title=title,
+        add_tenants=add_tenants,
+        security=security,
+        rca_done=[
+            n for n, on in (("internal", rca_internal_done), ("external", rca_external_done)) if on
+        ],
+    )
     if fmt == "json":
         emit_json(dump(result))
         return
@@ -558,37 +500,6 @@ def _spec_json(spec: Any) -> dict[str, Any]:
 # -- drafts -------------------------------------------------------------------------------
 
 
-def checker() -> Any:
-    """The linter as a ``service.Checker`` for the configured lint settings and tenants."""
-    return make_checker(common.lint_config(), common.store())
-
-
-def make_checker(config: Any, store: Any) -> Any:
-    """Build a checker: lint the rendered text knowing the incident's audience and every tenant."""
-    from comms.lint import lint
-
-    known = store.list_tenants()
-
-    def check(text: str, kind: str, incident: Any) -> list[dict[str, Any]]:
-        audience = [t for t in known if t.id in incident.tenants]
-        # One text to several tenants must name none of them, so only a single-tenant
-        # message has an audience whose own names (and aliases) are allowed.
-        own = audience[0] if len(audience) == 1 else None
-        others = [n for t in known if t is not own for n in (t.name, *t.aliases) if n]
-        findings = lint(
-            text,
-            config=config,
-            kind=kind,
-            audience=own.name if own else None,
-            tenants=others,
-            severity=incident.severity.value,
-            status=incident.status.value,
-        )
-        return [f.to_dict() for f in findings]
-
-    return check
-
-
 @click.command()
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option("--incident", "ref", required=True, help="The incident reference, e.g. INC-1.")
@@ -645,91 +556,88 @@ def draft(
       comms draft update --incident INC-1 --holding
     """
     from comms import service
-    from comms.models import MessageKind
 
     values: dict[str, str] = _read_vars(vars_file) if vars_file else {}
     values.update(_assignments(assignments))
-    settings = common.settings()
-    store = common.store()
-    renderer = common.renderer()
-    moment = common.now()
-    incident = store.get_incident(ref)
-    if holding:
-        values = {**_holding_values(store, incident, kind, moment), **values}
-    check = checker()
-    while True:
-        try:
-            composed = service.compose(
-                store,
-                renderer,
-                ref=ref,
-                kind=MessageKind(kind),
-                values=values,
-                now=moment,
-                author=settings.author,
-                interval_minutes=settings.interval_for(incident.severity.value),
-                check=check,
-            )
-            break
-        except MissingVariablesError as exc:
-            if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                raise
-            spec = renderer.spec(kind)
-            for name in exc.missing:
-                var = spec.variable(name)
-                values[name] = click.prompt(f"{name} ({var.help})" if var and var.help else name)
+    runtime = common.runtime()
+    check = service.make_checker(runtime.lint_config(), runtime.store.list_tenants())
+    composed = _compose(runtime, ref, MessageKind(kind), values, holding, check)
     result = composed.draft
     if edit:
         edited = click.edit(service.message_text(result), extension=".txt", require_save=True)
         if edited is not None:
-            changed = service.edit(
-                store, result.id, edited, now=common.now(), author=settings.author, check=check
+            result = (
+                service.edit(
+                    runtime.store,
+                    result.id,
+                    edited,
+                    now=runtime.now(),
+                    author=runtime.actor,
+                    check=check,
+                )
+                or result
             )
-            result = changed or result
     if fmt == "json":
-        emit_json(
-            {
-                **_draft_summary(result),
-                "subject": result.revision.subject,
-                "body": result.revision.body,
-                "variables": result.revision.variables,
-                "carried_over": sorted(composed.carried),
-                "findings": result.revision.findings,
-            }
-        )
+        emit_json({**_draft_json(result), "carried_over": sorted(composed.carried)})
         return
+    carried = ", ".join(sorted(composed.carried))
     click.echo(
         f"draft {result.id} for {ref}: {kind}, revision {result.revision.number}"
-        + (
-            f" (values carried over: {', '.join(sorted(composed.carried))})"
-            if composed.carried
-            else ""
-        )
+        + (f" (values carried over: {carried})" if carried else "")
     )
     click.echo("")
     click.echo(service.message_text(result), nl=False)
     _echo_findings(result.revision.findings)
 
 
-def _holding_values(store: Any, incident: Any, kind: str, moment: Any) -> dict[str, str]:
-    """Variables for a holding update, from the last update sent for the incident."""
-    from comms.cadence import holding_variables, policy_from_config, suggest_next_update
-    from comms.models import DraftState
+def _draft_json(d: Draft) -> dict[str, Any]:
+    return {
+        **_draft_summary(d),
+        "subject": d.revision.subject,
+        "body": d.revision.body,
+        "variables": d.revision.variables,
+        "findings": d.revision.findings,
+    }
 
-    if kind != "update":
-        raise UsageError(
-            "--holding works with the update message only: comms draft update --holding"
+
+def _compose(
+    runtime: Runtime,
+    ref: str,
+    kind: MessageKind,
+    values: dict[str, str],
+    holding: bool,
+    check: Checker,
+) -> Composed:
+    """``service.compose``, asking on a terminal for each missing required value."""
+    from comms import service
+
+    store, renderer, moment = runtime.store, runtime.renderer(), runtime.now()
+    incident = store.get_incident(ref)
+    if holding:
+        held = service.holding_values(
+            store, incident, kind, policy=runtime.cadence_policy(), now=moment
         )
-    sent = store.list_drafts(incident_ref=incident.ref, state=DraftState.SENT)
-    if not sent:
-        raise UsageError(
-            f"nothing was sent for {incident.ref} yet; a holding update repeats the last sent update"
-        )
-    last = max(sent, key=lambda d: d.updated_at)
-    settings = common.settings()
-    policy = policy_from_config(settings.table("cadence"), settings.next_update_minutes)
-    next_at = suggest_next_update(incident.severity.value, incident.status.value, policy, moment)
-    return holding_variables(last.revision.variables, now=moment, next_update_at=next_at)
+        values = {**held, **values}
+    while True:
+        try:
+            return service.compose(
+                store,
+                renderer,
+                ref=ref,
+                kind=kind,
+                values=values,
+                now=moment,
+                author=runtime.actor,
+                interval_minutes=runtime.settings.interval_for(incident.severity.value),
+                check=check,
+            )
+        except MissingVariablesError as exc:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                raise
+            spec = renderer.spec(kind.value)
+            for name in exc.missing:
+                var = spec.variable(name)
+                values[name] = click.prompt(f"{name} ({var.help})" if var and var.help else name)
 
 
 def _echo_findings(findings: list[dict[str, Any]]) -> None:
@@ -759,7 +667,7 @@ def drafts() -> None:
 @click.option("--incident", "ref", default=None, help="Only this incident's drafts.")
 @click.option(
     "--state",
-    type=click.Choice(["draft", "in-review", "approved", "changes-requested", "sent"]),
+    type=click.Choice(STATES),
     default=None,
 )
 @FORMAT_OPTION
@@ -770,8 +678,6 @@ def drafts_list(ref: str | None, state: str | None, fmt: str) -> None:
     Example:
       comms drafts list --incident INC-1 --format json
     """
-    from comms.models import DraftState
-
     found = common.store().list_drafts(incident_ref=ref, state=DraftState(state) if state else None)
     if fmt == "json":
         emit_json([_draft_summary(d) for d in found])
@@ -797,9 +703,11 @@ def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
     Example:
       comms drafts show 3 --revision 1
     """
+    from comms import service
+
     store = common.store()
     found = store.get_draft(draft_id)
-    rev = _pick(store, draft_id, revision) if revision else found.revision
+    rev = service.revision(store, draft_id, revision) if revision else found.revision
     if fmt == "json":
         emit_json(
             {
@@ -841,9 +749,17 @@ def drafts_diff(draft_id: int, old: int | None, new: int | None) -> None:
     """
     import difflib
 
-    revisions = common.store().revisions(draft_id)
-    new_rev = _pick_from(revisions, new) if new else revisions[-1]
-    old_rev = _pick_from(revisions, old) if old else (revisions[-2] if len(revisions) > 1 else None)
+    from comms import service
+
+    store = common.store()
+    new_rev = service.revision(store, draft_id, new)
+    old_rev = (
+        service.revision(store, draft_id, old)
+        if old
+        else service.revision(store, draft_id, new_rev.number - 1)
+        if new_rev.number > 1
+        else None
+    )
     if old_rev is None:
         click.echo(f"draft {draft_id} has one revision; nothing to compare")
         return
@@ -853,17 +769,6 @@ def drafts_diff(draft_id: int, old: int | None, new: int | None) -> None:
         difflib.unified_diff(a, b, f"revision {old_rev.number}", f"revision {new_rev.number}")
     )
     click.echo("".join(diff) if diff else "no differences", nl=not diff)
-
-
-def _pick(store: Any, draft_id: int, number: int) -> Any:
-    return _pick_from(store.revisions(draft_id), number)
-
-
-def _pick_from(revisions: list[Any], number: int) -> Any:
-    for rev in revisions:
-        if rev.number == number:
-            return rev
-    raise UsageError(f"no revision {number}; this draft has revisions 1–{len(revisions)}")
 
 
 def _draft_summary(d: Any) -> dict[str, Any]:
@@ -902,59 +807,13 @@ def timeline(ref: str, fmt: str) -> None:
       comms timeline INC-1 > INC-1-timeline.md
     """
     from comms import service
-    from comms.cadence import cadence_report, policy_from_config, report_markdown
 
-    store = common.store()
-    found = store.get_incident(ref)
-    events = store.events(ref)
-    settings = common.settings()
-    policy = policy_from_config(settings.table("cadence"), settings.next_update_minutes)
-    report = cadence_report(found, events, policy, common.now())
-    texts: dict[tuple[int, int], str] = {}
-    for event in events:
-        if event.type == "update.sent":
-            key = (int(event.data.get("draft_id", 0)), int(event.data.get("revision", 0)))
-            rev = _pick(store, key[0], key[1])
-            texts[key] = f"Subject: {rev.subject}\n\n{rev.body}"
+    runtime = common.runtime()
+    found = service.timeline(runtime.store, ref, policy=runtime.cadence_policy(), now=runtime.now())
     if fmt == "json":
-        emit_json(
-            {
-                "incident": dump(found),
-                "events": [dump(e) for e in events],
-                "messages": [
-                    {"draft_id": k[0], "revision": k[1], "text": v} for k, v in texts.items()
-                ],
-                "cadence": {
-                    "summary": report.summary,
-                    "updates": [
-                        {
-                            "tenant": u.tenant,
-                            "sent_at": u.sent_at.isoformat() if u.sent_at else None,
-                            "due_at": u.due_at.isoformat() if u.due_at else None,
-                            "reason": u.reason,
-                            "on_time": u.on_time,
-                            "late_minutes": round(u.late_by.total_seconds() / 60)
-                            if u.late_by
-                            else 0,
-                        }
-                        for u in report.updates
-                    ],
-                    "clocks": [
-                        {
-                            "clock": c.clock,
-                            "due_at": c.due_at.isoformat(),
-                            "met_at": c.met_at.isoformat() if c.met_at else None,
-                            "on_time": c.on_time,
-                        }
-                        for c in report.clocks
-                    ],
-                },
-            }
-        )
+        emit_json(found.to_dict())
         return
-    click.echo(service.timeline_markdown(found, events, texts), nl=False)
-    click.echo("")
-    click.echo(report_markdown(report), nl=False)
+    click.echo(found.markdown(), nl=False)
 
 
 # -- input helpers ------------------------------------------------------------------------

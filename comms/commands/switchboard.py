@@ -1,6 +1,6 @@
 """``comms switchboard``: run the Switchboard API stub server locally.
 
-The stub (``comms.adapters.stub_server``) is imported only when ``serve`` runs, so this module
+The stub (``comms.bootstrap.switchboard_stub``) is imported only when ``serve`` runs, so this module
 costs click alone at import time.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,31 +130,22 @@ def serve(
       COMMS_SWITCHBOARD_TOKEN=dev comms switchboard serve --port 8765 --rate-limit 600/min
       curl -H 'Authorization: Bearer dev' http://127.0.0.1:8765/api/v1/tenants
     """
-    from comms.adapters.stub_server import FaultPlan, parse_fault_spec, parse_rate
-    from comms.adapters.stub_server import serve as run
+    from comms.bootstrap import switchboard_stub
 
+    stub = switchboard_stub()
     secret = _token(token)
     try:
-        per_minute = parse_rate(rate_limit) if rate_limit else None
-        rates = parse_fault_spec(fault_spec) if fault_spec else {}
+        per_minute = stub.parse_rate(rate_limit) if rate_limit else None
+        rates = stub.parse_fault_spec(fault_spec) if fault_spec else {}
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    plan = FaultPlan(
+    plan = stub.FaultPlan(
         rates=rates,
         match=fault_match,
         slow_seconds=slow_seconds,
         seed=fault_seed,
         rng=random.Random(fault_seed),
     )
-
-    def announce(url: str) -> None:
-        extras = []
-        if per_minute:
-            extras.append(f"limit {per_minute:g}/min")
-        if rates:
-            extras.append("faults " + ",".join(f"{k}:{v:g}" for k, v in rates.items()))
-        suffix = f" ({'; '.join(extras)})" if extras else ""
-        click.echo(f"Switchboard stub listening on {url}, database {db_path}{suffix}", err=True)
 
     options: dict[str, Any] = {
         "token": secret,
@@ -164,13 +156,30 @@ def serve(
         "burst": burst,
         "faults": plan,
         "log_level": log_level,
-        "announce": announce,
+        "announce": _announcer(db_path, per_minute, rates),
     }
     try:
-        run(db_path, **options)
+        stub.serve(db_path, **options)
     except ValueError as exc:  # a malformed seed file
         raise UsageError(str(exc)) from exc
     except OSError as exc:
         raise ConfigError(str(exc)) from exc
     except sqlite3.Error as exc:
         raise ConfigError(f"cannot use {db_path}: {exc}; pass another --db") from exc
+
+
+def _announcer(
+    db_path: Path, per_minute: float | None, rates: dict[str, float]
+) -> Callable[[str], None]:
+    """Print where the stub listens, with its limits and faults, once it is up."""
+
+    def announce(url: str) -> None:
+        extras = []
+        if per_minute:
+            extras.append(f"limit {per_minute:g}/min")
+        if rates:
+            extras.append("faults " + ",".join(f"{k}:{v:g}" for k, v in rates.items()))
+        suffix = f" ({'; '.join(extras)})" if extras else ""
+        click.echo(f"Switchboard stub listening on {url}, database {db_path}{suffix}", err=True)
+
+    return announce

@@ -659,26 +659,11 @@ def test_edit_that_drops_the_subject_is_refused(
 # -- help everywhere ---------------------------------------------------------------------
 
 
-def _missing_module(name: str) -> str | None:
-    """The command's module if it is not written yet (another issue's work in progress)."""
-    import importlib.util
-
-    from comms.cli import COMMANDS
-
-    module = COMMANDS[name][0].split(":")[0]
-    try:
-        return None if importlib.util.find_spec(module) is not None else module
-    except ModuleNotFoundError:
-        return module
-
-
 def walk(command: click.Command, path: list[str]) -> list[list[str]]:
     found = [path]
     if isinstance(command, click.Group):
         ctx = click.Context(command, info_name=path[-1] if path else "comms")
         for name in command.list_commands(ctx):
-            if not path and _missing_module(name):
-                continue
             sub = command.get_command(ctx, name)
             assert sub is not None, f"comms {' '.join([*path, name])} is listed but cannot load"
             found += walk(sub, [*path, name])
@@ -691,18 +676,15 @@ def all_commands() -> list[list[str]]:
     return walk(cli, [])
 
 
-def _command_params() -> list[object]:
+def _command_names() -> list[str]:
     from comms.cli import COMMANDS
 
-    params: list[object] = []
-    for name in sorted(COMMANDS):
-        missing = _missing_module(name)
-        marks = [pytest.mark.skip(reason=f"{missing} is not written yet")] if missing else []
-        params.append(pytest.param(name, marks=marks, id=name))
-    return params
+    return sorted(COMMANDS)
 
 
-@pytest.mark.parametrize("name", _command_params())
+# Every entry of the command table must import: a typo in a module path is a failure here,
+# never a skip.
+@pytest.mark.parametrize("name", _command_names())
 def test_every_command_in_the_table_loads(name: str) -> None:
     from comms.cli import cli
 
