@@ -1,10 +1,11 @@
 """Alert sinks: where the cadence watcher sends reminders, alerts and resolves.
 
-Each sink has a ``name`` and ``send(action)``; HTTP sinks receive their ``httpx.Client``
-in the constructor (the seam tests use to point them at local servers).  Failures raise
-``PublishError(channel=...)``; the message never contains the webhook URL or routing key,
-which are secrets.  What is sent comes from ``comms.alerts.payload``, so restricted
-(pubsec, security) incidents carry only their reference, severity and deadline.
+Each sink implements the ``comms.ports.AlertSink`` port: a ``name`` and ``send(action)``.
+HTTP sinks receive their ``httpx.Client`` in the constructor (the seam tests use to point
+them at local servers).  Failures raise ``PublishError(channel=...)``; the message never
+contains the webhook URL or routing key, which are secrets.  What is sent comes from
+``comms.alerts.payload``, so restricted (pubsec, security) incidents carry only their
+reference, severity and deadline.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from comms.alerts import ALERT, ESCALATE, REALERT, REMIND, RESOLVE, Action, payload
 from comms.errors import PublishError, UsageError
@@ -20,16 +22,9 @@ from comms.errors import PublishError, UsageError
 if TYPE_CHECKING:
     import httpx
 
+    from comms.ports import AlertSink
+
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-
-
-class AlertSink(Protocol):
-    """Sends one alert action somewhere."""
-
-    name: str
-
-    def send(self, action: Action) -> None:
-        """Deliver ``action`` or raise ``PublishError``."""
 
 
 class StdoutSink:
@@ -191,7 +186,9 @@ SINK_HELP = "stdout, slack:URL, pagerduty:ROUTING_KEY, webhook:URL (a value may 
 
 
 def build_sinks(
-    specs: list[str], client_factory: Any, environ: dict[str, str] | None = None
+    specs: Sequence[str],
+    client_factory: Callable[[], httpx.Client],
+    environ: Mapping[str, str] | None = None,
 ) -> list[AlertSink]:
     """Sinks from ``--sink`` specs; ``client_factory()`` makes the shared httpx client once.
 
@@ -200,7 +197,7 @@ def build_sinks(
     """
     env = os.environ if environ is None else environ
     sinks: list[AlertSink] = []
-    client = None
+    client: httpx.Client | None = None
     for spec in specs:
         kind, _, value = spec.partition(":")
         kind = kind.strip().lower()

@@ -1,11 +1,11 @@
-"""SqliteAlerts: the cadence watcher's memory, in the same SQLite file as the store.
+"""SqliteAlerts: the ``AlertState`` port (the cadence watcher's memory) on the comms SQLite file.
 
 Its own tables (created with ``CREATE TABLE IF NOT EXISTS``, outside the store's
 versioned migrations): the alert state per ``(ref, clock)``, so a restarted watcher
 neither repeats nor loses alerts; snoozes; and a log of every action sent.
 
 It also reads the store's denormalised ``incidents`` clock columns in one query without
-importing pydantic (``read_clock_rows``): ``comms cadence check`` must stay fast as a
+importing pydantic (``clock_rows``): ``comms cadence check`` must stay fast as a
 whole process, and importing the store's models alone costs ~0.2 s.  A contract test
 checks that it returns exactly what ``SqliteStore.clock_rows`` returns.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -254,9 +254,9 @@ class SqliteAlerts:
         self,
         states: Mapping[Key, AlertState],
         *,
-        sent: list[tuple[Action, list[str]]] = (),  # type: ignore[assignment]
-        partial: list[tuple[str, str, datetime]] = (),  # type: ignore[assignment]
-        finished: list[str] = (),  # type: ignore[assignment]
+        sent: Sequence[tuple[Action, list[str]]] = (),
+        partial: Sequence[tuple[str, str, datetime]] = (),
+        finished: Sequence[str] = (),
     ) -> None:
         """Replace the stored state with ``states`` and log ``sent`` actions, atomically.
 

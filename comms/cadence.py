@@ -30,6 +30,8 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from comms.models import Severity
+
 OK = "ok"
 DUE_SOON = "due-soon"
 OVERDUE = "overdue"
@@ -42,7 +44,9 @@ RCA_INTERNAL = "rca-internal"
 RCA_EXTERNAL = "rca-external"
 CLOCKS = (UPDATE, ENGAGE, DIRECTOR, RCA_INTERNAL, RCA_EXTERNAL)
 
-SEVERITIES = ("S1", "S2", "S3", "S4")
+# Plain strings, not enum members: clock rows and comms.toml carry severities as text.
+SEVERITIES: tuple[str, ...] = tuple(severity.value for severity in Severity)
+_S1, _S2, _S3, _S4 = SEVERITIES
 OPEN_STATUSES = ("investigating", "identified", "mitigating", "monitoring")
 RESOLVED = "resolved"
 # "Without a mitigation in sight": once mitigating, the Director clock stops.
@@ -68,25 +72,25 @@ class Policy:
 
     gaps: Mapping[str, Mapping[str, timedelta | None]] = field(
         default_factory=lambda: {
-            "S1": dict.fromkeys(OPEN_STATUSES, _minutes(60)),
-            "S2": dict.fromkeys(OPEN_STATUSES, _minutes(120)),
+            _S1: dict.fromkeys(OPEN_STATUSES, _minutes(60)),
+            _S2: dict.fromkeys(OPEN_STATUSES, _minutes(120)),
         }
     )
     on_status_change: Mapping[str, timedelta] = field(
-        default_factory=lambda: {"S1": _minutes(15), "S2": _minutes(30)}
+        default_factory=lambda: {_S1: _minutes(15), _S2: _minutes(30)}
     )
     reminder_lead: timedelta = _M15
     settle: timedelta = _M10
     realert_every: timedelta = _M15
     escalate_after: timedelta = _M30
     quiet_hours: tuple[time, time] | None = None
-    quiet_severities: tuple[str, ...] = ("S3", "S4")
+    quiet_severities: tuple[str, ...] = (_S3, _S4)
     engage_within: timedelta = _M10
-    engage_severities: tuple[str, ...] = ("S1", "S2")
+    engage_severities: tuple[str, ...] = (_S1, _S2)
     director_after: timedelta = _M60
-    director_severities: tuple[str, ...] = ("S1",)
+    director_severities: tuple[str, ...] = (_S1,)
     rca_within: timedelta = _WEEK
-    rca_severities: tuple[str, ...] = ("S1",)
+    rca_severities: tuple[str, ...] = (_S1,)
     rca_realert_every: timedelta = _DAY
     rca_escalate_after: timedelta = _DAY
     # A missing final "resolved" update is chased for a day, then left to the RCA.
@@ -183,7 +187,24 @@ def update_due(
 
 def next_due(row: Any, policy: Policy = DEFAULT_POLICY) -> datetime | None:
     """When the incident's next customer update is due (independent of ``now``), or None."""
-    found = update_due(
+    found = _row_due(row, policy)
+    return None if found is None else found[0]
+
+
+class _UpdateInputs(NamedTuple):
+    """What the update deadline depends on, under the names a ClockRow gives them."""
+
+    severity: str
+    status: str
+    created_at: datetime
+    status_changed_at: datetime | None
+    last_update_at: datetime | None
+    promised_update_at: datetime | None
+
+
+def _row_due(row: Any, policy: Policy) -> tuple[datetime, str] | None:
+    """``update_due`` for a ClockRow or ``_UpdateInputs``."""
+    return update_due(
         severity=row.severity,
         status=row.status,
         created_at=row.created_at,
@@ -192,7 +213,6 @@ def next_due(row: Any, policy: Policy = DEFAULT_POLICY) -> datetime | None:
         promised_update_at=row.promised_update_at,
         policy=policy,
     )
-    return None if found is None else found[0]
 
 
 def remind_time(due_at: datetime, last_update_at: datetime | None, policy: Policy) -> datetime:
@@ -247,15 +267,7 @@ def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime)
         (last is None or last < row.status_changed_at)
         and now - row.status_changed_at <= policy.final_update_window
     ):
-        found = update_due(
-            severity=severity,
-            status=status,
-            created_at=row.created_at,
-            status_changed_at=row.status_changed_at,
-            last_update_at=last,
-            promised_update_at=row.promised_update_at,
-            policy=policy,
-        )
+        found = _row_due(row, policy)
         if found is not None:
             due = found[0]
             _add(out, row, UPDATE, due, remind_time(due, last, policy), found[1], now)
@@ -470,15 +482,10 @@ def cadence_report(
             sent_at = event.at
             promise = parse_promise(data.get("next_update_at"), sent_at)
             for tenant in data.get("tenants") or tenants_all:
-                found = update_due(
-                    severity=severity,
-                    status=status,
-                    created_at=created_at,
-                    status_changed_at=changed_at,
-                    last_update_at=last.get(tenant),
-                    promised_update_at=promised.get(tenant),
-                    policy=policy,
+                inputs = _UpdateInputs(
+                    severity, status, created_at, changed_at, last.get(tenant), promised.get(tenant)
                 )
+                found = _row_due(inputs, policy)
                 if found is None:
                     updates.append(UpdateCheck(tenant, sent_at, None, "no deadline", True, None))
                 else:
@@ -492,15 +499,10 @@ def cadence_report(
             worst_severity = severity
     if status != RESOLVED or now - (changed_at or created_at) <= policy.final_update_window:
         for tenant in tenants_all:
-            found = update_due(
-                severity=severity,
-                status=status,
-                created_at=created_at,
-                status_changed_at=changed_at,
-                last_update_at=last.get(tenant),
-                promised_update_at=promised.get(tenant),
-                policy=policy,
+            inputs = _UpdateInputs(
+                severity, status, created_at, changed_at, last.get(tenant), promised.get(tenant)
             )
+            found = _row_due(inputs, policy)
             if found is not None and now > found[0]:
                 updates.append(UpdateCheck(tenant, None, found[0], found[1], False, now - found[0]))
     clocks: list[ClockCheck] = []
@@ -697,7 +699,7 @@ def policy_from_config(
     """
     gaps: dict[str, dict[str, timedelta | None]] = {
         severity: dict.fromkeys(OPEN_STATUSES, _minutes(minutes))
-        for severity, minutes in (intervals or {"S1": 60, "S2": 120}).items()
+        for severity, minutes in (intervals or {_S1: 60, _S2: 120}).items()
     }
     if not table:
         return Policy(gaps=gaps)
@@ -745,7 +747,7 @@ def _validated_policy(
         raise ConfigError('cadence.gap must be a table like [cadence.gap] S1 = "60m"')
     for severity, spec in raw_gap.items():
         if severity not in SEVERITIES:
-            raise ConfigError(f"cadence.gap: unknown severity '{severity}' (S1-S4)")
+            raise ConfigError(f"cadence.gap: unknown severity '{severity}' ({_S1}-{_S4})")
         if isinstance(spec, Mapping):
             unknown = sorted(set(spec) - {*OPEN_STATUSES, "default"})
             if unknown:
@@ -776,7 +778,7 @@ def _validated_policy(
         for severity, spec in raw_change.items():
             if severity not in SEVERITIES:
                 raise ConfigError(
-                    f"cadence.on_status_change: unknown severity '{severity}' (S1-S4)"
+                    f"cadence.on_status_change: unknown severity '{severity}' ({_S1}-{_S4})"
                 )
             value = duration(f"on_status_change.{severity}", spec, allow_off=True)
             if value is None:

@@ -141,8 +141,10 @@ def _intervals(raw: dict[str, Any], source: str) -> dict[str, int]:
     minutes = raw.get("interval_minutes", {})
     if not isinstance(minutes, dict):
         raise ConfigError(f"{source}: updates.interval_minutes must be a table like {{ S1 = 60 }}")
+    from comms.models import Severity
+
     for severity, value in minutes.items():
-        if severity not in ("S1", "S2", "S3", "S4"):
+        if severity not in set(Severity):
             raise ConfigError(
                 f"{source}: updates.interval_minutes: unknown severity '{severity}' (S1–S4)"
             )

@@ -11,10 +11,10 @@ import pytest
 from comms.adapters.sqlite_alerts import SqliteAlerts
 from comms.alerts import RESTRICTED_FIELDS, payload, plan, simulate
 from comms.cadence import DEFAULT_POLICY, Policy, evaluate
-from comms.commands.cadence import Watcher
 from comms.errors import PublishError
 from comms.models import DraftState, MessageKind, Severity, Status
 from comms.times import isoformat
+from comms.watch import tick
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -132,7 +132,7 @@ def replay(
         actor="gdcmoc",
     )
     db = SqliteAlerts(store.path)
-    watcher = Watcher(db, [sink], DEFAULT_POLICY)
+    warnings: list[str] = []
     now = T0
     while now <= at("13:40"):
         hhmm = now.strftime("%H:%M")
@@ -141,10 +141,10 @@ def replay(
         if restart_every_tick:
             db.close()
             db = SqliteAlerts(store.path)
-            watcher = Watcher(db, [sink], DEFAULT_POLICY)
-        watcher.tick(now)
+        tick(db, [sink], DEFAULT_POLICY, now, warn=warnings.append)
         now += M
     db.close()
+    assert warnings == []
     return [(a.at.strftime("%H:%M"), a.kind, a.clock) for a in sink.sent]
 
 
@@ -171,11 +171,12 @@ def test_an_action_a_sink_refused_is_retried_at_the_next_tick_not_lost(store):
     sink = RecordingSink(fail=2)
     warnings: list[str] = []
     with SqliteAlerts(store.path) as db:
-        watcher = Watcher(db, [sink], DEFAULT_POLICY, warn=warnings.append)
-        assert watcher.tick(at("10:15")) == []
-        assert watcher.tick(at("10:16")) == []
-        assert [a.kind for a in watcher.tick(at("10:17"))] == ["alert"]
-        assert watcher.tick(at("10:18")) == []
+        first = tick(db, [sink], DEFAULT_POLICY, at("10:15"), warn=warnings.append)
+        assert (first.sent, first.failed) == ([], ["recording"])
+        assert tick(db, [sink], DEFAULT_POLICY, at("10:16"), warn=warnings.append).sent == []
+        third = tick(db, [sink], DEFAULT_POLICY, at("10:17"), warn=warnings.append)
+        assert ([a.kind for a in third.sent], third.failed) == (["alert"], [])
+        assert tick(db, [sink], DEFAULT_POLICY, at("10:18"), warn=warnings.append).sent == []
     assert [(a.at, a.kind) for a in sink.sent] == [(at("10:17"), "alert")]
     assert warnings == ["warning: alert INC-1 update: recording: refused"] * 2
 
@@ -318,15 +319,15 @@ def test_a_failing_sink_sits_out_the_tick_and_the_others_never_get_a_repeat(stor
     steady = RecordingSink()
     warnings: list[str] = []
     with SqliteAlerts(store.path) as db:
-        watcher = Watcher(db, [flaky, steady], DEFAULT_POLICY, warn=warnings.append)
-        assert watcher.tick(at("10:15")) == []
+        first = tick(db, [flaky, steady], DEFAULT_POLICY, at("10:15"), warn=warnings.append)
+        assert (first.sent, first.failed) == ([], ["recording"])
         assert len(warnings) == 2
         assert warnings[1] == "warning: 2 more for recording wait for the next check"
         assert len(db.partial()) == 3  # the steady sink took all three
     # A restarted watcher retries on the sink that missed them, and only there.
     with SqliteAlerts(store.path) as db:
-        watcher = Watcher(db, [flaky, steady], DEFAULT_POLICY, warn=warnings.append)
-        assert [a.ref for a in watcher.tick(at("10:16"))] == ["INC-1", "INC-2", "INC-3"]
+        again = tick(db, [flaky, steady], DEFAULT_POLICY, at("10:16"), warn=warnings.append)
+        assert [a.ref for a in again.sent] == ["INC-1", "INC-2", "INC-3"]
         assert db.partial() == set()
     assert [a.ref for a in flaky.sent] == ["INC-1", "INC-2", "INC-3"]
     assert [a.ref for a in steady.sent] == ["INC-1", "INC-2", "INC-3"]

@@ -202,10 +202,14 @@ def test_watch_warns_and_retries_when_a_sink_fails(cli, incidents, recorder):
             f"webhook:{recorder.url}/hook",
         ],
     )
-    assert failed.exit_code == 0
+    # --once exits 3 when a sink failed, so a cron job or a health check notices.
+    assert failed.exit_code == 3
     assert (
         "warning: alert INC-1 update: webhook: answered 503 (busy); the alert will be retried"
         in failed.output
+    )
+    assert failed.stderr.splitlines()[-1] == (
+        "Error: alert sink webhook failed; what it missed goes out at the next check"
     )
     recorder.default = (200, {}, "ok")
     run(

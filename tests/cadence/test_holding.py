@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from comms import service
 from comms.cadence import DEFAULT_POLICY, holding_variables, suggest_next_update
-from comms.commands.core import make_checker
 from comms.models import MessageKind, Severity, Tenant
 from comms.render import Renderer
 
@@ -26,7 +25,7 @@ def test_a_holding_update_from_the_last_update_is_lint_clean(store):
         actor="g",
     )
     renderer = Renderer(None)
-    check = make_checker(None, store)
+    check = service.make_checker(None, store.list_tenants())
     first = service.compose(
         store,
         renderer,

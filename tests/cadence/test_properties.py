@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from comms.alerts import ALERT, REMIND, RESOLVE, plan
+from comms.alerts import ALERT, REMIND, RESOLVE, AlertState, Key, plan
 from comms.cadence import (
     DEFAULT_POLICY,
     DUE_SOON,
@@ -96,7 +96,7 @@ def test_sending_an_update_moves_the_update_deadline_later(row, wait, gap):
 @settings(max_examples=50)
 @given(rows(), st.lists(minutes, min_size=1, max_size=12))
 def test_the_alert_machine_never_repeats_a_first_action_within_an_episode(row, offsets):
-    states = {}
+    states: dict[Key, AlertState] = {}
     seen: list[tuple[str, str]] = []
     for offset in sorted(set(offsets)):
         now = T0 + offset

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from comms.adapters.sqlite_alerts import SqliteAlerts, _tenant_list, database_path
+from comms.adapters.sqlite_alerts import SqliteAlerts, _tenant_list
 from comms.alerts import AlertState
+from comms.bootstrap import parse_database_url
 from comms.errors import ConfigError, StoreError
 from comms.models import DraftState, MessageKind, Severity, Status
 from comms.times import isoformat
@@ -154,10 +155,10 @@ def test_a_corrupt_file_is_a_store_error(tmp_path):
 
 
 def test_database_path_accepts_paths_and_sqlite_urls(tmp_path):
-    assert database_path(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.db"
-    assert database_path(str(tmp_path / "y.db")) == tmp_path / "y.db"
+    assert parse_database_url(f"sqlite:///{tmp_path}/x.db").path == tmp_path / "x.db"
+    assert parse_database_url(str(tmp_path / "y.db")).path == tmp_path / "y.db"
     with pytest.raises(ConfigError, match="scheme 'postgresql'"):
-        database_path("postgresql://db/comms")
+        parse_database_url("postgresql://db/comms")
 
 
 @given(st.lists(st.text(max_size=12), max_size=4))

@@ -102,7 +102,8 @@ def test_engage_and_rca_flags_are_logged_and_stop_their_clocks(s1: str) -> None:
     events = json.loads(ok(["timeline", s1, "--format", "json"]).output)["events"]
     types = [e["type"] for e in events]
     assert types.count("gdcmoc.engaged") == 2
-    assert "rca.internal" in types and "rca.external" in types
+    assert "rca.internal" in types
+    assert "rca.external" in types
     clocks = json.loads(ok(["timeline", s1, "--format", "json"]).output)["cadence"]["clocks"]
     rca = [c for c in clocks if c["clock"].startswith("rca")]
     assert len(rca) == 2

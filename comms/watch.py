@@ -1,0 +1,222 @@
+"""Watch: the cadence watcher's use cases over the ``AlertState`` and ``AlertSink`` ports.
+
+``tick`` is one run of the watcher: evaluate every clock, plan with
+:func:`comms.alerts.plan`, send each action to every sink, save what was sent.  An action
+counts as sent when every sink took it; otherwise its key keeps the previous state, so the
+next tick tries again, and only on the sinks that have not taken it yet (those pairs are
+stored, so a restarted watcher agrees).  A sink that fails sits out the rest of the tick.
+
+``board`` is the read side (``comms cadence status`` and ``check``), ``snooze`` the mute.
+Nothing here prints, reads the environment or the clock: callers pass ``now``, a ``warn``
+callback for warnings and a ``record`` callback for each action sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, NamedTuple
+
+from comms.alerts import Action, Key, plan
+from comms.cadence import DUE_SOON, OVERDUE, Deadline, Policy, evaluate
+from comms.errors import NotFoundError, PublishError
+
+if TYPE_CHECKING:
+    from comms.alerts import AlertState as AlertRecord
+    from comms.ports import AlertSink, AlertState, IncidentStore
+
+ALERT_EVENT = "cadence.alert"
+ALERT_ACTOR = "comms-cadence"
+
+Warn = Callable[[str], None]
+Record = Callable[[Action, list[str]], None]
+
+
+class Board(NamedTuple):
+    """Every pending deadline at ``now``, most urgent first, and the snoozes running then.
+
+    ``incidents`` counts the incidents evaluated; ``snoozed`` maps ref → snoozed until.
+    """
+
+    now: datetime
+    deadlines: list[Deadline]
+    incidents: int
+    snoozed: dict[str, datetime]
+
+    @property
+    def overdue(self) -> int:
+        """How many deadlines are overdue."""
+        return sum(1 for d in self.deadlines if d.state == OVERDUE)
+
+    @property
+    def due_soon(self) -> int:
+        """How many deadlines are due soon."""
+        return sum(1 for d in self.deadlines if d.state == DUE_SOON)
+
+
+class Tick(NamedTuple):
+    """What one tick did: the actions every sink took, and the names of sinks that failed."""
+
+    sent: list[Action]
+    failed: list[str]
+
+
+class Snooze(NamedTuple):
+    """A snooze after ``snooze``: ``until`` when one runs now, else whether one was ended."""
+
+    ref: str
+    until: datetime | None
+    ended: bool
+
+
+def board(state: AlertState, policy: Policy, now: datetime, *, snoozes: bool = True) -> Board:
+    """Every deadline at ``now``; ``snoozes=False`` skips reading snoozes (one query only)."""
+    deadlines, incidents = _evaluate(state, policy, now)
+    return Board(now, deadlines, incidents, state.snoozes(now) if snoozes else {})
+
+
+def snooze(state: AlertState, ref: str, length: timedelta, *, actor: str, now: datetime) -> Snooze:
+    """Mute the watcher's alerts for ``ref`` for ``length`` from ``now``; zero ends a snooze.
+
+    Raises ``NotFoundError`` for an unknown incident.
+    """
+    if not state.incident_exists(ref):
+        raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
+    if not length:
+        return Snooze(ref, None, state.unsnooze(ref))
+    until = now + length
+    state.snooze(ref, until, actor=actor, now=now)
+    return Snooze(ref, until, False)
+
+
+def tick(
+    state: AlertState,
+    sinks: Sequence[AlertSink],
+    policy: Policy,
+    now: datetime,
+    *,
+    warn: Warn,
+    record: Record | None = None,
+) -> Tick:
+    """Run the watcher once at ``now``: send what is due, save the state, return the result.
+
+    ``warn`` gets one line per failed send and per sink that sat out actions;
+    ``record(action, sink_names)`` is called for each action sent, after the state is saved.
+    Store errors (``StoreError``) propagate; sink errors (``PublishError``) do not.
+    """
+    deadlines, _ = _evaluate(state, policy, now)
+    previous = state.load()
+    planned = plan(deadlines, previous, now, policy, state.snoozes(now))
+    states: dict[Key, AlertRecord] = dict(planned.states)
+    sends = _Sends(sinks, state.partial(), warn, now)
+    for action in planned.actions:
+        after = states.get(action.key)
+        if sends.send(action, after.sends if after else 0):
+            continue
+        # The previous state of this key stands, so the next tick tries the action again.
+        old = previous.get(action.key)
+        if old is None:
+            states.pop(action.key, None)
+        else:
+            states[action.key] = old
+    failed = sends.failed()
+    live = {s.dedup_key for s in states.values()} | {a.dedup_key for a in planned.actions}
+    finished = sends.finished + sends.over(live)
+    state.save(states, sent=sends.sent, partial=sends.partial, finished=finished)
+    if record is not None:
+        for action, names in sends.sent:
+            record(action, names)
+    return Tick([action for action, _ in sends.sent], failed)
+
+
+def recorder(events: IncidentStore) -> Record:
+    """A ``record`` callback that logs each alert sent in the incident's event log."""
+
+    def record(action: Action, sinks: list[str]) -> None:
+        data = {
+            "action": action.kind,
+            "clock": action.clock,
+            "due_at": action.due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sinks": sinks,
+        }
+        events.append_event(
+            action.ref, type=ALERT_EVENT, actor=ALERT_ACTOR, now=action.at, data=data
+        )
+
+    return record
+
+
+def _evaluate(state: AlertState, policy: Policy, now: datetime) -> tuple[list[Deadline], int]:
+    rows = (
+        state.clock_rows(
+            rca_severities=policy.rca_severities,
+            resolved_since=now - policy.final_update_window,
+        )
+        or []
+    )
+    return evaluate(rows, policy, now), len(rows)
+
+
+class _Sends:
+    """The sends of one tick: who took what, what to retry, and which sinks are resting.
+
+    A send is keyed by a token (episode, action, count) and a sink slot (position, name);
+    ``partial`` pairs are stored so that a retry, even after a restart, skips the sinks
+    that took the action already.
+    """
+
+    def __init__(
+        self, sinks: Sequence[AlertSink], done: set[tuple[str, str]], warn: Warn, now: datetime
+    ) -> None:
+        self.sinks = sinks
+        self.done = done
+        self.warn = warn
+        self.now = now
+        self.sent: list[tuple[Action, list[str]]] = []
+        self.partial: list[tuple[str, str, datetime]] = []
+        self.finished: list[str] = []
+        # A sink that failed once sits out the rest of this tick: after a 429 or a timeout,
+        # hammering it with the remaining actions only makes things worse.
+        self.resting: dict[int, int] = {}
+
+    def send(self, action: Action, count: int) -> bool:
+        """Send ``action`` to every sink that has not taken it; True when all have now."""
+        token = f"{action.dedup_key}#{action.kind}#{count}"
+        took: list[str] = []
+        complete = True
+        for index, sink in enumerate(self.sinks):
+            slot = f"{index}:{sink.name}"
+            if (token, slot) in self.done:
+                continue
+            if index in self.resting:
+                self.resting[index] += 1
+                complete = False
+                continue
+            try:
+                sink.send(action)
+            except PublishError as exc:
+                complete = False
+                self.resting[index] = 0
+                self.warn(f"warning: {action.kind} {action.ref} {action.clock}: {exc}")
+            else:
+                took.append(slot)
+        if not complete:
+            self.partial.extend((token, slot, self.now) for slot in took)
+            return False
+        self.sent.append((action, [sink.name for sink in self.sinks]))
+        if any(t == token for t, _ in self.done):
+            self.finished.append(token)
+        return True
+
+    def over(self, live: set[str]) -> list[str]:
+        """Stored tokens of episodes that are over (resolved, or moved on to another action)."""
+        return sorted({t for t, _ in self.done if t.split("#", 1)[0] not in live})
+
+    def failed(self) -> list[str]:
+        """Warn about what resting sinks skipped; the names of the sinks that failed."""
+        failed = sorted(self.resting)
+        for index in failed:
+            if self.resting[index]:
+                name, skipped = self.sinks[index].name, self.resting[index]
+                self.warn(f"warning: {skipped} more for {name} wait for the next check")
+        return [self.sinks[index].name for index in failed]
