@@ -2,10 +2,12 @@
 
 ``SwitchboardClient`` wraps an ``httpx.Client`` that the caller builds (base URL, bearer
 token, timeouts; see :func:`make_client`) and adds what every call needs: client-side pacing
-under the server's rate limit, bounded retries with exponential backoff and jitter that honour
-``Retry-After``, ``Idempotency-Key`` headers, and translation of every failure into
-``PublishError(channel="switchboard", ...)``.  ``SwitchboardPublisher`` implements
-``comms.ports.Publisher`` on top of it and returns our ``Receipt``.
+under the server's rate limit, the shared retry policy (:mod:`comms.adapters.retry`: bounded,
+exponential backoff with jitter, ``Retry-After``), ``Idempotency-Key`` headers, and
+translation of every failure into ``PublishError(channel="switchboard", ...)``, marked
+retryable only when repeating the request is safe.  ``SwitchboardPublisher`` implements
+``comms.ports.Publisher`` and ``TenantDirectory`` on top of it and returns our ``Receipt``;
+:func:`from_settings` builds one from the ``[switchboard]`` table.
 
 Exactly once: a delivery is "create a draft for one tenant" (Idempotency-Key = the caller's
 key) then "send it" (key + ``:send``), so a retry after any uncertain failure replays instead
@@ -18,18 +20,18 @@ The token lives only in the httpx client's headers; it is never logged or put in
 from __future__ import annotations
 
 import math
+import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from comms.adapters.retry import RetryPolicy, retry_after_seconds
 from comms.delivery import body_sha256
 from comms.errors import ConfigError, NotFoundError, PublishError
 from comms.models import Contact, Incident, MessageKind, Receipt, Status, Tenant
@@ -37,6 +39,7 @@ from comms.times import from_iso
 
 CHANNEL = "switchboard"
 TOKEN_ENV = "COMMS_SWITCHBOARD_TOKEN"
+URL_ENV = "COMMS_SWITCHBOARD_URL"
 
 # Our message kinds → Switchboard's pre-approved templates.
 TEMPLATE_FOR_KIND: dict[MessageKind, str] = {
@@ -102,29 +105,15 @@ class Pacer:
         return delay
 
 
-def _retry_after(response: httpx.Response, now: Callable[[], datetime]) -> float | None:
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw.isdigit():
-        return float(raw)
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now()).total_seconds())
-
-
 class SwitchboardClient:
     """Switchboard's REST API with pacing, retries and error translation.
 
-    ``client`` carries the base URL, the ``Authorization`` header and timeouts.  ``sleep``,
-    ``clock`` and ``jitter`` are seams for tests.  Attempts are bounded by ``max_attempts``;
-    a ``Retry-After`` longer than ``max_retry_after`` seconds is not waited for but raised
-    (``retryable=True`` with ``retry_after`` set) so the caller can schedule it.
+    ``client`` carries the base URL, the ``Authorization`` header and timeouts; the caller
+    that built it closes it.  Retries follow ``policy``, or a :class:`RetryPolicy` built from
+    ``max_attempts``, ``backoff_base``, ``backoff_cap``, ``max_retry_after``, ``sleep`` and
+    ``jitter``: a ``Retry-After`` longer than ``max_retry_after`` seconds is not waited for but
+    raised (``retryable=True`` with ``retry_after`` set) so the caller can schedule it.
+    ``sleep``, ``clock`` and ``jitter`` are seams for tests; the pacer sleeps with ``sleep``.
     """
 
     def __init__(
@@ -140,16 +129,17 @@ class SwitchboardClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        policy: RetryPolicy | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         self.http = client
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.max_retry_after = max_retry_after
-        self.sleep = sleep
-        self.jitter = jitter
+        self.policy = policy or RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            max_retry_after=max_retry_after,
+            sleep=sleep,
+            jitter=jitter,
+        )
         self.pacer = (
             Pacer(rate_per_minute, burst=burst, clock=clock, sleep=sleep)
             if rate_per_minute
@@ -158,13 +148,6 @@ class SwitchboardClient:
         self.attempts = 0  # every HTTP attempt made, for reports and tests
 
     # ------------------------------------------------------------------ transport
-
-    def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1``: exponential with "equal jitter",
-        never less than the server's ``Retry-After``."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
-        delay = ceiling / 2 + self.jitter() * ceiling / 2
-        return max(delay, retry_after) if retry_after is not None else delay
 
     def request(
         self,
@@ -179,50 +162,40 @@ class SwitchboardClient:
         ``SwitchboardError``.
 
         A POST is retried after an uncertain failure (timeout, dropped connection, 5xx) only
-        with an ``idempotency_key``: without one a retry could post twice.
+        with an ``idempotency_key``: without one a retry could post twice.  Connection
+        errors (nothing was sent), 429 and 503 (not processed) are always retried.
         """
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         safe = method in ("GET", "HEAD") or idempotency_key is not None
         what = f"{method} {path}"
-        for attempt in range(1, self.max_attempts + 1):
+
+        def attempt() -> httpx.Response:
             if self.pacer is not None:
                 self.pacer.wait()
             self.attempts += 1
-            cause: Exception | None = None
             try:
                 response = self.http.request(
                     method, path, json=json, params=params, headers=headers
                 )
             except httpx.ConnectError as exc:  # nothing was sent: always safe to retry
-                cause = exc
-                error = SwitchboardError(
+                raise SwitchboardError(
                     f"cannot reach Switchboard for {what}: {exc}; check [switchboard] base_url",
                     retryable=True,
-                )
+                ) from exc
             except httpx.TimeoutException as exc:
-                cause = exc
-                error = SwitchboardError(
+                raise SwitchboardError(
                     f"Switchboard timed out on {what} ({type(exc).__name__})", retryable=safe
-                )
+                ) from exc
             except httpx.TransportError as exc:  # reset, dropped connection, protocol error
-                cause = exc
-                error = SwitchboardError(
+                raise SwitchboardError(
                     f"Switchboard connection failed on {what} ({type(exc).__name__}: {exc})",
                     retryable=safe,
-                )
-            else:
-                if response.is_success:
-                    return response
-                error = self._error(response, what, safe=safe)
-            if not error.retryable:
-                raise error from cause
-            if attempt == self.max_attempts:
-                error.args = (f"{error.args[0]} (gave up after {attempt} attempts)",)
-                raise error from cause
-            if error.retry_after is not None and error.retry_after > self.max_retry_after:
-                raise error from cause
-            self.sleep(self.backoff(attempt, error.retry_after))
-        raise AssertionError("unreachable")  # pragma: no cover
+                ) from exc
+            if response.is_success:
+                return response
+            raise self._error(response, what, safe=safe)
+
+        return self.policy.call(attempt)
 
     def _error(self, response: httpx.Response, what: str, *, safe: bool) -> SwitchboardError:
         status = response.status_code
@@ -254,7 +227,7 @@ class SwitchboardClient:
             f"Switchboard answered {status} to {what}: {detail}{hint}",
             status=status,
             retryable=retryable,
-            retry_after=_retry_after(response, lambda: datetime.now(UTC)),
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
             problem_type=kind,
         )
 
@@ -382,12 +355,17 @@ def template_for(kind: MessageKind | str | None, incident: Incident) -> str:
 
 
 class SwitchboardPublisher:
-    """``Publisher`` for Switchboard: one notification per tenant, created then sent.
+    """``Publisher`` and ``TenantDirectory`` for Switchboard: one notification per tenant,
+    created then sent.
 
     ``client`` is an ``httpx.Client`` (wrapped in a ``SwitchboardClient`` with ``options``)
     or a ready ``SwitchboardClient``.  With ``verify_first`` every publish first looks for
     a delivery already made under its key (one extra GET), which also covers a server that
     has forgotten its idempotency keys.
+
+    Ownership: the httpx client belongs to whoever built it.  :func:`from_settings` builds
+    one and hands it over (``owns_client=True``), so :meth:`close` closes it; a publisher
+    given a caller's client leaves it open for that caller to close.
     """
 
     name = CHANNEL
@@ -397,6 +375,7 @@ class SwitchboardPublisher:
         client: httpx.Client | SwitchboardClient,
         *,
         verify_first: bool = False,
+        owns_client: bool = False,
         **options: Any,
     ) -> None:
         self.api = (
@@ -405,6 +384,13 @@ class SwitchboardPublisher:
             else SwitchboardClient(client, **options)
         )
         self.verify_first = verify_first
+        self.owns_client = owns_client
+
+    def close(self) -> None:
+        """Close the httpx client if this publisher owns it (see the class docstring); a
+        closed publisher cannot publish.  Closing twice is harmless."""
+        if self.owns_client:
+            self.api.http.close()
 
     def tenants(self) -> list[Tenant]:
         """The tenant directory as our ``Tenant`` models."""
@@ -420,14 +406,19 @@ class SwitchboardPublisher:
         *,
         tenant: Tenant,
         incident: Incident,
+        kind: MessageKind,
         subject: str,
         body: str,
         idempotency_key: str,
         draft_id: int,
         revision: int,
-        kind: MessageKind | str | None = None,
+        previous: Receipt | None = None,
     ) -> Receipt:
-        """Deliver ``body`` to one tenant exactly once per ``idempotency_key``."""
+        """Deliver ``body`` to one tenant exactly once per ``idempotency_key``, with the
+        Switchboard template for ``kind``.
+
+        ``previous`` is ignored: every Switchboard notification stands alone.
+        """
         if self.verify_first:
             found = self.find_delivery(incident.ref, tenant.id, idempotency_key)
             if found is not None:
@@ -545,11 +536,10 @@ class SwitchboardConfig:
 
     @classmethod
     def from_table(
-        cls, table: dict[str, Any], environ: dict[str, str] | None = None
+        cls, table: Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> SwitchboardConfig:
-        """Validate the raw table; ``COMMS_SWITCHBOARD_TOKEN`` overrides ``token``."""
-        import os
-
+        """Validate the raw table; ``COMMS_SWITCHBOARD_TOKEN`` (in ``environ``, by default
+        the process environment) overrides ``token``."""
         env = os.environ if environ is None else environ
         known = {
             "base_url",
@@ -614,17 +604,29 @@ def make_client(base_url: str, token: str, *, timeout: float = 10.0, **kwargs: A
     )
 
 
-def publisher_from_config(
-    config: SwitchboardConfig, **options: Any
-) -> tuple[SwitchboardPublisher, httpx.Client]:
-    """Build the publisher and the httpx client it uses (the caller closes the client)."""
+def from_settings(table: Mapping[str, Any], environ: Mapping[str, str]) -> SwitchboardPublisher:
+    """The Switchboard publisher for the raw ``[switchboard]`` table of comms.toml.
+
+    ``COMMS_SWITCHBOARD_URL`` in ``environ`` overrides ``base_url`` and
+    ``COMMS_SWITCHBOARD_TOKEN`` overrides ``token``.  The publisher owns the httpx client it
+    is given here: the caller closes the publisher.  Raises ``ConfigError`` when no URL is
+    configured or the table is invalid.
+    """
+    url = environ.get(URL_ENV)
+    if url:
+        table = {**table, "base_url": url}
+    if not table.get("base_url"):
+        raise ConfigError(
+            "no [switchboard] base_url configured; add it to comms.toml "
+            "(for a local stub: comms switchboard serve)"
+        )
+    config = SwitchboardConfig.from_table(table, environ)
     client = make_client(config.base_url, config.token, timeout=config.timeout_seconds)
-    publisher = SwitchboardPublisher(
+    return SwitchboardPublisher(
         client,
         verify_first=config.verify_first,
+        owns_client=True,
         max_attempts=config.max_attempts,
         rate_per_minute=config.rate_limit_per_minute,
         burst=config.burst,
-        **options,
     )
-    return publisher, client

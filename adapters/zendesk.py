@@ -1,11 +1,12 @@
 """ZendeskPublisher: customer updates as a contact-request ticket and its public replies.
 
-The first update of an incident for a tenant opens a ticket (``publish(..., ticket_id=None)``):
+The first update of an incident for a tenant opens a ticket (``publish(..., previous=None)``):
 subject ``GitLab Dedicated Notice: <subject>``, requester the tenant's first operational email,
 CC the other operational emails and the CSM/ASE, tag ``dedicated_contacted_request``, the
 approved text as its first public comment. Every later update is a public reply on that ticket
-(``PUT /api/v2/tickets/{id}`` with ``comment: {body, public: true}``); the caller passes the
-``ticket_id`` it got in the first receipt's ``detail``.
+(``PUT /api/v2/tickets/{id}`` with ``comment: {body, public: true}``); the caller passes this
+channel's latest receipt for the incident and tenant as ``previous``, and every receipt
+carries its ``ticket_id`` in ``detail``. The message kind does not change what is sent.
 
 Exactly once
     *Tickets*: creation carries ``Idempotency-Key``, so Zendesk itself turns a retry into the
@@ -32,13 +33,16 @@ Exactly once
     we will not bypass zenpy for it; matching the body alone is ambiguous when one text is
     legitimately sent twice and brittle when Zendesk normalises whitespace or HTML.
 
-Rate limits
+Rate limits and retries
     The transport paces every request at ``rate_per_minute`` (default 180: 90% of the Team
-    plan's 200 a minute, so other integrations keep some room) and, on a 429, waits
+    plan's 200 a minute, so other integrations keep some room) and, on a 429, waits at least
     ``Retry-After`` with an injectable ``sleep`` and retries the same request, a bounded number
     of times; zenpy therefore never sees a 429 and never sleeps on its own. Past the bound, or
     when ``Retry-After`` exceeds ``max_retry_after``, the publisher raises a retryable
-    ``PublishError`` carrying ``retry_after`` for the caller to reschedule.
+    ``PublishError`` carrying ``retry_after`` for the caller to reschedule. The transport's
+    429 retries and the publisher's retries of reads and writes all follow the shared
+    :class:`comms.adapters.retry.RetryPolicy` (bounded, exponential backoff with jitter,
+    ``Retry-After``).
 
 Errors
     zenpy's ``APIException`` family, ``ZenpyException`` (``RatelimitBudgetExceeded`` among
@@ -51,16 +55,17 @@ Errors
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
@@ -73,9 +78,10 @@ from zenpy.lib.exception import (  # type: ignore[import-untyped]
     ZenpyException,
 )
 
+from comms.adapters.retry import RetryPolicy, retry_after_seconds
 from comms.delivery import body_sha256
 from comms.errors import ConfigError, PublishError
-from comms.models import Contact, Incident, Receipt, Tenant
+from comms.models import Contact, Incident, MessageKind, Receipt, Tenant
 
 __all__ = [
     "CONTACT_REQUEST_TAG",
@@ -85,7 +91,7 @@ __all__ = [
     "ZendeskRateLimitError",
     "connect",
     "delivery_tag",
-    "publisher_from_config",
+    "from_settings",
     "recipients",
     "ticket_subject",
 ]
@@ -164,23 +170,6 @@ def _same_text(a: str | None, b: str) -> bool:
     return a is not None and a.split() == b.split()
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if value is None or not value.strip():
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -208,8 +197,7 @@ class _Transport(HTTPAdapter):
         self,
         *,
         rate_per_minute: float,
-        max_429_retries: int,
-        max_retry_after: float,
+        policy: RetryPolicy,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
     ) -> None:
@@ -217,8 +205,7 @@ class _Transport(HTTPAdapter):
         # checks whether the reply landed, instead of being replayed blindly.
         super().__init__(max_retries=0)
         self.interval = 60.0 / rate_per_minute if rate_per_minute > 0 else 0.0
-        self.max_429_retries = max_429_retries
-        self.max_retry_after = max_retry_after
+        self.policy = policy
         self.sleep = sleep
         self.clock = clock
         self.sent = 0
@@ -240,27 +227,38 @@ class _Transport(HTTPAdapter):
         idempotency = _IDEMPOTENCY.get() if request.method == "POST" else None
         if idempotency is not None:
             request.headers["Idempotency-Key"] = idempotency[0]
-        attempt = 0
-        while True:
+        limited: list[requests.Response] = []
+
+        def attempt() -> requests.Response:
             self._pace()
-            response = super().send(request, **kwargs)
+            response = HTTPAdapter.send(self, request, **kwargs)
             self.sent += 1
             if response.status_code != 429:
                 if idempotency is not None and "x-idempotency-lookup" in response.headers:
                     idempotency[1].append(response.headers["x-idempotency-lookup"])
                 return response
+            # A 429 was not applied, so the same request may always be sent again.
             self.rate_limited += 1
-            wait = _retry_after(response.headers.get("Retry-After"))
+            limited.append(response)
             response.close()
-            if attempt >= self.max_429_retries or (wait or 0.0) > self.max_retry_after:
-                raise ZendeskRateLimitError(
-                    f"Zendesk answered 429 {attempt + 1} times",
-                    retry_after=wait,
-                    response=response,
-                    request=request,
-                )
-            attempt += 1
-            self.sleep(wait if wait is not None else float(2 ** (attempt - 1)))
+            raise PublishError(
+                "Zendesk answered 429",
+                channel=CHANNEL,
+                status=429,
+                retryable=True,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
+
+        try:
+            return self.policy.call(attempt)
+        except PublishError as error:
+            # Raised as a requests error so that it leaves zenpy as it entered.
+            raise ZendeskRateLimitError(
+                f"Zendesk answered 429 {len(limited)} times",
+                retry_after=error.retry_after,
+                response=limited[-1],
+                request=request,
+            ) from error
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -356,7 +354,11 @@ class ZendeskPublisher:
 
     ``client`` is a ``zenpy.Zenpy``; the publisher disables its object cache (the delivery
     check must see fresh tags) and mounts its transport on the client's requests session.
-    ``sleep``, ``clock`` and ``now`` are injectable so tests neither wait nor read the clock.
+    Reads and writes are tried ``max_attempts`` times, a 429 ``max_429_retries`` more times
+    inside the transport, both under one :class:`RetryPolicy` (backoff from ``backoff``
+    seconds, doubling, with jitter). ``sleep``, ``clock``, ``jitter`` and ``now`` are
+    injectable so tests neither wait nor read the clock. The publisher owns the client:
+    :meth:`close` closes it.
     """
 
     name = CHANNEL
@@ -372,20 +374,25 @@ class ZendeskPublisher:
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
         if max_attempts < 1:
             raise ConfigError("zendesk.max_attempts must be at least 1")
+        if max_429_retries < 0:
+            raise ConfigError("zendesk.max_429_retries may not be negative")
         self.client = client
-        self.max_attempts = max_attempts
-        self.max_retry_after = max_retry_after
-        self.backoff = backoff
-        self.sleep = sleep
         self.now = now
+        self.policy = RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_base=backoff,
+            max_retry_after=max_retry_after,
+            sleep=sleep,
+            jitter=jitter,
+        )
         self.transport = _Transport(
             rate_per_minute=rate_per_minute,
-            max_429_retries=max_429_retries,
-            max_retry_after=max_retry_after,
+            policy=dataclasses.replace(self.policy, max_attempts=max_429_retries + 1),
             sleep=sleep,
             clock=clock,
         )
@@ -403,20 +410,24 @@ class ZendeskPublisher:
         *,
         tenant: Tenant,
         incident: Incident,
+        kind: MessageKind,
         subject: str,
         body: str,
         idempotency_key: str,
         draft_id: int,
         revision: int,
-        ticket_id: int | None = None,
+        previous: Receipt | None = None,
     ) -> Receipt:
-        """Deliver ``body`` once per ``idempotency_key``: a new ticket, or a reply on
-        ``ticket_id``. Safe to call again with the same key after any failure or crash.
+        """Deliver ``body`` once per ``idempotency_key``: a reply on the ticket of
+        ``previous`` (this channel's latest receipt for the incident and tenant) when it has
+        one, else a new ticket. Safe to call again with the same key after any failure or
+        crash. ``kind`` does not change what is sent.
 
         Raises ``PublishError``; ``retryable`` says whether calling again may succeed.
         """
         if not body.strip():
             raise PublishError("refusing to send an empty update", channel=CHANNEL)
+        ticket_id = _ticket_of(previous)
         marker = delivery_tag(idempotency_key)
         detail: dict[str, Any]
         if ticket_id is None:
@@ -534,33 +545,11 @@ class ZendeskPublisher:
                 return _Landed(int(comment.id))
         return _Landed(None)
 
-    # -- retry loops -----------------------------------------------------------------------
-
-    def _wait(self, attempt: int, error: PublishError) -> None:
-        delay = (
-            error.retry_after
-            if error.retry_after is not None
-            else (self.backoff * 2 ** (attempt - 1))
-        )
-        self.sleep(delay)
-
-    def _give_up(self, error: PublishError) -> bool:
-        """Not worth another attempt now: not retryable, or Zendesk asks for a long pause
-        (the caller reschedules with ``retry_after``; a 429 was not applied)."""
-        too_long = error.retry_after is not None and error.retry_after > self.max_retry_after
-        return not error.retryable or too_long
+    # -- retries ---------------------------------------------------------------------------
 
     def _read(self, call: Callable[[], _T], action: str) -> _T:
         """A read: retried on anything retryable, since reading twice changes nothing."""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return call()
-            except _VENDOR_ERRORS as exc:
-                error = _translate(exc, action)
-                if self._give_up(error) or attempt == self.max_attempts:
-                    raise error from exc
-            self._wait(attempt, error)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self.policy.call(_translated(call, action))
 
     def _retry(
         self,
@@ -571,31 +560,52 @@ class ZendeskPublisher:
     ) -> Any:
         """A write. After a failure that may have been applied, ``check`` looks before the
         next attempt (and after the last) so that nothing is posted twice."""
-        for attempt in range(1, self.max_attempts + 1):
+        if check is None:
+            return self.policy.call(_translated(call, action))
+
+        def landed(error: PublishError) -> _Landed | None:
             try:
-                return call()
-            except _VENDOR_ERRORS as exc:
-                error = _translate(exc, action)
-                if self._give_up(error):
-                    raise error from exc
-                cause = exc
-            if attempt < self.max_attempts:
-                self._wait(attempt, error)
-            if check is not None:
-                try:
-                    landed = check()
-                except PublishError as check_error:
-                    raise PublishError(
-                        f"{error}; could not check whether it landed ({check_error}); "
-                        "nothing was posted twice, run `comms send` again to resume",
-                        channel=CHANNEL,
-                        status=error.status,
-                        retryable=True,
-                        retry_after=error.retry_after,
-                    ) from cause
-                if landed is not None:
-                    return landed
-        raise error from cause
+                return check()
+            except PublishError as check_error:
+                raise PublishError(
+                    f"{error}; could not check whether it landed ({check_error}); "
+                    "nothing was posted twice, run `comms send` again to resume",
+                    channel=CHANNEL,
+                    status=error.status,
+                    retryable=True,
+                    retry_after=error.retry_after,
+                ) from error.__cause__
+
+        return self.policy.call(_translated(call, action), recover=landed)
+
+
+def _translated(call: Callable[[], _T], action: str) -> Callable[[], _T]:
+    """``call`` with vendor errors raised as ``PublishError`` (from the original)."""
+
+    def attempt() -> _T:
+        try:
+            return call()
+        except _VENDOR_ERRORS as exc:
+            raise _translate(exc, action) from exc
+
+    return attempt
+
+
+def _ticket_of(previous: Receipt | None) -> int | None:
+    """The ticket to reply on: the one in a Zendesk ``previous`` receipt, if it names one."""
+    if previous is None or previous.channel != CHANNEL:
+        return None
+    raw = previous.detail.get("ticket_id")
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise PublishError(
+            f"the previous Zendesk receipt {previous.idempotency_key!r} names no usable "
+            f"ticket ({raw!r}); comms cannot tell which ticket to reply on",
+            channel=CHANNEL,
+        ) from None
 
 
 def _comment_id(audit: Any) -> int | None:
@@ -634,10 +644,13 @@ def connect(*, subdomain: str, email: str, token: str, timeout: float = 30.0) ->
     return Zenpy(subdomain=subdomain, email=email, token=token, timeout=timeout, disable_cache=True)
 
 
-def publisher_from_config(
-    table: Mapping[str, Any], *, environ: Mapping[str, str]
-) -> ZendeskPublisher:
-    """Validate the ``[zendesk]`` table and build a publisher; ``ConfigError`` if unusable."""
+def from_settings(table: Mapping[str, Any], environ: Mapping[str, str]) -> ZendeskPublisher:
+    """The Zendesk publisher for the raw ``[zendesk]`` table of comms.toml.
+
+    ``COMMS_ZENDESK_TOKEN`` in ``environ`` overrides ``token``. The publisher owns its zenpy
+    client: the caller closes the publisher. Raises ``ConfigError`` when the table is
+    invalid or there is no token; the message never contains the token.
+    """
     try:
         config = ZendeskConfig.model_validate(dict(table))
     except ValidationError as exc:

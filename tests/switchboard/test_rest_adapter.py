@@ -21,11 +21,14 @@ from comms.adapters.rest import (
     SwitchboardConfig,
     SwitchboardError,
     SwitchboardPublisher,
+    from_settings,
     make_client,
     template_for,
 )
+from comms.adapters.retry import RetryPolicy
 from comms.errors import ConfigError, NotFoundError, PublishError
 from comms.models import Incident, MessageKind, Severity, Status, Tenant
+from comms.ports import Publisher, TenantDirectory
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 BODY = (
@@ -149,6 +152,23 @@ def test_publish_returns_our_receipt(stub: Any, http: httpx.Client) -> None:
     assert receipt.detail["recovered"] is False
     _exactly_one_send(stub, receipt)
     assert stub.sends()["sends"][0]["idempotency_key"] == "d1-r1-acme:send"
+
+
+def test_the_publisher_implements_the_ports(http: httpx.Client) -> None:
+    publisher: Publisher = SwitchboardPublisher(http)
+    directory: TenantDirectory = SwitchboardPublisher(http)
+    assert publisher.name == "switchboard"
+    assert callable(directory.tenants)
+
+
+def test_previous_receipts_are_ignored(stub: Any, http: httpx.Client) -> None:
+    publisher = _publisher(http)
+    first = _publish(publisher, kind=MessageKind.UPDATE)
+    # Switchboard has no threads: the next update is a new notification, whatever came before.
+    second = _publish(publisher, key="d2-r1-acme", draft_id=2, previous=first)
+    assert second.external_id != first.external_id
+    assert second.detail["template"] == "incident_investigation_start"
+    assert stub.sends()["total"] == 2
 
 
 def test_publishing_twice_with_one_key_sends_once(stub: Any, http: httpx.Client) -> None:
@@ -421,9 +441,31 @@ def test_backoff_is_exponential_with_jitter_and_capped() -> None:
     with _mock(lambda request: httpx.Response(200)) as client:
         low = SwitchboardClient(client, backoff_base=0.5, backoff_cap=4.0, jitter=lambda: 0.0)
         high = SwitchboardClient(client, backoff_base=0.5, backoff_cap=4.0, jitter=lambda: 0.999)
-    assert [low.backoff(n, None) for n in range(1, 6)] == [0.25, 0.5, 1.0, 2.0, 2.0]
-    assert [round(high.backoff(n, None), 2) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-    assert low.backoff(1, 9.0) == 9.0
+    assert [low.policy.backoff(n, None) for n in range(1, 6)] == [0.25, 0.5, 1.0, 2.0, 2.0]
+    assert [round(high.policy.backoff(n, None), 2) for n in range(1, 6)] == [
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        4.0,
+    ]
+    assert low.policy.backoff(1, 9.0) == 9.0
+
+
+def test_the_client_retries_with_the_shared_policy() -> None:
+    answers = [
+        httpx.Response(503, headers={"Retry-After": "2"}),
+        httpx.Response(502),
+        httpx.Response(200, json={"data": [], "next_cursor": None}),
+    ]
+    sleeps = Sleeps()
+    policy = RetryPolicy(max_attempts=3, backoff_base=4.0, sleep=sleeps, jitter=lambda: 0.5)
+    with _mock(lambda request: answers.pop(0)) as client:
+        api = SwitchboardClient(client, policy=policy, max_attempts=1)  # the policy wins
+        assert api.tenants() == []
+    # 503: Retry-After 2 s is less than the backoff (3 s), which wins; 502: the backoff, 6 s.
+    assert sleeps.calls == [3.0, 6.0]
+    assert api.attempts == 3
 
 
 def test_retry_after_as_an_http_date() -> None:
@@ -461,6 +503,55 @@ def test_a_post_without_a_key_is_not_repeated_after_an_uncertain_failure() -> No
         assert seen == ["-", "k", "k", "k"]
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_post_without_a_key_is_repeated_when_it_was_not_processed(status: int) -> None:
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(status)
+        return httpx.Response(status if len(seen) == 1 else 200, json={})
+
+    sleeps = Sleeps()
+    with _mock(handler) as client:
+        SwitchboardClient(client, sleep=sleeps, max_attempts=3).request(
+            "POST", "/api/v1/notifications", json={}
+        )
+    assert len(seen) == 2
+    assert len(sleeps.calls) == 1
+
+
+def test_a_post_without_a_key_is_repeated_when_the_connection_was_refused() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json={})
+
+    with _mock(handler) as client:
+        SwitchboardClient(client, sleep=Sleeps()).request("POST", "/api/v1/notifications")
+    assert calls == ["POST", "POST"]
+
+
+@pytest.mark.parametrize(
+    "failure", [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")]
+)
+def test_a_post_without_a_key_is_not_repeated_after_a_lost_answer(
+    failure: httpx.TransportError,
+) -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        raise failure
+
+    with _mock(handler) as client, pytest.raises(PublishError) as caught:
+        SwitchboardClient(client, sleep=Sleeps()).request("POST", "/api/v1/notifications")
+    assert caught.value.retryable is False
+    assert calls == ["POST"]
+
+
 # ----------------------------------------------------------------------------- templates, config
 
 
@@ -483,6 +574,67 @@ def test_config_from_table() -> None:
     assert config.token == "from-env"
     assert config.rate_limit_per_minute == 5700.0
     assert "from-env" not in repr(config)
+
+
+def test_from_settings_builds_a_publisher_that_owns_its_client(stub: Any) -> None:
+    publisher = from_settings(
+        {"base_url": "http://127.0.0.1:9/", "rate_limit_per_minute": 6000, "max_attempts": 2},
+        {"COMMS_SWITCHBOARD_URL": stub.url, "COMMS_SWITCHBOARD_TOKEN": stub.token},
+    )
+    try:
+        assert publisher.owns_client is True
+        assert str(publisher.api.http.base_url).rstrip("/") == stub.url.rstrip("/")
+        assert publisher.api.policy.max_attempts == 2
+        assert publisher.api.pacer is not None
+        receipt = _publish(publisher)
+    finally:
+        publisher.close()
+    assert publisher.api.http.is_closed
+    publisher.close()  # twice is harmless
+    _exactly_one_send(stub, receipt)
+
+
+def test_close_leaves_a_callers_client_open(http: httpx.Client) -> None:
+    publisher = SwitchboardPublisher(http)
+    publisher.close()
+    assert not http.is_closed
+
+
+def test_from_settings_takes_the_token_from_the_environment() -> None:
+    publisher = from_settings(
+        {"base_url": "http://127.0.0.1:8765", "token": "from-file"},
+        {"COMMS_SWITCHBOARD_TOKEN": "from-env"},
+    )
+    try:
+        assert publisher.api.http.headers["Authorization"] == "Bearer from-env"
+    finally:
+        publisher.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "environ", "fragment"),
+    [
+        (
+            {},
+            {},
+            r"^no \[switchboard\] base_url configured; add it to comms.toml "
+            r"\(for a local stub: comms switchboard serve\)$",
+        ),
+        (
+            {"rate_limit_per_minute": 60},
+            {"COMMS_SWITCHBOARD_TOKEN": "t"},
+            "comms switchboard serve",
+        ),
+        ({}, {"COMMS_SWITCHBOARD_URL": "http://x"}, "no token"),
+        ({"base_url": "ftp://x"}, {"COMMS_SWITCHBOARD_TOKEN": "t"}, "base_url must be an http"),
+        ({"base_url": "http://x", "token": "t", "colour": 1}, {}, "unknown key 'colour'"),
+    ],
+)
+def test_from_settings_refuses_an_unusable_table(
+    table: dict[str, Any], environ: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        from_settings(table, environ)
 
 
 @pytest.mark.parametrize(

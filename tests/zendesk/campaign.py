@@ -23,7 +23,7 @@ from typing import Any
 
 from comms.adapters.zendesk import ZendeskPublisher, connect
 from comms.errors import PublishError
-from comms.models import Contact, Incident, Severity, Tenant
+from comms.models import Contact, Incident, MessageKind, Receipt, Severity, Tenant
 from tests.zendesk.server import FAULT_KINDS, ZendeskServer
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -61,7 +61,7 @@ def run_campaign(
                 Contact(email="csm@x.example", role="csm"),
             ],
         )
-        ticket_id: int | None = None
+        previous: Receipt | None = None  # this tenant's latest receipt, as the ledger keeps it
         for u in range(updates):
             body = (
                 f"Update {u} for tenant {n}: we are working on it. Next update by {u + 1}:00 UTC."
@@ -72,7 +72,7 @@ def run_campaign(
                 # timeouts cost real time and stay single.
                 times = 1 if kind == "timeout" else rng.choice((1, 1, 2, 6))
                 faults[kind] += times
-                method = "POST" if ticket_id is None else "PUT"
+                method = "POST" if previous is None else "PUT"
                 server.inject(kind, method=method, delay=0.4, times=times)
             while True:
                 attempts += 1
@@ -80,22 +80,22 @@ def run_campaign(
                     receipt = publisher.publish(
                         tenant=tenant,
                         incident=incident,
+                        kind=MessageKind.UPDATE if previous else MessageKind.INVESTIGATION_START,
                         subject="Degraded performance",
                         body=body,
                         idempotency_key=f"{incident.ref}/{tenant.id}/u{u}",
                         draft_id=u + 1,
                         revision=1,
-                        ticket_id=ticket_id,
+                        previous=previous,
                     )
                     break
                 except PublishError as exc:
                     if not exc.retryable:
                         raise
                     resumed += 1
-            if ticket_id is None:
-                ticket_id = int(receipt.detail["ticket_id"])
-                expected[ticket_id] = []
-            expected[ticket_id].append(body)
+            ticket_id = int(receipt.detail["ticket_id"])
+            expected.setdefault(ticket_id, []).append(body)
+            previous = receipt
     with server.state.lock:
         posted = {t: [c["body"] for c in server.state.comments[t]] for t in server.state.tickets}
         hit = Counter(r.fault for r in server.state.requests if r.fault is not None)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from comms.models import Contact, Incident, Severity, Tenant
+from comms.models import Contact, Incident, Receipt, Severity, Tenant
 from tests.zendesk.server import ZendeskServer
 
 AGENT = "comms-bot@example.com"
@@ -56,11 +56,14 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def publisher_for(sleeps: list[float]) -> Any:
-    """``publisher_for(client, **options)``: a publisher that records sleeps instead of sleeping."""
+    """``publisher_for(client, **options)``: a publisher that records sleeps instead of sleeping
+    and backs off by known amounts."""
     from comms.adapters.zendesk import ZendeskPublisher
 
     def make(client: Any, **options: Any) -> ZendeskPublisher:
         options.setdefault("sleep", sleeps.append)
+        # The top of the jitter window: every back-off is its full exponential value.
+        options.setdefault("jitter", lambda: 1.0)
         options.setdefault("rate_per_minute", 0)  # pacing has its own test
         options.setdefault("now", lambda: NOW)
         return ZendeskPublisher(client, **options)
@@ -94,6 +97,21 @@ def incident() -> Incident:
         started_at=NOW,
         created_at=NOW,
         updated_at=NOW,
+    )
+
+
+def zendesk_receipt(ticket_id: int, *, channel: str = "zendesk") -> Receipt:
+    """A receipt naming ``ticket_id``, as an earlier delivery would have stored it."""
+    return Receipt(
+        channel=channel,
+        tenant="acme",
+        draft_id=1,
+        revision=1,
+        idempotency_key="INC-12/acme/d1r1",
+        external_id=str(ticket_id),
+        delivered_at=NOW,
+        text_sha256="0" * 64,
+        detail={"action": "ticket", "ticket_id": ticket_id},
     )
 
 

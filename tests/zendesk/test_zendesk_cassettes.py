@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from comms.adapters.zendesk import ZendeskPublisher
-from comms.models import Incident, Receipt, Tenant
+from comms.models import Incident, MessageKind, Receipt, Tenant
 from tests.zendesk.conftest import AGENT, CASSETTE_DIR, CASSETTE_NETLOC, TOKEN
 from tests.zendesk.server import ZendeskServer
 
@@ -57,17 +57,18 @@ def send(
     *,
     key: str,
     body: str,
-    ticket_id: int | None = None,
+    previous: Receipt | None = None,
 ) -> Receipt:
     return publisher.publish(
         tenant=tenant,
         incident=incident,
+        kind=MessageKind.UPDATE if previous else MessageKind.INVESTIGATION_START,
         subject="Degraded performance",
         body=body,
         idempotency_key=key,
         draft_id=1,
         revision=1,
-        ticket_id=ticket_id,
+        previous=previous,
     )
 
 
@@ -78,11 +79,9 @@ def test_ticket_then_reply_then_repeats(
     opened = send(publisher, tenant, incident, key="INC-12/acme/d1r1", body=BODY)
     ticket_id = opened.detail["ticket_id"]
     again = send(publisher, tenant, incident, key="INC-12/acme/d1r1", body=BODY)
-    replied = send(
-        publisher, tenant, incident, key="INC-12/acme/d2r1", body=UPDATE, ticket_id=ticket_id
-    )
+    replied = send(publisher, tenant, incident, key="INC-12/acme/d2r1", body=UPDATE, previous=again)
     repeated = send(
-        publisher, tenant, incident, key="INC-12/acme/d2r1", body=UPDATE, ticket_id=ticket_id
+        publisher, tenant, incident, key="INC-12/acme/d2r1", body=UPDATE, previous=replied
     )
 
     assert opened.external_id == again.external_id == str(ticket_id)
@@ -93,6 +92,7 @@ def test_ticket_then_reply_then_repeats(
     assert replied.detail["already_delivered"] is False
     assert repeated.external_id == replied.external_id
     assert repeated.detail["already_delivered"] is True
+    assert replied.detail["ticket_id"] == repeated.detail["ticket_id"] == ticket_id
 
 
 @pytest.mark.vcr
@@ -110,7 +110,7 @@ def test_a_reply_applied_behind_a_500_is_found_not_reposted(
         server.inject("commit_then_500", method="PUT")
 
     receipt = send(
-        publisher, tenant, incident, key="INC-12/acme/d2r1", body=UPDATE, ticket_id=ticket_id
+        publisher, tenant, incident, key="INC-12/acme/d2r1", body=UPDATE, previous=opened
     )
 
     assert receipt.detail["already_delivered"] is True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import signal
@@ -28,14 +29,15 @@ from comms.adapters.zendesk import (
     ZendeskPublisher,
     _translate,
     delivery_tag,
-    publisher_from_config,
+    from_settings,
     recipients,
     ticket_subject,
 )
 from comms.errors import ConfigError, PublishError
-from comms.models import Contact, Incident, Receipt, Tenant
+from comms.models import Contact, Incident, MessageKind, Receipt, Tenant
+from comms.ports import Publisher
 from tests.zendesk.campaign import run_campaign
-from tests.zendesk.conftest import AGENT, NOW, TOKEN
+from tests.zendesk.conftest import AGENT, NOW, TOKEN, zendesk_receipt
 from tests.zendesk.server import ZendeskServer
 
 BODY = "We are investigating degraded performance on your GitLab Dedicated instance."
@@ -62,6 +64,7 @@ def open_ticket(
     return publisher.publish(
         tenant=tenant,
         incident=incident,
+        kind=MessageKind.INVESTIGATION_START,
         subject="Degraded performance",
         body=BODY,
         idempotency_key=key,
@@ -74,20 +77,22 @@ def reply(
     publisher: ZendeskPublisher,
     tenant: Tenant,
     incident: Incident,
-    ticket_id: int,
+    previous: Receipt,
     *,
     key: str = "INC-12/acme/d2r1",
     body: str = UPDATE,
 ) -> Receipt:
+    """The next update, given this channel's latest receipt for the incident and tenant."""
     return publisher.publish(
         tenant=tenant,
         incident=incident,
+        kind=MessageKind.UPDATE,
         subject="Degraded performance",
         body=body,
         idempotency_key=key,
         draft_id=2,
         revision=1,
-        ticket_id=ticket_id,
+        previous=previous,
     )
 
 
@@ -143,9 +148,10 @@ def test_the_same_key_opens_the_same_ticket_again(
 def test_later_updates_are_public_replies_on_the_ticket(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
 
-    receipt = reply(publisher, tenant, incident, ticket_id)
+    receipt = reply(publisher, tenant, incident, opened)
 
     assert len(server.state.tickets) == 1
     _, second = server.state.comments[ticket_id]
@@ -168,10 +174,11 @@ def test_later_updates_are_public_replies_on_the_ticket(
 def test_a_repeated_reply_is_found_and_not_posted_again(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
-    first = reply(publisher, tenant, incident, ticket_id)
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
+    first = reply(publisher, tenant, incident, opened)
 
-    again = reply(publisher, tenant, incident, ticket_id)
+    again = reply(publisher, tenant, incident, first)
 
     assert [c["body"] for c in server.state.comments[ticket_id]] == [BODY, UPDATE]
     assert len(server.requests_to("PUT", r"/tickets/")) == 1
@@ -179,12 +186,60 @@ def test_a_repeated_reply_is_found_and_not_posted_again(
     assert again.detail["already_delivered"] is True
 
 
+def test_the_publisher_implements_the_port(publisher: ZendeskPublisher) -> None:
+    port: Publisher = publisher
+    assert port.name == "zendesk"
+
+
+def test_a_previous_receipt_from_elsewhere_or_without_a_ticket_opens_a_ticket(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
+    other_channel = zendesk_receipt(ticket_id, channel="switchboard")
+    no_ticket = dataclasses.replace(opened, detail={"action": "ticket"})
+
+    first = reply(publisher, tenant, incident, other_channel, key="k-elsewhere")
+    second = reply(publisher, tenant, incident, no_ticket, key="k-no-ticket")
+
+    assert (first.detail["action"], second.detail["action"]) == ("ticket", "ticket")
+    assert len(server.state.tickets) == 3
+    assert len(server.state.comments[ticket_id]) == 1
+    assert len(server.requests_to("PUT", r"/tickets/")) == 0
+
+
+def test_a_ticket_id_stored_as_text_is_replied_on(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
+    stored = dataclasses.replace(opened, detail={**opened.detail, "ticket_id": str(ticket_id)})
+
+    receipt = reply(publisher, tenant, incident, stored)
+
+    assert receipt.detail["ticket_id"] == ticket_id
+    assert [c["body"] for c in server.state.comments[ticket_id]] == [BODY, UPDATE]
+
+
+def test_a_previous_receipt_with_an_unreadable_ticket_is_refused(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    broken = dataclasses.replace(zendesk_receipt(1), detail={"ticket_id": "twelve"})
+
+    with pytest.raises(PublishError, match="no usable ticket") as caught:
+        reply(publisher, tenant, incident, broken)
+
+    assert caught.value.retryable is False
+    assert server.state.requests == []
+
+
 def test_the_same_text_under_a_new_key_is_a_new_reply(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
-    one = reply(publisher, tenant, incident, ticket_id, key="k-one")
-    two = reply(publisher, tenant, incident, ticket_id, key="k-two")
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
+    one = reply(publisher, tenant, incident, opened, key="k-one")
+    two = reply(publisher, tenant, incident, one, key="k-two")
 
     assert [c["body"] for c in server.state.comments[ticket_id]] == [BODY, UPDATE, UPDATE]
     assert one.external_id != two.external_id
@@ -199,10 +254,11 @@ def test_a_reply_meeting_a_fault_lands_exactly_once(
     incident: Incident,
     sleeps: list[float],
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     server.inject(fault, method="PUT", delay=0.6)
 
-    receipt = reply(publisher, tenant, incident, ticket_id)
+    receipt = reply(publisher, tenant, incident, opened)
 
     comments = server.state.comments[ticket_id]
     assert [c["body"] for c in comments] == [BODY, UPDATE]
@@ -241,7 +297,8 @@ def test_a_ticket_creation_meeting_a_fault_opens_exactly_one_ticket(
 def test_a_reply_landed_beyond_the_first_page_of_comments_is_found(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     for n in range(120):  # agents' and customers' comments, straight into the server
         server.handle(
             "PUT",
@@ -252,7 +309,7 @@ def test_a_reply_landed_beyond_the_first_page_of_comments_is_found(
         )
     server.inject("commit_then_drop", method="PUT")
 
-    receipt = reply(publisher, tenant, incident, ticket_id)
+    receipt = reply(publisher, tenant, incident, opened)
 
     comments = server.state.comments[ticket_id]
     assert len(comments) == 122
@@ -268,10 +325,11 @@ def test_a_429_waits_for_retry_after(
     incident: Incident,
     sleeps: list[float],
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     server.inject("429", method="PUT", retry_after=7, times=2)
 
-    reply(publisher, tenant, incident, ticket_id)
+    reply(publisher, tenant, incident, opened)
 
     assert sleeps == [7.0, 7.0]
     assert len(server.state.comments[ticket_id]) == 2
@@ -282,11 +340,12 @@ def test_429s_past_the_bound_fail_retryable_and_post_nothing(
     server: ZendeskServer, client: Any, publisher_for: Any, tenant: Tenant, incident: Incident
 ) -> None:
     publisher = publisher_for(client, max_attempts=2, max_429_retries=1)
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     server.inject("429", method="PUT", retry_after=3, times=100)
 
     with pytest.raises(PublishError) as caught:
-        reply(publisher, tenant, incident, ticket_id)
+        reply(publisher, tenant, incident, opened)
 
     assert (caught.value.channel, caught.value.status) == ("zendesk", 429)
     assert caught.value.retryable is True
@@ -316,6 +375,25 @@ def test_a_retry_after_beyond_the_limit_is_not_waited_for(
     assert server.state.tickets == {}
 
 
+def test_a_429_without_a_wait_backs_off_with_jitter(
+    server: ZendeskServer,
+    client: Any,
+    publisher_for: Any,
+    tenant: Tenant,
+    incident: Incident,
+    sleeps: list[float],
+) -> None:
+    publisher = publisher_for(client, jitter=lambda: 0.5)
+    server.inject("429", method="POST", retry_after=0, times=2)
+
+    open_ticket(publisher, tenant, incident)
+
+    # Retry-After: 0 asks for no wait; the shared policy still backs off, 1 s then 2 s,
+    # each at the middle of its jitter window [half, full].
+    assert sleeps == [0.75, 1.5]
+    assert len(server.state.tickets) == 1
+
+
 def test_the_server_rate_limit_is_met_with_a_retryable_error(
     zenpy_at: Any, publisher_for: Any, tenant: Tenant, incident: Incident
 ) -> None:
@@ -323,10 +401,11 @@ def test_the_server_rate_limit_is_met_with_a_retryable_error(
         publisher = publisher_for(
             zenpy_at(limited.netloc), max_attempts=1, max_429_retries=0, max_retry_after=1
         )
-        ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+        opened = open_ticket(publisher, tenant, incident)
+        ticket_id = opened.detail["ticket_id"]
 
         with pytest.raises(PublishError) as caught:
-            reply(publisher, tenant, incident, ticket_id)  # GET ok, PUT answered 429
+            reply(publisher, tenant, incident, opened)  # GET ok, PUT answered 429
 
         assert caught.value.status == 429
         assert caught.value.retry_after is not None
@@ -345,9 +424,10 @@ def test_requests_are_paced_under_the_budget(
         clock[0] += seconds
 
     publisher = publisher_for(client, rate_per_minute=120, sleep=sleep, clock=lambda: clock[0])
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    latest = opened
     for n in range(3):
-        reply(publisher, tenant, incident, ticket_id, key=f"k{n}", body=f"{UPDATE} ({n})")
+        latest = reply(publisher, tenant, incident, latest, key=f"k{n}", body=f"{UPDATE} ({n})")
 
     sent = len(server.state.requests)
     assert sent == 1 + 3 * 2  # a create, then a check and a reply per update
@@ -375,7 +455,7 @@ def test_a_missing_ticket_is_not_retried(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
     with pytest.raises(PublishError) as caught:
-        reply(publisher, tenant, incident, 999_999)
+        reply(publisher, tenant, incident, zendesk_receipt(999_999))
 
     assert (caught.value.status, caught.value.retryable) == (404, False)
     assert len(server.state.requests) == 1
@@ -384,11 +464,12 @@ def test_a_missing_ticket_is_not_retried(
 def test_a_closed_ticket_refuses_the_reply(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     server.state.tickets[ticket_id]["status"] = "closed"
 
     with pytest.raises(PublishError) as caught:
-        reply(publisher, tenant, incident, ticket_id)
+        reply(publisher, tenant, incident, opened)
 
     assert (caught.value.status, caught.value.retryable) == (422, False)
     assert "closed prevents ticket update" in str(caught.value)
@@ -411,11 +492,12 @@ def test_a_reused_key_with_other_recipients_is_refused(
 def test_nothing_is_posted_while_the_ticket_cannot_be_read(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     server.inject("500", method="GET", times=100)
 
     with pytest.raises(PublishError) as caught:
-        reply(publisher, tenant, incident, ticket_id)
+        reply(publisher, tenant, incident, opened)
 
     assert (caught.value.status, caught.value.retryable) == (500, True)
     assert server.requests_to("PUT", r"/tickets/") == []
@@ -426,20 +508,21 @@ def test_a_failed_check_after_an_uncertain_reply_is_retryable_and_a_resume_posts
     server: ZendeskServer, client: Any, publisher_for: Any, tenant: Tenant, incident: Incident
 ) -> None:
     publisher = publisher_for(client, max_attempts=2)
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     # The reply lands but the client sees a dropped connection; every later read fails.
     server.inject("commit_then_drop", method="PUT")
     server.inject("500", method="GET", skip=1, times=100)
 
     with pytest.raises(PublishError) as caught:
-        reply(publisher, tenant, incident, ticket_id)
+        reply(publisher, tenant, incident, opened)
     assert caught.value.retryable is True
     assert "could not check whether it landed" in str(caught.value)
     assert len(server.state.comments[ticket_id]) == 2
 
     # `comms send` resumes once Zendesk answers again: the reply is found, not posted again.
     server.state.faults.clear()
-    receipt = reply(publisher, tenant, incident, ticket_id)
+    receipt = reply(publisher, tenant, incident, opened)
     assert receipt.detail["already_delivered"] is True
     assert [c["body"] for c in server.state.comments[ticket_id]] == [BODY, UPDATE]
     assert len(server.requests_to("PUT", r"/tickets/")) == 1
@@ -459,7 +542,7 @@ def test_an_empty_body_is_refused(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
     with pytest.raises(PublishError, match="empty"):
-        reply(publisher, tenant, incident, 1, body="  \n")
+        reply(publisher, tenant, incident, zendesk_receipt(1), body="  \n")
     assert server.state.requests == []
 
 
@@ -471,9 +554,9 @@ def test_the_token_never_reaches_the_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
     server.inject("500", method="PUT")
-    reply(publisher, tenant, incident, ticket_id)
+    reply(publisher, tenant, incident, opened)
 
     assert caplog.records  # zenpy and urllib3 did log at DEBUG
     assert TOKEN not in caplog.text
@@ -503,9 +586,7 @@ def test_concurrent_sends_share_one_publisher_safely(
 
     def first_then_reply(tenant: Tenant) -> tuple[Receipt, Receipt]:
         opened = open_ticket(publisher, tenant, incident, key=f"{tenant.id}/first")
-        replied = reply(
-            publisher, tenant, incident, opened.detail["ticket_id"], key=f"{tenant.id}/second"
-        )
+        replied = reply(publisher, tenant, incident, opened, key=f"{tenant.id}/second")
         return opened, replied
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -527,22 +608,25 @@ def test_concurrent_sends_share_one_publisher_safely(
 def test_a_killed_sender_resumed_with_the_same_key_posts_once(
     server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
 ) -> None:
-    ticket_id = open_ticket(publisher, tenant, incident).detail["ticket_id"]
+    opened = open_ticket(publisher, tenant, incident)
+    ticket_id = opened.detail["ticket_id"]
     # The reply is stored, then the answer hangs: the sender is killed while it waits.
     server.inject("timeout", method="PUT", delay=3.0)
     script = textwrap.dedent(
         f"""
         from datetime import UTC, datetime
         from comms.adapters.zendesk import ZendeskPublisher, connect
-        from comms.models import Contact, Incident, Severity, Tenant
+        from comms.models import Contact, Incident, MessageKind, Receipt, Severity, Tenant
+        from comms.models import validate_json
         now = datetime.now(UTC)
         client = connect(subdomain="gitlab", email={AGENT!r}, token={TOKEN!r}, timeout=30)
         ZendeskPublisher(client, rate_per_minute=0).publish(
             tenant=Tenant(id="acme", name="Acme", contacts=[Contact(email="ops@acme.example")]),
             incident=Incident(ref="INC-12", title="t", severity=Severity.S1, tenants=["acme"],
                               started_at=now, created_at=now, updated_at=now),
-            subject="s", body={UPDATE!r}, idempotency_key="INC-12/acme/d2r1",
-            draft_id=2, revision=1, ticket_id={ticket_id},
+            kind=MessageKind.UPDATE, subject="s", body={UPDATE!r},
+            idempotency_key="INC-12/acme/d2r1", draft_id=2, revision=1,
+            previous=validate_json(Receipt, {json.dumps(opened.to_dict())!r}),
         )
         """
     )
@@ -558,7 +642,7 @@ def test_a_killed_sender_resumed_with_the_same_key_posts_once(
         sender.wait()
     assert sender.returncode == -signal.SIGKILL
 
-    receipt = reply(publisher, tenant, incident, ticket_id)  # `comms send` resuming
+    receipt = reply(publisher, tenant, incident, opened)  # `comms send` resuming
 
     assert receipt.detail["already_delivered"] is True
     assert [c["body"] for c in server.state.comments[ticket_id]] == [BODY, UPDATE]
@@ -622,14 +706,12 @@ def test_delivery_tags_are_stable_lowercase_and_distinct() -> None:
 
 def test_config_needs_a_token_and_names_bad_fields() -> None:
     with pytest.raises(ConfigError, match="COMMS_ZENDESK_TOKEN"):
-        publisher_from_config({"subdomain": "gitlab", "email": AGENT}, environ={})
+        from_settings({"subdomain": "gitlab", "email": AGENT}, {})
     with pytest.raises(ConfigError, match=r"zendesk\.subdomain") as caught:
-        publisher_from_config(
-            {"subdomain": "Not A Host", "email": AGENT, "token": "abc-secret"}, environ={}
-        )
+        from_settings({"subdomain": "Not A Host", "email": AGENT, "token": "abc-secret"}, {})
     assert "abc-secret" not in str(caught.value)
     with pytest.raises(ConfigError, match=r"zendesk\.colour"):
-        publisher_from_config({"subdomain": "gitlab", "email": AGENT, "colour": 1}, environ={})
+        from_settings({"subdomain": "gitlab", "email": AGENT, "colour": 1}, {})
 
 
 def test_config_builds_a_working_publisher(
@@ -637,11 +719,12 @@ def test_config_builds_a_working_publisher(
 ) -> None:
     monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
     monkeypatch.setenv("ZENPY_FORCE_NETLOC", server.netloc)
-    publisher = publisher_from_config(
-        {"subdomain": "gitlab", "email": AGENT, "rate_per_minute": 6000},
-        environ={"COMMS_ZENDESK_TOKEN": TOKEN},
+    publisher = from_settings(
+        {"subdomain": "gitlab", "email": AGENT, "rate_per_minute": 6000, "max_attempts": 2},
+        {"COMMS_ZENDESK_TOKEN": TOKEN},
     )
     try:
+        assert publisher.policy.max_attempts == 2
         receipt = open_ticket(publisher, tenant, incident)
     finally:
         publisher.close()
