@@ -1,8 +1,9 @@
 """A Switchboard API stub: a real HTTP server (Starlette on uvicorn) persisted in SQLite.
 
 It speaks the API that :mod:`comms.adapters.rest` uses, described by the OpenAPI document at
-``/openapi.json`` (:mod:`comms.adapters.switchboard_openapi`); its data and SQLite file live in
-:mod:`comms.adapters.switchboard_model`, fault injection in
+``/openapi.json`` (:mod:`comms.adapters.switchboard_openapi`, generated from the pydantic models
+every request and response body is validated with); its data, body models and SQLite file live
+in :mod:`comms.adapters.switchboard_model`, fault injection in
 :mod:`comms.adapters.switchboard_faults`::
 
     GET  /api/v1/tenants?cursor=&limit=           GET  /api/v1/tenants/{id}
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -58,10 +60,20 @@ from .switchboard_faults import FAULT_KINDS, FaultPlan, TokenBucket, parse_fault
 from .switchboard_model import (
     DEFAULT_SEED,
     IDEMPOTENCY_KEY,
+    NOTIFICATION_STATUSES,
+    PAGE_LIMIT,
     STRUCTURED_FIELDS,
     TEMPLATES,
+    Delivery,
+    Notification,
+    NotificationPage,
+    Preview,
     ProblemError,
     SwitchboardDB,
+    TemplatePage,
+    Tenant,
+    TenantPage,
+    checked,
     invalid,
     load_seed,
     now_iso,
@@ -92,13 +104,15 @@ __all__ = [
 
 @dataclass
 class SwitchboardState:
-    """Everything the running stub holds: its database, token, limiter, faults, counters."""
+    """Everything the running stub holds: its database, token, limiter, faults, counters, and
+    the clock every rate limiter of it reads."""
 
     db: SwitchboardDB
     token: str
     limiter: TokenBucket | None = None
     faults: FaultPlan = field(default_factory=FaultPlan)
     stats: Counter[str] = field(default_factory=Counter)
+    monotonic: Callable[[], float] = time.monotonic
 
     def close(self) -> None:
         """Close the database."""
@@ -136,6 +150,11 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
+def _limit(request: Request) -> int:
+    low, high, default = PAGE_LIMIT
+    return _int_param(request, "limit", default, low, high)
+
+
 def _encode_cursor(value: str | int) -> str:
     return str(value)
 
@@ -162,12 +181,12 @@ def _decode_cursor(request: Request, kind: type) -> Any:
 async def list_tenants(request: Request) -> Response:
     _only_params(request, "cursor", "limit")
     st = _state(request)
-    limit = _int_param(request, "limit", 50, 1, 100)
+    limit = _limit(request)
     after = _decode_cursor(request, str) or ""
     rows = st.db.tenants(after, limit + 1)
     page = rows[:limit]
     nxt = _encode_cursor(page[-1]["id"]) if len(rows) > limit else None
-    return JSONResponse({"data": page, "next_cursor": nxt})
+    return JSONResponse(checked(TenantPage, {"data": page, "next_cursor": nxt}))
 
 
 async def get_tenant(request: Request) -> Response:
@@ -177,13 +196,13 @@ async def get_tenant(request: Request) -> Response:
         raise ProblemError(
             404, "not-found", "Not found", f"no tenant '{request.path_params['tenant_id']}'"
         )
-    return JSONResponse(tenant)
+    return JSONResponse(checked(Tenant, tenant))
 
 
 async def list_templates(request: Request) -> Response:
     _only_params(request)
     data = [{**t, "structured_fields": list(STRUCTURED_FIELDS)} for t in TEMPLATES]
-    return JSONResponse({"data": data, "next_cursor": None})
+    return JSONResponse(checked(TemplatePage, {"data": data, "next_cursor": None}))
 
 
 async def _json_body(request: Request) -> Any:
@@ -217,9 +236,10 @@ async def create_notification(request: Request) -> Response:
         "sent_at": None,
         "recipients": [],
     }
+    body = checked(Notification, note)
     st.db.create_notification(note)
     return JSONResponse(
-        note, status_code=201, headers={"Location": f"/api/v1/notifications/{note['id']}"}
+        body, status_code=201, headers={"Location": f"/api/v1/notifications/{note['id']}"}
     )
 
 
@@ -232,10 +252,10 @@ async def notifications(request: Request) -> Response:
 async def list_notifications(request: Request) -> Response:
     _only_params(request, "cursor", "limit", "incident_reference", "tenant_id", "status")
     st = _state(request)
-    limit = _int_param(request, "limit", 50, 1, 100)
+    limit = _limit(request)
     after = _decode_cursor(request, int) or 0
     status = request.query_params.get("status")
-    if status is not None and status not in ("draft", "sent"):
+    if status is not None and status not in NOTIFICATION_STATUSES:
         raise ProblemError(
             400, "invalid-parameter", "Invalid query parameter", "'status' must be draft or sent"
         )
@@ -248,7 +268,9 @@ async def list_notifications(request: Request) -> Response:
     )
     page = rows[:limit]
     nxt = _encode_cursor(page[-1][0]) if len(rows) > limit else None
-    return JSONResponse({"data": [doc for _, doc in page], "next_cursor": nxt})
+    return JSONResponse(
+        checked(NotificationPage, {"data": [doc for _, doc in page], "next_cursor": nxt})
+    )
 
 
 def _notification(st: SwitchboardState, note_id: str) -> dict[str, Any]:
@@ -260,7 +282,8 @@ def _notification(st: SwitchboardState, note_id: str) -> dict[str, Any]:
 
 async def get_notification(request: Request) -> Response:
     _only_params(request)
-    return JSONResponse(_notification(_state(request), request.path_params["notification_id"]))
+    note = _notification(_state(request), request.path_params["notification_id"])
+    return JSONResponse(checked(Notification, note))
 
 
 def _tenants_of(st: SwitchboardState, note: dict[str, Any]) -> list[dict[str, Any]]:
@@ -272,9 +295,13 @@ async def preview_notification(request: Request) -> Response:
     st = _state(request)
     note = _notification(st, request.path_params["notification_id"])
     who = note["recipients"] if note["status"] == "sent" else recipients(_tenants_of(st, note))
-    return JSONResponse(
-        {"notification_id": note["id"], "status": note["status"], **render(note), "recipients": who}
-    )
+    preview = {
+        "notification_id": note["id"],
+        "status": note["status"],
+        **render(note),
+        "recipients": who,
+    }
+    return JSONResponse(checked(Preview, preview))
 
 
 async def send_notification(request: Request) -> Response:
@@ -302,24 +329,30 @@ async def send_notification(request: Request) -> Response:
         )
     st.stats["sends"] += 1
     rendered = render(note)
-    return JSONResponse(
-        {
-            "notification_id": note["id"],
-            "status": "sent",
-            "sent_at": note["sent_at"],
-            "incident_reference": note["incident_reference"],
-            "tenant_ids": note["tenant_ids"],
-            "recipients": note["recipients"],
-            **rendered,
-            "body_sha256": hashlib.sha256(rendered["body"].encode()).hexdigest(),
-        }
-    )
+    delivery = {
+        "notification_id": note["id"],
+        "status": "sent",
+        "sent_at": note["sent_at"],
+        "incident_reference": note["incident_reference"],
+        "tenant_ids": note["tenant_ids"],
+        "recipients": note["recipients"],
+        **rendered,
+        "body_sha256": hashlib.sha256(rendered["body"].encode()).hexdigest(),
+    }
+    return JSONResponse(checked(Delivery, delivery))
+
+
+@functools.cache
+def _openapi_json() -> bytes:
+    # Built on the first request, not at import: generating the schemas builds every model's
+    # core schema (tens of milliseconds), which starting the stub should not pay for.
+    from .switchboard_openapi import openapi_document
+
+    return json.dumps(openapi_document(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def openapi(request: Request) -> Response:
-    from .switchboard_openapi import openapi_document
-
-    return JSONResponse(openapi_document())
+    return Response(_openapi_json(), media_type="application/json")
 
 
 # Admin endpoints: for tests and benchmarks; outside the documented API.
@@ -368,7 +401,11 @@ async def admin_rate_limit(request: Request) -> Response:
         st.limiter = None
     else:
         try:
-            st.limiter = TokenBucket(float(per_minute), float(burst) if burst is not None else None)
+            st.limiter = TokenBucket(
+                float(per_minute),
+                float(burst) if burst is not None else None,
+                monotonic=st.monotonic,
+            )
         except (TypeError, ValueError) as exc:
             raise invalid(f"'per_minute' and 'burst' must be positive numbers ({exc})") from None
     return JSONResponse(
@@ -697,10 +734,12 @@ def create_app(
     rate_limit: float | None = None,
     burst: float | None = None,
     faults: FaultPlan | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Gateway:
     """Build the stub as an ASGI app.  ``seed`` tenants are upserted; with no seed, an empty
     database gets the bundled example tenants.  The app's ``state.close()`` closes the database
-    (the lifespan does it when served by uvicorn)."""
+    (the lifespan does it when served by uvicorn).  ``monotonic`` is the clock of the rate
+    limit, this one's and any the admin endpoint sets (tests pass a fake one)."""
     if not token:
         raise ValueError("the stub needs a bearer token")
     db = SwitchboardDB(db_path)
@@ -715,8 +754,9 @@ def create_app(
     state = SwitchboardState(
         db=db,
         token=token,
-        limiter=TokenBucket(rate_limit, burst) if rate_limit else None,
+        limiter=TokenBucket(rate_limit, burst, monotonic=monotonic) if rate_limit else None,
         faults=faults or FaultPlan(),
+        monotonic=monotonic,
     )
 
     @contextlib.asynccontextmanager

@@ -140,26 +140,29 @@ class FaultPlan:
 
 
 class TokenBucket:
-    """A token bucket: ``per_minute`` refill, ``burst`` capacity; ``take`` returns the wait."""
+    """A token bucket: ``per_minute`` refill, ``burst`` capacity; ``take`` returns the wait.
+
+    ``monotonic`` is its clock, in seconds (tests pass a fake one)."""
 
     def __init__(
         self,
         per_minute: float,
         burst: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if per_minute <= 0:
             raise ValueError("the rate limit must be a positive number of requests a minute")
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
         self.burst = burst if burst is not None else max(1.0, self.rate)
-        self.clock = clock
+        self.monotonic = monotonic
         self.tokens = self.burst
-        self.last = clock()
+        self.last = monotonic()
 
     def take(self) -> float:
         """Take a token: 0.0 when granted, else the seconds until one is available."""
-        now = self.clock()
+        now = self.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens >= 1.0:

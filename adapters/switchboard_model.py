@@ -1,6 +1,11 @@
 """The Switchboard stub's data: templates, maintenance windows, validation of tenants and
 notifications, what recipients see, and the stub's own SQLite file (WAL).
 
+The request and response bodies of the API are pydantic models here: the stub validates every
+create-notification body and every response it sends with them, and
+:mod:`comms.adapters.switchboard_openapi` generates the OpenAPI schemas from them, so the
+document cannot describe bodies other than those the stub accepts and sends.
+
 No HTTP here; :mod:`comms.adapters.stub_server` serves it.
 """
 
@@ -15,7 +20,11 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 DEFAULT_SEED = Path(__file__).with_name("switchboard_seed.json")
 PROBLEM_BASE = "https://switchboard.example/problems/"
@@ -98,6 +107,20 @@ TEMPLATES: list[dict[str, Any]] = [
     },
 ]
 TEMPLATE_IDS = {t["id"]: t for t in TEMPLATES}
+TemplateId = Literal[
+    "incident_investigation_start",
+    "incident_investigation_update",
+    "incident_escalated_response",
+    "incident_mitigation_in_progress",
+    "incident_resolved",
+    "emergency_maintenance_planned",
+    "emergency_maintenance_completed",
+]
+WindowId = Literal["apac", "emea", "amer-1", "amer-2"]
+NotificationStatus = Literal["draft", "sent"]
+NOTIFICATION_STATUSES: tuple[str, ...] = get_args(NotificationStatus)
+# The ``limit`` query parameter of the list endpoints: lowest, highest, default.
+PAGE_LIMIT = (1, 100, 50)
 STRUCTURED_FIELDS = ("investigation_focus_area", "affected_components", "customer_reported_impact")
 
 TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -136,7 +159,7 @@ class ProblemError(Exception):
         }
         if instance:
             doc["instance"] = instance
-        return doc
+        return checked(Problem, doc)
 
 
 def now_iso() -> str:
@@ -149,11 +172,237 @@ def invalid(detail: str) -> ProblemError:
     return ProblemError(422, "validation-error", "Request body is invalid", detail)
 
 
+# --------------------------------------------------------------------------- API bodies
+
+
+class _Body(BaseModel):
+    # strict: JSON types exactly (no "1" for 1).  python-re: patterns match as the re-based
+    # checks these models replaced did, and as the tests' jsonschema validator reads them.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, regex_engine="python-re", defer_build=True
+    )
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise PydanticCustomError("not_distinct", "tenant ids must be distinct")
+    return ids
+
+
+def _plain_text(text: str) -> str:
+    if HTML_TAG.search(text):
+        raise PydanticCustomError("html_markup", "must be plain text")
+    return text
+
+
+TenantId = Annotated[str, Field(pattern=TENANT_ID.pattern)]
+Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+ClockTime = Annotated[str, Field(pattern=r"^[0-2][0-9]:[0-5][0-9]$")]
+
+
+class Problem(_Body):
+    """RFC 9457 problem details."""
+
+    # Problem details may carry extension members, so the schema does not forbid them.
+    model_config = ConfigDict(extra="ignore")
+
+    type: Annotated[str, Field(json_schema_extra={"format": "uri"})]
+    title: str
+    status: Annotated[int, Field(ge=400, le=599)]
+    detail: str
+    # Left out of the body when unknown, never null.
+    instance: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_drop_default)
+
+
+class Person(_Body):
+    """A named contact: the tenant's CSM or ASE."""
+
+    name: str
+    email: Email
+
+
+class MaintenanceWindow(_Body):
+    """A weekly maintenance window, in UTC."""
+
+    id: WindowId
+    region: Literal["APAC", "EMEA", "AMER"]
+    day: str
+    start: ClockTime
+    end: ClockTime
+    description: str
+
+
+class Tenant(_Body):
+    """A GitLab Dedicated tenant."""
+
+    id: TenantId
+    name: Annotated[str, Field(min_length=1)]
+    url: Annotated[str, Field(json_schema_extra={"format": "uri"})]
+    status: Annotated[
+        Literal["normal", "degraded", "disruption"],
+        Field(
+            description="degraded: degraded performance (S2); disruption: service disruption (S1)."
+        ),
+    ]
+    gitlab_version: str
+    reference_architecture: str
+    primary_region: str
+    secondary_region: str | None
+    geo: bool
+    pubsec: Annotated[bool, Field(description="US Dedicated for Government (FedRAMP).")]
+    maintenance_window: MaintenanceWindow
+    operational_emails: Annotated[list[Email], Field(min_length=1)]
+    csm: Person | None
+    ase: Person | None
+
+
+class TenantPage(_Body):
+    """A page of tenants, by id."""
+
+    data: list[Tenant]
+    next_cursor: str | None
+
+
+class Template(_Body):
+    """A pre-approved notification template."""
+
+    id: TemplateId
+    name: str
+    category: Literal["incident", "maintenance"]
+    editable: Annotated[
+        Literal["body", "intro"],
+        Field(description="body: the whole message is editable; intro: only the intro paragraph."),
+    ]
+    structured_fields: list[str]
+
+
+class TemplatePage(_Body):
+    """All templates, on one page."""
+
+    data: list[Template]
+    next_cursor: None
+
+
+class NotificationCreate(_Body):
+    """A draft notification to create from a template."""
+
+    template: TemplateId
+    tenant_ids: Annotated[
+        list[TenantId],
+        Field(min_length=1, max_length=500, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_distinct),
+    ]
+    incident_reference: Annotated[str, Field(min_length=1, max_length=100)]
+    message: Annotated[
+        str,
+        Field(
+            max_length=20000,
+            pattern=r"\S",
+            description="Plain text; not empty; no HTML markup.",
+            json_schema_extra={"not": {"pattern": HTML_TAG.pattern}},
+        ),
+        AfterValidator(_plain_text),
+    ]
+    investigation_focus_area: Annotated[str, Field(max_length=500)] | None = None
+    affected_components: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)]
+        | None
+    ) = None
+    customer_reported_impact: Annotated[str, Field(max_length=2000)] | None = None
+    metadata: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]],
+            Field(max_length=20),
+        ]
+        | None
+    ) = None
+
+
+class Recipient(_Body):
+    """One address a notification goes to."""
+
+    tenant_id: TenantId
+    email: str
+    name: str
+    role: Literal["operational", "csm", "ase"]
+
+
+class Notification(_Body):
+    """A notification: a draft until sent."""
+
+    id: str
+    status: NotificationStatus
+    template: TemplateId
+    tenant_ids: list[TenantId]
+    incident_reference: str
+    message: str
+    investigation_focus_area: str | None
+    affected_components: list[str] | None
+    customer_reported_impact: str | None
+    metadata: dict[str, str]
+    idempotency_key: Annotated[
+        str | None, Field(description="The Idempotency-Key of the request that created it.")
+    ]
+    created_at: Timestamp
+    previewed_at: Timestamp | None
+    sent_at: Timestamp | None
+    recipients: Annotated[
+        list[Recipient], Field(description="Resolved at send; empty for a draft.")
+    ]
+
+
+class NotificationPage(_Body):
+    """A page of notifications, oldest first."""
+
+    data: list[Notification]
+    next_cursor: str | None
+
+
+class Preview(_Body):
+    """What the recipients of a notification see."""
+
+    notification_id: str
+    status: NotificationStatus
+    subject: str
+    body: Annotated[str, Field(description="Exactly the plain text recipients get.")]
+    recipients: list[Recipient]
+
+
+class Delivery(_Body):
+    """The record of a sent notification."""
+
+    notification_id: str
+    status: Literal["sent"]
+    sent_at: Timestamp
+    incident_reference: str
+    tenant_ids: list[TenantId]
+    recipients: list[Recipient]
+    subject: str
+    body: str
+    body_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+
+
+def checked(model: type[BaseModel], doc: Any) -> dict[str, Any]:
+    """``doc`` validated against ``model`` and dumped as JSON data, for a response body.
+
+    A document that does not fit raises pydantic's ValidationError (the stub answers 500), so
+    the stub cannot send a body its OpenAPI document does not describe.  Optional fields left
+    out of ``doc`` stay out (only ``Problem.instance`` has a default)."""
+    return model.model_validate(doc).model_dump(mode="json", exclude_unset=True)
+
+
 # --------------------------------------------------------------------------- validation
 
 
 def validate_tenant(raw: Any) -> dict[str, Any]:
-    """Check one tenant record (seed file or admin upload); expand its maintenance window."""
+    """Check one tenant record (seed file or admin upload); expand its maintenance window.
+
+    The result fits :class:`Tenant`; ValueError says what is wrong."""
     if not isinstance(raw, dict):
         raise ValueError("a tenant must be an object")
     tid = raw.get("id")
@@ -191,22 +440,25 @@ def validate_tenant(raw: Any) -> dict[str, Any]:
         ):
             raise ValueError(f"{where}: {role} must be null or {{name, email}}")
         people[role] = {"name": person["name"], "email": person["email"]} if person else None
-    return {
-        "id": tid,
-        "name": raw["name"],
-        "url": raw["url"],
-        "status": raw.get("status", "normal"),
-        "gitlab_version": raw["gitlab_version"],
-        "reference_architecture": raw["reference_architecture"],
-        "primary_region": raw["primary_region"],
-        "secondary_region": raw.get("secondary_region"),
-        "geo": bool(raw.get("geo", False)),
-        "pubsec": bool(raw.get("pubsec", False)),
-        "maintenance_window": {"id": window_id, **MAINTENANCE_WINDOWS[window_id]},
-        "operational_emails": list(emails),
-        "csm": people["csm"],
-        "ase": people["ase"],
-    }
+    return checked(
+        Tenant,
+        {
+            "id": tid,
+            "name": raw["name"],
+            "url": raw["url"],
+            "status": raw.get("status", "normal"),
+            "gitlab_version": raw["gitlab_version"],
+            "reference_architecture": raw["reference_architecture"],
+            "primary_region": raw["primary_region"],
+            "secondary_region": raw.get("secondary_region"),
+            "geo": bool(raw.get("geo", False)),
+            "pubsec": bool(raw.get("pubsec", False)),
+            "maintenance_window": {"id": window_id, **MAINTENANCE_WINDOWS[window_id]},
+            "operational_emails": list(emails),
+            "csm": people["csm"],
+            "ase": people["ase"],
+        },
+    )
 
 
 def load_seed(path: Path) -> list[dict[str, Any]]:
@@ -226,77 +478,49 @@ def load_seed(path: Path) -> list[dict[str, Any]]:
         raise ValueError(f"{path}: {exc}") from exc
 
 
-def _optional_text(body: dict[str, Any], key: str, limit: int) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise invalid(f"'{key}' must be a string of at most {limit} characters, or null")
-    return value
+_FIELD_PROBLEMS = {
+    "template": f"'template' must be one of {', '.join(TEMPLATE_IDS)}",
+    "tenant_ids": "'tenant_ids' must be a list of 1 to 500 distinct tenant ids",
+    "incident_reference": "'incident_reference' must be a string of 1 to 100 characters",
+    "message": "'message' must be a string of at most 20000 characters",
+    "affected_components": "'affected_components' must be a list of at most 50 names, or null",
+    "metadata": "'metadata' must be an object of at most 20 string values",
+    "investigation_focus_area": (
+        "'investigation_focus_area' must be a string of at most 500 characters, or null"
+    ),
+    "customer_reported_impact": (
+        "'customer_reported_impact' must be a string of at most 2000 characters, or null"
+    ),
+}
+_CHECK_ORDER = list(_FIELD_PROBLEMS)
+
+
+def _first_problem(errors: list[ErrorDetails]) -> str:
+    # The detail names one field, the first failing in this order, in the words the stub has
+    # always used, rather than pydantic's list of every error.
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return f"unknown field '{unknown[0]}'"
+    first = min(errors, key=lambda e: _CHECK_ORDER.index(str(e["loc"][0])))
+    name = str(first["loc"][0])
+    if name == "message" and first["type"] == "string_pattern_mismatch":
+        return "'message' may not be empty"
+    if first["type"] == "html_markup":
+        return "'message' must be plain text; remove the HTML markup"
+    return _FIELD_PROBLEMS[name]
 
 
 def validate_notification(body: Any) -> dict[str, Any]:
-    """Check a create-notification request body; raise a 422 ProblemError naming the field."""
+    """Check a create-notification request body against :class:`NotificationCreate`; raise a
+    422 ProblemError naming the field.  Returns every field, ``metadata`` ``{}`` when absent."""
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object")
-    allowed = {
-        "template",
-        "tenant_ids",
-        "incident_reference",
-        "message",
-        "metadata",
-        *STRUCTURED_FIELDS,
-    }
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise invalid(f"unknown field '{unknown[0]}'")
-    template = body.get("template")
-    if template not in TEMPLATE_IDS:
-        raise invalid(f"'template' must be one of {', '.join(TEMPLATE_IDS)}")
-    tenant_ids = body.get("tenant_ids")
-    if (
-        not isinstance(tenant_ids, list)
-        or not 1 <= len(tenant_ids) <= 500
-        or not all(isinstance(t, str) and TENANT_ID.match(t) for t in tenant_ids)
-        or len(set(tenant_ids)) != len(tenant_ids)
-    ):
-        raise invalid("'tenant_ids' must be a list of 1 to 500 distinct tenant ids")
-    ref = body.get("incident_reference")
-    if not isinstance(ref, str) or not 1 <= len(ref) <= 100:
-        raise invalid("'incident_reference' must be a string of 1 to 100 characters")
-    message = body.get("message")
-    if not isinstance(message, str) or len(message) > 20000:
-        raise invalid("'message' must be a string of at most 20000 characters")
-    if not re.search(r"\S", message):
-        raise invalid("'message' may not be empty")
-    if HTML_TAG.search(message):
-        raise invalid("'message' must be plain text; remove the HTML markup")
-    components = body.get("affected_components")
-    if components is not None and (
-        not isinstance(components, list)
-        or len(components) > 50
-        or not all(isinstance(c, str) and 1 <= len(c) <= 200 for c in components)
-    ):
-        raise invalid("'affected_components' must be a list of at most 50 names, or null")
-    metadata = body.get("metadata")
-    if metadata is not None and (
-        not isinstance(metadata, dict)
-        or len(metadata) > 20
-        or not all(
-            isinstance(v, str) and len(k) <= 40 and len(v) <= 500 for k, v in metadata.items()
-        )
-    ):
-        raise invalid("'metadata' must be an object of at most 20 string values")
-    return {
-        "template": template,
-        "tenant_ids": list(tenant_ids),
-        "incident_reference": ref,
-        "message": message,
-        "investigation_focus_area": _optional_text(body, "investigation_focus_area", 500),
-        "affected_components": list(components) if components is not None else None,
-        "customer_reported_impact": _optional_text(body, "customer_reported_impact", 2000),
-        "metadata": dict(metadata or {}),
-    }
+    try:
+        fields = NotificationCreate.model_validate(body).model_dump()
+    except ValidationError as exc:
+        raise invalid(_first_problem(exc.errors())) from None
+    fields["metadata"] = fields["metadata"] or {}
+    return fields
 
 
 def render(note: dict[str, Any]) -> dict[str, str]:

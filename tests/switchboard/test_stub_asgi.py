@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from starlette.routing import Route
 
 from comms.adapters.stub_server import (
-    ROUTES,
+    DEFAULT_SEED,
     ConnectionDroppedError,
     FaultPlan,
+    Gateway,
     create_app,
+    load_seed,
     parse_fault_spec,
+)
+from comms.adapters.switchboard_model import (
+    MAINTENANCE_WINDOWS,
+    TEMPLATES,
+    TemplateId,
+    WindowId,
 )
 from comms.adapters.switchboard_openapi import openapi_document
 
@@ -25,7 +36,13 @@ Check = Callable[[httpx.AsyncClient], Awaitable[None]]
 
 def _run(tmp_path: Path, check: Check, **options: Any) -> None:
     app = create_app(tmp_path / "sb.db", token="t", **options)
+    try:
+        _serve(app, check)
+    finally:
+        app.state.close()
 
+
+def _serve(app: Gateway, check: Check) -> None:
     async def main() -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
@@ -35,10 +52,7 @@ def _run(tmp_path: Path, check: Check, **options: Any) -> None:
         ) as client:
             await check(client)
 
-    try:
-        asyncio.run(main())
-    finally:
-        app.state.close()
+    asyncio.run(main())
 
 
 def test_unknown_paths_and_methods_are_problems(tmp_path: Path) -> None:
@@ -66,30 +80,126 @@ def test_a_dropped_connection_in_process_is_an_exception_not_a_500(tmp_path: Pat
     _run(tmp_path, check, faults=FaultPlan(queue=[{"kind": "drop", "match": "*", "times": 1}]))
 
 
-def test_the_rate_limit_refills(tmp_path: Path) -> None:
+def test_the_rate_limit_refills_on_its_clock(tmp_path: Path) -> None:
+    now = [1000.0]
+
     async def check(client: httpx.AsyncClient) -> None:
-        first = await client.get("/api/v1/notification-templates")
-        second = await client.get("/api/v1/notification-templates")
-        assert (first.status_code, second.status_code) == (200, 429)
-        await asyncio.sleep(0.06)
-        assert (await client.get("/api/v1/notification-templates")).status_code == 200
+        async def attempt() -> tuple[int, str | None]:
+            response = await client.get("/api/v1/notification-templates")
+            return response.status_code, response.headers.get("retry-after")
 
-    _run(tmp_path, check, rate_limit=1200, burst=1)
+        # 30 a minute with a burst of 1: one token every 2 s.
+        assert await attempt() == (200, None)
+        assert await attempt() == (429, "2")
+        now[0] += 1.0
+        assert await attempt() == (429, "1")
+        now[0] += 1.0
+        assert await attempt() == (200, None)
+        assert await attempt() == (429, "2")
+        # A limit set through the admin endpoint runs on the same clock.
+        limit = await client.post("/_admin/rate-limit", json={"per_minute": 60, "burst": 1})
+        assert limit.json() == {"per_minute": 60, "burst": 1}
+        assert await attempt() == (200, None)
+        assert await attempt() == (429, "1")
+        now[0] += 1.0
+        assert await attempt() == (200, None)
+
+    _run(tmp_path, check, rate_limit=30, burst=1, monotonic=lambda: now[0])
 
 
-def test_the_document_describes_exactly_the_api_routes() -> None:
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Gateway]:
+    """A stub app that is only inspected, not served."""
+    built = create_app(tmp_path / "sb.db", token="t")
+    yield built
+    built.state.close()
+
+
+def test_the_document_names_exactly_the_routes_of_the_app(app: Gateway) -> None:
+    document = openapi_document()
     documented = {
-        (path, method.upper())
-        for path, ops in openapi_document()["paths"].items()
-        for method in ops
+        (path, method.upper()): {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
     }
+    routes = [route for route in app.app.routes if isinstance(route, Route)]
+    assert len(routes) == len(app.app.routes)
     served = {
-        (route.path, method)
-        for route in ROUTES
-        if isinstance(route, Route) and route.path.startswith("/api/")
+        (route.path, method): set(route.param_convertors)
+        for route in routes
         for method in (route.methods or set()) - {"HEAD"}
     }
-    assert documented == served
+    # Outside the documented API by design: the document itself and the admin endpoints.
+    undocumented = {
+        key for key in served if key[0] == "/openapi.json" or key[0].startswith("/_admin/")
+    }
+    assert undocumented >= {("/openapi.json", "GET"), ("/_admin/faults", "POST")}
+    assert documented == {key: served[key] for key in served.keys() - undocumented}
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_every_reference_resolves_and_every_schema_is_used() -> None:
+    document = openapi_document()
+    refs = set(_refs(document))
+    for ref in refs:
+        assert ref.startswith("#/components/"), ref
+        target: Any = document
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+    schemas = document["components"]["schemas"]
+    assert {f"#/components/schemas/{name}" for name in schemas} <= refs
+    for schema in schemas.values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_the_stub_is_served_with_a_document_built_on_first_request(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "import comms.adapters.stub_server\n"
+        "print(sorted(m for m in sys.modules if m.endswith('switchboard_openapi')))\n"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert imported.stdout == "[]\n"
+
+    async def check(client: httpx.AsyncClient) -> None:
+        first = await client.get("/openapi.json", headers={"Authorization": ""})
+        second = await client.get("/openapi.json")
+        assert first.status_code == 200
+        assert first.headers["content-type"] == "application/json"
+        assert first.content == second.content
+        assert first.json() == openapi_document()
+
+    _run(tmp_path, check)
+
+
+def test_the_literals_name_every_template_and_window() -> None:
+    assert list(get_args(TemplateId)) == [t["id"] for t in TEMPLATES]
+    assert list(get_args(WindowId)) == list(MAINTENANCE_WINDOWS)
+
+
+def test_a_response_that_does_not_fit_its_model_is_a_500(app: Gateway) -> None:
+    tenant = load_seed(DEFAULT_SEED)[0]
+    app.state.db.put_tenants([{**tenant, "id": "odd", "status": "unknown"}])
+
+    async def check(client: httpx.AsyncClient) -> None:
+        response = await client.get("/api/v1/tenants/odd")
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/internal-error")
+
+    _serve(app, check)
 
 
 def test_fault_specs_parse() -> None:

@@ -193,6 +193,12 @@ def test_a_second_notification_with_the_same_text_counts_as_a_duplicate(
         ({"template": "freeform"}, "template"),
         ({"colour": "red"}, "unknown field 'colour'"),
         ({"affected_components": "Web UI"}, "affected_components"),
+        # The first failing field is named, unknown fields before all others.
+        ({"template": "freeform", "colour": "red"}, "unknown field 'colour'"),
+        ({"tenant_ids": ["acme", "acme"], "message": ""}, "distinct tenant ids"),
+        ({"message": "x" * 20001}, "'message' must be a string of at most 20000"),
+        ({"investigation_focus_area": "x" * 501}, "'investigation_focus_area'"),
+        ({"metadata": {"severity": 1}}, "'metadata'"),
     ],
 )
 def test_invalid_notifications_are_422_problems(
@@ -204,6 +210,16 @@ def test_invalid_notifications_are_422_problems(
         "validation-error",
     )
     assert fragment in doc["detail"]
+
+
+def test_optional_fields_may_be_null(stub: Any, make_body: Any) -> None:
+    optional = ("investigation_focus_area", "affected_components", "customer_reported_impact")
+    body = make_body(metadata=None, **dict.fromkeys(optional))
+    created = stub.http.post("/api/v1/notifications", json=body)
+    assert created.status_code == 201
+    note = created.json()
+    assert note["metadata"] == {}
+    assert [note[name] for name in optional] == [None, None, None]
 
 
 def test_malformed_json_is_a_400_problem(shared_stub: Any) -> None:
