@@ -1,18 +1,23 @@
-"""The SQLite store on real files: migrations, WAL, bad files and paths, nothing lost on failure."""
+"""The SQLite store on real files: migrations, WAL, bad files and paths, nothing lost on failure.
+
+What every store does (tenants, incidents, drafts, the ledger, transactions) is the store
+contract in ``tests/contract``, run on SQLite and the other backends; this module keeps what
+is about SQLite files and ``COMMS_DATABASE_URL``.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from foundation_support import NOW, fails, ok
 
-from comms.adapters.sqlite_store import MIGRATIONS, SqliteStore, database_path
-from comms.errors import ConfigError, NotFoundError, StoreError, UsageError
+from comms.adapters.sqlite_store import MIGRATIONS, SqliteStore
+from comms.bootstrap import DatabaseURL, parse_database_url
+from comms.errors import ConfigError, StoreError
 from comms.models import MessageKind, Severity, Tenant
 
 TABLES = {"tenants", "incidents", "drafts", "revisions", "events"}
@@ -132,21 +137,55 @@ def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     fails(["incident", "list"], 3, "newer than this comms", env={"COMMS_DATABASE_URL": str(path)})
 
 
-def test_database_urls() -> None:
-    assert database_path("sqlite:////var/lib/comms.db") == Path("/var/lib/comms.db")
-    assert database_path("sqlite:///rel/comms.db") == Path("rel/comms.db")
-    assert database_path("/tmp/x.db") == Path("/tmp/x.db")
-    assert database_path("~/x.db") == Path("~/x.db").expanduser()
-    with pytest.raises(ConfigError, match="postgres"):
-        database_path("postgresql://db/comms")
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/var/lib/comms.db", DatabaseURL("sqlite", "/var/lib/comms.db")),
+        ("  /var/lib/comms.db\n", DatabaseURL("sqlite", "/var/lib/comms.db")),
+        ("rel/comms.db", DatabaseURL("sqlite", "rel/comms.db")),
+        ("sqlite:////var/lib/comms.db", DatabaseURL("sqlite", "/var/lib/comms.db")),
+        ("sqlite:///rel/comms.db", DatabaseURL("sqlite", "rel/comms.db")),
+        ("sqlite://rel/comms.db", DatabaseURL("sqlite", "rel/comms.db")),
+        ("SQLite:////var/lib/comms.db", DatabaseURL("sqlite", "/var/lib/comms.db")),
+        ("memory://team", DatabaseURL("memory", "team")),
+        ("memory://", DatabaseURL("memory", "default")),
+    ],
+)
+def test_database_urls(url: str, expected: DatabaseURL) -> None:
+    assert parse_database_url(url) == expected
 
 
-def test_postgres_url_is_one_clear_line_from_the_cli() -> None:
+def test_an_absolute_sqlite_url_names_its_file(tmp_path: Path) -> None:
+    assert parse_database_url(f"sqlite:///{tmp_path}/c.db").path == tmp_path / "c.db"
+
+
+@pytest.mark.parametrize("url", ["~/comms.db", "sqlite:///~/comms.db", "sqlite://~/comms.db"])
+def test_a_home_folder_is_expanded(url: str) -> None:
+    parsed = parse_database_url(url)
+    assert parsed.path == Path.home() / "comms.db"
+    assert parsed.path.is_absolute()
+
+
+@pytest.mark.parametrize("url", ["mysql://db/comms", "MySQL://db/comms", "redis://cache"])
+def test_an_unknown_scheme_is_a_config_error_naming_it(url: str) -> None:
+    scheme = url.split(":")[0].lower()
+    with pytest.raises(ConfigError, match=f"scheme '{scheme}' is not supported") as caught:
+        parse_database_url(url)
+    assert "sqlite://" in str(caught.value)  # and says what would work
+
+
+@pytest.mark.parametrize("url", ["", "   ", "sqlite://", "sqlite:///"])
+def test_a_url_naming_no_database_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"empty|names no file"):
+        parse_database_url(url)
+
+
+def test_an_unknown_scheme_is_one_clear_line_from_the_cli() -> None:
     fails(
         ["incident", "list"],
         3,
-        "scheme 'postgresql'",
-        env={"COMMS_DATABASE_URL": "postgresql://db/comms"},
+        "scheme 'mysql'",
+        env={"COMMS_DATABASE_URL": "mysql://db/comms"},
     )
 
 
@@ -270,54 +309,6 @@ def test_failed_commands_change_nothing(tmp_path: Path, clock: object) -> None:
     for args, code in failing:
         fails(args, code)
     assert snapshot(path) == before
-
-
-def test_duplicate_ref_rolls_back(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "comms.db") as store:
-        seed(store)
-        events = store.events("INC-1")
-        with pytest.raises(UsageError, match="already exists"):
-            store.create_incident(
-                title="again",
-                severity=Severity.S2,
-                tenants=["acme"],
-                started_at=NOW,
-                now=NOW,
-                actor="a",
-                ref="INC-1",
-            )
-        assert store.events("INC-1") == events
-        assert store.get_incident("INC-1").title == "Sign-in failures"
-        with pytest.raises(NotFoundError):
-            store.get_incident("INC-2")
-
-
-def test_revisions_and_events_in_order(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "comms.db") as store:
-        seed(store)
-        for n in range(2, 6):
-            store.add_revision(
-                incident_ref="INC-1",
-                kind=MessageKind.UPDATE,
-                draft_id=1,
-                subject=f"s{n}",
-                body=f"b{n}\n",
-                variables={},
-                author="a",
-                now=NOW + timedelta(minutes=n),
-            )
-        assert [r.number for r in store.revisions(1)] == [1, 2, 3, 4, 5]
-        assert store.get_draft(1).revision.subject == "s5"
-        events = store.events("INC-1")
-        assert [e.id for e in events] == sorted(e.id for e in events)
-        assert [e.type for e in events][:2] == ["incident.opened", "gdcmoc.engaged"]
-        assert [e.data.get("revision") for e in events if e.type == "draft.revised"] == [
-            1,
-            2,
-            3,
-            4,
-            5,
-        ]
 
 
 def test_foreign_database_with_a_clashing_table_is_left_alone(tmp_path: Path) -> None:
