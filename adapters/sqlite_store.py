@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -186,6 +187,9 @@ class SqliteStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._depth = 0  # nesting of write transactions (see transaction)
+        # One connection shared by threads: one transaction at a time, and no read in the
+        # middle of another thread's transaction (it would see, or join, its writes).
+        self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -265,34 +269,36 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self.connection
-        if self._depth:  # inside transaction(): the outer block commits or rolls back
-            self._depth += 1
+        with self._lock:
+            db = self.connection
+            if self._depth:  # inside transaction(): the outer block commits or rolls back
+                self._depth += 1
+                try:
+                    yield db
+                finally:
+                    self._depth -= 1
+                return
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(_describe(exc, self.path)) from exc
+            self._depth = 1
             try:
                 yield db
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(db)
+                raise StoreError(_describe(exc, self.path)) from exc
+            except BaseException:
+                _rollback(db)
+                raise
             finally:
-                self._depth -= 1
-            return
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(_describe(exc, self.path)) from exc
-        self._depth = 1
-        try:
-            yield db
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(db)
-            raise StoreError(_describe(exc, self.path)) from exc
-        except BaseException:
-            _rollback(db)
-            raise
-        finally:
-            self._depth = 0
+                self._depth = 0
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            return self.connection.execute(sql, params).fetchall()
+            with self._lock:
+                return self.connection.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(_describe(exc, self.path)) from exc
 
@@ -449,11 +455,19 @@ class SqliteStore:
         if column not in ("engaged_at", "rca_internal_at", "rca_external_at"):
             raise ValueError(column)
         with self._write() as db:
-            db.execute(f"UPDATE incidents SET {column} = ? WHERE ref = ?", (isoformat(at), ref))
+            changed = db.execute(
+                f"UPDATE incidents SET {column} = ? WHERE ref = ?", (isoformat(at), ref)
+            ).rowcount
+            if not changed:  # no event for an incident that does not exist
+                raise NotFoundError(
+                    f"no incident '{ref}'; see the open ones with: comms incident list"
+                )
             self._log(db, ref, event, actor, at, data)
 
     def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
         """Every incident's clocks in one query, as plain tuples (for cadence checks)."""
+        from comms.cadence import parse_promise
+
         where = " WHERE status <> 'resolved'" if open_only else ""
         rows = self._read(f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq")
         return [
@@ -472,7 +486,8 @@ class SqliteStore:
                 _dt(r[11]),
                 _dt(r[12]),
                 _dt(r[13]),
-                _dt(r[14]),
+                # The promise is what the sender typed: read it as SqliteAlerts does.
+                parse_promise(r[14], _dt(r[13])),
                 _dt(r[15]),
                 _dt(r[16]),
             )
