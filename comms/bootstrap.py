@@ -23,6 +23,7 @@ from comms.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from comms.cadence import Policy
+    from comms.delivery import Process
     from comms.lint.config import LintConfig
     from comms.ports import AlertSink, AlertState, Publisher, Store, TenantDirectory
     from comms.render import Renderer
@@ -260,6 +261,24 @@ class Runtime:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
             raise ConfigError("[send]: concurrency must be a whole number from 1 to 64")
         return value
+
+    def process(self) -> Process:
+        """This process as delivery leases see it: host name, pid, and whether another pid
+        on this host still runs (a lease of a dead sender is taken over at once)."""
+        import socket
+
+        from comms.delivery import Process
+
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:  # it exists, owned by another user
+                return True
+            return True
+
+        return Process(host=socket.gethostname(), pid=os.getpid(), alive=alive)
 
     def publishers(self, channels: Iterable[str]) -> dict[str, Publisher]:
         """A ready publisher per channel name, closed with the runtime."""

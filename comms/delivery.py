@@ -1,9 +1,11 @@
-"""Exactly-once delivery: plan intents, claim them, publish, record receipts, resume.
+"""Exactly-once delivery: the send use case, and the run that plans, claims, publishes,
+records receipts and resumes.
 
 The order is what makes a send safe to repeat or resume after a crash:
 
-1. ``plan``: one ``Delivery`` per (draft revision, tenant, channel), keyed by a
-   deterministic idempotency key, stored *before* any request goes out;
+1. ``send`` passes the draft through the gate (``comms.review.gate``), then ``plan``: one
+   ``Delivery`` per (draft revision, tenant, channel), keyed by a deterministic idempotency
+   key, stored *before* any request goes out;
 2. ``claim``: a lease in the store, so two ``comms send`` processes never post the same
    delivery at once (a lease of a dead process on this host is taken over at once);
 3. publish with the key: Switchboard replays a known key instead of posting again, and the
@@ -12,23 +14,30 @@ The order is what makes a send safe to repeat or resume after a crash:
    and ``update.sent`` (with the promised next-update time) goes to the event log.
 
 Publishing runs in a bounded thread pool; the store is touched from the calling thread only.
+The caller hands in the ports, a clock and the sending ``Process``; nothing here prints or
+reads the environment, settings or host.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from comms.errors import PublishError
+from comms import review
+from comms.errors import EXIT_FINDINGS, CommsError, PublishError, UsageError
 from comms.models import Delivery, Draft, DraftState, Incident, Receipt, Tenant
+from comms.ports import DeliveryLedger, DraftStore, Publisher
+
+if TYPE_CHECKING:
+    from comms.lint.config import LintConfig
+    from comms.ports import Clock
+    from comms.review import ReviewPolicy
 
 LEASE = timedelta(minutes=5)
 # How often a sender looks again at deliveries another live sender holds.
@@ -46,28 +55,32 @@ def body_sha256(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def owner_id() -> str:
-    """This process's lease identity: host, pid and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+@dataclass(frozen=True)
+class Process:
+    """The sending process as leases see it: its host, its pid, and a test whether another
+    pid on this host is still alive.  ``comms.bootstrap.Runtime.process`` builds the real
+    one; tests pass their own."""
+
+    host: str
+    pid: int
+    alive: Callable[[int], bool]
 
 
-def dead_owners(owners: Sequence[str]) -> list[str]:
-    """Lease owners on this host whose process no longer exists."""
-    host = socket.gethostname()
+def owner_id(process: Process) -> str:
+    """A lease identity for one run of ``process``: host, pid and a random part."""
+    return f"{process.host}:{process.pid}:{uuid.uuid4().hex[:8]}"
+
+
+def dead_owners(owners: Sequence[str], process: Process) -> list[str]:
+    """Lease owners on ``process``'s host (not ``process`` itself) whose process is gone."""
     dead = []
     for owner in owners:
         parts = owner.split(":")
-        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        if len(parts) != 3 or parts[0] != process.host or not parts[1].isdigit():
             continue
         pid = int(parts[1])
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if pid != process.pid and not process.alive(pid):
             dead.append(owner)
-        except PermissionError:  # alive, owned by someone else
-            continue
     return dead
 
 
@@ -89,6 +102,34 @@ def plan(draft: Draft, tenants: Sequence[str], channels: Sequence[str]) -> list[
     ]
 
 
+class DeliveryStore(DraftStore, DeliveryLedger, Protocol):
+    """What ``run`` and ``complete`` need: the drafts and the delivery ledger."""
+
+
+class SendStore(review.GateStore, DeliveryLedger, Protocol):
+    """What ``send`` and ``resume`` need: the gate's ports and the delivery ledger."""
+
+
+# Called with the channels a send still has to deliver through; builds nothing else.
+PublisherFactory = Callable[[Sequence[str]], Mapping[str, Publisher]]
+
+
+class GateError(CommsError):
+    """The send gate refused: not approved, error-level findings, another tenant named, empty."""
+
+    exit_code = EXIT_FINDINGS
+
+
+class UnfinishedSendError(CommsError):
+    """Some deliveries failed or are held by another sender: exit 3, resume later."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        super().__init__(
+            f"{count} delivery(ies) did not complete; see above, then run: comms send --resume"
+        )
+
+
 @dataclass
 class Outcome:
     """What happened to one delivery in this run."""
@@ -101,7 +142,10 @@ class Outcome:
 
 @dataclass
 class SendReport:
-    """Per-delivery outcomes of one run, and whether the draft is now fully sent."""
+    """Per-delivery outcomes of one run, and whether the draft is now fully sent.
+
+    An empty report from ``resume`` means there was nothing to resume.
+    """
 
     outcomes: list[Outcome] = field(default_factory=list)
     completed: bool = False
@@ -110,22 +154,62 @@ class SendReport:
         """How many outcomes have ``status``."""
         return sum(1 for o in self.outcomes if o.status == status)
 
+    @property
+    def unfinished(self) -> int:
+        """Deliveries that failed, will be retried later, or another sender still holds."""
+        return self.count("failed") + self.count("retry-later") + self.count("busy")
 
-ExtraArgs = Callable[[Delivery], dict[str, Any]]
+    def raise_for_unfinished(self) -> None:
+        """Raise ``UnfinishedSendError`` when any delivery did not complete."""
+        if self.unfinished:
+            raise UnfinishedSendError(self.unfinished)
+
+
+class _Receipts:
+    """Each channel's latest delivered receipt per incident and tenant: what ``publish``
+    gets as ``previous`` (Zendesk replies on its ticket).  Read once per incident."""
+
+    def __init__(self, ledger: DeliveryLedger) -> None:
+        self.ledger = ledger
+        self.latest: dict[str, dict[tuple[str, str], Receipt]] = {}
+
+    def previous(self, delivery: Delivery) -> Receipt | None:
+        known = self.latest.get(delivery.incident_ref)
+        if known is None:
+            known = self.latest[delivery.incident_ref] = {}
+            rows = self.ledger.deliveries(incident_ref=delivery.incident_ref, states=["delivered"])
+            for row in rows:
+                if row.receipt is not None:
+                    self._keep(known, row.receipt)
+        return known.get((delivery.tenant, delivery.channel))
+
+    def add(self, delivery: Delivery, receipt: Receipt) -> None:
+        # A receipt landing in this run is the previous one for a later delivery of the same
+        # incident (a resume of two drafts), as long as the incident's rows were read already.
+        known = self.latest.get(delivery.incident_ref)
+        if known is not None:
+            self._keep(known, receipt)
+
+    @staticmethod
+    def _keep(known: dict[tuple[str, str], Receipt], receipt: Receipt) -> None:
+        key = (receipt.tenant, receipt.channel)
+        current = known.get(key)
+        if current is None or receipt.delivered_at >= current.delivered_at:
+            known[key] = receipt
 
 
 def run(
-    store: Any,
+    store: DeliveryStore,
     deliveries: Sequence[Delivery],
     *,
-    publishers: Mapping[str, Any],
+    publishers: Mapping[str, Publisher],
     tenants: Mapping[str, Tenant],
     incidents: Mapping[str, Incident],
     drafts: Mapping[int, Draft],
     actor: str,
-    clock: Callable[[], datetime],
+    clock: Clock,
+    process: Process,
     concurrency: int = 4,
-    extra_args: ExtraArgs | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     patience: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -133,15 +217,21 @@ def run(
 ) -> SendReport:
     """Publish every planned delivery not yet delivered, at most ``concurrency`` at once.
 
+    ``publishers`` must hold a publisher for the channel of every delivery not yet
+    delivered; each publish gets the channel's latest delivered receipt for the same
+    incident and tenant as ``previous``.  Leases are taken as ``process``; a lease held by
+    a dead process on its host is taken over.
+
     A delivery whose lease another live sender holds (``comms send`` run twice at once) is
     waited for, not reported as a failure: it is looked at again every ``POLL_SECONDS``
     until that sender records it, dies (then it is taken over) or its lease runs out.
     ``patience`` (seconds, default the lease plus a minute) bounds the wait; what is still
-    held after it is reported ``busy``.
+    held after it is reported ``busy``.  ``on_done`` is called with each outcome as it comes.
     """
     report = SendReport()
-    owner = owner_id()
-    takeover = dead_owners(store.in_flight_owners())
+    owner = owner_id(process)
+    takeover = dead_owners(store.in_flight_owners(), process)
+    receipts = _Receipts(store)
     pending: dict[Future[Receipt], Delivery] = {}
     held: list[Delivery] = []
     give_up_at = monotonic() + (LEASE.total_seconds() + 60 if patience is None else patience)
@@ -168,7 +258,7 @@ def run(
                         )
                     break
                 sleep(POLL_SECONDS)
-                takeover = dead_owners(store.in_flight_owners())
+                takeover = dead_owners(store.in_flight_owners(), process)
                 queue, held = held, []
             while queue and len(pending) < max(1, concurrency):
                 item = queue.pop(0)
@@ -194,17 +284,17 @@ def run(
                     finish(Outcome(current, status, current.receipt, current.error))
                     continue
                 draft = drafts[claimed.draft_id]
-                kwargs = extra_args(claimed) if extra_args else {}
                 future = pool.submit(
                     publishers[claimed.channel].publish,
                     tenant=tenants[claimed.tenant],
                     incident=incidents[claimed.incident_ref],
+                    kind=draft.kind,
                     subject=draft.revision.subject,
                     body=draft.revision.body,
                     idempotency_key=claimed.idempotency_key,
                     draft_id=claimed.draft_id,
                     revision=claimed.revision,
-                    **kwargs,
+                    previous=receipts.previous(claimed),
                 )
                 pending[future] = claimed
             if not pending:
@@ -236,6 +326,7 @@ def run(
                     actor=actor,
                     now=clock(),
                 )
+                receipts.add(item, receipt)
                 finish(Outcome(stored, "delivered", receipt))
     for draft in drafts.values():
         if complete(store, draft, actor=actor, now=clock()):
@@ -243,7 +334,7 @@ def run(
     return report
 
 
-def complete(store: Any, draft: Draft, *, actor: str, now: datetime) -> bool:
+def complete(store: DeliveryStore, draft: Draft, *, actor: str, now: datetime) -> bool:
     """Mark ``draft`` sent once every planned delivery of its revision has landed.
 
     Logs ``update.sent`` once, with channels, tenants and the promised next-update time.
@@ -273,3 +364,188 @@ def complete(store: Any, draft: Draft, *, actor: str, now: datetime) -> bool:
         },
     )
     return True
+
+
+def send(
+    store: SendStore,
+    draft_id: int,
+    *,
+    publishers: PublisherFactory,
+    tenants: Sequence[str],
+    channels: Sequence[str],
+    override_reason: str | None,
+    policy: ReviewPolicy,
+    lint_config: LintConfig | None,
+    actor: str,
+    clock: Clock,
+    process: Process,
+    concurrency: int,
+    on_start: Callable[[Sequence[Delivery]], None] | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> SendReport:
+    """Send draft ``draft_id``'s latest revision to ``tenants`` (none: every tenant of the
+    incident) through ``channels``, exactly once per tenant and channel.
+
+    The draft must pass ``comms.review.gate`` (``override_reason`` stands in for a missing
+    approval and logs ``review.skipped``; an S1 review timeout logs ``review.timed-out``),
+    else ``GateError``.  Repeating a send whose deliveries are all planned already skips the
+    gate: they passed it when planned.  Intents are stored before any request; deliveries
+    of an older revision are closed as superseded, never sent.  ``publishers`` is called
+    once with the channels still to deliver through (not at all when none are); ``on_start``
+    gets the deliveries about to run, ``on_done`` each outcome.  The report's
+    ``raise_for_unfinished`` says whether anything is left for ``resume``.
+    """
+    if override_reason is not None and not override_reason.strip():
+        raise UsageError("skipping review needs a reason; it is recorded")
+    chosen = list(dict.fromkeys(channels))
+    if not chosen:
+        raise UsageError("name at least one channel to send through")
+    verdict = review.gate(
+        store,
+        draft_id,
+        tenants=tenants,
+        channels=chosen,
+        override_reason=override_reason,
+        policy=policy,
+        lint_config=lint_config,
+        now=clock(),
+    )
+    intents = plan(verdict.draft, verdict.audience, chosen)
+    stored = {d.idempotency_key for d in store.deliveries(draft_id=draft_id)}
+    # Repeating or resuming the very same send needs no second pass through the gate (its
+    # deliveries passed it when they were planned); any recipient or channel not yet
+    # planned must pass it now, or an approval for acme would cover globex later.
+    if verdict.problems and not {d.idempotency_key for d in intents} <= stored:
+        raise GateError(f"draft {draft_id} cannot be sent: " + "; ".join(verdict.problems))
+    moment = clock()
+    _log_review_bypass(store, verdict, override_reason, actor=actor, now=moment)
+    planned = store.plan_deliveries(intents, actor=actor, now=moment)
+    return _deliver(
+        store,
+        planned,
+        publishers=publishers,
+        actor=actor,
+        clock=clock,
+        process=process,
+        concurrency=concurrency,
+        on_start=on_start,
+        on_done=on_done,
+    )
+
+
+def resume(
+    store: SendStore,
+    *,
+    publishers: PublisherFactory,
+    actor: str,
+    clock: Clock,
+    process: Process,
+    concurrency: int,
+    on_start: Callable[[Sequence[Delivery]], None] | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> SendReport:
+    """Finish every delivery an interrupted send left pending or in flight, of any draft.
+
+    The same run as ``send`` without the gate (every delivery passed it when planned); an
+    empty report means there was nothing to resume.
+    """
+    planned = store.deliveries(states=["pending", "in-flight"])
+    if not planned:
+        return SendReport()
+    return _deliver(
+        store,
+        planned,
+        publishers=publishers,
+        actor=actor,
+        clock=clock,
+        process=process,
+        concurrency=concurrency,
+        on_start=on_start,
+        on_done=on_done,
+    )
+
+
+def _log_review_bypass(
+    store: SendStore,
+    verdict: review.Gate,
+    override_reason: str | None,
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    status, draft = verdict.status, verdict.draft
+    if status is None:
+        return
+    if override_reason and not status.ok:
+        store.append_event(
+            verdict.incident.ref,
+            type="review.skipped",
+            actor=actor,
+            now=now,
+            data={
+                "draft_id": draft.id,
+                "revision": draft.revision.number,
+                "reason": override_reason,
+            },
+        )
+    elif status.timed_out:
+        store.append_event(
+            verdict.incident.ref,
+            type="review.timed-out",
+            actor=actor,
+            now=now,
+            data={
+                "draft_id": draft.id,
+                "revision": draft.revision.number,
+                "needs_review_afterwards": True,
+            },
+        )
+
+
+def _deliver(
+    store: SendStore,
+    planned: Sequence[Delivery],
+    *,
+    publishers: PublisherFactory,
+    actor: str,
+    clock: Clock,
+    process: Process,
+    concurrency: int,
+    on_start: Callable[[Sequence[Delivery]], None] | None,
+    on_done: Callable[[Outcome], None] | None,
+) -> SendReport:
+    drafts = {d: store.get_draft(d) for d in {p.draft_id for p in planned}}
+    superseded = [
+        p
+        for p in planned
+        if p.revision != drafts[p.draft_id].revision.number and p.state != "delivered"
+    ]
+    # A draft edited after its send was planned must not go out in its old words; the new
+    # revision needs its own send (and review).
+    for p in superseded:
+        store.finish_delivery(
+            p.idempotency_key,
+            receipt=None,
+            final=True,
+            actor=actor,
+            now=clock(),
+            error=f"superseded by revision {drafts[p.draft_id].revision.number}; not sent",
+        )
+    todo = [p for p in planned if p not in superseded]
+    needed = sorted({p.channel for p in todo if p.state != "delivered"})
+    built = publishers(needed) if needed else {}
+    if on_start is not None:
+        on_start(todo)
+    return run(
+        store,
+        todo,
+        publishers=built,
+        tenants={t.id: t for t in store.list_tenants()},
+        incidents={r: store.get_incident(r) for r in {p.incident_ref for p in todo}},
+        drafts=drafts,
+        actor=actor,
+        clock=clock,
+        process=process,
+        concurrency=concurrency,
+        on_done=on_done,
+    )

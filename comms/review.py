@@ -1,8 +1,12 @@
-"""Review policy, approval binding and the send gate: pure functions, no I/O.
+"""Review policy, approval binding, the reviewer's decisions and the send gate.
 
 An approval is bound to the exact text, recipients and channels it was given for:
 ``approval_hash`` covers all three, so any edit, another tenant or another channel voids
-it.  ``send_problems`` is the one gate every channel passes through.
+it.  ``gate`` (built on ``send_problems``) is the one gate every channel passes through;
+``submit`` and ``decide`` are the reviewer's side, with the four-eyes rule inside.
+
+Everything here takes its store (the ports), policy, lint configuration and ``now`` as
+arguments and returns plain data: no printing, no environment, no settings.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from comms.errors import ConfigError
-from comms.models import Draft, DraftState, Incident, Review, Tenant
+from comms.errors import ConfigError, UsageError
+from comms.models import Draft, DraftState, Event, Incident, Review, Tenant
+from comms.ports import DraftStore, IncidentStore, ReviewStore, TenantStore
+
+if TYPE_CHECKING:
+    from comms.lint.config import LintConfig
 
 ROLES = ("imoc", "sirt")
 
@@ -228,3 +236,303 @@ def send_problems(
             "a message must name no tenant but its audience"
         )
     return problems
+
+
+# -- the send gate and the reviewer's side, over the store ports ---------------------------
+
+DECISIONS = ("approved", "changes-requested")
+# Drafts in these states still wait for a reviewer.
+WAITING = (DraftState.DRAFT, DraftState.IN_REVIEW, DraftState.CHANGES_REQUESTED)
+
+
+class GateStore(TenantStore, IncidentStore, DraftStore, ReviewStore, Protocol):
+    """What the gate and the reviewer's side read and write: tenants, incidents and their
+    event log, drafts and reviews."""
+
+
+def message_text(draft: Draft) -> str:
+    """The latest revision exactly as linted, reviewed and diffed: subject line first."""
+    return f"Subject: {draft.revision.subject}\n\n{draft.revision.body}"
+
+
+def audience(incident: Incident, tenant_ids: Sequence[str]) -> list[str]:
+    """The recipients of one send: ``tenant_ids`` in order without repeats, or every tenant
+    of the incident when none are named.
+
+    A tenant the incident does not affect is a ``UsageError``: a message goes only to
+    tenants on the incident record.
+    """
+    chosen = list(dict.fromkeys(tenant_ids)) or list(incident.tenants)
+    strangers = [t for t in chosen if t not in incident.tenants]
+    if strangers:
+        raise UsageError(
+            f"tenant '{strangers[0]}' is not affected by {incident.ref}; add it first: "
+            f"comms incident set {incident.ref} --add-tenant {strangers[0]}"
+        )
+    return chosen
+
+
+def submitted_at(events: Sequence[Event], draft: Draft) -> datetime | None:
+    """When ``draft``'s latest revision was last submitted for review, or None."""
+    for event in reversed(events):
+        if (
+            event.type == "review.submitted"
+            and event.data.get("draft_id") == draft.id
+            and event.data.get("revision") == draft.revision.number
+        ):
+            return event.at
+    return None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The send gate's verdict on one draft for one set of recipients and channels.
+
+    ``problems`` empty means the draft may go.  ``status`` is None when the incident needs
+    no review and nobody has reviewed the draft.
+    """
+
+    draft: Draft
+    incident: Incident
+    audience: tuple[str, ...]
+    problems: tuple[str, ...]
+    status: ReviewStatus | None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing stops the send."""
+        return not self.problems
+
+
+def _blocking_findings(
+    text: str,
+    draft: Draft,
+    incident: Incident,
+    forbidden: Sequence[str],
+    config: LintConfig | None,
+) -> list[dict[str, Any]]:
+    # The text is linted again rather than trusting the stored findings: the lint
+    # configuration or the tenant list may have changed since it was drafted.
+    from comms.lint import blocking, lint
+
+    findings = lint(
+        text,
+        config=config,
+        kind=draft.kind.value,
+        audience=None,
+        tenants=list(forbidden),
+        severity=incident.severity.value,
+        status=incident.status.value,
+    )
+    return [f.to_dict() for f in blocking(findings)]
+
+
+def gate(
+    store: GateStore,
+    draft_id: int,
+    *,
+    tenants: Sequence[str],
+    channels: Sequence[str],
+    override_reason: str | None,
+    policy: ReviewPolicy,
+    lint_config: LintConfig | None,
+    now: datetime,
+) -> Gate:
+    """Decide whether draft ``draft_id`` may be sent to ``tenants`` (none: the incident's)
+    through ``channels``, at ``now``; reads the store and writes nothing.
+
+    Refused, with one problem per reason: a draft already sent, an empty message, a missing
+    or stale approval (``override_reason`` replaces the approval only), error-level lint
+    findings, or another tenant named.  An unknown or unaffected tenant is a ``UsageError``.
+    """
+    draft = store.get_draft(draft_id)
+    incident = store.get_incident(draft.incident_ref)
+    chosen = audience(incident, tenants)
+    known = store.list_tenants()
+    by_id = {t.id: t for t in known}
+    missing = [t for t in chosen if t not in by_id]
+    if missing:
+        raise UsageError(
+            f"tenant '{missing[0]}' is unknown here; run comms tenants sync or comms tenants add"
+        )
+    forbidden = forbidden_names([by_id[t] for t in chosen], known)
+    reviews = store.reviews(draft.id)
+    status = None
+    if (
+        incident.severity.value in policy.required_for
+        or (incident.security and policy.sirt_for_security)
+        or reviews
+    ):
+        status = review_status(
+            draft,
+            incident,
+            reviews,
+            tenants=chosen,
+            channels=channels,
+            policy=policy,
+            now=now,
+            submitted_at=submitted_at(store.events(incident.ref), draft),
+        )
+    text = message_text(draft)
+    problems = send_problems(
+        draft,
+        status=status,
+        blocking_findings=_blocking_findings(text, draft, incident, forbidden, lint_config),
+        other_tenants_named=named_tenants(text, forbidden),
+        override_reason=override_reason,
+    )
+    if status is not None and not status.ok and stale_approval(draft, reviews, chosen, channels):
+        problems.append(
+            "the approval was given for other recipients or channels; ask for a new review"
+        )
+    return Gate(draft, incident, tuple(chosen), tuple(problems), status)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A draft as its reviewer sees it: the gate's verdict for these channels, the text,
+    and the unified diff to the last update sent for the incident ("" when none was)."""
+
+    gate: Gate
+    channels: tuple[str, ...]
+    text: str
+    diff: str
+
+
+def _last_sent(store: DraftStore, ref: str, exclude: int) -> Draft | None:
+    sent = [
+        d for d in store.list_drafts(incident_ref=ref, state=DraftState.SENT) if d.id != exclude
+    ]
+    return max(sent, key=lambda d: d.updated_at) if sent else None
+
+
+def inspect_draft(
+    store: GateStore,
+    draft_id: int,
+    *,
+    tenants: Sequence[str],
+    channels: Sequence[str],
+    policy: ReviewPolicy,
+    lint_config: LintConfig | None,
+    now: datetime,
+) -> Inspection:
+    """What ``comms review show`` and a review page present: ``gate`` without an override,
+    plus the text and its diff to the incident's last sent update.  Writes nothing."""
+    verdict = gate(
+        store,
+        draft_id,
+        tenants=tenants,
+        channels=channels,
+        override_reason=None,
+        policy=policy,
+        lint_config=lint_config,
+        now=now,
+    )
+    draft = verdict.draft
+    text = message_text(draft)
+    last = _last_sent(store, draft.incident_ref, draft.id)
+    diff = ""
+    if last is not None:
+        import difflib
+
+        diff = "".join(
+            difflib.unified_diff(
+                message_text(last).splitlines(True),
+                text.splitlines(True),
+                f"last sent (draft {last.id} r{last.revision.number})",
+                f"draft {draft.id} r{draft.revision.number}",
+            )
+        )
+    return Inspection(verdict, tuple(channels), text, diff)
+
+
+def waiting(store: DraftStore, *, incident_ref: str | None = None) -> list[Draft]:
+    """Drafts waiting for review (drafted, in review or sent back; not approved or sent),
+    oldest first, of one incident or of all."""
+    return [d for d in store.list_drafts(incident_ref=incident_ref) if d.state in WAITING]
+
+
+def submit(store: DraftStore, draft_id: int, *, actor: str, now: datetime) -> Draft:
+    """Put a draft's latest revision in review and log ``review.submitted`` (its time
+    starts the S1 review timeout).  A draft already sent is a ``UsageError``."""
+    draft = store.get_draft(draft_id)
+    if draft.state is DraftState.SENT:
+        raise UsageError(f"draft {draft_id} was already sent")
+    return store.set_draft_state(
+        draft_id,
+        DraftState.IN_REVIEW,
+        now=now,
+        actor=actor,
+        event="review.submitted",
+        data={"revision": draft.revision.number},
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A recorded review: the draft as it was reviewed, the stored review, and the
+    recipients and channels an approval covers."""
+
+    draft: Draft
+    review: Review
+    audience: tuple[str, ...]
+    channels: tuple[str, ...]
+
+    @property
+    def error_count(self) -> int:
+        """Error-level findings on the reviewed revision: they still block the send."""
+        return sum(1 for f in self.draft.revision.findings if f.get("level") == "error")
+
+
+def decide(
+    store: GateStore,
+    draft_id: int,
+    *,
+    decision: str,
+    role: str,
+    reviewer: str,
+    note: str,
+    tenants: Sequence[str],
+    channels: Sequence[str],
+    now: datetime,
+) -> Decision:
+    """Record ``reviewer``'s ``decision`` ("approved" or "changes-requested") as ``role`` on
+    the draft's latest revision, and move the draft to approved or changes-requested.
+
+    An approval is bound to the text, ``tenants`` (none: the incident's) and ``channels``.
+    The revision's author never reviews it, and a sent draft is not reviewed again: both
+    are a ``UsageError``.
+    """
+    if decision not in DECISIONS:
+        raise UsageError(f"unknown decision '{decision}' (known: {', '.join(DECISIONS)})")
+    if role not in ROLES:
+        raise UsageError(f"unknown review role '{role}' (known: {', '.join(ROLES)})")
+    draft = store.get_draft(draft_id)
+    if draft.state is DraftState.SENT:
+        raise UsageError(f"draft {draft_id} was already sent; review the next draft instead")
+    if reviewer == draft.revision.author:
+        raise UsageError(
+            f"{reviewer} wrote revision {draft.revision.number}; another person must review it "
+            "(set COMMS_REVIEWER to the reviewer's name)"
+        )
+    if decision == "approved" and not channels:
+        raise UsageError("an approval must name the channels it covers")
+    incident = store.get_incident(draft.incident_ref)
+    chosen = audience(incident, tenants)
+    saved = store.add_review(
+        Review(
+            draft_id=draft.id,
+            revision=draft.revision.number,
+            reviewer=reviewer,
+            role=role,
+            decision=decision,
+            approval_hash=approval_hash(
+                draft.revision.subject, draft.revision.body, chosen, channels
+            ),
+            at=now,
+            note=note,
+        ),
+        incident_ref=incident.ref,
+        state=DraftState.APPROVED if decision == "approved" else DraftState.CHANGES_REQUESTED,
+    )
+    return Decision(draft, saved, tuple(chosen), tuple(channels))

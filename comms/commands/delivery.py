@@ -1,139 +1,30 @@
-"""Commands for review (``comms review …``) and delivery (``comms send``)."""
+"""Commands for review (``comms review …``) and delivery (``comms send``).
+
+Each command parses its options, makes one call into the core (``comms.review``,
+``comms.delivery``) with what the process's ``Runtime`` provides, and prints the result.
+"""
 
 from __future__ import annotations
 
-import difflib
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from comms.bootstrap import CHANNELS
 from comms.commands import common
 from comms.commands.common import FORMAT_OPTION, emit_json
-from comms.errors import EXIT_FINDINGS, CommsError, ConfigError, UsageError
 
-CHANNELS = ("switchboard", "zendesk")
+if TYPE_CHECKING:
+    from comms.bootstrap import Runtime
+    from comms.delivery import Outcome, SendReport
+    from comms.models import Delivery, Draft
+    from comms.review import Inspection
 
-
-class GateError(CommsError):
-    """The send gate refused: not approved, error-level findings, another tenant named, empty."""
-
-    exit_code = EXIT_FINDINGS
-
-
-def _policy() -> Any:
-    from comms.review import ReviewPolicy
-
-    return ReviewPolicy.from_table(common.settings().table("review"))
-
-
-def _send_table() -> dict[str, Any]:
-    return common.settings().table("send")
-
-
-def _default_channels() -> list[str]:
-    channels = _send_table().get("channels", ["switchboard"])
-    if not isinstance(channels, list) or not channels or not set(channels) <= set(CHANNELS):
-        raise ConfigError("[send]: channels must be a list drawn from 'switchboard', 'zendesk'")
-    return list(channels)
-
-
-def _audience(incident: Any, tenant_ids: Sequence[str]) -> list[str]:
-    chosen = list(dict.fromkeys(tenant_ids)) or list(incident.tenants)
-    strangers = [t for t in chosen if t not in incident.tenants]
-    if strangers:
-        raise UsageError(
-            f"tenant '{strangers[0]}' is not affected by {incident.ref}; add it first: "
-            f"comms incident set {incident.ref} --add-tenant {strangers[0]}"
-        )
-    return chosen
-
-
-def _lint(text: str, draft: Any, incident: Any, forbidden: Sequence[str]) -> list[dict[str, Any]]:
-    from comms.lint import blocking, lint
-
-    findings = lint(
-        text,
-        config=common.lint_config(),
-        kind=draft.kind.value,
-        audience=None,
-        tenants=list(forbidden),
-        severity=incident.severity.value,
-        status=incident.status.value,
-    )
-    return [f.to_dict() for f in blocking(findings)]
-
-
-def _submitted_at(store: Any, draft: Any) -> Any:
-    for event in reversed(store.events(draft.incident_ref)):
-        if (
-            event.type == "review.submitted"
-            and event.data.get("draft_id") == draft.id
-            and event.data.get("revision") == draft.revision.number
-        ):
-            return event.at
-    return None
-
-
-def evaluate(
-    store: Any,
-    draft_id: int,
-    tenant_ids: Sequence[str],
-    channels: Sequence[str],
-    override: str | None,
-) -> tuple[Any, Any, list[str], list[str], Any]:
-    """Run the send gate for a draft; returns (draft, incident, tenants, problems, review status)."""
-    from comms import review
-
-    draft = store.get_draft(draft_id)
-    incident = store.get_incident(draft.incident_ref)
-    audience = _audience(incident, tenant_ids)
-    known = store.list_tenants()
-    by_id = {t.id: t for t in known}
-    missing = [t for t in audience if t not in by_id]
-    if missing:
-        raise UsageError(
-            f"tenant '{missing[0]}' is unknown here; run comms tenants sync or comms tenants add"
-        )
-    forbidden = review.forbidden_names([by_id[t] for t in audience], known)
-    policy = _policy()
-    reviews = store.reviews(draft.id)
-    status = None
-    if (
-        incident.severity.value in policy.required_for
-        or (incident.security and policy.sirt_for_security)
-        or reviews
-    ):
-        status = review.review_status(
-            draft,
-            incident,
-            reviews,
-            tenants=audience,
-            channels=channels,
-            policy=policy,
-            now=common.now(),
-            submitted_at=_submitted_at(store, draft),
-        )
-    text = f"Subject: {draft.revision.subject}\n\n{draft.revision.body}"
-    problems = review.send_problems(
-        draft,
-        status=status,
-        blocking_findings=_lint(text, draft, incident, forbidden),
-        other_tenants_named=review.named_tenants(text, forbidden),
-        override_reason=override,
-    )
-    if (
-        status is not None
-        and not status.ok
-        and review.stale_approval(draft, reviews, audience, channels)
-    ):
-        problems.append(
-            "the approval was given for other recipients or channels; ask for a new review"
-        )
-    return draft, incident, audience, problems, status
+VIA_HELP = "Channels it would go to (default from config)."
+TENANT_HELP = "Recipients (default: every tenant of the incident)."
 
 
 # -- review -------------------------------------------------------------------------------
@@ -155,6 +46,21 @@ def review() -> None:
     """
 
 
+def _queue_row(draft: Draft) -> dict[str, Any]:
+    errors = sum(1 for f in draft.revision.findings if f.get("level") == "error")
+    return {
+        "id": draft.id,
+        "incident": draft.incident_ref,
+        "kind": draft.kind.value,
+        "state": draft.state.value,
+        "revision": draft.revision.number,
+        "author": draft.revision.author,
+        "findings": len(draft.revision.findings),
+        "errors": errors,
+        "subject": draft.revision.subject,
+    }
+
+
 @review.command("list")
 @click.option("--incident", "ref", default=None, help="Only this incident's drafts.")
 @FORMAT_OPTION
@@ -165,30 +71,9 @@ def review_list(ref: str | None, fmt: str) -> None:
     Example:
       comms review list --format json
     """
-    from comms.models import DraftState
+    from comms.review import waiting
 
-    store = common.store()
-    waiting = [
-        d
-        for d in store.list_drafts(incident_ref=ref)
-        if d.state in (DraftState.DRAFT, DraftState.IN_REVIEW, DraftState.CHANGES_REQUESTED)
-    ]
-    rows = []
-    for d in waiting:
-        errors = sum(1 for f in d.revision.findings if f.get("level") == "error")
-        rows.append(
-            {
-                "id": d.id,
-                "incident": d.incident_ref,
-                "kind": d.kind.value,
-                "state": d.state.value,
-                "revision": d.revision.number,
-                "author": d.revision.author,
-                "findings": len(d.revision.findings),
-                "errors": errors,
-                "subject": d.revision.subject,
-            }
-        )
+    rows = [_queue_row(d) for d in waiting(common.runtime().store, incident_ref=ref)]
     if fmt == "json":
         emit_json(rows)
         return
@@ -199,21 +84,6 @@ def review_list(ref: str | None, fmt: str) -> None:
             f"{r['id']:>4} {r['incident']:<10} {r['kind']:<24} r{r['revision']:<3} {r['state']:<18} "
             f"{r['findings']} finding(s), {r['errors']} error(s)  {r['subject']}"
         )
-
-
-def _last_sent_text(store: Any, ref: str, exclude: int) -> tuple[str, str] | None:
-    from comms.models import DraftState
-
-    sent = [
-        d for d in store.list_drafts(incident_ref=ref, state=DraftState.SENT) if d.id != exclude
-    ]
-    if not sent:
-        return None
-    last = max(sent, key=lambda d: d.updated_at)
-    return (
-        f"draft {last.id} r{last.revision.number}",
-        f"Subject: {last.revision.subject}\n\n{last.revision.body}",
-    )
 
 
 def _marked(text: str, findings: Sequence[dict[str, Any]]) -> str:
@@ -233,21 +103,52 @@ def _marked(text: str, findings: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _inspection_json(seen: Inspection) -> dict[str, Any]:
+    draft, incident, status = seen.gate.draft, seen.gate.incident, seen.gate.status
+    return {
+        "draft": draft.id,
+        "revision": draft.revision.number,
+        "state": draft.state.value,
+        "incident": incident.ref,
+        "severity": incident.severity.value,
+        "tenants": list(seen.gate.audience),
+        "channels": list(seen.channels),
+        "text": seen.text,
+        "findings": draft.revision.findings,
+        "diff_to_last_sent": seen.diff,
+        "approved_by": status.approved_by if status else {},
+        "needs": status.missing if status else [],
+        "send_problems": list(seen.gate.problems),
+    }
+
+
+def _print_inspection(seen: Inspection) -> None:
+    draft, incident, status = seen.gate.draft, seen.gate.incident, seen.gate.status
+    click.echo(
+        f"draft {draft.id} r{draft.revision.number} for {incident.ref} ({incident.severity.value}), "
+        f"{draft.kind.value}, {draft.state.value}, by {draft.revision.author}"
+    )
+    click.echo(f"to: {', '.join(seen.gate.audience)} via {', '.join(seen.channels)}")
+    click.echo("")
+    click.echo(_marked(seen.text, draft.revision.findings))
+    click.echo("")
+    click.echo(
+        seen.diff.rstrip("\n") if seen.diff else "no earlier update was sent for this incident"
+    )
+    click.echo("")
+    if status is not None and status.approved_by:
+        click.echo(
+            "approved by: "
+            + ", ".join(f"{who} ({role})" for role, who in status.approved_by.items())
+        )
+    problems = seen.gate.problems
+    click.echo("ready to send" if not problems else "not ready: " + "; ".join(problems))
+
+
 @review.command("show")
 @click.argument("draft_id", type=int)
-@click.option(
-    "--via",
-    "channels",
-    multiple=True,
-    type=click.Choice(CHANNELS),
-    help="Channels it would go to (default from config).",
-)
-@click.option(
-    "--tenant",
-    "tenant_ids",
-    multiple=True,
-    help="Recipients (default: every tenant of the incident).",
-)
+@click.option("--via", "channels", multiple=True, type=click.Choice(CHANNELS), help=VIA_HELP)
+@click.option("--tenant", "tenant_ids", multiple=True, help=TENANT_HELP)
 @FORMAT_OPTION
 def review_show(
     draft_id: int, channels: tuple[str, ...], tenant_ids: tuple[str, ...], fmt: str
@@ -258,61 +159,22 @@ def review_show(
     Example:
       comms review show 3
     """
-    store = common.store()
-    chosen = list(channels) or _default_channels()
-    draft, incident, audience, problems, status = evaluate(
-        store, draft_id, tenant_ids, chosen, None
-    )
-    text = f"Subject: {draft.revision.subject}\n\n{draft.revision.body}"
-    findings = draft.revision.findings
-    last = _last_sent_text(store, incident.ref, draft.id)
-    diff = (
-        "".join(
-            difflib.unified_diff(
-                last[1].splitlines(True),
-                text.splitlines(True),
-                f"last sent ({last[0]})",
-                f"draft {draft.id} r{draft.revision.number}",
-            )
-        )
-        if last
-        else ""
+    from comms.review import inspect_draft
+
+    rt = common.runtime()
+    seen = inspect_draft(
+        rt.store,
+        draft_id,
+        tenants=tenant_ids,
+        channels=list(channels) or rt.default_channels(),
+        policy=rt.review_policy(),
+        lint_config=rt.lint_config(),
+        now=rt.now(),
     )
     if fmt == "json":
-        emit_json(
-            {
-                "draft": draft.id,
-                "revision": draft.revision.number,
-                "state": draft.state.value,
-                "incident": incident.ref,
-                "severity": incident.severity.value,
-                "tenants": audience,
-                "channels": chosen,
-                "text": text,
-                "findings": findings,
-                "diff_to_last_sent": diff,
-                "approved_by": status.approved_by if status else {},
-                "needs": status.missing if status else [],
-                "send_problems": problems,
-            }
-        )
-        return
-    click.echo(
-        f"draft {draft.id} r{draft.revision.number} for {incident.ref} ({incident.severity.value}), "
-        f"{draft.kind.value}, {draft.state.value}, by {draft.revision.author}"
-    )
-    click.echo(f"to: {', '.join(audience)} via {', '.join(chosen)}")
-    click.echo("")
-    click.echo(_marked(text, findings))
-    click.echo("")
-    click.echo(diff.rstrip("\n") if diff else "no earlier update was sent for this incident")
-    click.echo("")
-    if status is not None and status.approved_by:
-        click.echo(
-            "approved by: "
-            + ", ".join(f"{who} ({role})" for role, who in status.approved_by.items())
-        )
-    click.echo("ready to send" if not problems else "not ready: " + "; ".join(problems))
+        emit_json(_inspection_json(seen))
+    else:
+        _print_inspection(seen)
 
 
 @review.command("submit")
@@ -324,66 +186,13 @@ def review_submit(draft_id: int) -> None:
     Example:
       comms review submit 3
     """
-    from comms.models import DraftState
+    from comms.review import submit
 
-    store = common.store()
-    draft = store.get_draft(draft_id)
-    if draft.state is DraftState.SENT:
-        raise UsageError(f"draft {draft_id} was already sent")
-    store.set_draft_state(
-        draft_id,
-        DraftState.IN_REVIEW,
-        now=common.now(),
-        actor=common.settings().author,
-        event="review.submitted",
-        data={"revision": draft.revision.number},
-    )
+    rt = common.runtime()
+    draft = submit(rt.store, draft_id, actor=rt.actor, now=rt.now())
     click.echo(
         f"draft {draft_id} r{draft.revision.number} is waiting for review: comms review show {draft_id}"
     )
-
-
-def _decide(
-    draft_id: int,
-    decision: str,
-    role: str,
-    note: str,
-    channels: Sequence[str],
-    tenant_ids: Sequence[str],
-) -> Any:
-    from comms import review as policy
-    from comms.models import DraftState, Review
-
-    store = common.store()
-    settings = common.settings()
-    draft = store.get_draft(draft_id)
-    if draft.state is DraftState.SENT:
-        raise UsageError(f"draft {draft_id} was already sent; review the next draft instead")
-    if settings.reviewer == draft.revision.author:
-        raise UsageError(
-            f"{settings.reviewer} wrote revision {draft.revision.number}; another person must review it "
-            "(set COMMS_REVIEWER to the reviewer's name)"
-        )
-    incident = store.get_incident(draft.incident_ref)
-    audience = _audience(incident, tenant_ids)
-    chosen = list(channels) or _default_channels()
-    digest = policy.approval_hash(draft.revision.subject, draft.revision.body, audience, chosen)
-    state = DraftState.APPROVED if decision == "approved" else DraftState.CHANGES_REQUESTED
-    saved = store.add_review(
-        Review(
-            draft_id=draft.id,
-            revision=draft.revision.number,
-            reviewer=settings.reviewer,
-            role=role,
-            decision=decision,
-            approval_hash=digest,
-            at=common.now(),
-            note=note,
-        ),
-        incident_ref=incident.ref,
-        state=state,
-    )
-    return draft, saved, audience, chosen
 
 
 @review.command("approve")
@@ -418,15 +227,28 @@ def review_approve(
     Example:
       COMMS_REVIEWER="Sam (IMOC)" comms review approve 3
     """
-    draft, saved, audience, chosen = _decide(draft_id, "approved", role, note, channels, tenant_ids)
-    errors = [f for f in draft.revision.findings if f.get("level") == "error"]
-    click.echo(
-        f"draft {draft.id} r{draft.revision.number} approved by {saved.reviewer} ({role}) "
-        f"for {', '.join(audience)} via {', '.join(chosen)}"
+    from comms.review import decide
+
+    rt = common.runtime()
+    done = decide(
+        rt.store,
+        draft_id,
+        decision="approved",
+        role=role,
+        reviewer=rt.reviewer,
+        note=note,
+        tenants=tenant_ids,
+        channels=list(channels) or rt.default_channels(),
+        now=rt.now(),
     )
-    if errors:
+    click.echo(
+        f"draft {done.draft.id} r{done.draft.revision.number} approved by {done.review.reviewer} "
+        f"({role}) for {', '.join(done.audience)} via {', '.join(done.channels)}"
+    )
+    if done.error_count:
         click.echo(
-            f"warning: {len(errors)} error-level finding(s) will still block sending", err=True
+            f"warning: {done.error_count} error-level finding(s) will still block sending",
+            err=True,
         )
 
 
@@ -441,73 +263,91 @@ def review_request_changes(draft_id: int, note: str, role: str) -> None:
     Example:
       comms review request-changes 3 --note "Name the affected features"
     """
-    draft, saved, _, _ = _decide(draft_id, "changes-requested", role, note, (), ())
+    from comms.review import decide
+
+    rt = common.runtime()
+    done = decide(
+        rt.store,
+        draft_id,
+        decision="changes-requested",
+        role=role,
+        reviewer=rt.reviewer,
+        note=note,
+        tenants=(),
+        channels=rt.default_channels(),
+        now=rt.now(),
+    )
     click.echo(
-        f"changes requested on draft {draft.id} r{draft.revision.number} by {saved.reviewer}: {note}"
+        f"changes requested on draft {done.draft.id} r{done.draft.revision.number} by {done.review.reviewer}: {note}"
     )
 
 
 # -- send ---------------------------------------------------------------------------------
 
 
-def _publishers(channels: Sequence[str], stack: ExitStack) -> dict[str, Any]:
-    publishers: dict[str, Any] = {}
-    settings = common.settings()
-    if "switchboard" in channels:
-        from comms.adapters.rest import SwitchboardConfig, publisher_from_config
+class _Progress:
+    """A bar on standard error while more than one delivery runs, on a terminal only."""
 
-        table = settings.table("switchboard")
-        if not table and not os.environ.get("COMMS_SWITCHBOARD_URL"):
-            raise ConfigError(
-                "no [switchboard] base_url configured; add it to comms.toml "
-                "(for a local stub: comms switchboard serve)"
-            )
-        if os.environ.get("COMMS_SWITCHBOARD_URL"):
-            table = {**table, "base_url": os.environ["COMMS_SWITCHBOARD_URL"]}
-        publisher, client = publisher_from_config(SwitchboardConfig.from_table(table))
-        stack.callback(client.close)
-        publishers["switchboard"] = publisher
-    if "zendesk" in channels:
-        from comms.adapters.zendesk import publisher_from_config as zendesk_publisher
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.stack = ExitStack()
+        self.update: Callable[[int], None] | None = None
 
-        zendesk = zendesk_publisher(settings.table("zendesk"), environ=os.environ)
-        stack.callback(zendesk.close)
-        publishers["zendesk"] = zendesk
-    return publishers
+    def start(self, deliveries: Sequence[Delivery]) -> None:
+        if self.enabled and len(deliveries) > 1:
+            bar = click.progressbar(length=len(deliveries), label="sending", file=sys.stderr)
+            self.update = self.stack.enter_context(bar).update
+
+    def advance(self, _outcome: Outcome) -> None:
+        if self.update is not None:
+            self.update(1)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
 
 
-def _extra_args(store: Any, drafts: dict[int, Any]) -> Any:
-    tickets: dict[tuple[str, str], int] = {}
+def _deliver(
+    rt: Runtime,
+    draft_id: int | None,
+    tenant_ids: Sequence[str],
+    channels: Sequence[str],
+    override_reason: str | None,
+    concurrency: int | None,
+    progress: _Progress,
+) -> SendReport:
+    """``delivery.resume`` without a draft, else ``delivery.send``, wired from the runtime."""
+    from comms import delivery
 
-    def extra(delivery: Any) -> dict[str, Any]:
-        if delivery.channel == "switchboard":
-            return {"kind": drafts[delivery.draft_id].kind.value}
-        if delivery.channel == "zendesk":
-            key = (delivery.incident_ref, delivery.tenant)
-            if key not in tickets:
-                for earlier in store.deliveries(
-                    incident_ref=delivery.incident_ref, states=["delivered"]
-                ):
-                    if (
-                        earlier.channel == "zendesk"
-                        and earlier.tenant == delivery.tenant
-                        and earlier.receipt
-                    ):
-                        ticket = earlier.receipt.detail.get("ticket_id")
-                        if ticket:
-                            tickets[key] = int(ticket)
-                            break
-            return {"ticket_id": tickets.get(key)}
-        return {}
-
-    return extra
-
-
-def _concurrency(option: int | None) -> int:
-    value = option or _send_table().get("concurrency", 8)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
-        raise ConfigError("[send]: concurrency must be a whole number from 1 to 64")
-    return value
+    if draft_id is None:
+        return delivery.resume(
+            rt.store,
+            publishers=rt.publishers,
+            actor=rt.actor,
+            clock=rt.now,
+            process=rt.process(),
+            concurrency=rt.concurrency(concurrency),
+            on_start=progress.start,
+            on_done=progress.advance,
+        )
+    return delivery.send(
+        rt.store,
+        draft_id,
+        publishers=rt.publishers,
+        tenants=tenant_ids,
+        channels=list(channels) or rt.default_channels(),
+        override_reason=override_reason,
+        policy=rt.review_policy(),
+        lint_config=rt.lint_config(),
+        actor=rt.actor,
+        clock=rt.now,
+        process=rt.process(),
+        concurrency=rt.concurrency(concurrency),
+        on_start=progress.start,
+        on_done=progress.advance,
+    )
 
 
 @click.command()
@@ -564,111 +404,24 @@ def send(
       comms send 3 --via switchboard --via zendesk --tenant acme --tenant globex
       comms send --resume
     """
-    from comms import delivery
-
     if skip_review and not (reason and reason.strip()):
         raise click.UsageError("--skip-review needs --reason '…' (it is recorded)")
-    store = common.store()
-    actor = common.settings().author
-    if draft_id is None:
-        if not resume:
-            raise click.UsageError("name the draft to send (comms send DRAFT) or use --resume")
-        planned = store.deliveries(states=["pending", "in-flight"])
-        if not planned:
-            click.echo("nothing to resume")
-            return
-    else:
-        chosen = list(dict.fromkeys(channels)) or _default_channels()
-        draft, incident, audience, problems, status = evaluate(
-            store, draft_id, tenant_ids, chosen, reason if skip_review else None
+    if draft_id is None and not resume:
+        raise click.UsageError("name the draft to send (comms send DRAFT) or use --resume")
+    override = reason if skip_review else None
+    with _Progress(fmt == "text" and sys.stderr.isatty()) as progress:
+        report = _deliver(
+            common.runtime(), draft_id, tenant_ids, channels, override, concurrency, progress
         )
-        intents = delivery.plan(draft, audience, chosen)
-        stored = {d.idempotency_key for d in store.deliveries(draft_id=draft_id)}
-        # Repeating or resuming the very same send needs no second pass through the gate (its
-        # deliveries passed it when they were planned); any recipient or channel not yet
-        # planned must pass it now, or an approval for acme would cover globex later.
-        if problems and not {d.idempotency_key for d in intents} <= stored:
-            raise GateError(f"draft {draft_id} cannot be sent: " + "; ".join(problems))
-        moment = common.now()
-        if skip_review and status is not None and not status.ok:
-            store.append_event(
-                incident.ref,
-                type="review.skipped",
-                actor=actor,
-                now=moment,
-                data={"draft_id": draft.id, "revision": draft.revision.number, "reason": reason},
-            )
-        elif status is not None and status.timed_out:
-            store.append_event(
-                incident.ref,
-                type="review.timed-out",
-                actor=actor,
-                now=moment,
-                data={
-                    "draft_id": draft.id,
-                    "revision": draft.revision.number,
-                    "needs_review_afterwards": True,
-                },
-            )
-        planned = store.plan_deliveries(intents, actor=actor, now=moment)
-    drafts = {d: store.get_draft(d) for d in {p.draft_id for p in planned}}
-    superseded = [
-        p
-        for p in planned
-        if p.revision != drafts[p.draft_id].revision.number and p.state != "delivered"
-    ]
-    for p in superseded:
-        store.finish_delivery(
-            p.idempotency_key,
-            receipt=None,
-            final=True,
-            actor=actor,
-            now=common.now(),
-            error=f"superseded by revision {drafts[p.draft_id].revision.number}; not sent",
-        )
-    planned = [p for p in planned if p not in superseded]
-    incidents = {r: store.get_incident(r) for r in {p.incident_ref for p in planned}}
-    tenants = {t.id: t for t in store.list_tenants()}
-    with ExitStack() as stack:
-        publishers = _publishers(sorted({p.channel for p in planned}), stack)
-        show_bar = fmt == "text" and len(planned) > 1 and sys.stderr.isatty()
-        bar = (
-            stack.enter_context(
-                click.progressbar(length=len(planned), label="sending", file=sys.stderr)
-            )
-            if show_bar
-            else None
-        )
-        report = delivery.run(
-            store,
-            planned,
-            publishers=publishers,
-            tenants=tenants,
-            incidents=incidents,
-            drafts=drafts,
-            actor=actor,
-            clock=common.now,
-            concurrency=_concurrency(concurrency),
-            extra_args=_extra_args(store, drafts),
-            on_done=(lambda _o: bar.update(1)) if bar else None,
-        )
-    _report(report, fmt)
-    unfinished = report.count("failed") + report.count("retry-later") + report.count("busy")
-    if unfinished:
-        raise UnfinishedSendError(unfinished)
+    if draft_id is None and not report.outcomes:
+        click.echo("nothing to resume")
+        return
+    _print_report(report, fmt)
+    report.raise_for_unfinished()
 
 
-class UnfinishedSendError(CommsError):
-    """Some deliveries failed or are held by another sender: exit 3, resume later."""
-
-    def __init__(self, count: int) -> None:
-        super().__init__(
-            f"{count} delivery(ies) did not complete; see above, then run: comms send --resume"
-        )
-
-
-def _report(report: Any, fmt: str) -> None:
-    rows = []
+def _print_report(report: SendReport, fmt: str) -> None:
+    rows: list[dict[str, Any]] = []
     for o in sorted(report.outcomes, key=lambda o: (o.delivery.channel, o.delivery.tenant)):
         d = o.delivery
         rows.append(

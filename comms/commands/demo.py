@@ -12,11 +12,15 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from comms.commands import common
+
+if TYPE_CHECKING:
+    from comms.bootstrap import Runtime
+    from comms.models import Draft
 
 INTERNAL_NOTE = (
     "web-03 and db1001 in us-east-1 are OOMing since the 13:40 deploy, see #inc-2291. "
@@ -50,12 +54,12 @@ def demo(keep: bool) -> None:
     Example:
       comms demo
     """
-    from comms.adapters.stub_server import serve_in_thread
+    from comms.bootstrap import switchboard_stub
 
     folder = Path(tempfile.mkdtemp(prefix="comms-demo-"))
     token = secrets.token_urlsafe(16)
     try:
-        with serve_in_thread(folder / "switchboard.db", token=token) as url:
+        with switchboard_stub().serve_in_thread(folder / "switchboard.db", token=token) as url:
             _run(folder, url, token)
     finally:
         if keep:
@@ -67,29 +71,42 @@ def demo(keep: bool) -> None:
     click.secho("\ndemo complete", fg="green")
 
 
-def _run(folder: Path, url: str, token: str) -> None:
-    from comms import delivery, service
-    from comms.adapters.rest import SwitchboardPublisher, make_client
-    from comms.adapters.sqlite_store import SqliteStore
-    from comms.commands.core import make_checker
-    from comms.lint import fix, lint
-    from comms.models import DraftState, MessageKind, Review, Severity, Status
-    from comms.render import Renderer
-    from comms.review import approval_hash
+def _runtime(folder: Path, url: str, token: str) -> Runtime:
+    """A runtime of its own: the throw-away store and the stub, whatever the user's
+    comms.toml or COMMS_* variables say."""
+    from comms.bootstrap import Runtime
+    from comms.settings import Settings
 
-    store = SqliteStore(folder / "demo.db")
+    settings = Settings(
+        database_url=str(folder / "demo.db"),
+        author="demo-gdcmoc",
+        reviewer="demo-imoc",
+        tables={"switchboard": {"base_url": url, "token": token}},
+    )
+    return Runtime(settings, environ={})
+
+
+def _run(folder: Path, url: str, token: str) -> None:
+    with _runtime(folder, url, token) as runtime:
+        _walk(runtime, folder, url)
+
+
+def _walk(runtime: Runtime, folder: Path, url: str) -> None:
+    from comms import delivery, review, service
+    from comms.lint import fix, lint
+    from comms.models import DraftState, MessageKind, Severity, Status
+    from comms.render import Renderer
+
+    store = runtime.store
     renderer = Renderer()
-    gdcmoc, imoc = "demo-gdcmoc", "demo-imoc"
+    gdcmoc, imoc = runtime.actor, runtime.reviewer
     start = common.now().replace(second=0, microsecond=0)
-    client = make_client(url, token)
-    switchboard = SwitchboardPublisher(client)
 
     _step(1, f"A throw-away store ({folder / 'demo.db'}) and the Switchboard stub at {url}")
     _cmd("comms tenants sync")
-    for tenant in switchboard.tenants():
-        store.put_tenant(tenant)
+    service.sync_tenants(store, runtime.tenant_directory("switchboard"))
     click.echo(f"   synced tenants: {', '.join(t.id for t in store.list_tenants())}")
-    check = make_checker(None, store)
+    check = service.make_checker(None, store.list_tenants())
 
     _step(2, "Open an S1 incident for acme")
     _cmd(
@@ -137,7 +154,7 @@ def _run(folder: Path, url: str, token: str) -> None:
         "   (the impact, in customer words, goes into the draft; causes under investigation stay out)"
     )
 
-    def draft(kind: MessageKind, values: dict[str, str], at: datetime) -> Any:
+    def draft(kind: MessageKind, values: dict[str, str], at: datetime) -> Draft:
         composed = service.compose(
             store,
             renderer,
@@ -166,23 +183,18 @@ def _run(folder: Path, url: str, token: str) -> None:
         )
         return composed.draft
 
-    def approve_and_send(d: Any, at: datetime) -> None:
+    def approve_and_send(d: Draft, at: datetime) -> None:
         _cmd(f"COMMS_REVIEWER={imoc} comms review approve {d.id}")
-        digest = approval_hash(
-            d.revision.subject, d.revision.body, incident.tenants, ["switchboard"]
-        )
-        store.add_review(
-            Review(
-                draft_id=d.id,
-                revision=d.revision.number,
-                reviewer=imoc,
-                role="imoc",
-                decision="approved",
-                approval_hash=digest,
-                at=at,
-            ),
-            incident_ref=incident.ref,
-            state=DraftState.APPROVED,
+        review.decide(
+            store,
+            d.id,
+            decision="approved",
+            role="imoc",
+            reviewer=imoc,
+            note="",
+            tenants=(),
+            channels=["switchboard"],
+            now=at,
         )
         _cmd(f"comms send {d.id} --via switchboard")
         report = send(d, at)
@@ -199,22 +211,21 @@ def _run(folder: Path, url: str, token: str) -> None:
             f"   {again.count('already-delivered')} already delivered, {again.count('delivered')} posted"
         )
 
-    def send(d: Any, at: datetime) -> Any:
-        """Plan and run the deliveries of ``d``'s latest revision, as `comms send` does."""
-        current = store.get_draft(d.id)
-        planned = store.plan_deliveries(
-            delivery.plan(current, incident.tenants, ["switchboard"]), actor=gdcmoc, now=at
-        )
-        return delivery.run(
+    def send(d: Draft, at: datetime) -> delivery.SendReport:
+        """`comms send d --via switchboard` at ``at``: the same core call, gate included."""
+        return delivery.send(
             store,
-            planned,
-            publishers={"switchboard": switchboard},
-            tenants={t.id: t for t in store.list_tenants()},
-            incidents={incident.ref: store.get_incident(incident.ref)},
-            drafts={d.id: current},
+            d.id,
+            publishers=runtime.publishers,
+            tenants=(),
+            channels=["switchboard"],
+            override_reason=None,
+            policy=runtime.review_policy(),
+            lint_config=None,
             actor=gdcmoc,
             clock=lambda: at,
-            extra_args=lambda _d: {"kind": d.kind.value},
+            process=runtime.process(),
+            concurrency=runtime.concurrency(),
         )
 
     _step(5, "Draft the investigation start")
@@ -292,5 +303,3 @@ def _run(folder: Path, url: str, token: str) -> None:
     events = store.events(incident.ref)
     _show(service.timeline_markdown(final, events, texts))
     _show(report_markdown(cadence_report(final, events, policy, start + timedelta(minutes=110))))
-    client.close()
-    store.close()

@@ -231,3 +231,50 @@ def wait_for(
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- the core without the CLI ---------------------------------------------------------------
+
+AUTHOR = "gdcmoc"
+
+
+def core_draft(
+    store: Any,
+    tenants: Sequence[str],
+    *,
+    now: Any,
+    severity: str = "S1",
+    security: bool = False,
+    impact: str = "Users cannot load merge requests",
+) -> Any:
+    """Open an incident for ``tenants`` and draft its first update, through the core."""
+    from comms import service
+    from comms.models import MessageKind, Severity
+    from comms.render import Renderer
+
+    incident = service.open_incident(
+        store,
+        title="Merge requests unavailable",
+        severity=Severity(severity),
+        tenants=tenants,
+        now=now,
+        actor=AUTHOR,
+        security=security,
+    )
+    composed = service.compose(
+        store,
+        Renderer(),
+        ref=incident.ref,
+        kind=MessageKind.INVESTIGATION_START,
+        values={"impact": impact},
+        now=now,
+        author=AUTHOR,
+        interval_minutes=60,
+        check=service.make_checker(None, store.list_tenants()),
+    )
+    return composed.draft
+
+
+def event_data(store: Any, ref: str, kind: str) -> list[dict[str, Any]]:
+    """The data of every event of type ``kind`` in incident ``ref``'s log."""
+    return [e.data for e in store.events(ref) if e.type == kind]

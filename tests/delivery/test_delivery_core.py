@@ -5,10 +5,11 @@ The publisher here is a fake (it records what it was asked to send); everything 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,43 +17,55 @@ import pytest
 
 from comms import delivery
 from comms.adapters.sqlite_store import SqliteStore
-from comms.models import DraftState, MessageKind, Receipt, Severity, Tenant
+from comms.bootstrap import Runtime
+from comms.models import Delivery, DraftState, Incident, MessageKind, Receipt, Severity, Tenant
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+# This test process, as the runtime builds it: real host name, pid and liveness check.
+PROCESS = Runtime().process()
+
+
 class FakePublisher:
-    """Records every publish and returns a receipt for it."""
+    """Records every publish (tenant, kind, previous receipt) and returns a receipt for it."""
 
-    name = "switchboard"
-
-    def __init__(self) -> None:
+    def __init__(self, name: str = "switchboard") -> None:
+        self.name = name
         self.sent: list[str] = []
+        self.calls: list[tuple[str, MessageKind, Receipt | None]] = []
 
     def publish(
         self,
         *,
         tenant: Tenant,
+        incident: Incident,
+        kind: MessageKind,
+        subject: str,
+        body: str,
         idempotency_key: str,
         draft_id: int,
         revision: int,
-        body: str,
-        **_: Any,
+        previous: Receipt | None = None,
     ) -> Receipt:
         self.sent.append(tenant.id)
-        return receipt_for(tenant.id, idempotency_key, draft_id, revision, body)
+        self.calls.append((tenant.id, kind, previous))
+        return receipt_for(tenant.id, idempotency_key, draft_id, revision, body, self.name)
 
 
-def receipt_for(tenant: str, key: str, draft_id: int, revision: int, body: str) -> Receipt:
+def receipt_for(
+    tenant: str, key: str, draft_id: int, revision: int, body: str, channel: str = "switchboard"
+) -> Receipt:
     return Receipt(
-        channel="switchboard",
+        channel=channel,
         tenant=tenant,
         draft_id=draft_id,
         revision=revision,
         idempotency_key=key,
-        external_id=f"ntf_{tenant}",
-        delivered_at=NOW,
+        external_id=f"ntf_{tenant}_{draft_id}",
+        delivered_at=NOW + timedelta(minutes=draft_id),
         text_sha256=delivery.body_sha256(body),
+        detail={"ticket_id": 100 + draft_id},
     )
 
 
@@ -102,8 +115,19 @@ def _run(
         drafts={draft.id: draft},
         actor="t",
         clock=lambda: NOW,
+        process=options.pop("process", PROCESS),
         **options,
     )
+
+
+def test_the_fake_publisher_has_the_ports_signature() -> None:
+    import inspect
+
+    from comms.ports import Publisher
+
+    assert inspect.signature(FakePublisher.publish) == inspect.signature(Publisher.publish)
+    port: Publisher = FakePublisher()
+    assert port.name == "switchboard"
 
 
 def test_delivery_key_is_deterministic_and_distinct() -> None:
@@ -184,7 +208,7 @@ def test_the_lease_of_a_dead_sender_on_this_host_is_taken_over(store: Any) -> No
         check=True,
     )
     dead = f"{socket.gethostname()}:{gone.stdout.strip()}:deadbeef"
-    assert delivery.dead_owners([dead, "elsewhere:1:abcd"]) == [dead]
+    assert delivery.dead_owners([dead, "elsewhere:1:abcd"], PROCESS) == [dead]
     for d in planned:
         store.claim_delivery(d.idempotency_key, owner=dead, now=NOW, until=NOW + delivery.LEASE)
     publisher = FakePublisher()
@@ -257,3 +281,150 @@ def test_update_sent_is_logged_once_when_two_senders_complete(store: Any) -> Non
     )
     sent = [e for e in store.events(draft.incident_ref) if e.type == "update.sent"]
     assert len(sent) == 1
+
+
+# -- the injected process ------------------------------------------------------------------
+
+
+def test_dead_owners_asks_the_injected_process_about_its_own_host_only() -> None:
+    asked: list[int] = []
+
+    def alive(pid: int) -> bool:
+        asked.append(pid)
+        return pid == 41
+
+    me = delivery.Process(host="box", pid=7, alive=alive)
+    owners = ["box:40:aa", "box:41:bb", "box:7:cc", "other:40:dd", "box:x:ee", "garbage"]
+    assert delivery.dead_owners(owners, me) == ["box:40:aa"]
+    assert asked == [40, 41]  # never itself, never another host's pids
+    owner = delivery.owner_id(me)
+    assert owner.startswith("box:7:")
+    assert owner != delivery.owner_id(me)
+
+
+def test_the_runtime_process_is_this_process() -> None:
+    assert PROCESS.host == socket.gethostname()
+    assert PROCESS.pid == os.getpid()
+    assert PROCESS.alive(os.getpid())
+
+
+def test_a_lease_of_a_pid_the_process_reports_dead_is_taken_over(store: Any) -> None:
+    draft, planned = _setup(store)
+    for d in planned:
+        store.claim_delivery(
+            d.idempotency_key, owner="box:99:aa", now=NOW, until=NOW + delivery.LEASE
+        )
+    ghost_town = delivery.Process(host="box", pid=1, alive=lambda _pid: False)
+    publisher = FakePublisher()
+    report = _run(
+        store,
+        draft,
+        planned,
+        publisher,
+        process=ghost_town,
+        sleep=lambda _s: pytest.fail("must not wait"),
+    )
+    assert sorted(publisher.sent) == ["acme", "globex"]
+    assert report.completed
+    assert [d.attempts for d in store.deliveries(draft_id=draft.id)] == [2, 2]
+
+
+# -- what each publish is given ------------------------------------------------------------
+
+
+def _next_draft(store: Any, draft: Any, body: str) -> Any:
+    return store.add_revision(
+        incident_ref=draft.incident_ref,
+        kind=MessageKind.RESOLVED,
+        draft_id=None,
+        subject="Resolved",
+        body=body,
+        variables={},
+        author="t",
+        now=NOW,
+    )
+
+
+def _send_through(store: Any, draft: Any, channels: dict[str, FakePublisher]) -> Any:
+    planned = store.plan_deliveries(
+        delivery.plan(draft, ["acme", "globex"], list(channels)), actor="t", now=NOW
+    )
+    incident = store.get_incident(draft.incident_ref)
+    return delivery.run(
+        store,
+        planned,
+        publishers=channels,
+        tenants={t.id: t for t in store.list_tenants()},
+        incidents={incident.ref: incident},
+        drafts={draft.id: draft},
+        actor="t",
+        clock=lambda: NOW,
+        process=PROCESS,
+    )
+
+
+def test_each_publish_gets_the_kind_and_its_channels_latest_receipt_as_previous(
+    store: Any,
+) -> None:
+    first, _ = _setup(store)  # planned for switchboard only, never run
+    zendesk, switchboard = FakePublisher("zendesk"), FakePublisher("switchboard")
+    _send_through(store, first, {"zendesk": zendesk})
+    assert [(t, k, p) for t, k, p in zendesk.calls] == [
+        ("acme", MessageKind.UPDATE, None),
+        ("globex", MessageKind.UPDATE, None),
+    ]
+
+    second = _next_draft(store, first, "Second text")
+    zendesk.calls.clear()
+    _send_through(store, second, {"zendesk": zendesk})
+    previous = {t: p for t, _, p in zendesk.calls}
+    assert {t: (p.channel, p.draft_id, p.detail) for t, p in previous.items() if p} == {
+        "acme": ("zendesk", first.id, {"ticket_id": 100 + first.id}),
+        "globex": ("zendesk", first.id, {"ticket_id": 100 + first.id}),
+    }
+
+    # The latest receipt wins, and only the same channel's: Switchboard has none yet.
+    third = _next_draft(store, first, "Third text")
+    zendesk.calls.clear()
+    _send_through(store, third, {"zendesk": zendesk, "switchboard": switchboard})
+    assert {t: p.draft_id for t, _, p in zendesk.calls if p} == {
+        "acme": second.id,
+        "globex": second.id,
+    }
+    assert [(t, k, p) for t, k, p in switchboard.calls] == [
+        ("acme", MessageKind.RESOLVED, None),
+        ("globex", MessageKind.RESOLVED, None),
+    ]
+
+
+def test_a_receipt_landing_in_the_run_is_previous_for_a_later_delivery_in_it(
+    store: Any,
+) -> None:
+    first, _ = _setup(store)
+    second = _next_draft(store, first, "Second text")
+    zendesk = FakePublisher("zendesk")
+    # Both drafts' deliveries to acme run in one run (a resume), one at a time: the second
+    # must reply on what the first one just opened.
+    planned: list[Delivery] = []
+    for draft in (first, second):
+        planned += store.plan_deliveries(
+            delivery.plan(draft, ["acme"], ["zendesk"]), actor="t", now=NOW
+        )
+    incident = store.get_incident(first.incident_ref)
+    report = delivery.run(
+        store,
+        planned,
+        publishers={"zendesk": zendesk},
+        tenants={t.id: t for t in store.list_tenants()},
+        incidents={incident.ref: incident},
+        drafts={first.id: first, second.id: second},
+        actor="t",
+        clock=lambda: NOW,
+        process=PROCESS,
+        concurrency=1,
+    )
+    assert report.count("delivered") == 2
+    assert [(t, p.draft_id if p else None) for t, _, p in zendesk.calls] == [
+        ("acme", None),
+        ("acme", first.id),
+    ]

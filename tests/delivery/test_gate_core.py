@@ -1,0 +1,260 @@
+"""The send gate and the reviewer's side as library calls: no click, a real SqliteStore file.
+
+The same rules the CLI tests in test_review.py check through ``comms review`` and
+``comms send``, asked of ``comms.review`` directly, as a review server would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from delivery_support import AUTHOR, core_draft, event_data
+
+from comms import review, service
+from comms.adapters.sqlite_store import SqliteStore
+from comms.errors import EXIT_USAGE, UsageError
+from comms.models import DraftState, MessageKind, Severity, Tenant
+from comms.render import Renderer
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NEEDS_IMOC = (
+    "needs approval by an incident manager (comms review approve {id}), "
+    "or --skip-review --reason '…'"
+)
+STALE = "the approval was given for other recipients or channels; ask for a new review"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(tmp_path / "gate.db") as opened:
+        opened.put_tenant(Tenant(id="acme", name="Acme Corporation", aliases=["acme"]))
+        opened.put_tenant(Tenant(id="globex", name="Globex Industries", aliases=["globex"]))
+        opened.put_tenant(Tenant(id="initech", name="Initech"))
+        yield opened
+
+
+def gate(store: Any, draft_id: int, **options: Any) -> review.Gate:
+    settings: dict[str, Any] = {
+        "tenants": (),
+        "channels": ["switchboard"],
+        "override_reason": None,
+        "policy": review.ReviewPolicy(),
+        "lint_config": None,
+        "now": T0,
+    }
+    return review.gate(store, draft_id, **{**settings, **options})
+
+
+def decide(store: Any, draft_id: int, **options: Any) -> review.Decision:
+    settings: dict[str, Any] = {
+        "decision": "approved",
+        "role": "imoc",
+        "reviewer": "sam",
+        "note": "",
+        "tenants": (),
+        "channels": ["switchboard"],
+        "now": T0,
+    }
+    return review.decide(store, draft_id, **{**settings, **options})
+
+
+def test_an_s1_draft_needs_an_approval_and_passes_with_one(store: Any) -> None:
+    draft = core_draft(store, ["acme", "globex"], now=T0)
+    refused = gate(store, draft.id)
+    assert refused.problems == (NEEDS_IMOC.format(id=draft.id),)
+    assert not refused.ok
+    assert refused.audience == ("acme", "globex")
+    assert refused.status is not None
+    assert refused.status.missing == ["imoc"]
+
+    done = decide(store, draft.id)
+    assert (done.audience, done.channels, done.review.reviewer) == (
+        ("acme", "globex"),
+        ("switchboard",),
+        "sam",
+    )
+    assert store.get_draft(draft.id).state is DraftState.APPROVED
+    passed = gate(store, draft.id)
+    assert passed.ok
+    assert passed.problems == ()
+    assert passed.status is not None
+    assert passed.status.approved_by == {"imoc": "sam"}
+
+
+def test_the_gate_reads_and_writes_nothing_else(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0)
+    before = store.events(draft.incident_ref)
+    gate(store, draft.id, override_reason="urgent")
+    assert store.events(draft.incident_ref) == before
+    assert store.deliveries(draft_id=draft.id) == []
+
+
+def test_an_override_replaces_the_approval_and_nothing_else(store: Any) -> None:
+    clean = core_draft(store, ["acme"], now=T0)
+    assert gate(store, clean.id, override_reason="IMOC unreachable").ok
+    leaky = core_draft(store, ["acme"], now=T0, impact="Pages served by 10.20.30.40 fail")
+    (problem,) = gate(store, leaky.id, override_reason="urgent").problems
+    assert "error-level lint finding(s): Leak.IPAddress" in problem
+
+
+def test_an_approval_covers_only_its_recipients_and_channels(store: Any) -> None:
+    draft = core_draft(store, ["acme", "globex"], now=T0)
+    decide(store, draft.id, tenants=["acme"])
+    assert gate(store, draft.id, tenants=["acme"]).ok
+    assert STALE in gate(store, draft.id).problems
+    assert STALE in gate(store, draft.id, tenants=["acme"], channels=["zendesk"]).problems
+    both = gate(store, draft.id, tenants=["acme"], channels=["switchboard", "zendesk"])
+    assert STALE in both.problems
+
+
+def test_another_tenants_name_is_refused_and_ones_own_allowed(store: Any) -> None:
+    draft = core_draft(
+        store, ["acme", "globex"], now=T0, severity="S3", impact="Same cause as at Globex"
+    )
+    problems = gate(store, draft.id, tenants=["acme"]).problems
+    assert any("names another tenant (globex)" in p for p in problems)
+    assert gate(store, draft.id, tenants=["globex"]).ok
+    # One text to both: neither may be named.
+    assert any("names another tenant" in p for p in gate(store, draft.id).problems)
+
+
+def test_unknown_and_unaffected_tenants_are_usage_errors(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0)
+    with pytest.raises(UsageError, match="tenant 'globex' is not affected by INC-1") as caught:
+        gate(store, draft.id, tenants=["globex"])
+    assert caught.value.exit_code == EXIT_USAGE
+    assert "comms incident set INC-1 --add-tenant globex" in str(caught.value)
+    incident = store.get_incident(draft.incident_ref)
+    assert review.audience(incident, ["acme", "acme"]) == ["acme"]
+    assert review.audience(incident, []) == ["acme"]
+    # An incident record may name a tenant this store has not synced yet.
+    store.create_incident(
+        title="t", severity=Severity.S3, tenants=["hooli"], started_at=T0, now=T0, actor=AUTHOR
+    )
+    other = store.add_revision(
+        incident_ref="INC-2",
+        kind=MessageKind.UPDATE,
+        draft_id=None,
+        subject="Update",
+        body="Body",
+        variables={},
+        author=AUTHOR,
+        now=T0,
+    )
+    with pytest.raises(UsageError, match="tenant 'hooli' is unknown here; run comms tenants sync"):
+        gate(store, other.id)
+
+
+def test_the_policy_decides_which_severities_need_review(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0, severity="S3")
+    free = gate(store, draft.id)
+    assert free.ok
+    assert free.status is None
+    strict = review.ReviewPolicy(required_for=frozenset({"S1", "S2", "S3"}))
+    assert gate(store, draft.id, policy=strict).problems == (NEEDS_IMOC.format(id=draft.id),)
+
+
+def test_a_security_incident_needs_sirt_as_well(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0, security=True)
+    decide(store, draft.id)
+    (problem,) = gate(store, draft.id).problems
+    assert problem.startswith("needs approval by SIRT")
+    decide(store, draft.id, role="sirt", reviewer="riley")
+    assert gate(store, draft.id).ok
+
+
+def test_the_s1_review_timeout_runs_from_submission(store: Any) -> None:
+    policy = review.ReviewPolicy(s1_timeout_minutes=15)
+    draft = core_draft(store, ["acme"], now=T0)
+    assert not gate(store, draft.id, policy=policy, now=T0 + timedelta(hours=2)).ok
+    at = T0 + timedelta(hours=2, minutes=1)
+    submitted = review.submit(store, draft.id, actor=AUTHOR, now=at)
+    assert submitted.state is DraftState.IN_REVIEW
+    assert review.submitted_at(store.events(draft.incident_ref), submitted) == at
+    assert event_data(store, draft.incident_ref, "review.submitted")[-1]["revision"] == 1
+    waiting = gate(store, draft.id, policy=policy, now=T0 + timedelta(hours=2, minutes=15))
+    assert not waiting.ok
+    late = gate(store, draft.id, policy=policy, now=T0 + timedelta(hours=2, minutes=16))
+    assert late.ok
+    assert late.status is not None
+    assert late.status.timed_out
+
+
+def test_a_request_for_changes_blocks_even_after_the_timeout(store: Any) -> None:
+    policy = review.ReviewPolicy(s1_timeout_minutes=15)
+    draft = core_draft(store, ["acme"], now=T0)
+    review.submit(store, draft.id, actor=AUTHOR, now=T0)
+    done = decide(store, draft.id, decision="changes-requested", note="Wrong start time")
+    assert done.review.decision == "changes-requested"
+    assert store.get_draft(draft.id).state is DraftState.CHANGES_REQUESTED
+    later = gate(store, draft.id, policy=policy, now=T0 + timedelta(minutes=30))
+    assert later.problems == ("changes were requested: Wrong start time",)
+
+
+def test_the_author_never_reviews_their_own_text(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0)
+    for decision in ("approved", "changes-requested"):
+        with pytest.raises(
+            UsageError, match=f"{AUTHOR} wrote revision 1; another person must review it"
+        ):
+            decide(store, draft.id, decision=decision, reviewer=AUTHOR, note="x")
+    assert store.reviews(draft.id) == []
+    assert event_data(store, draft.incident_ref, "review.approved") == []
+
+
+def test_decide_refuses_a_sent_draft_and_unknown_words(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0)
+    with pytest.raises(UsageError, match="unknown decision 'maybe'"):
+        decide(store, draft.id, decision="maybe")
+    with pytest.raises(UsageError, match="unknown review role 'cto'"):
+        decide(store, draft.id, role="cto")
+    with pytest.raises(UsageError, match="must name the channels"):
+        decide(store, draft.id, channels=[])
+    store.set_draft_state(
+        draft.id, DraftState.SENT, now=T0, actor=AUTHOR, event="update.sent", data={}
+    )
+    with pytest.raises(UsageError, match="already sent; review the next draft instead"):
+        decide(store, draft.id)
+    with pytest.raises(UsageError, match=f"draft {draft.id} was already sent"):
+        review.submit(store, draft.id, actor=AUTHOR, now=T0)
+    assert gate(store, draft.id).problems[0] == f"draft {draft.id} was already sent"
+
+
+def test_the_review_queue_and_the_inspection(store: Any) -> None:
+    first = core_draft(store, ["acme"], now=T0)
+    decide(store, first.id)
+    assert review.waiting(store) == []
+    store.set_draft_state(
+        first.id, DraftState.SENT, now=T0, actor=AUTHOR, event="update.sent", data={}
+    )
+    second = service.compose(
+        store,
+        Renderer(),
+        ref=first.incident_ref,
+        kind=MessageKind.UPDATE,
+        values={"impact": "Merge requests load slowly", "actions": "We added capacity"},
+        now=T0 + timedelta(minutes=30),
+        author=AUTHOR,
+        interval_minutes=60,
+    ).draft
+    assert [d.id for d in review.waiting(store, incident_ref=first.incident_ref)] == [second.id]
+    assert review.waiting(store, incident_ref="INC-9") == []
+
+    seen = review.inspect_draft(
+        store,
+        second.id,
+        tenants=(),
+        channels=["switchboard"],
+        policy=review.ReviewPolicy(),
+        lint_config=None,
+        now=T0 + timedelta(minutes=31),
+    )
+    assert seen.text == review.message_text(second)
+    assert seen.diff.startswith(f"--- last sent (draft {first.id} r1)\n+++ draft {second.id} r1")
+    assert "+What you may experience: Merge requests load slowly" in seen.diff
+    assert seen.gate.problems == (NEEDS_IMOC.format(id=second.id),)
+    assert seen.channels == ("switchboard",)
