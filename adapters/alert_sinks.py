@@ -38,8 +38,15 @@ class StdoutSink:
     def send(self, action: Action) -> None:
         """Write the payload as one JSON line and flush."""
         stream = self.stream or sys.stdout
-        stream.write(json.dumps(payload(action), sort_keys=True) + "\n")
-        stream.flush()
+        try:
+            stream.write(json.dumps(payload(action), sort_keys=True) + "\n")
+            stream.flush()
+        except (BrokenPipeError, ValueError) as exc:  # closed pipe (watch | head) or stream
+            raise PublishError(
+                f"stdout: cannot write ({type(exc).__name__}); is the reader gone?",
+                channel=self.name,
+                retryable=True,
+            ) from exc
 
 
 def _post(client: httpx.Client, url: str, body: dict[str, Any], channel: str) -> httpx.Response:

@@ -103,6 +103,8 @@ def _tenant_list(text: str) -> tuple[str, ...]:
 
 def _promise(text: str, last: str | None) -> datetime | None:
     # The promise comes from what a person typed; an unreadable one must not stop the check.
+    if not text.strip():
+        return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
