@@ -38,12 +38,27 @@ def main() -> None:
     args = parser.parse_args()
     comms = str(Path(sys.executable).with_name("comms"))
     folder = Path(tempfile.mkdtemp(prefix="comms-bench-"))
-    env = {**os.environ, "COMMS_DATABASE_URL": str(folder / "bench.db"), "COMMS_AUTHOR": "bench",
-           "COMMS_NOW": "2026-11-27T14:00:00Z", "XDG_CONFIG_HOME": str(folder)}
+    env = {
+        **os.environ,
+        "COMMS_DATABASE_URL": str(folder / "bench.db"),
+        "COMMS_AUTHOR": "bench",
+        "COMMS_NOW": "2026-11-27T14:00:00Z",
+        "XDG_CONFIG_HOME": str(folder),
+    }
     env.pop("COMMS_CONFIG", None)
     setup = [
         [comms, "tenants", "add", "acme", "--name", "Acme Corp"],
-        [comms, "incident", "open", "--tenant", "acme", "--severity", "S1", "--title", "Sign-in failures"],
+        [
+            comms,
+            "incident",
+            "open",
+            "--tenant",
+            "acme",
+            "--severity",
+            "S1",
+            "--title",
+            "Sign-in failures",
+        ],
     ]
     for cmd in setup:
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=folder)
@@ -51,12 +66,23 @@ def main() -> None:
         "python -c pass": [sys.executable, "-c", "pass"],
         "comms --help": [comms, "--help"],
         "comms templates list": [comms, "templates", "list"],
-        "comms draft update": [comms, "draft", "update", "--incident", "INC-1", "--set",
-                               "impact=Users cannot sign in", "--set", "actions=We are restoring sign-in"],
+        "comms draft update": [
+            comms,
+            "draft",
+            "update",
+            "--incident",
+            "INC-1",
+            "--set",
+            "impact=Users cannot sign in",
+            "--set",
+            "actions=We are restoring sign-in",
+        ],
     }
     # Warm the OS caches and the store once so the first sample is not an outlier.
     for cmd in cases.values():
-        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
+        subprocess.run(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder
+        )
     results = {name: timed(cmd, env, args.runs) for name, cmd in cases.items()}
     base = results["python -c pass"]
     print(f"median of {args.runs} runs, {os.cpu_count()} cores, {sys.executable}")
