@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from comms.errors import MissingVariablesError, TemplateError
+from comms.models import Severity
 from comms.times import format_time, isoformat, parse_past_time, parse_time, utc
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "templates"
@@ -364,5 +365,5 @@ def automatic_context(
         "resolved_at": resolved_at,
         "next_update": next_update,
         "summary": incident.title,
-        "rca_due": resolved_at + timedelta(days=7) if incident.severity.value == "S1" else None,
+        "rca_due": resolved_at + timedelta(days=7) if incident.severity is Severity.S1 else None,
     }

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from comms.errors import ConfigError, UsageError
-from comms.models import Draft, DraftState, Event, Incident, Review, Tenant
+from comms.models import Draft, DraftState, Event, Incident, Review, Severity, Tenant
 from comms.ports import DraftStore, IncidentStore, ReviewStore, TenantStore
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class ReviewPolicy:
     is recorded and flagged for review afterwards).
     """
 
-    required_for: frozenset[str] = frozenset({"S1", "S2"})
+    required_for: frozenset[str] = frozenset({Severity.S1, Severity.S2})
     sirt_for_security: bool = True
     s1_timeout_minutes: int | None = None
 
@@ -53,8 +53,8 @@ class ReviewPolicy:
                 f"[review]: unknown key '{sorted(unknown)[0]}' "
                 "(known: required_for, sirt_for_security, s1_timeout_minutes)"
             )
-        required = table.get("required_for", ["S1", "S2"])
-        if not isinstance(required, list) or not set(required) <= {"S1", "S2", "S3", "S4"}:
+        required = table.get("required_for", [Severity.S1.value, Severity.S2.value])
+        if not isinstance(required, list) or not set(required) <= set(Severity):
             raise ConfigError(
                 "[review]: required_for must be a list of severities like ['S1', 'S2']"
             )
@@ -140,7 +140,7 @@ def review_status(
             changes = None
     timed_out = bool(
         policy.s1_timeout_minutes
-        and incident.severity.value == "S1"
+        and incident.severity is Severity.S1
         and changes is None
         and "sirt" not in needed
         and submitted_at is not None
