@@ -1,5 +1,8 @@
 """Lint: run the packs over a text and return findings.  Pure: no I/O beyond reading the
-shipped packs once, no clock, no environment.
+shipped packs and word lists once, no clock, no environment.
+
+The rules see the text as it reads (``shadow.py``: no invisible characters, look-alike
+letters as Latin ones); findings are reported at the offsets of the text as written.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from comms.lint.config import LintConfig
+    from comms.lint.shadow import Shadow
 
 DEFAULT_PUBLIC_DOMAINS = (
     "gitlab.com",
@@ -37,6 +41,12 @@ DEFAULT_PUBLIC_DOMAINS = (
     "gitlab-dedicated.com",
 )
 DEFAULT_SUPPORT_EMAILS = ("support@gitlab.com",)
+# Internal even on an allow-listed (or otherwise public) domain.  Host, or host and path;
+# a host covers its sub-domains, a path what is below it.  gitlab-com is GitLab's company
+# group (gl-infra/production, infrastructure, runbooks, security, support); the product is
+# gitlab-org, whose issues are public.  gitlab.net is GitLab's operations domain (ops,
+# dashboards, log.gprd, thanos, sentry); dev.gitlab.org its internal build instance.
+DEFAULT_INTERNAL_URL_PREFIXES = ("gitlab.com/gitlab-com/", "gitlab.net", "dev.gitlab.org")
 LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
 MAX_MATCH_SHOWN = 200
 _LINE_BREAK = re.compile(r"\r\n?|\n")
@@ -172,6 +182,7 @@ class Setup:
         "roster",
         "severity",
         "status",
+        "vocabulary",
     )
 
     def __init__(
@@ -184,6 +195,7 @@ class Setup:
         kind: str | None,
         severity: str | None,
         status: str | None,
+        vocabulary: tuple[str, ...] = (),
     ) -> None:
         self.packs = packs
         self.levels = levels
@@ -193,6 +205,7 @@ class Setup:
         self.kind = kind
         self.severity = severity
         self.status = status
+        self.vocabulary = vocabulary
         self._by_id: dict[str, Rule] | None = None
 
     def rule(self, rule_id: str) -> Rule | None:
@@ -220,14 +233,18 @@ def setup(
     levels: dict[str, str] = {}
     public: tuple[str, ...] = DEFAULT_PUBLIC_DOMAINS
     support: tuple[str, ...] = DEFAULT_SUPPORT_EMAILS
+    prefixes: tuple[str, ...] = DEFAULT_INTERNAL_URL_PREFIXES
     roster: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] = ()
     known = list(tenants)
     if config is not None:
         packs = packs + tuple(load_pack_source(n, s) for n, s in config.pack_sources())
         levels = dict(config.rules)
         public = tuple(config.public_domains)
         support = tuple(config.support_emails)
+        prefixes = tuple(config.internal_url_prefixes)
         roster = tuple(config.roster)
+        vocabulary = config.vocabulary_words()
         known += list(config.tenants)
     aud = (audience or "").strip().lower()
     # The audience's own name, and names that are part of it or contain it, stay allowed.
@@ -245,6 +262,7 @@ def setup(
         public_domains=tuple(d.lower().strip().lstrip("*.").rstrip(".") for d in public),
         support_emails=frozenset(e.lower().strip() for e in support),
         audience=audience,
+        internal_prefixes=_prefixes(prefixes),
     )
     return Setup(
         packs=packs,
@@ -255,7 +273,22 @@ def setup(
         kind=_kind_value(kind),
         severity=severity.upper() if severity else None,
         status=str(status).lower() if status else None,
+        vocabulary=vocabulary,
     )
+
+
+@lru_cache(maxsize=16)
+def _prefixes(prefixes: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """'https://Example.org/Ops/' -> ('example.org', '/ops/'): host, and path or ''."""
+    out = []
+    for prefix in prefixes:
+        p = prefix.strip().lower()
+        p = p.split("://", 1)[1] if "://" in p else p
+        host, slash, path = p.partition("/")
+        host = host.rstrip(".")
+        if host:
+            out.append((host, "/" + path if slash else ""))
+    return tuple(out)
 
 
 def _kind_value(kind: str | None) -> str | None:
@@ -302,7 +335,12 @@ def mask(value: str) -> str:
 def _shown(rule: Rule, value: str) -> str:
     if rule.mask:
         return mask(value)
-    return value if len(value) <= MAX_MATCH_SHOWN else value[:MAX_MATCH_SHOWN] + "…"
+    value = value if len(value) <= MAX_MATCH_SHOWN else value[:MAX_MATCH_SHOWN] + "…"
+    if value.isascii():
+        return value
+    from comms.lint.shadow import escape_invisible
+
+    return escape_invisible(value)
 
 
 def _sentence_start(text: str, start: int) -> bool:
@@ -311,7 +349,7 @@ def _sentence_start(text: str, start: int) -> bool:
 
 
 def _replacement(rule: Rule, value: str, at_start: bool) -> str | None:
-    if rule.fix in ("strip", "sentence", "line"):
+    if rule.fix in ("strip", "sentence", "line", "delete"):
         return ""
     if rule.fix != "replace":
         return None
@@ -334,12 +372,28 @@ def _message(rule: Rule, shown: str, replacement: str | None) -> str:
     return rule.message.replace("{match}", short).replace("{replacement}", replacement or "")
 
 
-def _make(rule: Rule, level: str, text: str, start: int, end: int, lines: _Lines) -> Finding:
+def _make(
+    rule: Rule,
+    level: str,
+    text: str,
+    start: int,
+    end: int,
+    lines: _Lines,
+    *,
+    escape: bool = False,
+) -> Finding:
     value = text[start:end]
-    shown = _shown(rule, value)
+    # ``lines`` indexes the text as written; ``text`` may be its normalised copy with the
+    # same offsets (one-for-one changes only).  Format characters, the only ones shown
+    # escaped, are never in a text scanned here; ``escape`` is for the raw rules.
+    written = value if lines.text is text else lines.text[start:end]
+    if rule.mask or escape or len(value) > MAX_MATCH_SHOWN:
+        shown = _shown(rule, written)
+    else:
+        shown = written
     if rule.fix == "none":
         replacement = None
-    elif rule.fix in ("strip", "sentence", "line"):
+    elif rule.fix in ("strip", "sentence", "line", "delete"):
         replacement = ""
     else:
         replacement = _replacement(rule, value, _sentence_start(text, start))
@@ -450,19 +504,21 @@ def _scan(
         if hit is None and anchor_at < len(text):
             # A scanner reports only the first alternative that matched here; after a
             # rejection the later ones get their chance, as in a plain alternation.
-            ch = text[anchor_at]
-            for alt_order, alt_rule, body, starts in pack.alternatives():
-                if alt_order <= order or (starts is not None and ch not in starts):
-                    continue
-                again = pack.single(body).match(text, anchor_at)
-                if again is not None and again.end() > anchor_at:
-                    level = levels.get(alt_rule.id, alt_rule.level)
-                    if level == "off":
+            for alt_rule, body, same in pack.later(order, text[anchor_at]):
+                if same:
+                    alt_end = end
+                else:
+                    again = pack.single(body).match(text, anchor_at)
+                    if again is None or again.end() <= anchor_at:
                         continue
-                    hit = _accept(text, s, alt_rule, anchor_at, again.end())
-                    if hit is not None:
-                        rule, end = alt_rule, again.end()
-                        break
+                    alt_end = again.end()
+                level = levels.get(alt_rule.id, alt_rule.level)
+                if level == "off":
+                    continue
+                hit = _accept(text, s, alt_rule, anchor_at, alt_end)
+                if hit is not None:
+                    rule, end = alt_rule, alt_end
+                    break
         if hit is None:
             if rule.shadow:
                 covered = max(covered, end)
@@ -503,6 +559,64 @@ def _extender(cls: str) -> tuple[frozenset[str], re.Pattern[str]]:
 def run(text: str, s: Setup) -> list[Finding]:
     """Lint ``text`` with a resolved Setup (``lint`` resolves it for you)."""
     lines = _Lines(text)
+    if text.isascii():
+        return _run(text, s, lines)  # the common case reads as written
+    from comms.lint.shadow import shadow
+
+    copy = shadow(text)
+    if copy is None:
+        return _run(text, s, lines)
+    if copy.same_length:
+        # One character for one: offsets are those of the text as written already.
+        found = _run(copy.text, s, lines)
+    else:
+        found = _remap(_run(copy.text, s, _Lines(copy.text)), copy, text, s, lines)
+    raw = _raw(text, s, lines) if copy.dropped else []
+    if not raw:
+        return found
+    found += raw
+    found.sort(key=lambda f: (f.start, f.end, f.rule))
+    return _dedupe(found)
+
+
+def _remap(found: list[Finding], copy: Shadow, text: str, s: Setup, lines: _Lines) -> list[Finding]:
+    """The findings on the normalised copy, at the offsets of the text as written."""
+    out = []
+    for f in found:
+        start, end = copy.span(f.start, f.end)
+        rule = s.rule(f.rule)
+        shown = _shown(rule, text[start:end]) if rule is not None else f.match
+        out.append(
+            Finding(f.rule, f.level, f.message, start, end, 0, 0, shown, f.replacement, lines=lines)
+        )
+    return out
+
+
+def _raw(text: str, s: Setup, lines: _Lines) -> list[Finding]:
+    """Findings of the ``raw`` rules: matched on the text as written (the characters they
+    look for are not in the normalised copy)."""
+    found: list[Finding] = []
+    for pack in s.packs:
+        if pack.requires_kind and s.kind is None:
+            continue
+        for rule in pack.rules:
+            if not rule.raw:
+                continue
+            level = s.levels.get(rule.id, rule.level)
+            if level == "off":
+                continue
+            for pattern in rule.patterns:
+                body = f"(?i:{pattern})" if rule.ignorecase else pattern
+                for m in pack.single(body).finditer(text):
+                    start, end = m.span()
+                    if end > start and (
+                        not rule.validator or VALIDATORS[rule.validator](text, start, end, s.ctx)
+                    ):
+                        found.append(_make(rule, level, text, start, end, lines, escape=True))
+    return found
+
+
+def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
     found: list[Finding] = []
     packs = tuple(p for p in s.packs if not (p.requires_kind and s.kind is None))
     _scan_words(text, s, packs, lines, found)
@@ -516,8 +630,14 @@ def run(text: str, s: Setup) -> list[Finding]:
             if level == "off":
                 continue
             if rule.source is not None:
-                words = s.roster if rule.source == "roster" else s.other_tenants
-                regex = word_list_regex(words)
+                if rule.source == "vocabulary":
+                    regex = _vocabulary_regex(s.vocabulary)
+                elif rule.source == "named":
+                    _named_in_text(text, rule, level, lines, found)
+                    continue
+                else:
+                    words = s.roster if rule.source == "roster" else s.other_tenants
+                    regex = word_list_regex(words)
                 if regex is not None:
                     for m in regex.finditer(text):
                         found.append(_make(rule, level, text, *m.span(), lines))
@@ -532,6 +652,39 @@ def run(text: str, s: Setup) -> list[Finding]:
                         found.append(_make(rule, level, text, start, end, lines))
     found.sort(key=lambda f: (f.start, f.end, f.rule))
     return _dedupe(found)
+
+
+_NAMING_RULES = ("Leak.DisplayName", "Leak.ChatUser")
+
+
+def _named_in_text(text: str, rule: Rule, level: str, lines: _Lines, found: list[Finding]) -> None:
+    """Where the text names again a person or user its own tracker or chat lines gave away
+    (found by the rules in ``_NAMING_RULES``), outside the findings there already are."""
+    naming = [f for f in found if f.rule in _NAMING_RULES]
+    if not naming:
+        return
+    from comms.lint.validators import named
+
+    words = {w for f in naming for w in named(f.rule, text[f.start : f.end])}
+    regex = _vocabulary_regex(tuple(sorted(words)))
+    if regex is None:
+        return
+    taken = sorted((f.start, f.end) for f in found if f.end > f.start)
+    for m in regex.finditer(text):
+        start, end = m.span()
+        i = bisect_right(taken, (start, len(text) + 1)) - 1
+        if i >= 0 and taken[i][0] <= start and end <= taken[i][1]:
+            continue  # inside a finding already (the display name itself)
+        found.append(_make(rule, level, text, start, end, lines))
+
+
+def _vocabulary_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The learned vocabulary's regex (its module loads only when there is one)."""
+    if not words:
+        return None
+    from comms.lint.vocabulary import vocabulary_regex
+
+    return vocabulary_regex(words)
 
 
 @lru_cache(maxsize=8)

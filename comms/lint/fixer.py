@@ -184,7 +184,9 @@ def fix(
 
     Idempotent (fixing the result changes nothing), leaves no fixable finding, and never
     adds a finding the input did not have: when dropping a sentence would (for example remove
-    the only status line), it falls back to stripping the matched words alone.
+    the only status line), it falls back to stripping the matched words alone, and a
+    warning or suggestion whose fix took the only words a required check found is left
+    as written.  (An error is always fixed: a leak goes even if it held those words.)
     """
     s = setup(
         config, kind=kind, audience=audience, tenants=tenants, severity=severity, status=status
@@ -193,6 +195,9 @@ def fix(
     result = _fix(text, before, s, conservative=False)
     if _introduces(before, result.remaining):
         result = _fix(text, before, s, conservative=True)
+        keep = _evidence(before, result.remaining, s)
+        if keep:
+            result = _fix(text, before, s, conservative=True, keep=keep)
     return result
 
 
@@ -200,11 +205,42 @@ def _introduces(before: list[Finding], after: list[Finding]) -> bool:
     return bool(Counter(f.rule for f in after) - Counter(f.rule for f in before))
 
 
-def _fix(text: str, findings: list[Finding], s: Setup, *, conservative: bool) -> FixResult:
+def _evidence(before: list[Finding], after: list[Finding], s: Setup) -> frozenset[str]:
+    """The matched texts of non-error findings that hold what a newly missing required
+    check looks for (lower case): fixing them would add that finding."""
+    missing = Counter(f.rule for f in after) - Counter(f.rule for f in before)
+    patterns = []
+    for rule_id in missing:
+        rule = s.rule(rule_id)
+        if rule is not None and rule.kind == "required":
+            flags = re.IGNORECASE if rule.ignorecase else 0
+            patterns += [re.compile(p, flags) for p in rule.patterns]
+    return frozenset(
+        f.match.lower()
+        for f in before
+        if f.level != "error"
+        and f.replacement is not None
+        and any(p.search(f.match) for p in patterns)
+    )
+
+
+def _fix(
+    text: str,
+    findings: list[Finding],
+    s: Setup,
+    *,
+    conservative: bool,
+    keep: frozenset[str] = frozenset(),
+) -> FixResult:
     removed: list[Finding] = []
     current = text
     for _ in range(MAX_PASSES):
-        todo = [f for f in findings if f.replacement is not None]
+        todo = [
+            f
+            for f in findings
+            if f.replacement is not None
+            and not (keep and f.level != "error" and f.match.lower() in keep)
+        ]
         if not todo:
             break
         current, done = _apply(current, todo, s, conservative=conservative)
@@ -241,7 +277,8 @@ def _apply(
         pieces.append(text[pos:start])
         length += start - pos
         replacement = "" if (start, end) != (f.start, f.end) else (f.replacement or "")
-        if not replacement:
+        rule = s.rule(f.rule)
+        if not replacement and not (rule is not None and rule.fix == "delete"):
             # A widened span already took the words that served it.
             markers[length] = markers.get(length, True) and start >= f.start
         pieces.append(replacement)

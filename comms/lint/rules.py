@@ -11,12 +11,17 @@ A pack is a TOML file with a ``[pack]`` table and ``[[rule]]`` entries.  Rule ki
 
 Options: ``level`` (error | warning | suggestion), ``message`` (``{match}`` and
 ``{replacement}`` are filled in), ``ignorecase``, ``fix`` (none | strip | replace |
-sentence | line: remove the whole sentence or line), ``replacement``, ``mask`` (never
-show the match), ``source`` (``roster`` or ``tenants``: the tokens come from the
-configuration at lint time), ``anchor = "line"`` (or
+sentence | line: remove the whole sentence or line | delete: remove the characters and
+tidy nothing), ``replacement``, ``mask`` (never
+show the match), ``source`` (``roster``, ``tenants`` or ``vocabulary``: the
+tokens come from the configuration at lint time), ``anchor = "line"`` (or
 a pattern starting with ``^``: only at line starts), ``extend_left`` (a character class:
 the match grows left over it before validation), ``shadow`` (a candidate its validator
-allows still hides matches inside it, e.g. the path of an allow-listed URL).
+allows still hides matches inside it, e.g. the path of an allow-listed URL), ``raw``
+(matched on the text as written, when the normalised copy of ``shadow.py`` that every
+other rule sees has left characters out: for the invisible characters it drops),
+``fallback`` (not scanned for: tried only where an earlier rule's candidate was declined,
+at that position, e.g. a third-party site where the internal-host rule declined).
 
 The text is never scanned once per rule.  Word lists of every active pack share one trie
 regex; patterns share one scanner per first character (``Pack.scanners``), tried in file
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
 
 LEVELS = ("suggestion", "warning", "error")
 KINDS = ("existence", "substitution", "pattern", "required", "metric")
-FIXES = ("none", "strip", "replace", "sentence", "line")
+FIXES = ("none", "strip", "replace", "sentence", "line", "delete")
 SCAN_KINDS = ("existence", "substitution", "pattern")
 PACKS_DIR = os.path.join(os.path.dirname(__file__), "packs")
 DEFAULT_PACKS = ("leak", "impact", "struct")
@@ -63,6 +68,7 @@ class Rule:
     __slots__ = (
         "anchor",
         "extend_left",
+        "fallback",
         "fix",
         "id",
         "ignorecase",
@@ -75,6 +81,7 @@ class Rule:
         "metric",
         "pack",
         "patterns",
+        "raw",
         "replacement",
         "shadow",
         "source",
@@ -108,6 +115,8 @@ class Rule:
         anchor: str = "any",
         extend_left: str | None = None,
         shadow: bool = False,
+        raw: bool = False,
+        fallback: bool = False,
     ) -> None:
         self.id = id
         self.pack = pack
@@ -130,6 +139,8 @@ class Rule:
         self.anchor = anchor
         self.extend_left = extend_left
         self.shadow = shadow
+        self.raw = raw
+        self.fallback = fallback
 
     def __repr__(self) -> str:
         return f"Rule({self.id!r}, kind={self.kind!r}, level={self.level!r})"
@@ -151,7 +162,16 @@ class Rule:
 class Pack:
     """A named list of rules with its scanners, each compiled the first time a text needs it."""
 
-    __slots__ = ("_alternatives", "_calls", "_plans", "_single", "name", "requires_kind", "rules")
+    __slots__ = (
+        "_alternatives",
+        "_calls",
+        "_later",
+        "_plans",
+        "_single",
+        "name",
+        "requires_kind",
+        "rules",
+    )
 
     def __init__(self, name: str, rules: tuple[Rule, ...], requires_kind: bool = False) -> None:
         self.name = name
@@ -160,6 +180,7 @@ class Pack:
         self._plans: dict[str, list[_Bucket]] = {}
         self._alternatives: list[tuple[int, Rule, str, frozenset[str] | None]] | None = None
         self._single: dict[str, re.Pattern[str]] = {}
+        self._later: dict[tuple[int, str], list[tuple[Rule, str, bool]]] = {}
         self._calls = 0
 
     def __repr__(self) -> str:
@@ -219,7 +240,12 @@ class Pack:
         if self._alternatives is None:
             out = []
             for order, rule in enumerate(self.rules):
-                if rule.kind in SCAN_KINDS and rule.source is None and rule.anchor == "any":
+                if (
+                    rule.kind in SCAN_KINDS
+                    and rule.source is None
+                    and rule.anchor == "any"
+                    and not rule.raw
+                ):
                     for pattern in rule.patterns:
                         if pattern.startswith("^"):
                             continue
@@ -227,6 +253,24 @@ class Pack:
                         out.append((order, rule, body, first_chars(body)))
             self._alternatives = out
         return self._alternatives
+
+    def later(self, order: int, ch: str) -> list[tuple[Rule, str, bool]]:
+        """The alternatives after rule ``order`` that can start with ``ch``: (rule, pattern,
+        same), in file order; ``same`` when the pattern is the only one of rule ``order``
+        (a fallback rule's), so it matches exactly where the declined candidate did.  A
+        declined candidate retries only these (a long text has thousands: times with a
+        zone, file names, third-party sites)."""
+        key = (order, ch)
+        got = self._later.get(key)
+        if got is None:
+            alternatives = self.alternatives()
+            own = [body for o, _, body, _ in alternatives if o == order]
+            got = self._later[key] = [
+                (rule, body, own == [body])
+                for o, rule, body, starts in alternatives
+                if o > order and (starts is None or ch in starts)
+            ]
+        return got
 
     def single(self, body: str) -> re.Pattern[str]:
         """One alternative compiled on its own (cached)."""
@@ -255,7 +299,7 @@ class _Bucket:
         self.chars: set[str] = set()  # the first characters of a "digit" or "upper" bucket
         self.alts: list[tuple[str, str, int, Rule]] = []
         self._need: dict[str, frozenset[str] | None] = {}
-        self.guard = ""
+        self.guard: str | None = ""
         self._regex: dict[tuple[str, ...], Scanner] = {}
 
     def _may_match(self, name: str, body: str, text: str) -> bool:
@@ -266,6 +310,20 @@ class _Bucket:
         else:
             need = self._need[name] = necessary(body)
         return need is None or any(lit in text for lit in need)
+
+    def _guard(self) -> str:
+        """After a literal first character: what may follow it in any alternative (the
+        engine then tests one class at each occurrence instead of every alternative: "b"
+        is common, "bug 1234567" is not).  Worked out on first use, for every alternative
+        of the bucket, so a scanner for some of them uses the same guard."""
+        if self.guard is None:
+            following = [next_chars(alt[1]) for alt in self.alts]
+            chars: set[str] = set()
+            for f in following:
+                chars |= f or set()
+            known = all(f is not None for f in following)
+            self.guard = "(?=" + _class_of(chars) + ")" if known and chars else ""
+        return self.guard
 
     def compiled(self, variant: str = "", text: str | None = None) -> Scanner | None:
         """The scanner for all alternatives, or, with ``text``, for those that can match in
@@ -294,7 +352,7 @@ class _Bucket:
                     first = "[" + "".join(sorted(self.chars)) + "]"
                 else:
                     first = re.escape(self.key)
-                source = f"{first}{self.guard}(?<=(?=(?:{joined})).)"
+                source = f"{first}{self._guard()}(?<=(?=(?:{joined})).)"
             got = self._regex[key] = (re.compile(source, re.MULTILINE | re.DOTALL), groups)
         return got
 
@@ -304,7 +362,7 @@ def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
     buckets: dict[str, _Bucket] = {}
     n = 0
     for order, rule in enumerate(rules):
-        if rule.kind not in SCAN_KINDS or rule.source is not None:
+        if rule.kind not in SCAN_KINDS or rule.source is not None or rule.raw or rule.fallback:
             continue
         for pattern in rule.patterns:
             # A pattern written with a leading '^' (or a rule with anchor = "line") runs only
@@ -342,6 +400,9 @@ def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
     for key in ("digit", "upper"):
         if key in buckets:
             buckets[key].triggers = "".join(sorted(buckets[key].chars))
+    for key, bucket in buckets.items():
+        if len(key) == 1:
+            bucket.guard = None  # worked out when the bucket is first compiled
     digit = buckets.get("digit")
     if digit is not None and all(_run_start_only(alt[1]) for alt in digit.alts):
         # Inside a run of digits every alternative fails at once: skip the run in one test.
@@ -362,6 +423,43 @@ def _run_start_only(body: str) -> bool:
         cls = body[len("\\d(?<![") : body.find("]", len("\\d(?<!["))]
         return "\\d" in cls or "\\w" in cls or "0-9" in cls
     return body.startswith(("\\d(?<=[a-z]\\d)", "\\d(?<=[A-Za-z]\\d)"))
+
+
+def _class_of(chars: set[str]) -> str:
+    return "[" + "".join("\\" + c if c in "\\]^-[" else c for c in sorted(chars)) + "]"
+
+
+def next_chars(pattern: str) -> frozenset[str] | None:
+    """The ASCII characters that can come right after the first one in a match of a pattern
+    that starts with one literal character or class (lookbehinds after it are skipped), or
+    None when that is not simple (see ``first_chars``)."""
+    try:
+        if pattern.startswith("(?i:") and _closing(pattern, 0) == len(pattern) - 1:
+            got = next_chars(pattern[4:-1])
+            return None if got is None else got | {c.swapcase() for c in got}
+        if pattern.startswith("["):
+            i = _class_end(pattern, 0) + 1
+        elif pattern.startswith("\\"):
+            i = 2
+        elif pattern[:1] and pattern[:1] not in ".^$|()*+?{":
+            i = 1
+        else:
+            return None
+        while True:
+            if pattern.startswith(("(?<=", "(?<!"), i):
+                i = _closing(pattern, i) + 1
+            elif pattern.startswith("(?:(?<", i) and all(
+                pattern.startswith(("(?<=", "(?<!"), a) and _closing(pattern, a) == b - 1
+                for a, b in _branches(pattern, i + 3, _closing(pattern, i))
+            ):
+                i = _closing(pattern, i) + 1  # a choice of lookbehinds
+            else:
+                break
+        if _optional(pattern, i) or pattern.startswith(("{", "+"), i):
+            return None
+        return first_chars(pattern[i:])
+    except (IndexError, KeyError, ValueError):
+        return None
 
 
 def first_chars(pattern: str) -> frozenset[str] | None:
@@ -782,6 +880,8 @@ def pack_from_data(name: str, data: dict[str, Any], *, check_patterns: bool = Tr
             anchor=str(raw.get("anchor", "any")),
             extend_left=raw.get("extend_left"),
             shadow=bool(raw.get("shadow", False)),
+            raw=bool(raw.get("raw", False)),
+            fallback=bool(raw.get("fallback", False)),
         )
         if rule.anchor not in ("any", "line"):
             raise PackError(f"{where}: anchor must be 'any' or 'line'")

@@ -13,7 +13,20 @@ from collections.abc import Callable
 # typing costs ~3 ms to import, and only type checkers need it here.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Any
+
+# hosts.py (and the word lists behind it) is imported by the validators that need it, on
+# their first candidate: a draft without a dotted name or a machine number never loads it.
+_HOSTS: list[ModuleType] = []
+
+
+def _hosts() -> Any:
+    if not _HOSTS:
+        from comms.lint import hosts
+
+        _HOSTS.append(hosts)
+    return _HOSTS[0]
 
 
 class _Lazy:
@@ -32,102 +45,6 @@ class _Lazy:
         return getattr(regex, name)
 
 
-# Public top-level domains worth recognising in prose; file extensions that are also
-# country codes (md, py, sh, rs, pl) are left out so "README.md" is not a host.
-_TLDS = frozenset(
-    [
-        "com",
-        "net",
-        "org",
-        "io",
-        "dev",
-        "app",
-        "cloud",
-        "co",
-        "ai",
-        "edu",
-        "gov",
-        "mil",
-        "int",
-        "info",
-        "biz",
-        "me",
-        "us",
-        "uk",
-        "de",
-        "fr",
-        "nl",
-        "eu",
-        "ca",
-        "au",
-        "jp",
-        "cn",
-        "in",
-        "ru",
-        "br",
-        "es",
-        "it",
-        "se",
-        "no",
-        "fi",
-        "dk",
-        "ch",
-        "at",
-        "be",
-        "pl",
-        "cz",
-        "ie",
-        "nz",
-        "sg",
-        "hk",
-        "kr",
-        "tw",
-        "za",
-        "mx",
-        "ar",
-        "cl",
-        "tech",
-        "site",
-        "online",
-        "xyz",
-        "page",
-        "systems",
-        "services",
-        "host",
-        "link",
-        "live",
-        "zone",
-    ]
-)
-# Suffixes that only resolve inside a network: always internal.
-_INTERNAL_SUFFIXES = (
-    ".internal",
-    ".local",
-    ".localdomain",
-    ".lan",
-    ".corp",
-    ".intranet",
-    ".intra",
-    ".private",
-    ".svc",
-    ".cluster.local",
-    ".consul",
-    ".home.arpa",
-    ".test",
-    ".localhost",
-)
-# Tracker, dashboard and chat paths that stay internal even on a public domain.
-_INTERNAL_PATH: Any = _Lazy(
-    r"/-/(?:issues|merge_requests|epics|incidents|work_items)/|/(?:issues|pull|merge_requests|"
-    r"browse|tickets?|incidents?)/\d|/archives/[A-Z0-9]|/d/[\w-]+|/app/(?:kibana|discover)|"
-    r"/runbooks?/|/(?:grafana|kibana|dashboards?)\b",
-    re.IGNORECASE,
-)
-_INTERNAL_HOST_WORDS: Any = _Lazy(
-    r"(?:^|[.-])(?:grafana|kibana|dashboards?|runbooks?|prometheus|thanos|alertmanager|"
-    r"pagerduty|opsgenie|sentry|vault|jenkins|jira|atlassian|confluence|slack|zoom|ops|"
-    r"console|admin|internal|intranet|staging|pre|corp)(?:[.-]|$)"
-)
 _URL_HOST: Any = _Lazy(r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?(\[[0-9a-f:.]+\]|[^/:?#\s]+)", re.I)
 _HEX_COLOUR: Any = _Lazy(r"#(?:[0-9a-f]{3}|[0-9a-f]{6})", re.I)
 # Jira-like keys that are public standards, not tickets.
@@ -182,117 +99,6 @@ _NOT_TICKETS = frozenset(
         "H",
     ]
 )
-_NOT_BARE_HOSTS = frozenset(
-    [
-        "utf-8",
-        "utf-16",
-        "sha-1",
-        "sha-256",
-        "sha-512",
-        "covid-19",
-        "iso-8601",
-        "iso-27001",
-        "x-509",
-        "aes-128",
-        "aes-256",
-        "mp-3",
-        "mp-4",
-        "top-10",
-        "win-32",
-        "log4j-2",
-        "rfc-822",
-        "pep-8",
-        "ipv4",
-        "ipv6",
-        "http2",
-        "http3",
-        "sha256",
-        "sha512",
-        "sha384",
-        "aes128",
-        "aes256",
-        "win32",
-        "win64",
-        "amd64",
-        "arm64",
-        "x86-64",
-        "base64",
-        "utf8",
-        "utf16",
-        "log4j",
-        "iso8601",
-        "rfc3339",
-        "pm2019",
-        "pm2020",
-        "pm2021",
-        "pm2022",
-        "pm2023",
-        "pm2024",
-        "pm2025",
-    ]
-)
-_HOST_ROLES = frozenset(
-    [
-        "db",
-        "web",
-        "api",
-        "app",
-        "git",
-        "gitaly",
-        "praefect",
-        "redis",
-        "patroni",
-        "pgbouncer",
-        "postgres",
-        "pg",
-        "sidekiq",
-        "consul",
-        "nfs",
-        "file",
-        "fe",
-        "be",
-        "lb",
-        "haproxy",
-        "worker",
-        "runner",
-        "console",
-        "bastion",
-        "deploy",
-        "mon",
-        "prometheus",
-        "es",
-        "elastic",
-        "kafka",
-        "zk",
-        "etcd",
-        "vault",
-        "cache",
-        "node",
-        "k8s",
-        "gke",
-        "host",
-        "srv",
-        "server",
-        "vm",
-        "mx",
-        "ns",
-        "proxy",
-        "ingress",
-        "registry",
-        "pages",
-        "kas",
-        "sentry",
-        "logs",
-        "backup",
-        "jump",
-        "stor",
-        "storage",
-        "replica",
-        "primary",
-        "secondary",
-        "standby",
-    ]
-)
 _ZONE: Any = _Lazy(
     r"\s*(?:\(\s*)?(?:UTC|GMT|Z\b|[ECMPA][SD]T\b|[ECMA]E[SD]?T\b|BST|IST|JST|KST|SGT|HKT|"
     r"AEST|AEDT|ACST|NZST|NZDT|WIB|CST|CET|CEST|EET|EEST|WET|WEST|MSK|BRT|ART|"
@@ -311,23 +117,32 @@ _HEDGE: Any = _Lazy(
 
 
 _DIGITS: Any = _Lazy(r"\d+")
+_PROJECT_SLUG: Any = _Lazy(r"[a-z][a-z0-9_-]{2,}")
 _JIRA_KEY: Any = _Lazy(r"[A-Z][A-Z0-9]{1,9}")
 
 
 class Context:
-    """What a validator may know about the message and the configuration (read-only)."""
+    """What a validator may know about the message and the configuration (read-only).
 
-    __slots__ = ("audience", "public_domains", "support_emails")
+    ``internal_prefixes`` are (host, path) pairs, lower case, path '' or starting with '/'.
+    """
+
+    __slots__ = ("audience", "hosts", "internal_prefixes", "public_domains", "support_emails")
 
     def __init__(
         self,
         public_domains: tuple[str, ...] = (),
         support_emails: frozenset[str] = frozenset(),
         audience: str | None = None,
+        internal_prefixes: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.public_domains = public_domains
         self.support_emails = support_emails
         self.audience = audience
+        self.internal_prefixes = internal_prefixes
+        # Names classified for this configuration: a long text names the same sites often,
+        # and two rules (internal host, third-party site) ask about each.
+        self.hosts: dict[tuple[str, bool], str | None] = {}
 
 
 Validator = Callable[[str, int, int, Context], bool]
@@ -360,37 +175,49 @@ def _ip(text: str, start: int, end: int, ctx: Context) -> bool:
     return True
 
 
+def _classify(name: str, ctx: Context, prose: bool) -> str | None:
+    key = (name, prose)
+    got = ctx.hosts.get(key, "")
+    if got == "":
+        got = ctx.hosts[key] = _hosts().classify(
+            name, ctx.public_domains, ctx.internal_prefixes, prose=prose
+        )
+    return got
+
+
+def _host(text: str, start: int, end: int, ctx: Context) -> str | None:
+    """How a dotted name found in running text classifies (see hosts.classify)."""
+    if start > 0 and text[start - 1] in "@._:\\":
+        return None  # part of an address, a longer dotted name or a Windows path
+    return _classify(text[start:end], ctx, True)
+
+
 def _fqdn(text: str, start: int, end: int, ctx: Context) -> bool:
-    if start > 0 and text[start - 1] in "@./_:\\":
-        return False  # part of an address, a path or a longer dotted name
-    host = text[start:end].lower().rstrip(".")
-    if is_public_host(host, ctx):
-        return False
-    if any(host.endswith(s) for s in _INTERNAL_SUFFIXES):
-        return True
-    labels = host.split(".")
-    if len(labels) < 2 or labels[-1] not in _TLDS:
-        return False
-    # A capitalised prose word before the dot ("Node.js", "Vue.js") is not a host.
-    return not (text[start].isupper() and len(labels) == 2 and labels[-1] in {"js", "io"})
+    """An internal host name (with its port and path, if written)."""
+    return _host(text, start, end, ctx) == "internal"
+
+
+def _third_party(text: str, start: int, end: int, ctx: Context) -> bool:
+    """A public site that is not allow-listed, written as a host name or a web link."""
+    if "://" not in text[start:end]:
+        return _host(text, start, end, ctx) == "third-party"
+    return _link(text[start:end], ctx) == "third-party"
 
 
 def _bare_host(text: str, start: int, end: int, ctx: Context) -> bool:
-    """db1001, web-03, gitaly-01-stor: a lower-case name with a machine number."""
-    value = text[start:end]
-    if (
-        (start > 0 and text[start - 1] in "@./_:#\\")
-        or value.lower() in _NOT_BARE_HOSTS
-        or text[end : end + 1] == ":"
-    ):
+    """db1001, web-03, gitaly-01-stor, lb-fe2003, db2041:3306, web100[1-4]: a lower-case
+    name with a machine number (hosts.machine_name)."""
+    if start > 0 and text[start - 1] in "@._:#\\":
         return False
-    m = re.fullmatch(r"([a-z]{2,})(?:-[a-z0-9]+)*?-?(\d+)[a-z]?(?:-[a-z0-9]+)*", value)
-    if not m:
-        return False
-    # Plain words with a number ("sha256", "top-10") need a known machine role or 3+ digits.
-    return (
-        m.group(1) in _HOST_ROLES or (len(m.group(2)) >= 3 and "-" in value) or len(m.group(2)) >= 4
-    )
+    name = text[start:end].split(":", 1)[0]
+    return bool(_hosts().machine_name(name))
+
+
+def _user_at_host(text: str, start: int, end: int, ctx: Context) -> bool:
+    """alice@deploy2002, the prefix of a chat or deploy log line: the part after '@' is a
+    machine name."""
+    host = text[start:end].rsplit("@", 1)[1].split(":", 1)[0]
+    return host.islower() and bool(_hosts().machine_name(host))
 
 
 _SCHEMES = frozenset(
@@ -433,23 +260,31 @@ def _secret(text: str, start: int, end: int, ctx: Context) -> bool:
     return bool(_CREDENTIAL_KEYS.fullmatch(key))
 
 
-def _url(text: str, start: int, end: int, ctx: Context) -> bool:
-    url = text[start:end]
-    if url.split(":", 1)[0].lower() not in _SCHEMES:
-        return False
+_WEB_SCHEMES = frozenset(["http", "https", "ftp"])
+
+
+def _link(url: str, ctx: Context) -> str | None:
+    """How a URL classifies; a link to a machine (an address, localhost, a name without
+    dots) or a connection string to a server that is not allow-listed is internal."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in _SCHEMES:
+        return None
     m = _URL_HOST.match(url)
     if not m:
-        return True
+        return "internal"
     host = m.group(1).strip("[]").lower()
-    if host in {"localhost"} or re.fullmatch(r"[\d.]+|[0-9a-f:]+", host):
-        return True
-    if not is_public_host(host, ctx):
-        return True
-    path = url[m.end() :]
-    # An allow-listed domain can still host a tracker, a dashboard or a runbook.
-    return bool(_INTERNAL_PATH.search(path)) or bool(
-        _INTERNAL_HOST_WORDS.search(host.split(".", 1)[0])
-    )
+    if "." not in host or re.fullmatch(r"[\d.]+|[0-9a-f:]+", host):
+        return "internal"
+    got = _classify(host + url[m.end() :], ctx, False)
+    if scheme not in _WEB_SCHEMES and got == "third-party":
+        return "internal"  # a database, cache or bucket address
+    return got
+
+
+def _url(text: str, start: int, end: int, ctx: Context) -> bool:
+    """An internal link: to a machine, an internal name, an internal tool, or a path under
+    an internal prefix (a tracker word in the path of an allow-listed site is not one)."""
+    return _link(text[start:end], ctx) == "internal"
 
 
 def _email(text: str, start: int, end: int, ctx: Context) -> bool:
@@ -500,6 +335,153 @@ _AWS_ID_PREFIXES = frozenset(
 )
 
 
+def _set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# HTML elements: "<div> text" at a line start is markup, not an IRC speaker.
+_HTML_TAGS = _set(
+    "a abbr b blockquote body br caption code dd del details div dl dt em h1 h2 h3 h4 h5 h6 "
+    "head hr html i img ins kbd li ol p pre q s samp small span strong sub summary sup table "
+    "tbody td th thead tr u ul"
+)
+
+
+def _named_like_a_user(name: str) -> bool:
+    """A user name or display name rather than words: some part is no everyday English or
+    product word (digits, '_' or '.' inside, or letters the lexicon does not know)."""
+    from comms.lint import lexicon
+
+    for part in re.split(r"[ \t]+", name):
+        if len(part) < 2:
+            return False
+        if any(ch.isdigit() or ch in "_." for ch in part):
+            return True
+        for piece in part.split("-"):
+            if piece and not lexicon.is_word(piece.lower().strip("'")):
+                return True
+    return False
+
+
+def _chat_user(text: str, start: int, end: int, ctx: Context) -> bool:
+    """The speaker of a pasted chat line is named like a user ("cblecker [1:26 PM]",
+    "<alice42>"), not an everyday word ("Update [10:30]") or an HTML tag."""
+    value = text[start:end]
+    if "<" in value:
+        nick = value[value.index("<") + 1 : value.rindex(">")].lstrip("@+%")
+        return nick.lower() not in _HTML_TAGS and _named_like_a_user(nick)
+    body = value.lstrip(" \t>")
+    if body.endswith(":"):
+        name = body.split()[-1][:-1]  # "[10:02] alice:"
+    else:
+        name = body[: body.rindex("[")].strip()  # "alice [1:26 PM]"
+        if re.fullmatch(r"[a-z0-9]+(?:[-_.][a-z0-9]+)+", name):
+            return True  # a lower-case name joined by dashes before a time: "tony-yang"
+        words = name.split()
+        line_end = text.find("\n", end)
+        rest = text[end : len(text) if line_end < 0 else line_end]
+        if len(words) > 1 and not rest.strip() and not any(w in _HEADINGS for w in words):
+            return True  # "Jane Doe [2:17 PM]" alone on its line: Slack's copy of a message
+    return _named_like_a_user(name)
+
+
+# Words of a status heading with a time ("Status Update [10:30 AM]"), never a speaker.
+_HEADINGS = _set(
+    "Update Updates Status Maintenance Incident Resolved Investigating Identified Monitoring "
+    "Scheduled Notice Alert Outage Postmortem Summary Timeline Note Service Services "
+    "Degraded Operational Partial Major Minor Final Initial Next Latest Current Planned"
+)
+
+
+_BY_LINE_VERB: Any = _Lazy(r"(?:Opened|Edited|Closed|Reopened|Created|Authored)\b")
+_BY: Any = _Lazy(r"[ \t][Bb]y:?[ \t]+")
+_GREETING = _set("Thanks Thank Cc Hi Hey Hello Dear Ping Kudos")
+_TIME_OR_MARKS: Any = _Lazy(r"\[[^\]]*\]|<|>|^\[?\d{1,2}:\d\d(?::\d\d)?\]?|[@+%]")
+
+
+def _display_words(value: str) -> list[str]:
+    """The words of a display name as the rule matched it (no verb, greeting or badge)."""
+    if _BY_LINE_VERB.match(value):
+        value = _BY.split(value, maxsplit=1)[-1]
+        if value.startswith("["):
+            value = value[1 : value.find("]")]  # a Markdown link: its text
+    value = re.sub(r"\[[^\]]*\]", " ", value)
+    words = [w for w in value.split() if w[:1].isalpha()]
+    while words and words[0] in _GREETING:
+        words = words[1:]
+    return words
+
+
+def _display_name(text: str, start: int, end: int, ctx: Context) -> bool:
+    """A person's name: one to four capitalised words, none an abbreviation ("AWS")."""
+    words = _display_words(text[start:end])
+    return 1 <= len(words) <= 4 and not any(w.isupper() and len(w) > 1 for w in words)
+
+
+def named(rule: str, value: str) -> list[str]:
+    """The names a Leak.DisplayName or Leak.ChatUser match gives away, to look for
+    elsewhere in the text: the name as written, and its parts that are no everyday word."""
+    from comms.lint import lexicon
+
+    if rule == "Leak.ChatUser":
+        value = _TIME_OR_MARKS.sub(" ", value.strip().lstrip(">").strip()).strip().rstrip(":")
+        words = value.split()
+    else:
+        words = _display_words(value)
+    if not words:
+        return []
+    names = [" ".join(words)]
+    if len(words) > 1:
+        # Each part on its own, as written: in a text that prints "Nick Nguyen @nhx", a
+        # later "Nick:" is that person.  Not a word sentences often start with ("Will").
+        names += [
+            w
+            for w in words
+            if len(w) >= 3
+            and w.isalpha()
+            and (w not in _SENTENCE_WORDS or not lexicon.is_word(w.lower()))
+        ]
+    return names
+
+
+# Capitalised words that start sentences or name months, and are first or last names too.
+_SENTENCE_WORDS = _set(
+    "Will May Can Mark Bill Grant Chase Hope Rich Frank Jack Guy Art Don Long Young White "
+    "Black Brown Green Gray Grey King Hall Wood Stone Rose Page Price Little Best Love Star "
+    "Sky Summer Dawn June April August March Case Post Lane Field Ward Wells Banks Hill "
+    "Bell Cook Cash Gold Major Sharp Strong Swift Wise Early Rush Fox Hunter Walker Baker "
+    "Carter Turner Parker Mason Miller Porter Joy Faith Ray Sun New North South East West "
+    "Still Just Even Then Over Under After Before Also Only Ghost User Bot Team Support "
+    "Status Service Services Security Engineering Operations Release Deploy Update"
+)
+
+
+_ENVIRONMENTS = _set("prod nonprod preprod stg staging gprd gstg gpre uat")
+# Words a dash joins to an environment in prose: "prod-ready", "staging-like".
+_ENV_PROSE = _set(
+    "like ready grade level only quality safe facing specific wide related based parity ish non pre"
+)
+
+
+def _environment_name(text: str, start: int, end: int, ctx: Context) -> bool:
+    """nonprod-log, gprd-redis-01, ExternalLBProd: an environment word joined to a name."""
+    if start > 0 and text[start - 1] in "@#/._:\\":
+        return False
+    value = text[start:end]
+    if value[:1] == "-" or (end < len(text) and text[end] in "/@"):
+        return False
+    if "-" in value:
+        parts = value.lower().replace("non-prod", "nonprod").replace("pre-prod", "preprod")
+        pieces = parts.split("-")
+        if value != value.lower() or len(pieces) < 2:
+            return False
+        names = [p for p in pieces if p not in _ENVIRONMENTS]
+        return bool(names) and not any(p in _ENV_PROSE for p in names)
+    # CamelCase: a capitalised name before the environment (ExternalLBProd, not "NonProd").
+    m = re.fullmatch(r"([A-Z][A-Za-z0-9]*?)(?:Non|Pre)?(Prod|Preprod|Staging|Stg)", value)
+    return m is not None and len(m.group(1)) >= 3 and m.group(1) not in ("Non", "Pre")
+
+
 def _pod(text: str, start: int, end: int, ctx: Context) -> bool:
     """name-<replicaset hash>-<5 chars>: the generated parts carry digits, the name letters."""
     if start > 0 and text[start - 1] in "@./_:#":
@@ -512,7 +494,7 @@ def _pod(text: str, start: int, end: int, ctx: Context) -> bool:
 
 def _cloud_resource(text: str, start: int, end: int, ctx: Context) -> bool:
     value = text[start:end]
-    if value.startswith(("arn:", "gke-", "aks-", "eks-", "ip-")):
+    if value.startswith(("arn:", "gke-", "gke_", "aks-", "eks-", "ip-", "projects/", "/sub")):
         return True
     prefix, _, ident = value.partition("-")
     if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-./"):
@@ -540,7 +522,10 @@ def _ticket_ref(text: str, start: int, end: int, ctx: Context) -> bool:
     mark = max(value.rfind("#"), value.rfind("!"))
     qualifier, digits = value[:mark], value[mark + 1 :]
     if qualifier:
-        return "/" in qualifier and not qualifier.startswith(("/", "."))
+        if "/" in qualifier:
+            return not qualifier.startswith(("/", "."))
+        # GitLab's short form within a group: production#243, on-call-handovers!12.
+        return len(digits) >= 2 and bool(_PROJECT_SLUG.fullmatch(qualifier))
     return len(digits) >= 3
 
 
@@ -570,6 +555,23 @@ def _fix_time(text: str, start: int, end: int, ctx: Context) -> bool:
     return bool(_AFTER_FIX_TIME.match(text, end)) and _not_hedged(text, start, end, ctx)
 
 
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _invisible(text: str, start: int, end: int, ctx: Context) -> bool:
+    """Format characters, except a joiner inside an emoji sequence or a word of a script that
+    needs one (both neighbours non-ASCII, not spaces), and a byte-order mark that opens a
+    file (neither is seen, nor hides anything)."""
+    value = text[start:end]
+    if start == 0 and value == "\ufeff":
+        return False
+    if set(value) <= _JOINERS and start > 0 and end < len(text):
+        before, after = text[start - 1], text[end]
+        if not (before.isascii() or after.isascii() or before.isspace() or after.isspace()):
+            return False
+    return True
+
+
 def _not_public(text: str, start: int, end: int, ctx: Context) -> bool:
     return not is_public_host(text[start:end], ctx)
 
@@ -578,10 +580,16 @@ VALIDATORS: dict[str, Validator] = {
     "account_id": _account_id,
     "bare_host": _bare_host,
     "channel": _channel,
+    "chat_user": _chat_user,
     "email": _email,
+    "environment_name": _environment_name,
     "fix_time": _fix_time,
     "fqdn": _fqdn,
+    "invisible": _invisible,
+    "third_party": _third_party,
+    "user_at_host": _user_at_host,
     "cloud_resource": _cloud_resource,
+    "display_name": _display_name,
     "ip": _ip,
     "luhn": _luhn,
     "no_zone": _no_zone,

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from comms.lint import Finding, FixResult, LintConfig, blocking, fix, lint
 from comms.lint.rules import PackError, parse_pack
+from comms.lint.shadow import escape_invisible
 
 NOTE = (
     "Hi team, @alice says db1001 and web-03.prod.internal (10.0.0.12) are down.\n"
@@ -85,7 +86,10 @@ def test_config_allow_lists() -> None:
     assert [f.rule for f in lint(text, config=config)] == []
     assert "Leak.Email" in {f.rule for f in lint("Write to help@example.org.")}
     # The configured list replaces the defaults.
-    assert [f.rule for f in lint("See gitlab.com.", config=config)] == ["Leak.HostName"]
+    # A public domain that is not allow-listed is a third-party site: a warning.
+    assert [(f.rule, f.level) for f in lint("See gitlab.com.", config=config)] == [
+        ("Leak.ThirdPartySite", "warning")
+    ]
 
 
 def test_extra_pack_from_config(tmp_path: Path) -> None:
@@ -286,7 +290,8 @@ def test_offsets_index_the_input_and_lint_never_raises(text: str) -> None:
         line_start = max(before.rfind("\n"), before.rfind("\r")) + 1
         assert f.column == f.start - line_start + 1
         if f.end > f.start and not f.match.startswith("[secret") and len(f.match) < 200:
-            assert text[f.start : f.end] == f.match
+            # Invisible characters are shown by code point, never raw.
+            assert escape_invisible(text[f.start : f.end]) == f.match
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,6 +20,18 @@ TENANTS = {"audience": "Acme Corp", "tenants": ["Acme Corp", "Globex", "Initech"
 
 # rule id -> (should flag, should pass, keyword arguments for lint)
 EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
+    "Leak.InvisibleCharacter": (
+        [
+            "The service is \u202ederotser\u202c now.",
+            "We are\u200b investigating.",
+            "Re\u00adstored.",
+        ],
+        [
+            "A family emoji \U0001f468\u200d\U0001f469\u200d\U0001f467 is fine.",
+            "Caf\u00e9, \u2014 dashes and \u201cquotes\u201d are plain text.",
+        ],
+        {},
+    ),
     "Leak.PrivateKey": (
         [
             "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n"
@@ -93,10 +105,14 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "See https://dashboards.gitlab.net/d/abc for the graph.",
             "Runbook: https://gitlab.com/gitlab-com/runbooks/-/issues/123",
             "Open http://10.0.0.5:8080/health",
+            "See https://gitlab.com/gitlab-com/gl-infra/production/-/issues/17000",
+            "Join https://gitlab.zoom.us/j/123 now.",
         ],
         [
             "See https://docs.gitlab.com/ee/administration/ for details.",
             "Status: https://status.gitlab.com",
+            "Follow https://status.gitlab.com/incidents/abc123 for updates.",
+            "Bug: https://gitlab.com/gitlab-org/gitlab/-/issues/412345",
         ],
         {},
     ),
@@ -105,9 +121,70 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         ["Contact support@gitlab.com for help."],
         {},
     ),
+    "Leak.UserAtHost": (
+        ["<alice@deploy2002> started the rollout", "bob@deploy2002: sync done"],
+        ["Write to support@gitlab.com for help.", "Say hi to alice@home today."],
+        {},
+    ),
     "Leak.Handle": (
-        ["Thanks @jdoe for the quick fix.", "cc @gitlab-org"],
-        ["Write to support@gitlab.com; it is @ 10:00 UTC.", "The package @scope/name is fine."],
+        [
+            "Thanks @jdoe for the quick fix.",
+            "cc @gitlab-org",
+            "@_stark restarted it",
+            "as @0stark said",
+            "@acme-org/ecosystem-team please review",
+        ],
+        [
+            "Write to support@gitlab.com; it is @ 10:00 UTC.",
+            "The package @scope/name is fine.",
+            "Meet @10am, scaled @2x, on the @3rd.",
+            "Install @types/node and @octokit/rest.",
+        ],
+        {},
+    ),
+    "Leak.DisplayName": (
+        [
+            "    Odalys Fenwright @ofenwright · 2 years ago\n    looks good",
+            "Jane Quorvik 🌴 @jquorvik mentioned in issue #12",
+            "Edited 3 days ago by Hesper Quillon",
+            "Created By: Benjamin Elmar <bel@example.org>",
+        ],
+        [
+            "We thank Support @ the help desk.",
+            "Please follow GitHub Status on Twitter.",
+            "It was created by the outage and fixed by AWS Support.",
+            "Edited by Support Team members.",
+        ],
+        {},
+    ),
+    "Leak.NamedInText": (
+        [
+            "Jane Quorvik @jquorvik · 1 day ago\nQuorvik restarted the primary.",
+            ">zelmor [1:26 PM]\nstuck builds\nthen zelmor fixed it",
+        ],
+        [
+            "Quorvik restarted the primary.",
+            "Will Chase @wchase · 1 day ago\nWill we chase it? It may be.",
+        ],
+        {},
+    ),
+    "Leak.ChatUser": (
+        [
+            ">cblecker [1:26 PM]\nsomething is wrong with the bot",
+            "jdoe42 [09:14]\nrestarting it",
+            "tony-yang [1:27 PM]\nlooking",
+            "[10:02] <alice_w> restarting the primary",
+            "10:02 bjensen: restarting the primary",
+            ">Benjamin Elmar [2:17 PM]\nlooking at the nodes",
+        ],
+        [
+            "Update [10:30 AM]\nAll systems are operational.",
+            "<div> markup is not a chat log",
+            "14:30 update: we are monitoring the fix.",
+            "Resolved [10:30 UTC]: all good.",
+            "Status Update [10:30 AM]\nAll systems are operational.",
+            "Good Morning [10:30 AM] from the team.",
+        ],
         {},
     ),
     "Leak.CloudResource": (
@@ -117,13 +194,33 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "volume vol-049df61146c4d7901 filled up",
             "node ip-10-0-1-23.ec2.internal went NotReady",
             "gke-prod-default-pool-4b1c2d3e-x7k9 rebooted",
+            "Cluster: gke_acme-ci-builds_us-central1-f_prow",
+            "disk projects/acme-prod-42/zones/us-east1-b/disks/data-1 filled up",
+            "/subscriptions/0b1f6471-1bf0-4dda-aec3-111122223333/resourceGroups/rg-web was removed",
         ],
-        ["The i-th request and a vol-au-vent were served."],
+        [
+            "The i-th request and a vol-au-vent were served.",
+            "Our projects/zones page lists regions.",
+        ],
         {},
     ),
     "Leak.PodName": (
         ["webservice-7d9f8b6c5d-x2x4z restarted"],
         ["A well-known-and-loved feature stays."],
+        {},
+    ),
+    "Leak.EnvironmentName": (
+        [
+            "Our nonprod-log cluster is unavailable.",
+            "The gprd-redis-cache pool filled up.",
+            "When the ExternalLBProd resource group was deleted",
+            "Jobs on ci-stg-2 failed.",
+        ],
+        [
+            "The fix is prod-ready and staging-like.",
+            "We tested it in pre-prod and non-prod first.",
+            "Production and staging are healthy; NonProd is a word here.",
+        ],
         {},
     ),
     "Leak.AccountId": (
@@ -145,11 +242,16 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "db-main.prod.internal stopped",
             "redis.gitlab.svc.cluster.local timed out",
             "gitaly-01.gprd.gitlab.net is slow",
+            "Calls to api.svc.dc1.corpnet fail.",
+            "nfs-file-02.stor.gitlab.com filled up.",
+            "The api.corpnet:8443 endpoint failed.",
         ],
         [
             "Your instance acme.gitlab-dedicated.com is available.",
             "See docs.gitlab.com for details.",
             "Read the README.md file, e.g. the setup section.",
+            "Packages come from debian.org and images from ghcr.io.",
+            "Call os.path.join; the fix was deployed.We are monitoring.",
         ],
         {},
     ),
@@ -158,8 +260,22 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "db1001 ran out of disk",
             "web-03 was removed from the pool",
             "patroni-main-2004 failed over",
+            "lb-fe2003 dropped connections",
+            "mc104 was slow",
+            "db2041:3306 refused connections",
+            "we restarted web100[1-4] and cache300*",
         ],
-        ["COVID-19 and UTF-8 and SHA-256 are fine.", "We use sha256 and base64.", "top-10 issues"],
+        [
+            "COVID-19 and UTF-8 and SHA-256 are fine.",
+            "We use sha256 and base64.",
+            "top-10 issues",
+            "ubuntu22, python3 and jan2024 images",
+        ],
+        {},
+    ),
+    "Leak.ThirdPartySite": (
+        ["Images are on ghcr.io now.", "See https://www.debian.org/security/ for the advisory."],
+        ["See https://docs.gitlab.com/ee/ for details.", "Read README.md first."],
         {},
     ),
     "Leak.Channel": (
@@ -174,6 +290,7 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "Fixed by !4567.",
             "gitlab-org/gitlab#12345",
             "Reviewed in PM2019-001.",
+            "Tracked in ENG-1234 (Linear).",
         ],
         [
             "COVID-19 and ISO-8601 dates.",
@@ -181,6 +298,31 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "CVE-2021-44228 is patched.",
             "Since 2019-01-23 and x-AB-12 and ABC-12-34.",
         ],
+        {},
+    ),
+    "Leak.PhabricatorTask": (
+        ["Tracked in T123456.", "See T98765 for details."],
+        ["Started 2024-05-01T14:00:00Z, ended T14:45Z.", "The T4 and T1000 models."],
+        {},
+    ),
+    "Leak.ServiceNowRecord": (
+        ["See INC0012345.", "Change CHG0034567 is approved."],
+        ["Incident INC-style wording.", "CS50 students and REQ 1 are fine."],
+        {},
+    ),
+    "Leak.BugzillaBug": (
+        ["Filed as bug 1234567 upstream.", "See rhbz#1234567.", "Bugzilla bug #123456"],
+        ["We fixed a bug 10 minutes ago.", "The bug 2 weeks old is gone; debug 12345 lines."],
+        {},
+    ),
+    "Leak.ZendeskTicket": (
+        ["Reported in ZD#456789.", "See Zendesk ticket 456789."],
+        ["Zendesk is our help desk.", "ZDNet wrote about it."],
+        {},
+    ),
+    "Leak.PagerDutyIncident": (
+        ["PagerDuty incident Q1W2E3R4T5Y6U7 fired.", "PD #12345 paged us."],
+        ["PDF exports work.", "PagerDuty paged the team."],
         {},
     ),
     "Leak.InternalRole": (
@@ -197,6 +339,21 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         ["Jane Doe is looking into it."],
         ["Our engineers are looking into it."],
         {"config": "roster"},
+    ),
+    "Leak.Vocabulary": (
+        [
+            "The Hellman cluster is degraded.",
+            "Hellman's nodes restarted.",
+            "Builds on k8s-prow-builds are slow.",
+            "cblecker restarted it; Cblecker confirmed.",
+            "Thanks to Jane Quorvik and Jane\nQuorvik.",
+        ],
+        [
+            "The hellman cluster (lower case) and HellmanX are other names.",
+            "See @cblecker, cblecker.example.org and #k8s-prow.",
+            "Jane answered; Quorvikson is someone else.",
+        ],
+        {"config": "vocabulary"},
     ),
     "Leak.OtherTenant": (
         ["Globex is also affected."],
@@ -288,11 +445,27 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
 }
 
 
+VOCABULARY = "# learned\nHellman  # a cluster\nk8s-prow\ncblecker\nJane Quorvik\n"
+
+
 def _kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     if kw.get("config") == "roster":
         from comms.lint import LintConfig
 
         return {"config": LintConfig(roster=["Jane Doe"])}
+    if kw.get("config") == "vocabulary":
+        import tempfile
+        from pathlib import Path
+
+        from comms.lint import LintConfig
+
+        folder = Path(tempfile.mkdtemp())
+        (folder / "vocabulary.txt").write_text(VOCABULARY, encoding="utf-8")
+        return {
+            "config": LintConfig.model_validate(
+                {"vocabulary": "vocabulary.txt"}, context={"base_dir": folder}
+            )
+        }
     return kw
 
 

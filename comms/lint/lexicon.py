@@ -1,0 +1,164 @@
+"""Word lists the host rules decide with, shipped as data (lexicon.json) and read on first use.
+
+- ``is_word(w)``: everyday English words and common product names.  A letters-and-digits
+  token whose letters are not one of them (``mc104``, ``lvs1013``, ``ms-be1040``) is
+  shaped like a machine name; ``deploy2002`` needs more digits to count.
+- ``suffix_length(labels)``: the Public Suffix List's ICANN section.  A dotted name under
+  a public suffix is a site on the internet; one whose suffix is not public
+  (``api.svc.dc1.corpnet``) can only be an internal name.
+
+Both come from maintained packages at build time, never at lint time: importing
+publicsuffixlist parses its list (~50 ms) and wordfreq loads megabytes.  Regenerate after
+upgrading them (a test compares the file with what they give):
+
+    .venv/bin/pip install wordfreq publicsuffixlist
+    .venv/bin/python -m comms.lint.lexicon
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+DATA = os.path.join(os.path.dirname(__file__), "lexicon.json")
+# Which parts have been read in this process (a test checks that a plain draft reads none).
+_LOADED: set[str] = set()
+_WORDS: str | None = None  # " word word ... ": searched, not split (a set of 25,000 costs ms)
+_IS_WORD: dict[str, bool] = {}
+_SUFFIXES: tuple[frozenset[str], frozenset[str], frozenset[str]] | None = None
+
+# How common (Zipf frequency: log10 of uses per billion words) a word must be to count as
+# everyday English, by length: nearly every pair of letters is somebody's abbreviation
+# ("mc", "db" and "ms" are all above 3.7), so short words must be very common to count.
+ZIPF_BY_LENGTH = {2: 5.0, 3: 4.3, 4: 3.6}
+ZIPF_LONGER = 3.0
+MAX_WORD = 20
+# Names written with a version number glued on (ubuntu22, php8, ios17, python3): products,
+# standards and calendar words that wordfreq ranks below the thresholds above.
+PRODUCT_WORDS = (
+    "aarch alma alpine amazonlinux amd android arm avx bionic bookworm bullseye buster "
+    "centos chrome chromium clang cloudflare covid cuda cve cwe debian dotnet ecdsa ecma "
+    "eks el erlang fedora fips firefox focal gcc gdpr gen ghsa gke golang gpt gtx hevc "
+    "http https iis intel ios ipados ipv jammy java jdk jre jsx k kotlin kube llama llvm lts "
+    "macos mariadb mssql mysql netbsd nginx nist nodejs noble npm nvme oauth openbsd "
+    "openjdk openssh openssl opensuse oracle pcie pep perl php pixel playstation py "
+    "python qt rfc rhel rockylinux rsa rtx ruby rust saml scala sha sles soc sql sqlite "
+    "ssl swift tls tvos ubuntu utf vp vue watchos webpack win windows xbox xenial yarn "
+    "zsh"
+)
+
+
+_DATA: dict[str, str] = {}
+
+
+def _data() -> dict[str, str]:
+    if not _DATA:
+        import json
+
+        with open(DATA, encoding="utf-8") as file:
+            _DATA.update(json.load(file))
+    return _DATA
+
+
+def is_word(word: str) -> bool:
+    """True for an everyday English word or a product name (``word`` in lower case)."""
+    global _WORDS
+    known = _IS_WORD.get(word)
+    if known is None:
+        if _WORDS is None:
+            _WORDS = f" {_data()['words']} "
+            _LOADED.add("words")
+        known = _IS_WORD[word] = word.isalpha() and f" {word} " in _WORDS
+    return known
+
+
+def _suffixes() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    global _SUFFIXES
+    if _SUFFIXES is None:
+        data = _data()
+        _SUFFIXES = (
+            frozenset(data["suffixes"].split()),
+            frozenset(data["wildcards"].split()),
+            frozenset(data["exceptions"].split()),
+        )
+        _LOADED.add("suffixes")
+    return _SUFFIXES
+
+
+def suffix_length(labels: list[str]) -> int:
+    """How many of the (lower-case) ``labels`` form the public suffix: 1 for
+    ``www.debian.org``, 2 for ``bbc.co.uk``, 0 when the last label is no public top-level
+    domain (an internal name).  The PSL algorithm: the longest matching rule wins, an
+    exception rule ``!www.ck`` gives back one label, a wildcard ``*.ck`` takes any label."""
+    rules, wildcards, exceptions = _suffixes()
+    n = len(labels)
+    for i in range(n):
+        candidate = ".".join(labels[i:])
+        if candidate in exceptions:
+            return n - i - 1
+        if candidate in rules:
+            return n - i
+        if i + 1 < n and ".".join(labels[i + 1 :]) in wildcards:
+            return n - i
+    return 0
+
+
+def build() -> str:
+    """lexicon.json's text, from wordfreq and publicsuffixlist (both must be installed)."""
+    import json
+    from importlib.metadata import version
+
+    import publicsuffixlist
+    from wordfreq import top_n_list, zipf_frequency
+
+    everyday = {
+        w
+        for w in top_n_list("en", 200_000)
+        if re.fullmatch("[a-z]+", w)
+        and 2 <= len(w) <= MAX_WORD
+        and zipf_frequency(w, "en") >= ZIPF_BY_LENGTH.get(len(w), ZIPF_LONGER)
+    }
+    everyday |= set(PRODUCT_WORDS.split())
+
+    path = os.path.join(os.path.dirname(publicsuffixlist.__file__), "public_suffix_list.dat")
+    with open(path, encoding="utf-8") as file:
+        psl = file.read()
+    icann = psl[psl.index("===BEGIN ICANN DOMAINS===") : psl.index("===END ICANN DOMAINS===")]
+    rules, wildcards, exceptions = set(), set(), set()
+    for line in icann.splitlines():
+        rule = line.strip().lower()
+        if not rule or rule.startswith("//"):
+            continue
+        try:
+            # Host names are matched as ASCII: internationalised rules as punycode.
+            rule = ".".join(
+                part if part in ("*", "!") or part.isascii() else part.encode("idna").decode()
+                for part in rule.split(".")
+            )
+        except UnicodeError:
+            continue
+        if rule.startswith("!"):
+            exceptions.add(rule[1:])
+        elif rule.startswith("*."):
+            wildcards.add(rule[2:])
+        else:
+            rules.add(rule)
+    data = {
+        "about": (
+            "Generated by `python -m comms.lint.lexicon`; do not edit. words: wordfreq "
+            f"{version('wordfreq')} English, Zipf >= {ZIPF_BY_LENGTH} by length else "
+            f"{ZIPF_LONGER}, plus product names; suffixes: the ICANN section of the Public "
+            f"Suffix List in publicsuffixlist {version('publicsuffixlist')}."
+        ),
+        "words": " ".join(sorted(everyday)),
+        "suffixes": " ".join(sorted(rules)),
+        "wildcards": " ".join(sorted(wildcards)),
+        "exceptions": " ".join(sorted(exceptions)),
+    }
+    return json.dumps(data, ensure_ascii=True, indent=0) + "\n"
+
+
+if __name__ == "__main__":  # python -m comms.lint.lexicon: regenerate lexicon.json
+    with open(DATA, "w", encoding="utf-8") as out:
+        out.write(build())
+    print(f"wrote {DATA}")
