@@ -54,6 +54,10 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], channel: str) ->
 
     try:
         response = client.post(url, json=body)
+    except httpx.InvalidURL as exc:  # e.g. COMMS_PAGERDUTY_EVENTS_URL set to nonsense
+        raise PublishError(
+            f"{channel}: the sink's URL is not valid; check it", channel=channel, retryable=False
+        ) from exc
     except httpx.TimeoutException as exc:
         raise PublishError(
             f"{channel}: timed out; the alert will be retried", channel=channel, retryable=True
@@ -85,8 +89,22 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], channel: str) ->
     return response
 
 
+def slack_escape(text: str) -> str:
+    """``&``, ``<`` and ``>`` as Slack's entities: Slack reads them as markup, so a title
+    ``CI & runners <!channel>`` would otherwise ping the channel.
+
+    Per https://api.slack.com/reference/surfaces/formatting#escaping; only these three are
+    control characters, and only they may be entity-encoded.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class SlackSink:
-    """A Slack incoming webhook: a short formatted message with the command to run."""
+    """A Slack incoming webhook: a short formatted message with the command to run.
+
+    Every piece of the message built from data (summary, title, tenants, commands) is
+    escaped with ``slack_escape``; only the icons and the bold markup are ours.
+    """
 
     name = "slack"
 
@@ -104,19 +122,20 @@ class SlackSink:
             ESCALATE: ":sos:",
             RESOLVE: ":white_check_mark:",
         }.get(action.kind, "")
-        text = f"{icon} {data.get('text') or data['summary']}".strip()
+        text = f"{icon} {slack_escape(data.get('text') or data['summary'])}".strip()
+        summary = slack_escape(data["summary"])
         blocks: list[dict[str, Any]] = [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"{icon} *{data['summary']}*".strip()},
-            }
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{summary}*".strip()}}
         ]
-        if data.get("title"):
-            blocks.append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": data["title"]}]}
-            )
+        # Clients show the blocks, not ``text``: the late tenants and title go here too.
+        about = [f"for {', '.join(data['late_tenants'])}"] if data.get("late_tenants") else []
+        about += [data["title"]] if data.get("title") else []
+        if about:
+            context = {"type": "mrkdwn", "text": slack_escape(" · ".join(about))}
+            blocks.append({"type": "context", "elements": [context]})
         for command in data.get("commands", []):
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"`{command}`"}})
+            code = f"`{slack_escape(command)}`"
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": code}})
         _post(self.client, self.url, {"text": text, "blocks": blocks}, self.name)
 
 
@@ -192,6 +211,18 @@ class WebhookSink:
 SINK_HELP = "stdout, slack:URL, pagerduty:ROUTING_KEY, webhook:URL (a value may be env:NAME)"
 
 
+def _is_url(value: str) -> bool:
+    """An http(s) URL httpx can post to (``http://[::1`` is not: httpx would raise later)."""
+    import httpx
+
+    if not value.startswith(("http://", "https://")):
+        return False
+    try:
+        return bool(httpx.URL(value).host)
+    except httpx.InvalidURL:
+        return False
+
+
 def build_sinks(
     specs: Sequence[str],
     client_factory: Callable[[], httpx.Client],
@@ -218,7 +249,7 @@ def build_sinks(
             continue
         if kind not in ("slack", "pagerduty", "webhook") or not value:
             raise UsageError(f"'{spec.split(':')[0]}…' is not a sink; use {SINK_HELP}")
-        if kind in ("slack", "webhook") and not value.startswith(("http://", "https://")):
+        if kind in ("slack", "webhook") and not _is_url(value):
             raise UsageError(f"sink '{kind}' needs an http(s) URL, like {kind}:https://…")
         client = client or client_factory()
         if kind == "slack":

@@ -4,10 +4,15 @@ Its own tables (created with ``CREATE TABLE IF NOT EXISTS``, outside the store's
 versioned migrations): the alert state per ``(ref, clock)``, so a restarted watcher
 neither repeats nor loses alerts; snoozes; and a log of every action sent.
 
-It also reads the store's denormalised ``incidents`` clock columns in one query without
-importing pydantic (``clock_rows``): ``comms cadence check`` must stay fast as a
-whole process, and importing the store's models alone costs ~0.2 s.  A contract test
-checks that it returns exactly what ``SqliteStore.clock_rows`` returns.
+It also reads the store's denormalised ``incidents`` clock columns without importing
+pydantic (``clock_rows``): ``comms cadence check`` must stay fast as a whole process, and
+importing the store's models alone costs ~0.2 s.  Given a ``Horizon``, the query keeps
+only the incidents that can have something due (the rest are never turned into Python
+objects); pubsec comes from the tenants' current flags, the tenants the latest update
+missed from the ``update.sent`` events of the incidents with several tenants, and the
+Director escalation from the ``director.engaged`` events of the incidents still without a
+mitigation in sight.  Both event reads name the incidents they need, so they stay small.  A contract
+test checks that it returns exactly what ``SqliteStore.clock_rows`` returns.
 """
 
 from __future__ import annotations
@@ -15,17 +20,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from comms.alerts import Action, AlertState, Key
-from comms.cadence import parse_promise
+from comms.cadence import NO_MITIGATION_IN_SIGHT, parse_promise, tenant_lag
 from comms.errors import StoreError
+from comms.ports import Page
 from comms.records import ClockRow
 
 if TYPE_CHECKING:
     from comms.bootstrap import DatabaseURL
+    from comms.cadence import Horizon
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -72,6 +79,13 @@ _CLOCK_COLUMNS = (
     "engaged_at, status_changed_at, mitigated_at, resolved_at, last_update_at, "
     "promised_update_at, rca_internal_at, rca_external_at"
 )
+# A time as the store writes it (``comms.times.isoformat``): such text compares in time
+# order to the second, so the horizon can compare it as text.  Anything else (a promise as
+# a person typed it) is read and judged in Python.
+_STORED_TIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*Z"
+# JSON of two or more tenant ids, as the store writes it (ids have no quotes or commas).
+_SEVERAL_TENANTS = '%", "%'
+_CHUNK = 500  # refs per IN (...) list, well under SQLite's parameter limit
 
 
 def open_alert_state(url: DatabaseURL) -> SqliteAlerts:
@@ -101,6 +115,85 @@ def _tenant_list(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
+def _before(moment: datetime) -> str:
+    """Text that every stored time at or before ``moment`` sorts below: the next second."""
+    return _iso(moment.replace(microsecond=0) + timedelta(seconds=1))
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _horizon_sql(h: Horizon) -> tuple[str, list[object]]:
+    """``Horizon.admits`` as SQL over the stored text: it may admit more, never fewer."""
+    terms: list[str] = []
+    params: list[object] = []
+    for severity, limit in h.anchor_by.items():
+        terms.append("(severity = ? AND COALESCE(last_update_at, created_at) < ?)")
+        params += [severity, _before(limit)]
+    terms.append(
+        "(promised_update_at IS NOT NULL AND promised_update_at <> '' "
+        "AND (promised_update_at < ? OR promised_update_at NOT GLOB ?))"
+    )
+    params += [_before(h.promise_by), _STORED_TIME]
+    for severity, limit in h.change_by.items():
+        # To the second: a change and an update in the same second count as "since".
+        terms.append(
+            "(severity = ? AND status_changed_at < ? AND (last_update_at IS NULL "
+            "OR substr(status_changed_at, 1, 19) >= substr(last_update_at, 1, 19)))"
+        )
+        params += [severity, _before(limit)]
+    if h.engage_severities:
+        terms.append(
+            f"(engaged_at IS NULL AND severity IN ({_marks(h.engage_severities)}) "
+            "AND started_at < ?)"
+        )
+        params += [*h.engage_severities, _before(h.engage_by)]
+    if h.director_severities:
+        # The escalation is an event, read for the rows this admits (see _escalated).
+        terms.append(
+            "(mitigated_at IS NULL AND status IN ('investigating', 'identified') "
+            f"AND severity IN ({_marks(h.director_severities)}) AND started_at < ?)"
+        )
+        params += [*h.director_severities, _before(h.director_by)]
+    terms.append("(last_update_at IS NOT NULL AND tenants LIKE ?)")
+    params.append(_SEVERAL_TENANTS)
+    resolved = "julianday(status_changed_at) >= julianday(?)"
+    params.append(_iso(h.final_since))
+    if h.rca_severities:
+        resolved += (
+            f" OR (severity IN ({_marks(h.rca_severities)}) AND resolved_at IS NOT NULL "
+            "AND (rca_internal_at IS NULL OR rca_external_at IS NULL) AND resolved_at < ?)"
+        )
+        params += [*h.rca_severities, _before(h.rca_by)]
+    sql = (
+        f"((status <> 'resolved' AND ({' OR '.join(terms)})) "
+        f"OR (status = 'resolved' AND ({resolved})))"
+    )
+    return sql, params
+
+
+def _tracked_sql(
+    open_only: bool, rca_severities: tuple[str, ...], resolved_since: datetime | None
+) -> tuple[str, list[object]]:
+    """The incidents ``clock_rows`` reads without a horizon, as a WHERE condition."""
+    if not open_only:
+        return "1 = 1", []
+    where = "status <> 'resolved'"
+    params: list[object] = []
+    if rca_severities:
+        where += (
+            f" OR (severity IN ({_marks(rca_severities)}) AND resolved_at IS NOT NULL"
+            " AND (rca_internal_at IS NULL OR rca_external_at IS NULL))"
+        )
+        params += list(rca_severities)
+    if resolved_since is not None:
+        # ISO UTC strings compare in time order only in one format; compare as times.
+        where += " OR julianday(status_changed_at) >= julianday(?)"
+        params.append(_iso(resolved_since))
+    return where, params
+
+
 def _promise(text: str, last: str | None) -> datetime | None:
     # The promise comes from what a person typed; an unreadable one must not stop the check.
     if not text.strip():
@@ -110,6 +203,23 @@ def _promise(text: str, last: str | None) -> datetime | None:
     except ValueError:
         return parse_promise(text, _dt(last))
     return moment if moment.tzinfo is not None else None
+
+
+def _update(at: str, data: str) -> tuple[datetime, list[str] | None, datetime | None]:
+    """One ``update.sent`` event as ``tenant_lag`` takes it: when, to whom, what promise."""
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        fields = {}
+    if not isinstance(fields, dict):
+        fields = {}
+    reached = fields.get("tenants")
+    promise = fields.get("next_update_at")
+    return (
+        datetime.fromisoformat(at),
+        [str(t) for t in reached] if isinstance(reached, list) else None,
+        _promise(str(promise), at) if promise else None,
+    )
 
 
 class SqliteAlerts:
@@ -161,53 +271,45 @@ class SqliteAlerts:
         open_only: bool = True,
         rca_severities: tuple[str, ...] = (),
         resolved_since: datetime | None = None,
+        horizon: Horizon | None = None,
     ) -> list[ClockRow] | None:
         """The store's clock rows (as ``SqliteStore.clock_rows``), or None without a schema.
 
         ``open_only=False`` returns every incident; ``rca_severities`` adds, to the open
         ones, resolved incidents of those severities with an RCA still outstanding (the RCA
         clocks need them; old resolved incidents are not read), and ``resolved_since``
-        those resolved since then (their final update may be due).  None means the store's
-        tables do not exist yet.
+        those resolved since then (their final update may be due).  ``horizon`` keeps only
+        the rows it may admit (``comms cadence check``).  None means the store's tables do
+        not exist yet.  A row that cannot be read is left out and named in ``skipped``.
         """
-        where = " WHERE status <> 'resolved'" if open_only else ""
-        if open_only and rca_severities:
-            marks = ", ".join("?" for _ in rca_severities)
-            where += (
-                f" OR (severity IN ({marks}) AND resolved_at IS NOT NULL"
-                " AND (rca_internal_at IS NULL OR rca_external_at IS NULL))"
-            )
-        params: list[str] = list(rca_severities) if open_only else []
-        if open_only and resolved_since is not None:
-            # ISO UTC strings compare in time order only in one format; compare as times.
-            where += " OR julianday(status_changed_at) >= julianday(?)"
-            params.append(_iso(resolved_since))
-        try:
-            self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            rows = self.connection.execute(
-                f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq", params
-            ).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return None
-            raise StoreError(f"comms database {self.path}: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a readable comms database ({exc})") from exc
+        where, params = _tracked_sql(open_only, rca_severities, resolved_since)
+        if horizon is not None:
+            due, more = _horizon_sql(horizon)
+            where, params = f"({where}) AND {due}", [*params, *more]
+        rows = self._query(
+            f"SELECT {_CLOCK_COLUMNS} FROM incidents WHERE {where} ORDER BY seq", params
+        )
+        if rows is None:
+            return None
+        pubsec = self._pubsec_tenants() if rows else frozenset()
+        lagging = self._lagging(rows)
+        escalated = self._escalated(rows)
         fromiso = datetime.fromisoformat
         tenants: dict[str, tuple[str, ...]] = {}
-        out = []
+        out: Page[ClockRow] = Page()
+        skipped: list[str] = []
         for r in rows:
-            parsed = tenants.get(r[4])
-            if parsed is None:
-                parsed = tenants[r[4]] = _tenant_list(r[4])
-            out.append(
-                ClockRow(
+            try:
+                parsed = tenants.get(r[4])
+                if parsed is None:
+                    parsed = tenants[r[4]] = _tenant_list(r[4])
+                row = ClockRow(
                     r[0],
                     r[1],
                     r[2],
                     r[3],
                     parsed,
-                    bool(r[5]),
+                    bool(r[5]) or (bool(pubsec) and not pubsec.isdisjoint(parsed)),
                     bool(r[6]),
                     fromiso(r[7]),
                     fromiso(r[8]),
@@ -219,8 +321,114 @@ class SqliteAlerts:
                     r[14] and _promise(r[14], r[13]),
                     r[15] and fromiso(r[15]),
                     r[16] and fromiso(r[16]),
+                    escalated.get(r[0]),
+                    lagging.get(r[0], ()),
                 )
+            except (ValueError, TypeError):
+                # Written by hand or an older version: one such row must not stop every
+                # incident's clocks; it is named in the result's ``skipped``.
+                skipped.append(str(r[0]))
+                continue
+            out.append(row)
+        out.skipped = tuple(skipped)
+        return out
+
+    def tracked(
+        self, *, rca_severities: tuple[str, ...] = (), resolved_since: datetime | None = None
+    ) -> int:
+        """How many rows ``clock_rows`` returns with these arguments and no horizon."""
+        where, params = _tracked_sql(True, rca_severities, resolved_since)
+        rows = self._query(f"SELECT COUNT(*) FROM incidents WHERE {where}", params)
+        return int(rows[0][0]) if rows else 0
+
+    def _query(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]] | None:
+        """Rows of a read on the store's tables; None when they do not exist yet."""
+        try:
+            self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            return self.connection.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise StoreError(f"comms database {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a readable comms database ({exc})") from exc
+
+    def _pubsec_tenants(self) -> frozenset[str]:
+        """Ids of the tenants flagged pubsec now: the flag may be set after an incident opened."""
+        found = set()
+        for tenant_id, data in self._query("SELECT id, data FROM tenants", ()) or []:
+            try:
+                flagged = json.loads(data).get("pubsec")
+            except (ValueError, AttributeError):
+                flagged = True  # unreadable: keep its incidents' data out of alerts
+            if flagged:
+                found.add(tenant_id)
+        return frozenset(found)
+
+    def _events(self, kind: str, refs: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``(incident_ref, at, data)`` of the ``kind`` events of ``refs``, in log order."""
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(refs), _CHUNK):
+            chunk = refs[start : start + _CHUNK]
+            found += (
+                self._query(
+                    "SELECT incident_ref, at, data FROM events WHERE type = ? "
+                    f"AND incident_ref IN ({_marks(chunk)}) ORDER BY id",
+                    [kind, *chunk],
+                )
+                or []
             )
+        return found
+
+    def _escalated(self, rows: Sequence[tuple[Any, ...]]) -> dict[str, datetime]:
+        """When the Director was first engaged, for rows the Director clock may run on."""
+        wanted = [r[0] for r in rows if r[3] in NO_MITIGATION_IN_SIGHT and r[11] is None]
+        first: dict[str, datetime] = {}
+        for ref, at, _ in self._events("director.engaged", wanted):
+            try:
+                moment = datetime.fromisoformat(at)
+            except (ValueError, TypeError):
+                continue  # an unreadable event records nothing
+            if ref not in first or moment < first[ref]:
+                first[ref] = moment
+        return first
+
+    def _lagging(
+        self, rows: Sequence[tuple[Any, ...]]
+    ) -> dict[str, tuple[tuple[str, datetime | None, datetime | None], ...]]:
+        """``ClockRow.lagging`` of the rows with several tenants and an update sent."""
+        wanted = {r[0]: r for r in rows if r[13] is not None and '", "' in r[4]}
+        raw: dict[str, list[tuple[str, str]]] = {}
+        for ref, at, data in self._events("update.sent", list(wanted)):
+            raw.setdefault(ref, []).append((at, data))
+        out = {}
+        for ref, events in raw.items():
+            r = wanted[ref]
+            try:
+                tenants = _tenant_list(r[4])
+                # Newest first, and only until every tenant has its latest: what tenant_lag
+                # reads of the older ones would be overwritten anyway.
+                latest: list[tuple[datetime, list[str] | None, datetime | None]] = []
+                unseen = set(tenants)
+                for at, data in reversed(events):
+                    try:
+                        update = _update(at, data)
+                    except (ValueError, TypeError):
+                        continue  # an unreadable event counts for no tenant
+                    latest.append(update)
+                    unseen.difference_update(update[1] or tenants)
+                    if not unseen:
+                        break
+                lag = tenant_lag(
+                    tenants,
+                    datetime.fromisoformat(r[13]),
+                    r[14] and _promise(r[14], r[13]),
+                    reversed(latest),
+                )
+            except (ValueError, TypeError):
+                continue  # the row itself is unreadable: clock_rows skips it
+            if lag:
+                out[ref] = lag
         return out
 
     def incident_exists(self, ref: str) -> bool | None:

@@ -13,13 +13,16 @@ engagement clocks, by the day for the week-long RCA clocks, and never for the Di
 clock, whose single alert is the prompt to escalate (see ``escalation``).
 
 The state is keyed by ``(ref, clock)``; an episode keeps one ``dedup_key`` from its first
-action to its resolve, so PagerDuty sees one incident per missed deadline.  Snoozes and
+action to its resolve, so PagerDuty sees one incident per missed deadline.  The update
+clock runs per tenant: the episode follows the earliest of the incident's tenant
+deadlines (an update to one tenant does not resolve another's miss), and each action
+names every tenant late or due soon at that moment (``Action.tenants``).  Snoozes and
 quiet hours (S3/S4 only) hold actions back without changing state, so nothing is lost:
 the action goes out at the first run after the mute ends.  Resolves are never muted.
 
 ``payload(action)`` builds what sinks send.  For restricted incidents (pubsec or
-security) it carries only the reference, severity and deadline: no tenant, no title, no
-message text.
+security, from the tenants' flags when the deadlines were evaluated) it carries only the
+reference, severity and deadline: no tenant, no title, no message text.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from comms.cadence import (
     DIRECTOR,
     DUE_SOON,
     ENGAGE,
+    OK,
     OVERDUE,
     RCA_EXTERNAL,
     RCA_INTERNAL,
@@ -78,7 +82,10 @@ class AlertState(NamedTuple):
 
 
 class Action(NamedTuple):
-    """One thing to send.  ``deadline`` is None for a resolve whose clock is no longer pending."""
+    """One thing to send.  ``deadline`` is None for a resolve whose clock is no longer pending.
+
+    ``tenants`` are the tenants whose update is due soon or overdue (update clock only).
+    """
 
     kind: str
     ref: str
@@ -89,6 +96,7 @@ class Action(NamedTuple):
     dedup_key: str
     restricted: bool
     deadline: Deadline | None
+    tenants: tuple[str, ...] = ()
 
     @property
     def key(self) -> Key:
@@ -146,7 +154,16 @@ def plan(
     so the action is tried again at the next run.
     """
     snoozed = snoozed or {}
-    pending = {(d.ref, d.clock): d for d in deadlines}
+    # One episode per (ref, clock): the earliest deadline (several when tenants lag).
+    pending: dict[Key, Deadline] = {}
+    late: dict[Key, list[str]] = {}
+    for d in deadlines:
+        key = (d.ref, d.clock)
+        first = pending.get(key)
+        if first is None or d.due_at < first.due_at:
+            pending[key] = d
+        if d.tenants and d.state != OK:
+            late.setdefault(key, []).extend(d.tenants)
     states: dict[Key, AlertState] = {}
     resolves: list[Action] = []
     actions: list[Action] = []
@@ -168,12 +185,15 @@ def plan(
                     state.due_at,
                     now,
                     state.dedup_key,
-                    state.restricted,
+                    # The tenants' flags now, when known: pubsec may have been set since.
+                    state.restricted if deadline is None else deadline.restricted,
                     deadline,
                 )
             )
     for deadline in deadlines:
         key = (deadline.ref, deadline.clock)
+        if pending[key] is not deadline:
+            continue
         current = states.get(key)
         if deadline.state not in (DUE_SOON, OVERDUE) or muted(deadline, now, policy, snoozed):
             continue
@@ -220,6 +240,7 @@ def plan(
                 states[key].dedup_key,
                 deadline.restricted,
                 deadline,
+                tuple(dict.fromkeys(late.get(key, ()))),
             )
         )
     return Plan(resolves + actions, states)
@@ -269,6 +290,8 @@ def commands(ref: str, clock: str) -> list[str]:
         ]
     if clock == ENGAGE:
         return [f"comms incident engage {ref}"]
+    if clock == DIRECTOR:
+        return [f"comms incident escalate {ref} --director"]
     if clock == RCA_INTERNAL:
         return [f"comms incident set {ref} --rca-internal-done"]
     if clock == RCA_EXTERNAL:
@@ -301,7 +324,8 @@ def payload(action: Action) -> dict[str, Any]:
 
     Restricted incidents (pubsec, security) get exactly ``RESTRICTED_FIELDS``: the
     reference, severity and deadline with the action and clock names.  Others also get
-    the title, tenants, the reason for the deadline, the commands to run and a text.
+    the title, tenants, the tenants whose update is late or due soon (``late_tenants``),
+    the reason for the deadline, the commands to run and a text.
     """
     minutes = round((action.at - action.due_at).total_seconds() / 60)
     data: dict[str, Any] = {
@@ -320,18 +344,23 @@ def payload(action: Action) -> dict[str, Any]:
     run = commands(action.ref, action.clock) if action.kind != RESOLVE else []
     data["title"] = getattr(row, "title", None)
     data["tenants"] = list(getattr(row, "tenants", ()) or ())
+    data["late_tenants"] = list(action.tenants)
     data["reason"] = (
         action.deadline.reason if action.deadline is not None and action.kind != RESOLVE else None
     )
     data["commands"] = run
     text = data["summary"]
+    if action.tenants:
+        text += f" for {', '.join(action.tenants)}"
     if data["title"]:
         text += f" · {data['title']}"
     if action.clock == DIRECTOR and action.kind == REMIND:
         text += ". Escalate to the Dedicated Director then, unless a mitigation is in sight"
     elif action.clock == DIRECTOR and action.kind != RESOLVE:
         text += ". Escalate to the Dedicated Director now"
-    if len(run) == 2:
+    if action.clock == DIRECTOR and run:
+        text += f", then record it: {run[0]}"
+    elif len(run) == 2:
         text += f". Run: {run[0]} (or, when nothing changed: {run[1]})"
     elif run:
         text += f". Run: {run[0]}"

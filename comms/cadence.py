@@ -10,9 +10,12 @@ The clocks, from the Dedicated incident process (``reference/gdcmoc-facts.md``):
                   status), sooner when the last update promised a time, and within
                   *on_status_change* of every stage change, from the opening to the
                   resolution (the final update, chased for ``final_update_window``).
+                  Owed to each tenant: an update counts for the tenants it reached, so
+                  tenants a later update missed keep their own deadline.
 ``engage``        GDCMOC engaged within 10 minutes of an S1/S2 starting.
 ``director``      escalate to the Dedicated Director when an S1 runs 1 hour without a
-                  mitigation in sight (still investigating or identified).
+                  mitigation in sight (still investigating or identified); recording the
+                  escalation (``director_engaged_at``) stops it.
 ``rca-internal``  S1 internal RCA within 1 week of resolution.
 ``rca-external``  S1 external RCA within 1 week of resolution.
 
@@ -23,6 +26,7 @@ last update: nobody wants a reminder a minute after sending.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -43,6 +47,9 @@ DIRECTOR = "director"
 RCA_INTERNAL = "rca-internal"
 RCA_EXTERNAL = "rca-external"
 CLOCKS = (UPDATE, ENGAGE, DIRECTOR, RCA_INTERNAL, RCA_EXTERNAL)
+# Overdue on these, someone must act now (`comms cadence check` exits 1); an overdue RCA
+# is a week-long chase, reported but not paged.
+ACT_NOW = (UPDATE, ENGAGE, DIRECTOR)
 
 # Plain strings, not enum members: clock rows and comms.toml carry severities as text.
 SEVERITIES: tuple[str, ...] = tuple(severity.value for severity in Severity)
@@ -50,7 +57,7 @@ _S1, _S2, _S3, _S4 = SEVERITIES
 OPEN_STATUSES = ("investigating", "identified", "mitigating", "monitoring")
 RESOLVED = "resolved"
 # "Without a mitigation in sight": once mitigating, the Director clock stops.
-_NO_MITIGATION_IN_SIGHT = ("investigating", "identified")
+NO_MITIGATION_IN_SIGHT = ("investigating", "identified")
 
 _M10, _M15, _M30, _M60 = (timedelta(minutes=m) for m in (10, 15, 30, 60))
 _WEEK = timedelta(days=7)
@@ -111,6 +118,8 @@ class Deadline(NamedTuple):
     ``delta`` is ``now - due_at``: positive means overdue by that much, negative means due
     in that much.  ``restricted`` is True for pubsec and security incidents, whose alerts
     may carry only the reference, severity and deadline.  ``row`` is the input record.
+    ``tenants`` are the tenants an update deadline is owed to (tenants that got the same
+    updates share one deadline); empty for the clocks of the incident as a whole.
     """
 
     ref: str
@@ -123,6 +132,7 @@ class Deadline(NamedTuple):
     reason: str
     restricted: bool
     row: Any
+    tenants: tuple[str, ...] = ()
 
 
 def state_at(due_at: datetime, remind_at: datetime, now: datetime) -> str:
@@ -186,9 +196,14 @@ def update_due(
 
 
 def next_due(row: Any, policy: Policy = DEFAULT_POLICY) -> datetime | None:
-    """When the incident's next customer update is due (independent of ``now``), or None."""
-    found = _row_due(row, policy)
-    return None if found is None else found[0]
+    """When the incident's next customer update is due to any of its tenants (independent
+    of ``now``), or None."""
+    dues = []
+    for _, last, promise in update_groups(row):
+        found = _row_due(row._replace(last_update_at=last, promised_update_at=promise), policy)
+        if found is not None:
+            dues.append(found[0])
+    return min(dues, default=None)
 
 
 class _UpdateInputs(NamedTuple):
@@ -240,6 +255,7 @@ def _add(
     remind: datetime,
     reason: str,
     now: datetime,
+    tenants: tuple[str, ...] = (),
 ) -> None:
     state = OVERDUE if now >= due else DUE_SOON if now >= remind else OK
     out.append(
@@ -254,23 +270,52 @@ def _add(
             reason,
             bool(row.pubsec or row.security),
             row,
+            tenants,
         )
     )
+
+
+def update_groups(row: Any) -> list[tuple[tuple[str, ...], datetime | None, datetime | None]]:
+    """The row's tenants grouped by the updates they got: ``(tenants, last, promise)``.
+
+    One group (every tenant, the row's last update and promise) unless ``row.lagging``
+    names tenants the latest update missed; those get groups of their own.
+    """
+    lagging = row.lagging
+    if not lagging:
+        return [(row.tenants, row.last_update_at, row.promised_update_at)]
+    behind = {tenant for tenant, _, _ in lagging}
+    groups: dict[tuple[datetime | None, datetime | None], list[str]] = {}
+    current = [t for t in row.tenants if t not in behind]
+    if current:
+        groups[(row.last_update_at, row.promised_update_at)] = current
+    for tenant, last, promise in lagging:
+        groups.setdefault((last, promise), []).append(tenant)
+    return [(tuple(tenants), last, promise) for (last, promise), tenants in groups.items()]
 
 
 def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime) -> None:
     # Hot path of `comms cadence check` (tens of thousands of rows): positional calls, no closures.
     severity = row.severity
     status = row.status
-    last = row.last_update_at
-    if status != RESOLVED or (
-        (last is None or last < row.status_changed_at)
-        and now - row.status_changed_at <= policy.final_update_window
-    ):
-        found = _row_due(row, policy)
-        if found is not None:
-            due = found[0]
-            _add(out, row, UPDATE, due, remind_time(due, last, policy), found[1], now)
+    changed_at = row.status_changed_at
+    for tenants, last, promise in update_groups(row):
+        if status != RESOLVED or (
+            (last is None or last < changed_at) and now - changed_at <= policy.final_update_window
+        ):
+            found = update_due(
+                severity=severity,
+                status=status,
+                created_at=row.created_at,
+                status_changed_at=changed_at,
+                last_update_at=last,
+                promised_update_at=promise,
+                policy=policy,
+            )
+            if found is not None:
+                due = found[0]
+                remind = remind_time(due, last, policy)
+                _add(out, row, UPDATE, due, remind, found[1], now, tenants)
     if status != RESOLVED:
         if row.engaged_at is None and severity in policy.engage_severities:
             due = row.started_at + policy.engage_within
@@ -285,7 +330,8 @@ def _evaluate_into(out: list[Deadline], row: Any, policy: Policy, now: datetime)
             )
         if (
             row.mitigated_at is None
-            and status in _NO_MITIGATION_IN_SIGHT
+            and row.director_engaged_at is None
+            and status in NO_MITIGATION_IN_SIGHT
             and severity in policy.director_severities
         ):
             due = row.started_at + policy.director_after
@@ -335,6 +381,126 @@ def evaluate(rows: Iterable[Any], policy: Policy, now: datetime) -> list[Deadlin
         _evaluate_into(out, row, policy, now)
     out.sort(key=_BY_DUE)
     return out
+
+
+def tenant_lag(
+    tenants: Sequence[str],
+    last_update_at: datetime | None,
+    promised_update_at: datetime | None,
+    updates: Iterable[tuple[datetime, Sequence[str] | None, datetime | None]],
+) -> tuple[tuple[str, datetime | None, datetime | None], ...]:
+    """``ClockRow.lagging`` from an incident's ``update.sent`` events, oldest first.
+
+    ``updates`` are ``(sent at, tenants it reached or None for all, promise)``; the row's
+    ``last_update_at`` and ``promised_update_at`` are the latest update's.  Returns, in
+    ``tenants`` order, each tenant whose own last update and promise differ from those,
+    with its own; a tenant no update reached has ``(tenant, None, None)``.
+    """
+    if last_update_at is None:
+        return ()
+    own: dict[str, tuple[datetime, datetime | None]] = {}
+    for at, reached, promise in updates:
+        for tenant in reached or tenants:
+            own[tenant] = (at, promise)
+    lag = []
+    for tenant in tenants:
+        last, promise = own.get(tenant, (None, None))
+        if last != last_update_at or promise != promised_update_at:
+            lag.append((tenant, last, promise))
+    return tuple(lag)
+
+
+class Horizon(NamedTuple):
+    """What can be due soon or overdue at ``now``, as limits a store can filter rows on.
+
+    A row passes (``admits``) when any of its clocks can have reached its reminder time:
+    open, with its last update (or opening) at or before ``anchor_by[severity]``, a promise
+    at or before ``promise_by``, a status change still owed an update at or before
+    ``change_by[severity]``, GDCMOC not engaged or the Director not escalated to by a start
+    at or before ``engage_by`` / ``director_by``; resolved at or before ``rca_by`` with an
+    RCA owed, or since ``final_since``; or several tenants and an update sent (a tenant
+    may lag, which only the event log tells).  It may admit rows with nothing due, never
+    hold back one with something due.  Build it with :func:`horizon`.
+    """
+
+    now: datetime
+    anchor_by: Mapping[str, datetime]
+    change_by: Mapping[str, datetime]
+    promise_by: datetime
+    engage_severities: tuple[str, ...]
+    engage_by: datetime
+    director_severities: tuple[str, ...]
+    director_by: datetime
+    rca_severities: tuple[str, ...]
+    rca_by: datetime
+    final_since: datetime
+
+    def admits(self, row: Any) -> bool:
+        """True when some clock of ``row`` can be due soon or overdue at ``now``."""
+        severity = row.severity
+        if row.status == RESOLVED:
+            rca_owed = row.rca_internal_at is None or row.rca_external_at is None
+            return row.status_changed_at >= self.final_since or (
+                severity in self.rca_severities
+                and row.resolved_at is not None
+                and rca_owed
+                and row.resolved_at <= self.rca_by
+            )
+        last = row.last_update_at
+        anchor = self.anchor_by.get(severity)
+        change = self.change_by.get(severity)
+        changed = row.status_changed_at
+        promise = row.promised_update_at
+        return (
+            (anchor is not None and (last or row.created_at) <= anchor)
+            or (promise is not None and promise <= self.promise_by)
+            or (change is not None and changed <= change and (last is None or changed >= last))
+            or (
+                row.engaged_at is None
+                and severity in self.engage_severities
+                and row.started_at <= self.engage_by
+            )
+            or (
+                row.director_engaged_at is None
+                and row.mitigated_at is None
+                and row.status in NO_MITIGATION_IN_SIGHT
+                and severity in self.director_severities
+                and row.started_at <= self.director_by
+            )
+            or (last is not None and len(row.tenants) > 1)
+        )
+
+
+def horizon(policy: Policy, now: datetime) -> Horizon:
+    """The limits under which a row can have a clock due soon or overdue at ``now``.
+
+    Every reminder comes at or after ``due - reminder_lead`` (RCA: a day before), so a
+    clock can be due soon only if ``due <= now + lead``; each limit is that bound moved back
+    by the shortest delay of its clock under ``policy``.
+    """
+    ahead = now + policy.reminder_lead
+    anchor_by = {}
+    change_by = {}
+    for severity in SEVERITIES:
+        gaps = [gap for gap in policy.gaps.get(severity, {}).values() if gap is not None]
+        if gaps:
+            anchor_by[severity] = ahead - min(gaps)
+        within = policy.on_status_change.get(severity)
+        if within is not None:
+            change_by[severity] = ahead - within
+    return Horizon(
+        now,
+        anchor_by,
+        change_by,
+        ahead,
+        policy.engage_severities,
+        ahead - policy.engage_within,
+        policy.director_severities,
+        ahead - policy.director_after,
+        policy.rca_severities,
+        now + max(policy.reminder_lead, _DAY) - policy.rca_within,
+        now - policy.final_update_window,
+    )
 
 
 def in_quiet_hours(now: datetime, quiet: tuple[time, time] | None) -> bool:
@@ -425,8 +591,44 @@ def parse_promise(value: Any, reference: datetime | None) -> datetime | None:
         return None
 
 
+# "Next update: by 2026-11-27 14:30 UTC, or sooner …" as the templates print it
+# (``format_time``), or as a person edits it: a clock time with a zone, or ISO 8601.
+_PROMISE = re.compile(
+    r"\bnext update\b:?[ \t]*(?:(?:by|at|before)[ \t]+)?"
+    r"(?P<time>\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(?::\d{2})?"
+    r"(?:[ \t]*(?:UTC|GMT)\b|Z|[+-]\d{2}:?\d{2}\b)"
+    r"|\d{1,2}:\d{2}[ \t]*(?:UTC|GMT)\b)",
+    re.IGNORECASE,
+)
+
+
+def promise_in_text(text: str, reference: datetime) -> datetime | None:
+    """The "Next update: by …" time promised in a message as sent, or None.
+
+    Reads what the templates print (``Next update: by 2026-11-27 14:30 UTC``) and what a
+    hand edit may make of it: a UTC clock time (``by 14:30 UTC``: the next such time at
+    or after ``reference``, the moment of sending), or ISO 8601 with a zone.  A time
+    without a zone is never guessed.  When the text promises twice, the earlier counts:
+    the customer holds us to it.
+    """
+    from comms.times import parse_time
+
+    found: list[datetime] = []
+    for match in _PROMISE.finditer(text):
+        written = re.sub(r"(?i)[ \t]*(?:UTC|GMT)$", " UTC", match.group("time").strip())
+        try:
+            found.append(parse_time(written, reference))
+        except ValueError:
+            continue
+    return min(found, default=None)
+
+
 def cadence_report(
-    incident: Any, events: Sequence[Any], policy: Policy, now: datetime
+    incident: Any,
+    events: Sequence[Any],
+    policy: Policy,
+    now: datetime,
+    texts: Mapping[tuple[int, int], str] | None = None,
 ) -> CadenceReport:
     """Replay an incident's event log and measure each update against its deadline.
 
@@ -435,6 +637,8 @@ def cadence_report(
     Each ``update.sent`` is measured per tenant against the deadline in force just before
     it (severity, status, last update to that tenant and its promise at that moment).  An
     open incident whose current deadline has passed counts one missing, late update.
+    ``texts`` maps ``(draft_id, revision)`` to the text as sent: the promise is read from
+    it (``promise_in_text``), else from the event's ``next_update_at``.
     """
     ref = incident.ref
     severity = str(getattr(incident.severity, "value", incident.severity))
@@ -447,6 +651,7 @@ def cadence_report(
     promised: dict[str, datetime | None] = {}
     updates: list[UpdateCheck] = []
     engaged_at = getattr(incident, "engaged_at", None)
+    director_at = getattr(incident, "director_engaged_at", None)
     mitigated_at = getattr(incident, "mitigated_at", None)
     resolved_at = getattr(incident, "resolved_at", None)
     rca = {
@@ -473,6 +678,8 @@ def cadence_report(
             severity = str(data.get("to", severity))
         elif kind == "gdcmoc.engaged":
             engaged_at = engaged_at or event.at
+        elif kind == "director.engaged":
+            director_at = director_at or event.at
         elif kind in ("rca.internal", "rca.external"):
             key = RCA_INTERNAL if kind == "rca.internal" else RCA_EXTERNAL
             rca[key] = rca[key] or parse_promise(data.get("at"), None) or event.at
@@ -480,7 +687,12 @@ def cadence_report(
             # The event's time, as the store's last_update_at uses: the report and the live
             # clock agree on when an update went out.
             sent_at = event.at
-            promise = parse_promise(data.get("next_update_at"), sent_at)
+            text = (texts or {}).get((_int(data.get("draft_id")), _int(data.get("revision"))))
+            promise = (
+                promise_in_text(text, sent_at)
+                if text is not None
+                else parse_promise(data.get("next_update_at"), sent_at)
+            )
             for tenant in data.get("tenants") or tenants_all:
                 inputs = _UpdateInputs(
                     severity, status, created_at, changed_at, last.get(tenant), promised.get(tenant)
@@ -515,13 +727,23 @@ def cadence_report(
     if worst_severity in policy.engage_severities:
         clock(ENGAGE, started_at + policy.engage_within, engaged_at)
     if worst_severity in policy.director_severities:
-        clock(DIRECTOR, started_at + policy.director_after, mitigated_at)
+        # Met by a mitigation or by the escalation, whichever came first.
+        met = [m for m in (mitigated_at, director_at) if m is not None]
+        clock(DIRECTOR, started_at + policy.director_after, min(met, default=None))
     if worst_severity in policy.rca_severities and resolved_at is not None:
         for name in (RCA_INTERNAL, RCA_EXTERNAL):
             clock(name, resolved_at + policy.rca_within, rca[name])
     return CadenceReport(
         ref, worst_severity, updates, clocks, _summary(worst_severity, updates, len(tenants_all))
     )
+
+
+def _int(value: Any) -> int:
+    # Event data is JSON a person or an older version may have written: never fatal.
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 _CLOCK_NAMES = {
@@ -706,6 +928,11 @@ def policy_from_config(
     return _validated_policy(table, gaps)
 
 
+# No cadence clock is set further out than a year: a longer one is a typo, and times
+# beyond the accepted years would overflow when added to an incident's start.
+_MAX_MINUTES = 366 * 24 * 60
+
+
 def _validated_policy(
     table: Mapping[str, Any], gaps: dict[str, dict[str, timedelta | None]]
 ) -> Policy:
@@ -717,19 +944,19 @@ def _validated_policy(
             value is False or (isinstance(value, str) and value.strip().lower() in _OFF)
         ):
             return None
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_MINUTES:
             return _minutes(value)
         if isinstance(value, str):
             try:
                 parsed = parse_duration(value)
-            except ValueError:
+            except (ValueError, OverflowError):
                 parsed = None
-            if parsed is not None and parsed > timedelta(0):
+            if parsed is not None and timedelta(0) < parsed <= _minutes(_MAX_MINUTES):
                 return parsed
         hint = ', or "off"' if allow_off else ""
         raise ConfigError(
             f'cadence.{key}: {value!r} is not a duration; write it like "15m", "2h", '
-            f'"7d" or a number of minutes{hint}'
+            f'"7d" or a number of minutes, at most a year{hint}'
         )
 
     unknown = sorted(set(table) - set(_CONFIG_KEYS))

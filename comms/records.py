@@ -30,3 +30,10 @@ class ClockRow(NamedTuple):
     promised_update_at: datetime | None
     rca_internal_at: datetime | None
     rca_external_at: datetime | None
+    # When the Dedicated Director escalation was recorded: the first ``director.engaged``
+    # event of an incident still without a mitigation in sight (stops the Director clock).
+    director_engaged_at: datetime | None = None
+    # The tenants the latest update did not reach, each with its own last update and
+    # promise: ``(tenant, last_update_at, promised_update_at)``.  Empty when every tenant
+    # got the latest update, so ``last_update_at`` and ``promised_update_at`` hold for all.
+    lagging: tuple[tuple[str, datetime | None, datetime | None], ...] = ()

@@ -6,7 +6,8 @@ counts as sent when every sink took it; otherwise its key keeps the previous sta
 next tick tries again, and only on the sinks that have not taken it yet (those pairs are
 stored, so a restarted watcher agrees).  A sink that fails sits out the rest of the tick.
 
-``board`` is the read side (``comms cadence status`` and ``check``), ``snooze`` the mute.
+``board`` is the read side (``comms cadence status`` and ``check``), ``snooze`` the mute,
+``escalate_director`` records that the Dedicated Director was engaged (stops that clock).
 Nothing here prints, reads the environment or the clock: callers pass ``now``, a ``warn``
 callback for warnings and a ``record`` callback for each action sent.
 """
@@ -18,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from comms.alerts import Action, Key, plan
-from comms.cadence import DUE_SOON, OVERDUE, Deadline, Policy, evaluate
-from comms.errors import NotFoundError, PublishError
+from comms.cadence import ACT_NOW, DUE_SOON, OVERDUE, RESOLVED, Deadline, Policy, evaluate, horizon
+from comms.errors import NotFoundError, PublishError, UsageError
 
 if TYPE_CHECKING:
     from comms.alerts import AlertState as AlertRecord
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 ALERT_EVENT = "cadence.alert"
 ALERT_ACTOR = "comms-cadence"
+DIRECTOR_EVENT = "director.engaged"
+MAX_SNOOZE = timedelta(days=30)
 
 Warn = Callable[[str], None]
 Record = Callable[[Action, list[str]], None]
@@ -53,12 +56,26 @@ class Board(NamedTuple):
         """How many deadlines are due soon."""
         return sum(1 for d in self.deadlines if d.state == DUE_SOON)
 
+    @property
+    def act_now(self) -> int:
+        """How many overdue deadlines someone must act on now (``cadence.ACT_NOW`` clocks)."""
+        return sum(1 for d in self.deadlines if d.state == OVERDUE and d.clock in ACT_NOW)
+
 
 class Tick(NamedTuple):
     """What one tick did: the actions every sink took, and the names of sinks that failed."""
 
     sent: list[Action]
     failed: list[str]
+
+
+class Escalation(NamedTuple):
+    """The Director escalation of ``ref``: when, by whom, and whether this call recorded it."""
+
+    ref: str
+    at: datetime
+    by: str
+    recorded: bool
 
 
 class Snooze(NamedTuple):
@@ -69,21 +86,68 @@ class Snooze(NamedTuple):
     ended: bool
 
 
-def board(state: AlertState, policy: Policy, now: datetime, *, snoozes: bool = True) -> Board:
-    """Every deadline at ``now``; ``snoozes=False`` skips reading snoozes (one query only)."""
-    deadlines, incidents = _evaluate(state, policy, now)
+def board(
+    state: AlertState,
+    policy: Policy,
+    now: datetime,
+    *,
+    snoozes: bool = True,
+    due_only: bool = False,
+) -> Board:
+    """Every deadline at ``now``; ``snoozes=False`` skips reading snoozes.
+
+    ``due_only`` reads only the incidents that can have something due soon or overdue
+    (``cadence.horizon``): the board then lists every such deadline and perhaps some that
+    are not due yet, and still counts every incident tracked.
+    """
+    if not due_only:
+        deadlines, incidents = _evaluate(state, policy, now)
+    else:
+        owed, since = policy.rca_severities, _since(policy, now)
+        rows = (
+            state.clock_rows(
+                rca_severities=owed, resolved_since=since, horizon=horizon(policy, now)
+            )
+            or []
+        )
+        deadlines = evaluate(rows, policy, now)
+        incidents = state.tracked(rca_severities=owed, resolved_since=since)
     return Board(now, deadlines, incidents, state.snoozes(now) if snoozes else {})
+
+
+def escalate_director(store: IncidentStore, ref: str, *, now: datetime, actor: str) -> Escalation:
+    """Record that ``actor`` engaged the Dedicated Director on ``ref`` at ``now``.
+
+    Logs ``director.engaged``; the clock rows read the first such event as
+    ``director_engaged_at``, which stops the Director clock.  Once recorded it stays: a
+    second call records nothing and returns the first.  ``NotFoundError`` for an unknown
+    incident, ``UsageError`` for a resolved one (its clocks have stopped).
+    """
+    incident = store.get_incident(ref)
+    for event in store.events(ref):
+        if event.type == DIRECTOR_EVENT:
+            return Escalation(ref, event.at, str(event.data.get("by", event.actor)), False)
+    if incident.status.value == RESOLVED:
+        raise UsageError(f"{ref} is resolved: there is nothing left to escalate")
+    store.append_event(ref, type=DIRECTOR_EVENT, actor=actor, now=now, data={"by": actor})
+    return Escalation(ref, now, actor, True)
 
 
 def snooze(state: AlertState, ref: str, length: timedelta, *, actor: str, now: datetime) -> Snooze:
     """Mute the watcher's alerts for ``ref`` for ``length`` from ``now``; zero ends a snooze.
 
-    Raises ``NotFoundError`` for an unknown incident.
+    Raises ``NotFoundError`` for an unknown incident, ``UsageError`` for a snooze longer
+    than ``MAX_SNOOZE`` (a typo such as 30d for 30m would silence an incident for good).
     """
     if not state.incident_exists(ref):
         raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
     if not length:
         return Snooze(ref, None, state.unsnooze(ref))
+    if length > MAX_SNOOZE:
+        raise UsageError(
+            f"snooze: at most {MAX_SNOOZE.days} days at a time; "
+            f"snooze again when it ends, or resolve {ref}"
+        )
     until = now + length
     state.snooze(ref, until, actor=actor, now=now)
     return Snooze(ref, until, False)
@@ -146,12 +210,14 @@ def recorder(events: IncidentStore) -> Record:
     return record
 
 
+def _since(policy: Policy, now: datetime) -> datetime:
+    # Resolved since then: the final update may still be owed.
+    return now - policy.final_update_window
+
+
 def _evaluate(state: AlertState, policy: Policy, now: datetime) -> tuple[list[Deadline], int]:
     rows = (
-        state.clock_rows(
-            rca_severities=policy.rca_severities,
-            resolved_since=now - policy.final_update_window,
-        )
+        state.clock_rows(rca_severities=policy.rca_severities, resolved_since=_since(policy, now))
         or []
     )
     return evaluate(rows, policy, now), len(rows)

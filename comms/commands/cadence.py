@@ -1,7 +1,7 @@
 """``comms cadence``: status, check, watch and snooze the update cadence and other clocks.
 
-``check`` is built for cron: one query, plain tuples, no pydantic, exit 1 when anything is
-overdue.  ``watch`` sends reminders, alerts, escalations and resolves to sinks and keeps
+``check`` is built for cron: it reads only the incidents that can be due, as plain tuples,
+without pydantic, and exits 1 when someone must act now.  ``watch`` sends reminders, alerts, escalations and resolves to sinks and keeps
 its state in the comms database, so a restart neither repeats nor loses an alert.
 
 Each command parses its options, makes one call to :mod:`comms.watch` and prints; the
@@ -89,15 +89,16 @@ def cadence() -> None:
     """Track customer-update deadlines and the other incident clocks.
 
     \b
-    S1: a customer update at least every 60 minutes and after every stage change;
-    GDCMOC engaged within 10 minutes of an S1/S2; the Dedicated Director after 1 hour of
-    an S1 without mitigation; internal and external RCA within 1 week of an S1.
-    Policy: the [cadence] table of comms.toml.
+    S1: a customer update at least every 60 minutes and after every stage change, owed
+    to each affected tenant; GDCMOC engaged within 10 minutes of an S1/S2 (comms incident
+    engage REF); the Dedicated Director after 1 hour of an S1 without mitigation (record
+    it: comms incident escalate REF --director); internal and external RCA within 1 week
+    of an S1.  Policy: the [cadence] table of comms.toml.
 
     \b
     Example:
       comms cadence status
-      comms cadence check || echo "an update is overdue"
+      comms cadence check || echo "someone must act now: see the lines above"
     """
 
 
@@ -127,7 +128,7 @@ def _table(found: watch.Board, show_all: bool) -> list[str]:
         return [f"Nothing due at {_fmt(found.now)} ({found.incidents} incidents tracked)."]
     rows = [("STATE", "REF", "SEV", "CLOCK", "DUE", "WHEN", "REASON")]
     for d in shown:
-        reason = d.reason
+        reason = d.reason + _owed(d)
         if d.ref in found.snoozed:
             reason += f" [snoozed until {_fmt(found.snoozed[d.ref])}]"
         if not d.restricted and d.row.title:
@@ -144,16 +145,27 @@ def _table(found: watch.Board, show_all: bool) -> list[str]:
 # -- check --------------------------------------------------------------------------------
 
 
-@cadence.command("check", short_help="Print what is due; exit 1 if anything is overdue (for cron).")
+@cadence.command(
+    "check", short_help="Print what is due; exit 1 when someone must act now (for cron)."
+)
 @_AT_OPTION
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def check_command(at: str | None, fmt: str) -> None:
-    """Exit 1 when any deadline is overdue, 0 otherwise (3 on an operational error).
+    """List every deadline due soon or overdue, and which clock it is.
 
-    Output carries references, severities and deadlines only, never titles or tenants,
-    so it is safe in logs for pubsec incidents.
+    \b
+    Exit 1 when someone must act now, 0 otherwise (3 on an operational error):
+      update    a customer update is overdue (for any tenant): send one
+      engage    the GDCMOC is not engaged: comms incident engage REF
+      director  an S1 ran 1 hour without mitigation and the Director escalation is
+                not recorded: escalate, then comms incident escalate REF --director
+    An overdue RCA (a week-long clock) is listed but does not make the exit 1.
+
+    Lines name the tenants an update is owed to by id, never for pubsec or security
+    incidents (those say "tenant 2 of 3"); titles are never printed, so the output is
+    safe in logs.
 
     \b
     Example:
@@ -162,16 +174,35 @@ def check_command(at: str | None, fmt: str) -> None:
     """
     rt = common.runtime()
     now = _at(rt, at)
-    found = watch.board(rt.alert_state, rt.cadence_policy(), now, snoozes=False)
+    found = watch.board(rt.alert_state, rt.cadence_policy(), now, snoozes=False, due_only=True)
     sys.stdout.write(_check_json(found) if fmt == "json" else _check_text(found))
-    if found.overdue:
+    if found.act_now:
         sys.exit(EXIT_FINDINGS)
+
+
+def _owed(d: Deadline) -> str:
+    """Whom an update deadline is owed to, safe for logs: ids, or positions when restricted."""
+    return _owed_to(d.tenants, d.row.tenants, d.restricted) if d.tenants else ""
+
+
+@lru_cache(maxsize=65536)
+def _owed_to(tenants: tuple[str, ...], everyone: tuple[str, ...], restricted: bool) -> str:
+    # Cached: check may print 10,000 lines, most for the same few tenant lists.
+    if restricted and len(tenants) == len(everyone):
+        return ""
+    if restricted:
+        numbers = ", ".join(str(everyone.index(t) + 1) for t in tenants)
+        return f"  for tenant{'s' if len(tenants) > 1 else ''} {numbers} of {len(everyone)}"
+    if len(tenants) == len(everyone) > 1:
+        return f"  for all {len(everyone)} tenants"
+    more = len(tenants) - 5
+    return f"  for {', '.join(tenants[:5])}" + (f" and {more} more" if more > 0 else "")
 
 
 def _check_text(found: watch.Board) -> str:
     lines = [
         f"{_LABEL[d.state]:<8}  {d.ref}  {d.severity}  {d.clock}  due {_fmt(d.due_at)}  "
-        f"{_when(d)}  {d.reason}"
+        f"{_when(d)}  {d.reason}{_owed(d)}"
         for d in found.deadlines
         if d.state != OK
     ]
@@ -188,20 +219,30 @@ def _check_json(found: watch.Board) -> str:
         "incidents": found.incidents,
         "overdue": found.overdue,
         "due_soon": found.due_soon,
-        "deadlines": [
-            {
-                "ref": d.ref,
-                "severity": d.severity,
-                "clock": d.clock,
-                "state": d.state,
-                "due_at": d.due_at.astimezone(UTC).strftime(_ISO),
-                "minutes": round(d.delta.total_seconds() / 60),
-                "reason": d.reason,
-            }
-            for d in found.deadlines
-        ],
+        "act_now": found.act_now,
+        "deadlines": [_deadline_json(d) for d in found.deadlines],
     }
     return json.dumps(doc) + "\n"
+
+
+def _deadline_json(d: Deadline) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "ref": d.ref,
+        "severity": d.severity,
+        "clock": d.clock,
+        "state": d.state,
+        "due_at": d.due_at.astimezone(UTC).strftime(_ISO),
+        "minutes": round(d.delta.total_seconds() / 60),
+        "reason": d.reason,
+    }
+    everyone = d.row.tenants
+    # Several tenants: say which the deadline is owed to (positions, for restricted ones).
+    if len(everyone) > 1 and d.tenants:
+        if not d.restricted:
+            doc["tenants"] = list(d.tenants)
+        elif len(d.tenants) < len(everyone):
+            doc["tenant_numbers"] = [everyone.index(t) + 1 for t in d.tenants]
+    return doc
 
 
 # -- watch --------------------------------------------------------------------------------

@@ -328,3 +328,19 @@ def test_watch_runs_until_interrupted(incidents):
     assert json.loads(first)["ref"] == "INC-1"
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["snooze", "INC-1", "3000000d"], "snooze: at most 30 days at a time"),
+        (["snooze", "INC-1", "31d"], "snooze: at most 30 days at a time"),
+        (["watch", "--once", "--sink", "webhook:http://[::1"], "sink 'webhook' needs an http(s)"),
+        (["watch", "--once", "--sink", "slack:https://"], "sink 'slack' needs an http(s)"),
+    ],
+)
+def test_hostile_durations_and_urls_are_usage_errors_not_tracebacks(cli, incidents, args, message):
+    result = CliRunner().invoke(cli, ["cadence", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -177,3 +177,14 @@ def test_build_sinks_parses_specs_and_reads_secrets_from_the_environment(client)
         build_sinks(["pagerduty:env:PD_KEY"], factory, environ={})
     with pytest.raises(UsageError, match="needs an http"):
         build_sinks(["slack:hooks.slack.com/x"], factory, environ={})
+
+
+def test_slack_blocks_name_the_late_tenant_clients_show_blocks_not_text(row, recorder, client):
+    late = row(
+        tenants=("acme", "globex"), last_update_at=T0 + 10 * M, lagging=(("globex", None, None),)
+    )
+    actions, _ = actions_for(late, T0 + 20 * M)
+    SlackSink(client, recorder.url + "/services/T/B/X").send(actions[0])
+    blocks = recorder.requests[0]["json"]["blocks"]
+    context = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
+    assert context == ["for globex · Web UI unavailable"]

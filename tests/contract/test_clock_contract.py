@@ -276,3 +276,97 @@ def test_the_alert_state_outlives_its_handle(
     finally:
         again.close()
     assert reopen().list_incidents() == []  # the store's own data is left alone
+
+
+# -- per-tenant clocks, the Director escalation, pubsec from the tenants ----------------------
+
+
+def sent_to(store: Store, ref: str, at: datetime, tenants: list[str], promise: str | None) -> None:
+    """Mark a fresh draft of ``ref`` sent at ``at`` to ``tenants`` only."""
+    draft = store.add_revision(
+        incident_ref=ref,
+        kind=MessageKind.UPDATE,
+        draft_id=None,
+        subject="s",
+        body="b",
+        variables={},
+        author="g",
+        now=at - M,
+    )
+    store.set_draft_state(
+        draft.id,
+        DraftState.SENT,
+        now=at,
+        actor="g",
+        event="update.sent",
+        data={"tenants": tenants, "next_update_at": promise},
+    )
+
+
+def test_clock_rows_name_the_tenants_the_latest_update_missed(
+    store: Store, alerts: AlertState
+) -> None:
+    populate(store)  # INC-1 (acme, beta): the 10:12 update went to both
+    assert store.clock_rows()[0].lagging == ()
+    sent_to(store, "INC-1", T0 + 30 * M, ["beta"], isoformat(T0 + 50 * M))
+    (first, _) = store.clock_rows()
+    assert (first.last_update_at, first.promised_update_at) == (T0 + 30 * M, T0 + 50 * M)
+    assert first.lagging == (("acme", T0 + 12 * M, T0 + 40 * M),)
+    assert alerts.clock_rows() == store.clock_rows()
+    sent_to(store, "INC-1", T0 + 35 * M, ["acme", "beta"], None)
+    assert store.clock_rows()[0].lagging == ()
+    assert alerts.clock_rows() == store.clock_rows()
+
+
+def test_the_director_escalation_is_read_from_the_event_log(
+    store: Store, alerts: AlertState
+) -> None:
+    populate(store)
+    for at in (T0 + 61 * M, T0 + 70 * M):  # the first one counts
+        store.append_event(
+            "INC-1", type="director.engaged", actor="imoc", now=at, data={"by": "imoc"}
+        )
+    (first, second) = store.clock_rows()
+    assert (first.director_engaged_at, second.director_engaged_at) == (T0 + 61 * M, None)
+    assert alerts.clock_rows() == store.clock_rows()
+    # Once mitigated the Director clock has stopped anyway; the row no longer carries it.
+    mitigated = store.get_incident("INC-1").replace(
+        status=Status.MITIGATING, updated_at=T0 + 80 * M, mitigated_at=T0 + 80 * M
+    )
+    store.update_incident(mitigated, event="incident.status", actor="g", data={})
+    assert store.clock_rows()[0].director_engaged_at is None
+    assert alerts.clock_rows() == store.clock_rows()
+
+
+def test_pubsec_follows_the_tenants_current_flags(store: Store, alerts: AlertState) -> None:
+    from comms.models import Tenant
+
+    store.put_tenant(Tenant(id="acme", name="Acme"))
+    store.put_tenant(Tenant(id="beta", name="Beta"))
+    populate(store)
+    assert [r.pubsec for r in store.clock_rows(open_only=False)] == [False, True, False]
+    store.put_tenant(Tenant(id="beta", name="Beta", pubsec=True))
+    assert [r.pubsec for r in store.clock_rows(open_only=False)] == [True, True, False]
+    assert alerts.clock_rows(open_only=False) == store.clock_rows(open_only=False)
+
+
+def test_the_due_filter_reads_fewer_rows_and_loses_no_deadline(
+    store: Store, alerts: AlertState
+) -> None:
+    from comms.cadence import DEFAULT_POLICY, OK, evaluate, horizon
+
+    populate(store)
+    for n in range(4):  # quiet S3s: nothing can be due
+        store.create_incident(
+            title=f"q{n}", severity=Severity.S3, tenants=["acme"], started_at=T0, now=T0, actor="g"
+        )
+    for minutes in (0, 14, 16, 45, 60, 61, 24 * 60, 8 * 24 * 60):
+        now = T0 + minutes * M
+        args = {"rca_severities": ("S1",), "resolved_since": now - DAY}
+        every = alerts.clock_rows(**args) or []
+        due = alerts.clock_rows(**args, horizon=horizon(DEFAULT_POLICY, now)) or []
+        assert {r.ref for r in due} <= {r.ref for r in every}
+        assert len(due) < len(every)
+        assert alerts.tracked(**args) == len(every)
+        late = [d for d in evaluate(every, DEFAULT_POLICY, now) if d.state != OK]
+        assert [d for d in evaluate(due, DEFAULT_POLICY, now) if d.state != OK] == late

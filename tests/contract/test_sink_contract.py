@@ -156,3 +156,39 @@ def test_no_sink_carries_a_restricted_incidents_title_or_tenants(
         assert "INC-9" in payload
         for word in ("agency", "portal", "outage", "dept-x"):
             assert word not in payload.lower()
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def test_slack_escapes_every_field_built_from_data(bench: Bench) -> None:
+    """Slack reads ``&``, ``<`` and ``>`` as markup (``<!channel>`` pings everyone); every
+    field built from data is escaped per https://api.slack.com/reference/surfaces/formatting."""
+    hostile = row(ref="INC-<!here>", title="CI & runners <!channel> <@U123|sam>")
+    sink = bench.sink("slack")
+    for action in alert_and_resolve(hostile):
+        sink.send(action)
+    for request in bench.server.requests:
+        raw = request["body"]
+        assert "<!channel>" not in raw
+        assert "<!here>" not in raw
+        assert "<@U123" not in raw
+        texts = _strings(request["json"])
+        assert texts
+        for text in texts:
+            assert "<" not in text
+            assert ">" not in text
+            assert "&" not in text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "")
+    alert = bench.server.requests[0]["json"]
+    assert "CI &amp; runners &lt;!channel&gt; &lt;@U123|sam&gt;" in alert["text"]
+    assert "`comms draft update --incident INC-&lt;!here&gt;`" in [
+        b["text"]["text"] for b in alert["blocks"] if b["type"] == "section"
+    ]
