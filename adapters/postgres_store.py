@@ -1,0 +1,1603 @@
+"""PostgresStore: the team store (``postgresql://`` URLs) on psycopg 3 and a connection pool.
+
+The same ``comms.ports.Store`` as ``SqliteStore`` (one contract suite runs on both), for a
+team whose members run comms on several machines against one database:
+
+- **Connections.** A ``psycopg_pool.ConnectionPool`` of at most ``POOL_SIZE``, opened on
+  first use: the first connection is made directly, so that an unreachable server fails at
+  once with libpq's reason, checks the schema version, and is then handed to the pool.
+  ``close()`` closes the pool.
+- **Transactions.** Every change is one transaction that also appends its event;
+  ``transaction()`` joins the changes a thread makes inside it into one (a pooled
+  connection per transaction, nesting joins the outer one).  Each thread has its own.
+- **Concurrency.** SQLite serialises writers with ``BEGIN IMMEDIATE``; here row locks do
+  it where it matters: a delivery is claimed by one conditional ``UPDATE … RETURNING`` (two
+  ``comms send`` processes on two machines never both get it), drafts and incidents are
+  locked ``FOR NO KEY UPDATE`` before they are changed, and incident and draft numbers come
+  from a counter row, a sequence that a rolled-back transaction does not use up.
+- **Schema.** Versioned migrations (``MIGRATIONS``), applied by ``comms db migrate`` only;
+  opening a store whose schema is older or newer than this comms is one ``StoreError``.
+- **Errors.** Every driver error is a ``StoreError`` naming the server as ``host:port``,
+  never the password; a server that cannot be reached, or a connection lost mid-command,
+  says so and points at ``COMMS_DATABASE_URL``.
+
+Times are ``timestamptz`` (read back as aware UTC times), JSON columns ``json`` (kept as
+written, so keys come back in the order SQLite returns them), tenant lists ``text[]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from time import monotonic
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from weakref import WeakKeyDictionary
+
+from comms.errors import ConfigError, NotFoundError, StoreError, TransitionError, UsageError
+
+try:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.pq import TransactionStatus
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without the driver
+    raise ConfigError(
+        f"COMMS_DATABASE_URL names a PostgreSQL database, but its driver is missing ({exc.name}); "
+        "install it with: pip install 'comms[postgres]'"
+    ) from None
+
+from comms.models import (
+    Delivery,
+    Draft,
+    DraftState,
+    Event,
+    Incident,
+    MessageKind,
+    Receipt,
+    Review,
+    Revision,
+    Severity,
+    Tenant,
+)
+from comms.ports import Page, check_page
+from comms.records import ClockRow
+from comms.times import from_iso, isoformat
+
+if TYPE_CHECKING:
+    from comms.bootstrap import DatabaseURL
+
+T = TypeVar("T")
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+POOL_SIZE = 4  # a CLI process needs one; `comms send` and the watcher two or three
+CONNECT_TIMEOUT = 5  # seconds, unless the URL sets connect_timeout
+POOL_TIMEOUT = 15.0  # seconds to wait for a free (or new) connection
+IDLE_CHECK = 5.0  # a connection idle longer than this is checked before it is used
+# Session-level advisory locks are per database; the second key is the schema's hash.
+LOCK_MIGRATE = 0x636F_6D6D  # "comm"
+LOCK_CADENCE = 0x636F_6D6E
+
+# psycopg_pool logs failed connection attempts as warnings; with no logging configured
+# Python would print them on stderr, under the one-line StoreError the CLI shows.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+# Each entry upgrades the schema by one version, in one transaction with its
+# schema_version row; never edit a released entry, append.  The same logical schema as
+# SqliteStore's migrations plus SqliteAlerts' tables.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (
+        key text PRIMARY KEY,
+        value text NOT NULL
+    );
+    -- Counters hand out INC-n and draft numbers: a row lock, so unique under concurrency,
+    -- and transactional, so a rolled-back change uses no number (a SEQUENCE would).
+    CREATE TABLE counters (
+        name text PRIMARY KEY,
+        value bigint NOT NULL
+    );
+    INSERT INTO counters (name, value) VALUES ('incidents', 0), ('drafts', 0);
+    CREATE TABLE tenants (
+        id text COLLATE "C" PRIMARY KEY,
+        name text NOT NULL,
+        data json NOT NULL,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE TABLE incidents (
+        ref text PRIMARY KEY,
+        seq bigint NOT NULL UNIQUE,
+        title text NOT NULL,
+        severity text NOT NULL,
+        status text NOT NULL,
+        tenants text[] NOT NULL,
+        security boolean NOT NULL DEFAULT false,
+        pubsec boolean NOT NULL DEFAULT false,
+        started_at timestamptz NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        engaged_at timestamptz,
+        status_changed_at timestamptz NOT NULL,
+        mitigated_at timestamptz,
+        mitigated_by text,
+        resolved_at timestamptz,
+        resolved_by text,
+        last_update_at timestamptz,
+        promised_update_at text,  -- as the sender wrote it; read like SqliteAlerts does
+        rca_internal_at timestamptz,
+        rca_external_at timestamptz
+    );
+    CREATE INDEX incidents_open ON incidents (seq) WHERE status <> 'resolved';
+    CREATE TABLE drafts (
+        id bigint PRIMARY KEY,
+        incident_ref text NOT NULL REFERENCES incidents (ref),
+        kind text NOT NULL,
+        state text NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        superseded_by bigint
+    );
+    CREATE INDEX drafts_incident ON drafts (incident_ref);
+    CREATE INDEX drafts_state ON drafts (state);
+    CREATE UNIQUE INDEX drafts_one_open ON drafts (incident_ref, kind)
+        WHERE state <> 'sent' AND superseded_by IS NULL;
+    CREATE TABLE revisions (
+        draft_id bigint NOT NULL REFERENCES drafts (id),
+        number integer NOT NULL,
+        subject text NOT NULL,
+        body text NOT NULL,
+        variables json NOT NULL,
+        author text NOT NULL,
+        created_at timestamptz NOT NULL,
+        edited boolean NOT NULL DEFAULT false,
+        findings json NOT NULL DEFAULT '[]',
+        PRIMARY KEY (draft_id, number)
+    );
+    CREATE TABLE events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        incident_ref text NOT NULL,
+        at timestamptz NOT NULL,
+        actor text NOT NULL,
+        type text NOT NULL,
+        data json NOT NULL
+    );
+    CREATE INDEX events_incident ON events (incident_ref, id);
+    CREATE INDEX events_type ON events (type, incident_ref);
+    CREATE TABLE reviews (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        draft_id bigint NOT NULL REFERENCES drafts (id),
+        revision integer NOT NULL,
+        reviewer text NOT NULL,
+        role text NOT NULL,
+        decision text NOT NULL,
+        note text NOT NULL DEFAULT '',
+        approval_hash text NOT NULL,
+        at timestamptz NOT NULL
+    );
+    CREATE INDEX reviews_draft ON reviews (draft_id, id);
+    CREATE TABLE deliveries (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        idempotency_key text NOT NULL UNIQUE,
+        incident_ref text NOT NULL,
+        draft_id bigint NOT NULL REFERENCES drafts (id),
+        revision integer NOT NULL,
+        tenant text NOT NULL,
+        channel text NOT NULL,
+        text_sha256 text NOT NULL,
+        state text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        lease_owner text,
+        lease_until timestamptz,
+        external_id text,
+        receipt json,
+        error text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE INDEX deliveries_state ON deliveries (state);
+    CREATE INDEX deliveries_draft ON deliveries (draft_id, revision);
+    """,
+    # The cadence watcher's memory (SqliteAlerts keeps these outside its migrations).
+    """
+    CREATE TABLE cadence_alerts (
+        ref text COLLATE "C" NOT NULL,
+        clock text COLLATE "C" NOT NULL,
+        severity text NOT NULL,
+        due_at timestamptz NOT NULL,
+        stage text NOT NULL,
+        dedup_key text NOT NULL,
+        opened_at timestamptz NOT NULL,
+        last_at timestamptz NOT NULL,
+        sends integer NOT NULL,
+        restricted boolean NOT NULL,
+        PRIMARY KEY (ref, clock)
+    );
+    CREATE TABLE cadence_snoozes (
+        ref text PRIMARY KEY,
+        until timestamptz NOT NULL,
+        actor text NOT NULL,
+        created_at timestamptz NOT NULL
+    );
+    CREATE TABLE cadence_partial (
+        token text NOT NULL,
+        sink text NOT NULL,
+        at timestamptz NOT NULL,
+        PRIMARY KEY (token, sink)
+    );
+    CREATE TABLE cadence_alert_log (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at timestamptz NOT NULL,
+        ref text NOT NULL,
+        clock text NOT NULL,
+        action text NOT NULL,
+        due_at timestamptz NOT NULL,
+        dedup_key text NOT NULL,
+        sinks json NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# The open draft of an incident and kind: the condition of the drafts_one_open index.
+_OPEN_DRAFT = "state <> 'sent' AND superseded_by IS NULL"
+# bigint's range, SQLite's INTEGER's too: a draft id outside it is not found.
+_ID_RANGE = range(-(2**63), 2**63)
+_UNREADABLE = (ValueError, TypeError, KeyError)
+
+_INCIDENT_COLUMNS = (
+    "ref, title, severity, status, tenants, security, pubsec, started_at, created_at, "
+    "updated_at, mitigated_at, mitigated_by, resolved_at, resolved_by"
+)
+_CLOCK_COLUMNS = (
+    "ref, title, severity, status, tenants, pubsec, security, started_at, created_at, "
+    "engaged_at, status_changed_at, mitigated_at, resolved_at, last_update_at, "
+    "promised_update_at, rca_internal_at, rca_external_at"
+)
+_DELIVERY_COLUMNS = (
+    "idempotency_key, incident_ref, draft_id, revision, tenant, channel, text_sha256, state, "
+    "attempts, lease_owner, lease_until, external_id, receipt, error, created_at, updated_at"
+)
+
+
+def open_store(url: DatabaseURL) -> PostgresStore:
+    """The store registered for ``postgresql`` URLs in ``comms.bootstrap`` (connects on
+    first use)."""
+    return PostgresStore(url.target)
+
+
+# -- the database: pool, transactions, errors, schema version ------------------------------
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (in the authority or a ``password=`` parameter) as ``***``."""
+    masked = re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", url)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", masked)
+
+
+def _reason(exc: BaseException) -> str:
+    """libpq's reason in a few words: 'Connection refused', 'database "x" does not exist'."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    text = re.sub(r"^connection failed: ", "", text)
+    text = re.sub(r"^connection to server (at|on) .*? failed: ", "", text)
+    text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
+    return text.rstrip(".") or type(exc).__name__
+
+
+class Database:
+    """One PostgreSQL database as comms uses it: a lazily opened pool, one transaction per
+    thread, the schema version, and every driver error as a one-line ``StoreError``."""
+
+    def __init__(self, url: str) -> None:
+        self._password = _url_password(url)
+        try:
+            params = conninfo_to_dict(url)
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"COMMS_DATABASE_URL {mask_url(url)} is not a PostgreSQL URL comms can use "
+                f"({self._scrub(_reason(exc))})"
+            ) from None
+        self._password = str(params.get("password") or self._password)
+        host = str(params.get("host") or params.get("hostaddr") or "localhost")
+        self.where = f"{host}:{params.get('port') or 5432}"
+        self.label = f"{self.where}/{params.get('dbname') or params.get('user') or ''}"
+        # Times come back in UTC; the URL's own options (a search_path) are kept.
+        options = " ".join(filter(None, [str(params.get("options") or ""), "-c TimeZone=UTC"]))
+        extra: dict[str, Any] = {"options": options}
+        extra.setdefault("connect_timeout", params.get("connect_timeout") or CONNECT_TIMEOUT)
+        extra.setdefault("application_name", params.get("application_name") or "comms")
+        self._conninfo = make_conninfo(url, **extra)
+        self.version: int | None = None  # the stored schema version, read on first use
+        self._pool: ConnectionPool[Connection] | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
+        self._handoff: list[Connection] = []
+        self._failures: list[str] = []
+        self._used: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        # libpq quotes what it cannot parse, which may be part of the password.
+        return text.replace(self._password, "***") if self._password else text
+
+    def unreachable(self, reason: str) -> StoreError:
+        """The one line for a server that cannot be reached, or a connection lost."""
+        return StoreError(
+            f"cannot reach PostgreSQL at {self.where} ({self._scrub(reason)}); "
+            "check COMMS_DATABASE_URL"
+        )
+
+    def error(self, exc: BaseException, conn: Connection | None = None) -> StoreError:
+        """A driver error as a ``StoreError``: the connection's loss, or what the server said."""
+        if isinstance(exc, StoreError):
+            return exc
+        lost = conn is not None and (conn.broken or conn.closed)
+        if lost or (conn is None and isinstance(exc, psycopg.OperationalError)):
+            return self.unreachable(_reason(exc))
+        reason = self._scrub(_reason(exc))
+        if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+            return StoreError(
+                f"PostgreSQL at {self.label}: {reason}; the comms schema is incomplete, "
+                "run: comms db migrate"
+            )
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            return StoreError(f"PostgreSQL at {self.label}: {reason}; try again")
+        return StoreError(f"PostgreSQL at {self.label}: {reason}")
+
+    def schema_error(self, version: int) -> StoreError | None:
+        """Why a store cannot use a schema at ``version``, or None when it is current."""
+        if version == SCHEMA_VERSION:
+            return None
+        if version == 0:
+            return StoreError(
+                f"the PostgreSQL database at {self.label} has no comms schema yet; "
+                "run: comms db migrate"
+            )
+        if version < SCHEMA_VERSION:
+            return StoreError(
+                f"the comms schema in PostgreSQL at {self.label} is version {version}, older "
+                f"than this comms ({SCHEMA_VERSION}); run: comms db migrate"
+            )
+        return StoreError(
+            f"the comms schema in PostgreSQL at {self.label} is version {version}, newer than "
+            f"this comms ({SCHEMA_VERSION}); upgrade comms"
+        )
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _connection_class(self) -> type[Connection]:
+        handoff, failures = self._handoff, self._failures
+
+        class PooledConnection(psycopg.Connection[tuple[Any, ...]]):
+            """Hands the pool the connection already made on first use, once; remembers
+            why connecting failed (the pool only says that it timed out)."""
+
+            @classmethod
+            def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+                if handoff:
+                    return cast(Self, handoff.pop())
+                try:
+                    return super().connect(conninfo, **kwargs)
+                except psycopg.OperationalError as exc:
+                    failures[:] = [_reason(exc)]
+                    raise
+
+        return PooledConnection
+
+    def _open(self) -> ConnectionPool[Connection]:
+        """The pool, made on first use with its first connection (which reads the version)."""
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._lock:
+            if self._closed:
+                raise StoreError("this comms store was closed; open it again")
+            if self._pool is not None:
+                return self._pool
+            connection_class = self._connection_class()
+            try:
+                first = connection_class.connect(self._conninfo, autocommit=True)
+            except psycopg.Error as exc:
+                raise self.unreachable(_reason(exc)) from None
+            try:
+                self.version = _stored_version(first)
+            except psycopg.Error as exc:
+                first.close()
+                raise self.error(exc, first) from None
+            self._handoff.append(first)
+            pool = ConnectionPool(
+                self._conninfo,
+                connection_class=connection_class,
+                kwargs={"autocommit": True},
+                min_size=0,
+                max_size=POOL_SIZE,
+                open=False,
+                configure=self._fresh,
+                check=self._check,
+                timeout=POOL_TIMEOUT,
+                num_workers=1,
+                name=f"comms {self.where}",
+            )
+            pool.open(wait=False)
+            self._pool = pool
+            return pool
+
+    def _fresh(self, conn: Connection) -> None:
+        self._used[conn] = monotonic()
+
+    def _check(self, conn: Connection) -> None:
+        # A connection idle for a while may have been dropped by the server or a proxy:
+        # one round trip finds out, and the pool replaces it.  A busy one is not checked.
+        if monotonic() - self._used.get(conn, 0.0) > IDLE_CHECK:
+            ConnectionPool.check_connection(conn)
+
+    def acquire(self, *, verify: bool = True) -> Connection:
+        """A connection of its own from the pool; give it back with ``release``."""
+        pool = self._open()
+        if verify and self.version != SCHEMA_VERSION:
+            problem = self.schema_error(self.current_version())
+            if problem is not None:
+                raise problem
+        try:
+            return pool.getconn()
+        except PoolTimeout:
+            if self._failures:
+                raise self.unreachable(self._failures[-1]) from None
+            raise StoreError(
+                f"no PostgreSQL connection to {self.where} came free within "
+                f"{POOL_TIMEOUT:g} s; try again"
+            ) from None
+
+    def release(self, conn: Connection) -> None:
+        """Give a connection back (a broken one is discarded by the pool)."""
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            _rollback(conn)
+        self._used[conn] = monotonic()
+        pool = self._pool
+        if pool is None or self._closed:
+            conn.close()
+        else:
+            pool.putconn(conn)
+
+    @contextmanager
+    def connection(self, *, verify: bool = True) -> Iterator[Connection]:
+        """The thread's transaction connection inside ``transaction()``, else a pooled one
+        (autocommit: each statement on its own)."""
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        conn = self.acquire(verify=verify)
+        try:
+            yield conn
+        finally:
+            self.release(conn)
+
+    @contextmanager
+    def transaction(self, *, verify: bool = True) -> Iterator[Connection]:
+        """One transaction per thread: nested blocks join the outer one, which commits (or
+        rolls back on any exception).  Driver errors leave as ``StoreError``."""
+        local = self._local
+        if getattr(local, "depth", 0):
+            local.depth += 1
+            try:
+                yield local.conn
+            except psycopg.Error as exc:
+                raise self.error(exc, local.conn) from exc
+            finally:
+                local.depth -= 1
+            return
+        conn = self.acquire(verify=verify)
+        try:
+            try:
+                conn.execute("BEGIN")
+            except psycopg.Error as exc:
+                raise self.error(exc, conn) from exc
+            local.conn, local.depth = conn, 1
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except psycopg.Error as exc:
+                _rollback(conn)
+                raise self.error(exc, conn) from exc
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                local.conn, local.depth = None, 0
+        finally:
+            self.release(conn)
+
+    def read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query (inside the thread's transaction, if any)."""
+        with self.connection() as conn:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise self.error(exc, conn) from exc
+
+    def close(self) -> None:
+        """Close the pool and every connection; closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+            while self._handoff:
+                self._handoff.pop().close()
+        if pool is not None:
+            pool.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def current_version(self) -> int:
+        """The stored schema version: as read when the pool opened if that was this comms'
+        version, else read again (`comms db migrate` may have run since)."""
+        self._open()
+        return SCHEMA_VERSION if self.version == SCHEMA_VERSION else self.stored_version()
+
+    def stored_version(self) -> int:
+        """The schema version stored in the database (0 before ``comms db migrate``)."""
+        self._open()
+        with self.connection(verify=False) as conn:
+            try:
+                self.version = _stored_version(conn)
+            except psycopg.Error as exc:
+                raise self.error(exc, conn) from exc
+        return self.version
+
+    def migrate(self, to: int = SCHEMA_VERSION) -> tuple[int, int]:
+        """Apply the migrations up to version ``to``, all in one transaction under a lock
+        (two ``comms db migrate`` at once apply each once); return (from, to)."""
+        with self.transaction(verify=False) as db:
+            db.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (LOCK_MIGRATE,)
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            before = _stored_version(db)
+            if before > SCHEMA_VERSION:
+                problem = self.schema_error(before)
+                assert problem is not None
+                raise problem
+            for number in range(before, max(before, to)):
+                db.execute(MIGRATIONS[number])
+                db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number + 1,))
+            if max(before, to) >= 1:
+                _make_store_id(db)
+        self.version = max(before, to)
+        return before, self.version
+
+
+def _url_password(url: str) -> str:
+    """The password in ``url``, as best it can be read from a URL libpq may refuse."""
+    found = re.search(r"://[^:/@?#]*:([^@/?#]*)@", url)
+    return found.group(1) if found else ""
+
+
+def _stored_version(conn: Connection) -> int:
+    try:
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    except psycopg.errors.UndefinedTable:
+        if conn.info.transaction_status == TransactionStatus.INERROR:
+            raise
+        return 0
+    return int(row[0] or 0) if row else 0
+
+
+def _rollback(conn: Connection) -> None:
+    # After a lost connection there is nothing to roll back (the server did it); a second
+    # error here would hide the first.
+    if conn.closed or conn.broken:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except psycopg.Error:
+        conn.close()
+
+
+def _make_store_id(db: Connection) -> None:
+    # 64 random bits: distinct for every store ever made, short enough for any key header.
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('store_id', %s) ON CONFLICT (key) DO NOTHING",
+        (secrets.token_hex(8),),
+    )
+
+
+def _one(cursor: psycopg.Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
+    row = cursor.fetchone()
+    assert row is not None  # the statement always returns a row
+    return row
+
+
+def _next_number(db: Connection, name: str, floor: str) -> int:
+    """The next number of counter ``name``; the row stays locked until the transaction
+    ends.  A counter row lost by hand restarts after ``floor`` (the highest number used)."""
+    return int(
+        _one(
+            db.execute(
+                f"INSERT INTO counters (name, value) SELECT %s, COALESCE(({floor}), 0) + 1 "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                (name,),
+            )
+        )[0]
+    )
+
+
+# -- clock rows (shared with PostgresAlerts) -------------------------------------------------
+
+
+def _pubsec_tenants(conn: Connection) -> frozenset[str]:
+    """Ids of the tenants flagged pubsec now; one whose data is not an object counts too."""
+    rows = conn.execute(
+        "SELECT id, json_typeof(data) = 'object', data -> 'pubsec' FROM tenants"
+    ).fetchall()
+    return frozenset(r[0] for r in rows if not r[1] or r[2])
+
+
+def read_clock_rows(db: Database, where: str, params: Sequence[Any]) -> Page[ClockRow]:
+    """``ClockRow`` of every incident matching ``where``, oldest first, with pubsec from the
+    tenants' current flags, the Director escalation and the tenants the latest update
+    missed from the event log.  A row that cannot be read is named in ``skipped``."""
+    from comms.cadence import NO_MITIGATION_IN_SIGHT, parse_promise, tenant_lag
+
+    with db.connection() as conn:
+        try:
+            rows = conn.execute(
+                f"SELECT {_CLOCK_COLUMNS} FROM incidents WHERE {where} ORDER BY seq",
+                params,
+            ).fetchall()
+            if not rows:
+                return Page()
+            pubsec = _pubsec_tenants(conn)
+            several = [r[0] for r in rows if r[13] is not None and len(r[4]) > 1]
+            updates: dict[str, list[tuple[datetime, Any]]] = {}
+            if several:
+                for ref, at, data in conn.execute(
+                    "SELECT incident_ref, at, data FROM events WHERE type = 'update.sent' "
+                    "AND incident_ref = ANY(%s::text[]) ORDER BY id",
+                    (several,),
+                ):
+                    updates.setdefault(ref, []).append((at, data))
+            unmitigated = [r[0] for r in rows if r[3] in NO_MITIGATION_IN_SIGHT and r[11] is None]
+            escalated: dict[str, datetime] = {}
+            if unmitigated:
+                escalated = dict(
+                    conn.execute(
+                        "SELECT incident_ref, min(at) FROM events WHERE type = 'director.engaged' "
+                        "AND incident_ref = ANY(%s::text[]) GROUP BY incident_ref",
+                        (unmitigated,),
+                    ).fetchall()
+                )
+        except psycopg.Error as exc:
+            raise db.error(exc, conn) from exc
+    out: Page[ClockRow] = Page()
+    skipped: list[str] = []
+    for r in rows:
+        try:
+            tenants = tuple(str(t) for t in r[4])
+            last = r[13]
+            promise = parse_promise(r[14], last)
+            lagging: tuple[tuple[str, datetime | None, datetime | None], ...] = ()
+            if r[0] in updates:
+                sent = []
+                for at, data in updates[r[0]]:
+                    fields = data if isinstance(data, dict) else {}
+                    reached = fields.get("tenants")
+                    sent.append(
+                        (
+                            at,
+                            [str(t) for t in reached] if isinstance(reached, list) else None,
+                            parse_promise(fields.get("next_update_at"), at),
+                        )
+                    )
+                lagging = tenant_lag(tenants, last, promise, sent)
+            out.append(
+                ClockRow(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    tenants,
+                    bool(r[5]) or not pubsec.isdisjoint(tenants),
+                    bool(r[6]),
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    r[11],
+                    r[12],
+                    last,
+                    promise,
+                    r[15],
+                    r[16],
+                    escalated.get(r[0]),
+                    lagging,
+                )
+            )
+        except (ValueError, TypeError):
+            skipped.append(str(r[0]))  # one odd row must not stop every incident's clocks
+    out.skipped = tuple(skipped)
+    return out
+
+
+# -- the store ---------------------------------------------------------------------------
+
+
+class PostgresStore:
+    """``comms.ports.Store`` on a PostgreSQL database (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._db = Database(url)
+        self._store_id: str | None = None
+
+    def close(self) -> None:
+        """Close the pool; the data stays."""
+        self._db.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Join every change this thread makes inside into one transaction
+        (``Store.transaction``); reads inside see them, nesting joins the outer block."""
+        with self._db.transaction():
+            yield
+
+    # -- schema (``comms db``) ---------------------------------------------------------------
+
+    def schema_version(self) -> tuple[int, int]:
+        """(the stored schema version, the version this comms uses)."""
+        return self._db.stored_version(), SCHEMA_VERSION
+
+    def migrate(self, to: int = SCHEMA_VERSION) -> tuple[int, int]:
+        """Bring the schema up to this comms' version (``comms db migrate``): (from, to)."""
+        return self._db.migrate(to)
+
+    def store_id(self) -> str:
+        """This store's id (``DeliveryLedger.store_id``), made when it was created."""
+        if self._store_id is None:
+            rows = self._db.read("SELECT value FROM meta WHERE key = 'store_id'")
+            if not rows:  # the row was deleted by hand: a new namespace, made once
+                with self._db.transaction() as db:
+                    _make_store_id(db)
+                rows = self._db.read("SELECT value FROM meta WHERE key = 'store_id'")
+            self._store_id = str(rows[0][0])
+        return self._store_id
+
+    @staticmethod
+    def _log(
+        db: Connection, ref: str, type_: str, actor: str, at: datetime, data: dict[str, Any]
+    ) -> int:
+        row = _one(
+            db.execute(
+                "INSERT INTO events (incident_ref, at, actor, type, data) "
+                "VALUES (%s, %s, %s, %s, %s::json) RETURNING id",
+                (ref, at, actor, type_, json.dumps(data, sort_keys=True, default=str)),
+            )
+        )
+        return int(row[0])
+
+    # -- tenants ----------------------------------------------------------------------------
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        """Insert or replace a tenant."""
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO tenants (id, name, data, updated_at) VALUES (%s, %s, %s::json, %s) "
+                "ON CONFLICT (id) DO UPDATE SET name = excluded.name, data = excluded.data, "
+                "updated_at = excluded.updated_at",
+                (tenant.id, tenant.name, json.dumps(tenant.to_dict()), datetime.now(UTC)),
+            )
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        """Return a tenant or raise ``NotFoundError``."""
+        rows = self._db.read("SELECT data FROM tenants WHERE id = %s", (tenant_id,))
+        if not rows:
+            raise NotFoundError(
+                f"no tenant '{tenant_id}'; add it with: comms tenants add {tenant_id} --name …"
+            )
+        return Tenant(**rows[0][0])
+
+    def list_tenants(self) -> list[Tenant]:
+        """All tenants, by id."""
+        return [Tenant(**r[0]) for r in self._db.read("SELECT data FROM tenants ORDER BY id")]
+
+    # -- incidents ----------------------------------------------------------------------------
+
+    def create_incident(
+        self,
+        *,
+        title: str,
+        severity: Severity,
+        tenants: Sequence[str],
+        started_at: datetime,
+        now: datetime,
+        actor: str,
+        security: bool = False,
+        pubsec: bool = False,
+        ref: str | None = None,
+    ) -> Incident:
+        """Open an incident; ``ref`` defaults to the next ``INC-n`` (unique however many
+        open at once: the counter row is locked until the incident is stored)."""
+        with self._db.transaction() as db:
+            seq = _next_number(db, "incidents", "SELECT max(seq) FROM incidents")
+            ref = ref or f"INC-{seq}"
+            inserted = db.execute(
+                "INSERT INTO incidents (ref, seq, title, severity, status, tenants, security, "
+                "pubsec, started_at, created_at, updated_at, engaged_at, status_changed_at) "
+                "VALUES (%s, %s, %s, %s, 'investigating', %s::text[], %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (ref) DO NOTHING",
+                (
+                    ref,
+                    seq,
+                    title,
+                    severity.value,
+                    list(tenants),
+                    security,
+                    pubsec,
+                    started_at,
+                    now,
+                    now,
+                    now,
+                    now,
+                ),
+            ).rowcount
+            if not inserted:
+                raise UsageError(f"incident '{ref}' already exists; pick another --ref or omit it")
+            data = {
+                "title": title,
+                "severity": severity.value,
+                "status": "investigating",
+                "tenants": list(tenants),
+                "started_at": isoformat(started_at),
+                "security": security,
+                "pubsec": pubsec,
+            }
+            self._log(db, ref, "incident.opened", actor, now, data)
+            self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
+        return self.get_incident(ref)
+
+    def get_incident(self, ref: str) -> Incident:
+        """Return an incident or raise ``NotFoundError`` (``StoreError`` if unreadable)."""
+        rows = self._db.read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE ref = %s", (ref,))
+        if not rows:
+            raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
+        try:
+            return _incident(rows[0])
+        except _UNREADABLE as exc:
+            raise _unreadable(f"incident {ref}", exc) from exc
+
+    def list_incidents(
+        self, *, open_only: bool = False, limit: int | None = None, offset: int = 0
+    ) -> Page[Incident]:
+        """Incidents, newest first, a page at a time; unreadable rows named in ``skipped``."""
+        check_page(limit, offset)
+        where = " WHERE status <> 'resolved'" if open_only else ""
+        rows = self._db.read(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC "
+            "LIMIT %s OFFSET %s",
+            _window(limit, offset),
+        )
+        return _page(rows, limit, _incident, lambda r: str(r[0]))
+
+    def update_incident(
+        self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
+    ) -> Incident:
+        """Replace an incident's fields and log ``event`` in one transaction."""
+        with self._db.transaction() as db:
+            old = db.execute(
+                "SELECT status FROM incidents WHERE ref = %s FOR NO KEY UPDATE", (incident.ref,)
+            ).fetchone()
+            if old is None:
+                raise NotFoundError(f"no incident '{incident.ref}'")
+            status_changed = old[0] != incident.status.value
+            db.execute(
+                "UPDATE incidents SET title = %s, severity = %s, status = %s, tenants = %s::text[], "
+                "security = %s, pubsec = %s, started_at = %s, updated_at = %s, mitigated_at = %s, "
+                "mitigated_by = %s, resolved_at = %s, resolved_by = %s, "
+                "status_changed_at = CASE WHEN %s THEN %s ELSE status_changed_at END "
+                "WHERE ref = %s",
+                (
+                    incident.title,
+                    incident.severity.value,
+                    incident.status.value,
+                    list(incident.tenants),
+                    incident.security,
+                    incident.pubsec,
+                    incident.started_at,
+                    incident.updated_at,
+                    incident.mitigated_at,
+                    incident.mitigated_by,
+                    incident.resolved_at,
+                    incident.resolved_by,
+                    status_changed,
+                    incident.updated_at,
+                    incident.ref,
+                ),
+            )
+            self._log(db, incident.ref, event, actor, incident.updated_at, data)
+        return self.get_incident(incident.ref)
+
+    def record_clock(
+        self, ref: str, *, column: str, at: datetime, event: str, actor: str, data: dict[str, Any]
+    ) -> None:
+        """Set one of the incident's clock columns (engaged, RCA) and log ``event``."""
+        if column not in ("engaged_at", "rca_internal_at", "rca_external_at"):
+            raise ValueError(column)
+        with self._db.transaction() as db:
+            changed = db.execute(
+                f"UPDATE incidents SET {column} = %s WHERE ref = %s",
+                (at, ref),
+            ).rowcount
+            if not changed:  # no event for an incident that does not exist
+                raise NotFoundError(
+                    f"no incident '{ref}'; see the open ones with: comms incident list"
+                )
+            self._log(db, ref, event, actor, at, data)
+
+    def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
+        """Every incident's clocks as plain tuples (for cadence checks), oldest first."""
+        return read_clock_rows(self._db, "status <> 'resolved'" if open_only else "true", ())
+
+    # -- drafts ------------------------------------------------------------------------------
+
+    def add_revision(
+        self,
+        *,
+        incident_ref: str,
+        kind: MessageKind,
+        draft_id: int | None,
+        subject: str,
+        body: str,
+        variables: dict[str, str],
+        author: str,
+        now: datetime,
+        edited: bool = False,
+        findings: list[dict[str, Any]] | None = None,
+    ) -> Draft:
+        """Store a new revision; resets review.  ``draft_id`` None joins the incident's open
+        draft of ``kind``, else starts one; the drafts counter row is locked first, so two
+        writers drafting at once make one draft (the drafts_one_open index backs it)."""
+        with self._db.transaction() as db:
+            previous_state: str | None = None
+            started = False
+            if draft_id is None:
+                _lock_counter(db, "drafts", "SELECT max(id) FROM drafts")
+                found = db.execute(
+                    f"SELECT id FROM drafts WHERE incident_ref = %s AND kind = %s AND {_OPEN_DRAFT}",
+                    (incident_ref, kind.value),
+                ).fetchone()
+                if found is None:
+                    draft_id = _next_number(db, "drafts", "SELECT max(id) FROM drafts")
+                    db.execute(
+                        "INSERT INTO drafts (id, incident_ref, kind, state, created_at, "
+                        "updated_at) VALUES (%s, %s, %s, 'draft', %s, %s)",
+                        (draft_id, incident_ref, kind.value, now, now),
+                    )
+                    started = True
+                else:
+                    draft_id = int(found[0])
+            if started:
+                number = 1
+            else:
+                row = (
+                    db.execute(
+                        "SELECT state FROM drafts WHERE id = %s FOR NO KEY UPDATE", (draft_id,)
+                    ).fetchone()
+                    if draft_id in _ID_RANGE
+                    else None
+                )
+                if row is None:
+                    raise _no_draft(draft_id)
+                if row[0] == DraftState.SENT.value:
+                    raise _already_sent(draft_id)
+                previous_state = row[0]
+                number = _one(
+                    db.execute(
+                        "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE draft_id = %s",
+                        (draft_id,),
+                    )
+                )[0]
+                # Any new text voids an earlier review: the draft goes back to 'draft'.
+                db.execute(
+                    "UPDATE drafts SET state = 'draft', updated_at = %s WHERE id = %s",
+                    (now, draft_id),
+                )
+            db.execute(
+                "INSERT INTO revisions (draft_id, number, subject, body, variables, author, "
+                "created_at, edited, findings) VALUES (%s, %s, %s, %s, %s::json, %s, %s, %s, "
+                "%s::json)",
+                (
+                    draft_id,
+                    number,
+                    subject,
+                    body,
+                    json.dumps(variables, sort_keys=True),
+                    author,
+                    now,
+                    edited,
+                    json.dumps(findings or []),
+                ),
+            )
+            data: dict[str, Any] = {
+                "draft_id": draft_id,
+                "revision": number,
+                "kind": kind.value,
+                "edited": edited,
+            }
+            if previous_state not in (None, "draft"):
+                data["from_state"] = previous_state
+            self._log(db, incident_ref, "draft.revised", author, now, data)
+        return self.get_draft(draft_id)
+
+    def get_draft(self, draft_id: int) -> Draft:
+        """Return a draft with its latest revision or raise ``NotFoundError`` (``StoreError``
+        if it cannot be read)."""
+        rows = self._draft_rows("WHERE d.id = %s", [draft_id]) if draft_id in _ID_RANGE else []
+        if not rows:
+            raise _no_draft(draft_id)
+        try:
+            return _draft(rows[0])
+        except _UNREADABLE as exc:
+            raise _unreadable(f"draft {draft_id}", exc) from exc
+
+    def list_drafts(
+        self,
+        *,
+        incident_ref: str | None = None,
+        state: DraftState | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Page[Draft]:
+        """Drafts, oldest (or newest) first, a page at a time; unreadable ones in ``skipped``."""
+        check_page(limit, offset)
+        clauses, params = [], []
+        if incident_ref is not None:
+            clauses.append("d.incident_ref = %s")
+            params.append(incident_ref)
+        if state is not None:
+            clauses.append("d.state = %s")
+            params.append(state.value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        order = "DESC" if newest_first else ""
+        rows = self._draft_rows(
+            f"{where} ORDER BY d.id {order} LIMIT %s OFFSET %s",
+            [*params, *_window(limit, offset)],
+        )
+        return _page(rows, limit, _draft, lambda r: str(r[0]))
+
+    def _draft_rows(self, tail: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._db.read(
+            "SELECT d.id, d.incident_ref, d.kind, d.state, d.created_at, d.updated_at, "
+            "r.number, r.subject, r.body, r.variables, r.author, r.created_at, r.edited, "
+            "r.findings FROM drafts d JOIN LATERAL (SELECT * FROM revisions "
+            "WHERE draft_id = d.id ORDER BY number DESC LIMIT 1) r ON true " + tail,
+            params,
+        )
+
+    def revisions(self, draft_id: int) -> list[Revision]:
+        """Every revision of a draft, oldest first."""
+        rows = (
+            self._db.read(
+                "SELECT number, subject, body, variables, author, created_at, edited, findings "
+                "FROM revisions WHERE draft_id = %s ORDER BY number",
+                (draft_id,),
+            )
+            if draft_id in _ID_RANGE
+            else []
+        )
+        if not rows:
+            raise _no_draft(draft_id)
+        return [_revision(draft_id, r) for r in rows]
+
+    def set_draft_state(
+        self,
+        draft_id: int,
+        state: DraftState,
+        *,
+        now: datetime,
+        actor: str,
+        event: str,
+        data: dict[str, Any],
+    ) -> Draft:
+        """Move a draft to ``state`` and log ``event`` in one transaction.
+
+        Marking an already sent draft sent again changes and logs nothing (the draft row is
+        locked first), so two senders finishing together record ``update.sent`` once.
+        """
+        with self._db.transaction() as db:
+            row = (
+                db.execute(
+                    "SELECT incident_ref, state FROM drafts WHERE id = %s FOR NO KEY UPDATE",
+                    (draft_id,),
+                ).fetchone()
+                if draft_id in _ID_RANGE
+                else None
+            )
+            if row is None:
+                raise _no_draft(draft_id)
+            if state is DraftState.SENT and row[1] == DraftState.SENT.value:
+                return self.get_draft(draft_id)
+            db.execute(
+                "UPDATE drafts SET state = %s, updated_at = %s WHERE id = %s",
+                (state.value, now, draft_id),
+            )
+            payload = {"draft_id": draft_id, "from": row[1], "to": state.value, **data}
+            self._log(db, row[0], event, actor, now, payload)
+            if event == "update.sent":
+                # Denormalised for cadence: last update and the next one it promised.
+                promise = data.get("next_update_at")
+                db.execute(
+                    "UPDATE incidents SET last_update_at = %s, promised_update_at = %s "
+                    "WHERE ref = %s",
+                    (now, None if promise is None else str(promise), row[0]),
+                )
+        return self.get_draft(draft_id)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def append_event(
+        self, incident_ref: str, *, type: str, actor: str, now: datetime, data: dict[str, Any]
+    ) -> Event:
+        """Append one event to the incident's log."""
+        with self._db.transaction() as db:
+            event_id = self._log(db, incident_ref, type, actor, now, data)
+        return Event(
+            id=event_id, incident_ref=incident_ref, at=now, actor=actor, type=type, data=data
+        )
+
+    def events(self, incident_ref: str) -> list[Event]:
+        """The incident's event log in order."""
+        rows = self._db.read(
+            "SELECT id, incident_ref, at, actor, type, data FROM events "
+            "WHERE incident_ref = %s ORDER BY id",
+            (incident_ref,),
+        )
+        return [
+            Event(id=r[0], incident_ref=r[1], at=r[2], actor=r[3], type=r[4], data=r[5])
+            for r in rows
+        ]
+
+    # -- reviews -----------------------------------------------------------------------------
+
+    def add_review(self, review: Review, *, incident_ref: str, state: DraftState) -> Review:
+        """Record a review decision, move the draft to ``state`` and log it, atomically."""
+        with self._db.transaction() as db:
+            review_id = _one(
+                db.execute(
+                    "INSERT INTO reviews (draft_id, revision, reviewer, role, decision, note, "
+                    "approval_hash, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (
+                        review.draft_id,
+                        review.revision,
+                        review.reviewer,
+                        review.role,
+                        review.decision,
+                        review.note,
+                        review.approval_hash,
+                        review.at,
+                    ),
+                )
+            )[0]
+            db.execute(
+                "UPDATE drafts SET state = %s, updated_at = %s WHERE id = %s",
+                (state.value, review.at, review.draft_id),
+            )
+            self._log(
+                db,
+                incident_ref,
+                f"review.{review.decision}",
+                review.reviewer,
+                review.at,
+                {
+                    "draft_id": review.draft_id,
+                    "revision": review.revision,
+                    "role": review.role,
+                    "note": review.note,
+                    "approval_hash": review.approval_hash,
+                },
+            )
+        return review.replace(id=int(review_id))
+
+    def reviews(self, draft_id: int) -> list[Review]:
+        """Every review of a draft, oldest first."""
+        if draft_id not in _ID_RANGE:
+            return []
+        rows = self._db.read(
+            "SELECT id, draft_id, revision, reviewer, role, decision, note, approval_hash, at "
+            "FROM reviews WHERE draft_id = %s ORDER BY id",
+            (draft_id,),
+        )
+        return [
+            Review(
+                id=r[0],
+                draft_id=r[1],
+                revision=r[2],
+                reviewer=r[3],
+                role=r[4],
+                decision=r[5],
+                note=r[6],
+                approval_hash=r[7],
+                at=r[8],
+            )
+            for r in rows
+        ]
+
+    # -- deliveries --------------------------------------------------------------------------
+
+    def plan_deliveries(
+        self,
+        planned: Sequence[Delivery],
+        *,
+        actor: str,
+        now: datetime,
+        retry_failed: bool = False,
+    ) -> list[Delivery]:
+        """Store delivery intents before any request goes out; existing keys are kept.
+
+        Returns the stored rows for every planned key, so a repeated send sees what an
+        earlier run already did.  With ``retry_failed`` a failed one is pending again (its
+        attempts and last error kept) and ``delivery.reopened`` is logged.  Two senders
+        planning one draft at once take turns on the draft's row: each key is stored and
+        logged once.
+        """
+        keys = [d.idempotency_key for d in planned]
+        if not keys:
+            return []
+        with self._db.transaction() as db:
+            db.execute(
+                "SELECT id FROM drafts WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+                (sorted({d.draft_id for d in planned if d.draft_id in _ID_RANGE}),),
+            )
+            reopened: dict[str, tuple[int, str | None]] = {}
+            if retry_failed:
+                for key, attempts, error in db.execute(
+                    "UPDATE deliveries SET state = 'pending', updated_at = %s "
+                    "WHERE idempotency_key = ANY(%s::text[]) AND state = 'failed' "
+                    "RETURNING idempotency_key, attempts, error",
+                    (now, keys),
+                ):
+                    reopened[key] = (attempts, error)
+            columns = list(
+                zip(
+                    *(
+                        (
+                            d.idempotency_key,
+                            d.incident_ref,
+                            d.draft_id,
+                            d.revision,
+                            d.tenant,
+                            d.channel,
+                            d.text_sha256,
+                        )
+                        for d in planned
+                    ),
+                    strict=True,
+                )
+            )
+            inserted = {
+                r[0]
+                for r in db.execute(
+                    "INSERT INTO deliveries (idempotency_key, incident_ref, draft_id, revision, "
+                    "tenant, channel, text_sha256, state, created_at, updated_at) "
+                    "SELECT k, i, d, r, t, c, s, 'pending', %s, %s FROM unnest(%s::text[], "
+                    "%s::text[], %s::bigint[], %s::integer[], %s::text[], %s::text[], "
+                    "%s::text[]) WITH ORDINALITY AS p (k, i, d, r, t, c, s, n) ORDER BY n "
+                    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
+                    (now, now, *(list(column) for column in columns)),
+                )
+            }
+            logged: list[tuple[Any, ...]] = []
+            for d in planned:
+                fields: dict[str, Any] = {
+                    "draft_id": d.draft_id,
+                    "revision": d.revision,
+                    "tenant": d.tenant,
+                    "channel": d.channel,
+                    "idempotency_key": d.idempotency_key,
+                }
+                if d.idempotency_key in reopened:
+                    attempts, error = reopened.pop(d.idempotency_key)
+                    fields.update(attempts=attempts, last_error=error)
+                    logged.append((d.incident_ref, now, actor, "delivery.reopened", fields))
+                elif d.idempotency_key in inserted:
+                    inserted.discard(d.idempotency_key)
+                    logged.append((d.incident_ref, now, actor, "delivery.planned", fields))
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO events (incident_ref, at, actor, type, data) "
+                    "VALUES (%s, %s, %s, %s, %s::json)",
+                    [(*e[:4], json.dumps(e[4], sort_keys=True, default=str)) for e in logged],
+                )
+            stored = {
+                r[0]: _delivery(r)
+                for r in db.execute(
+                    f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "
+                    "WHERE idempotency_key = ANY(%s::text[])",
+                    (keys,),
+                )
+            }
+        return [stored[key] for key in keys]
+
+    def get_delivery(self, key: str) -> Delivery:
+        """One delivery by its idempotency key."""
+        rows = self._db.read(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = %s", (key,)
+        )
+        if not rows:
+            raise NotFoundError(f"no delivery with key {key}")
+        return _delivery(rows[0])
+
+    def deliveries(
+        self,
+        *,
+        draft_id: int | None = None,
+        states: Sequence[str] = (),
+        incident_ref: str | None = None,
+    ) -> list[Delivery]:
+        """Deliveries filtered by draft, incident and state, oldest first."""
+        if draft_id is not None and draft_id not in _ID_RANGE:
+            return []
+        clauses: list[str] = []
+        params: list[Any] = []
+        if draft_id is not None:
+            clauses.append("draft_id = %s")
+            params.append(draft_id)
+        if incident_ref is not None:
+            clauses.append("incident_ref = %s")
+            params.append(incident_ref)
+        if states:
+            clauses.append("state = ANY(%s::text[])")
+            params.append(list(states))
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return [
+            _delivery(r)
+            for r in self._db.read(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params
+            )
+        ]
+
+    def claim_delivery(
+        self,
+        key: str,
+        *,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        dead_owners: Sequence[str] = (),
+    ) -> Delivery | None:
+        """Take the lease on a pending delivery; None when another live sender holds it.
+
+        One conditional ``UPDATE … RETURNING``: of two senders on two machines claiming at
+        once, the second waits for the first's row lock, then finds the lease taken.  A
+        lease whose time ran out, or whose owner is known dead, can be taken over.
+        """
+        with self._db.transaction() as db:
+            row = db.execute(
+                "UPDATE deliveries SET state = 'in-flight', lease_owner = %(owner)s, "
+                "lease_until = %(until)s, attempts = attempts + 1, updated_at = %(now)s "
+                "WHERE idempotency_key = %(key)s AND state NOT IN ('delivered', 'failed') "
+                "AND NOT (state = 'in-flight' AND lease_owner IS DISTINCT FROM %(owner)s "
+                "AND NOT COALESCE(lease_owner = ANY(%(dead)s::text[]), false) "
+                "AND lease_until IS NOT NULL AND lease_until > %(now)s) "
+                f"RETURNING {_DELIVERY_COLUMNS}",
+                {"owner": owner, "until": until, "now": now, "key": key, "dead": list(dead_owners)},
+            ).fetchone()
+            if row is not None:
+                return _delivery(row)
+            if (
+                db.execute("SELECT 1 FROM deliveries WHERE idempotency_key = %s", (key,)).fetchone()
+                is None
+            ):
+                raise NotFoundError(f"no delivery with key {key}")
+        return None
+
+    def in_flight_owners(self) -> list[str]:
+        """Lease owners of deliveries currently marked in flight."""
+        return [
+            r[0]
+            for r in self._db.read(
+                "SELECT DISTINCT lease_owner FROM deliveries "
+                "WHERE state = 'in-flight' AND lease_owner IS NOT NULL"
+            )
+        ]
+
+    def finish_delivery(
+        self,
+        key: str,
+        *,
+        receipt: Receipt | None,
+        error: str | None,
+        final: bool,
+        actor: str,
+        now: datetime,
+        owner: str | None = None,
+    ) -> Delivery:
+        """Record a receipt (delivered), a final failure, or a retryable error (back to pending).
+
+        A delivered row is never changed again.  An error from ``owner`` only counts while
+        ``owner`` still holds the lease (the row is locked while this is decided); ``owner``
+        None is for rows nobody has claimed.  A receipt keeps the row's last error; an
+        error's event carries the attempts made so far.
+        """
+        state = "delivered" if receipt is not None else ("failed" if final else "pending")
+        with self._db.transaction() as db:
+            row = db.execute(
+                "SELECT incident_ref, draft_id, revision, tenant, channel, state, lease_owner, "
+                "attempts FROM deliveries WHERE idempotency_key = %s FOR NO KEY UPDATE",
+                (key,),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"no delivery with key {key}")
+            if row[5] == "delivered" or (receipt is None and row[6] != owner):
+                return self.get_delivery(key)
+            db.execute(
+                "UPDATE deliveries SET state = %s, lease_owner = NULL, lease_until = NULL, "
+                "external_id = COALESCE(%s, external_id), "
+                "receipt = COALESCE(%s::json, receipt), error = COALESCE(%s, error), "
+                "updated_at = %s WHERE idempotency_key = %s",
+                (
+                    state,
+                    receipt.external_id if receipt else None,
+                    json.dumps(receipt.to_dict()) if receipt else None,
+                    error,
+                    now,
+                    key,
+                ),
+            )
+            data: dict[str, Any] = {
+                "draft_id": row[1],
+                "revision": row[2],
+                "tenant": row[3],
+                "channel": row[4],
+                "idempotency_key": key,
+            }
+            if receipt is not None:
+                data.update(external_id=receipt.external_id, text_sha256=receipt.text_sha256)
+            else:
+                data.update(error=error, attempts=row[7])
+            self._log(
+                db, row[0], f"delivery.{state if state != 'pending' else 'retry'}", actor, now, data
+            )
+        return self.get_delivery(key)
+
+
+# -- rows to records -------------------------------------------------------------------------
+
+
+def _lock_counter(db: Connection, name: str, floor: str) -> None:
+    """Lock counter ``name`` without moving it (made, after ``floor``, if lost by hand)."""
+    found = db.execute("SELECT value FROM counters WHERE name = %s FOR UPDATE", (name,)).fetchone()
+    if found is None:
+        db.execute(
+            f"INSERT INTO counters (name, value) SELECT %s, COALESCE(({floor}), 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        db.execute("SELECT value FROM counters WHERE name = %s FOR UPDATE", (name,))
+
+
+def _unreadable(what: str, exc: Exception) -> StoreError:
+    return StoreError(
+        f"{what} is stored in a form that cannot be read ({exc}); correct or remove "
+        "that row, or use the comms version that wrote it"
+    )
+
+
+def _already_sent(draft_id: int) -> TransitionError:
+    # Checked under the draft's row lock: a send finishing meanwhile is never reopened.
+    return TransitionError(f"draft {draft_id} was already sent; draft the next message instead")
+
+
+def _no_draft(draft_id: int) -> NotFoundError:
+    return NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+
+
+def _window(limit: int | None, offset: int) -> tuple[int | None, int]:
+    """LIMIT and OFFSET for a page: one row beyond ``limit`` (it tells whether there is
+    more), NULL for no limit, and no number past bigint."""
+    fetch = None if limit is None or limit + 1 not in _ID_RANGE else limit + 1
+    return fetch, min(offset, _ID_RANGE[-1])
+
+
+def _page(
+    rows: list[tuple[Any, ...]],
+    limit: int | None,
+    read: Callable[[tuple[Any, ...]], T],
+    name: Callable[[tuple[Any, ...]], str],
+) -> Page[T]:
+    """One page from ``rows`` (read with one row beyond ``limit``, which only says there is
+    more); rows ``read`` cannot read are left out and named in ``skipped``."""
+    more = limit is not None and len(rows) > limit
+    items: list[T] = []
+    skipped: list[str] = []
+    for row in rows[:limit] if more else rows:
+        try:
+            items.append(read(row))
+        except _UNREADABLE:
+            skipped.append(name(row))
+    return Page(items, more=more, skipped=skipped)
+
+
+def _incident(r: tuple[Any, ...]) -> Incident:
+    return Incident(
+        ref=r[0],
+        title=r[1],
+        severity=Severity(r[2]),
+        status=r[3],
+        tenants=list(r[4]),
+        security=bool(r[5]),
+        pubsec=bool(r[6]),
+        started_at=r[7],
+        created_at=r[8],
+        updated_at=r[9],
+        mitigated_at=r[10],
+        mitigated_by=r[11],
+        resolved_at=r[12],
+        resolved_by=r[13],
+    )
+
+
+def _draft(r: tuple[Any, ...]) -> Draft:
+    return Draft(
+        id=r[0],
+        incident_ref=r[1],
+        kind=MessageKind(r[2]),
+        state=DraftState(r[3]),
+        created_at=r[4],
+        updated_at=r[5],
+        revision=_revision(r[0], r[6:]),
+    )
+
+
+def _revision(draft_id: int, r: Sequence[Any]) -> Revision:
+    return Revision(
+        draft_id=draft_id,
+        number=r[0],
+        subject=r[1],
+        body=r[2],
+        variables=dict(r[3]),
+        author=r[4],
+        created_at=r[5],
+        edited=bool(r[6]),
+        findings=list(r[7]),
+    )
+
+
+def _delivery(r: tuple[Any, ...]) -> Delivery:
+    receipt = None
+    if r[12]:
+        raw = r[12]
+        receipt = Receipt(**{**raw, "delivered_at": from_iso(raw["delivered_at"])})
+    return Delivery(
+        idempotency_key=r[0],
+        incident_ref=r[1],
+        draft_id=r[2],
+        revision=r[3],
+        tenant=r[4],
+        channel=r[5],
+        text_sha256=r[6],
+        state=r[7],
+        attempts=r[8],
+        lease_owner=r[9],
+        lease_until=r[10],
+        external_id=r[11],
+        receipt=receipt,
+        error=r[13],
+        created_at=r[14],
+        updated_at=r[15],
+    )
