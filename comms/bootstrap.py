@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from comms.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from comms.cadence import Policy
+    from comms.config_check import ConfigReport, TableCheck, TableContext, TableProblemsError
     from comms.delivery import Process
     from comms.lint.config import LintConfig
     from comms.ports import AlertSink, AlertState, Publisher, Store, TenantDirectory
@@ -34,10 +36,12 @@ if TYPE_CHECKING:
 STORES: dict[str, str] = {
     "sqlite": "comms.adapters.sqlite_store:open_store",
     "memory": "comms.adapters.memory_store:open_store",
+    "postgresql": "comms.adapters.postgres_store:open_store",
 }
 ALERT_STATES: dict[str, str] = {
     "sqlite": "comms.adapters.sqlite_alerts:open_alert_state",
     "memory": "comms.adapters.memory_store:open_alert_state",
+    "postgresql": "comms.adapters.postgres_alerts:open_alert_state",
 }
 # channel -> "module:function(table, environ)"; the table is [channel] of comms.toml.
 PUBLISHERS: dict[str, str] = {
@@ -47,13 +51,282 @@ PUBLISHERS: dict[str, str] = {
 # channels that also serve the tenant directory (``comms tenants sync``)
 DIRECTORIES: dict[str, str] = {"switchboard": "comms.adapters.rest:from_settings"}
 SINKS = "comms.adapters.alert_sinks:build_sinks"
+# channel -> "module:Class" that validates its [channel] table without building a client.
+CHANNEL_CONFIGS: dict[str, str] = {
+    "switchboard": "comms.adapters.rest:SwitchboardConfig",
+    "zendesk": "comms.adapters.zendesk:ZendeskConfig",
+}
 
 CHANNELS: tuple[str, ...] = tuple(PUBLISHERS)
+SWITCHBOARD_URL_ENV = "COMMS_SWITCHBOARD_URL"
+SWITCHBOARD_TOKEN_ENV = "COMMS_SWITCHBOARD_TOKEN"
+# Stands in for a secret or URL the environment gives at send time, to check the rest.
+_PLACEHOLDER_URL = "https://placeholder.invalid"
 
 
 def _load(target: str) -> Any:
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+# -- checking comms.toml ------------------------------------------------------------------
+
+
+def _unknown(name: str, table: Mapping[str, Any], known: Iterable[str]) -> None:
+    keys = list(known)
+    unknown = [key for key in table if key not in keys]
+    if unknown:
+        raise ConfigError(f"unknown key '{name}.{unknown[0]}' (known: {', '.join(keys)})")
+
+
+def _check_updates(table: Mapping[str, Any], context: TableContext) -> None:
+    from comms.settings import check_updates
+
+    check_updates(table)
+
+
+def _check_review(table: Mapping[str, Any], context: TableContext) -> None:
+    from comms.review import ReviewPolicy
+
+    ReviewPolicy.from_table(dict(table))
+
+
+def _check_cadence(table: Mapping[str, Any], context: TableContext) -> None:
+    from comms.cadence import policy_from_config
+
+    policy_from_config(table, context.intervals)
+
+
+def send_channels(table: Mapping[str, Any]) -> list[str]:
+    """``[send] channels``, else Switchboard alone; ``ConfigError`` for an unknown channel."""
+    channels = table.get("channels", ["switchboard"])
+    if not isinstance(channels, list) or not channels or not set(channels) <= set(CHANNELS):
+        known = ", ".join(f"'{c}'" for c in CHANNELS)
+        raise ConfigError(f"[send]: channels must be a list drawn from {known}")
+    return list(dict.fromkeys(channels))
+
+
+def send_concurrency(value: Any) -> int:
+    """``[send] concurrency`` (or ``--concurrency``): a whole number from 1 to 64."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
+        raise ConfigError("[send]: concurrency must be a whole number from 1 to 64")
+    return value
+
+
+def _check_send(table: Mapping[str, Any], context: TableContext) -> None:
+    _unknown("send", table, ("channels", "concurrency"))
+    send_channels(table)
+    if "concurrency" in table:
+        send_concurrency(table["concurrency"])
+
+
+def _check_alerts(table: Mapping[str, Any], context: TableContext) -> None:
+    _unknown("alerts", table, ("sinks",))
+    sinks = table.get("sinks", [])
+    if not isinstance(sinks, list) or not all(isinstance(x, str) for x in sinks):
+        raise ConfigError('alerts.sinks must be a list like ["stdout", "slack:env:SLACK_URL"]')
+    # The sinks' own parser judges each spec; ``env:NAME`` values are secrets the
+    # environment gives when the watcher starts, so an unset one is not a file problem.
+    named = {m for spec in sinks for m in re.findall(r"env:(\w+)", spec)}
+    environ = {**dict.fromkeys(named, _PLACEHOLDER_URL), **context.environ}
+    try:
+        _load(SINKS)(sinks, lambda: None, environ)  # builds no client, sends nothing
+    except UsageError as exc:
+        raise ConfigError(f"alerts.sinks: {exc}") from None
+
+
+def _check_switchboard(table: Mapping[str, Any], context: TableContext) -> None:
+    config = _load(CHANNEL_CONFIGS["switchboard"])
+    url = context.environ.get(SWITCHBOARD_URL_ENV)
+    filled = dict(table)
+    if "base_url" not in table:
+        filled["base_url"] = url or _PLACEHOLDER_URL
+    # The token is the environment's business (COMMS_SWITCHBOARD_TOKEN at send time).
+    config.from_table(filled, {} if "token" in table else {SWITCHBOARD_TOKEN_ENV: "set-later"})
+    if not context.has(table, "base_url") and not url:
+        raise ConfigError(f"[switchboard]: no base_url; add one here or set {SWITCHBOARD_URL_ENV}")
+
+
+def _pydantic_problems(name: str, table: Mapping[str, Any], exc: Any) -> TableProblemsError:
+    from comms.config_check import TableProblemsError
+
+    items: list[tuple[str | None, str]] = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        key = str(err["loc"][0]) if err["loc"] and err["loc"][0] in table else None
+        items.append((key, f"{name}.{where or '(table)'}: {err['msg']}"))
+    return TableProblemsError(items)
+
+
+def _check_zendesk(table: Mapping[str, Any], context: TableContext) -> None:
+    from pydantic import ValidationError
+
+    model = _load(CHANNEL_CONFIGS["zendesk"])
+    _unknown("zendesk", table, model.model_fields)
+    filled = dict(table)
+    for key, stand_in in (("subdomain", "placeholder"), ("email", "placeholder@example.com")):
+        if key not in table and context.has(table, key):
+            filled[key] = stand_in  # set in the file, checked on its own
+    try:
+        model.model_validate(filled)
+    except ValidationError as exc:
+        raise _pydantic_problems("zendesk", table, exc) from None
+
+
+def _rule_ids(packs: Iterable[str], base_dir: Path) -> set[str]:
+    """Every rule id of the shipped packs and of the team packs that can be read."""
+    from comms.limits import read_capped
+    from comms.lint.rules import PackError, default_packs, load_pack_source
+
+    found = {rule.id for pack in default_packs() for rule in pack.rules}
+    for name in packs:
+        path = base_dir / name
+        try:  # an unreadable pack is the full check's problem ("not found", ...)
+            if not path.is_file():  # never /dev/zero or a pipe
+                continue
+            with path.open("rb") as stream:
+                text = read_capped(stream, str(path)).decode("utf-8")
+            pack = load_pack_source(path.stem, text)
+        except (OSError, UnicodeDecodeError, PackError, UsageError):
+            continue
+        found |= {rule.id for rule in pack.rules}
+    return found
+
+
+def _check_lint_rules(table: Mapping[str, Any], context: TableContext) -> None:
+    """The part of the ``[lint]`` check every command runs: each id in ``rules`` is a rule
+    of the shipped packs or of a team pack (an unknown id would silently do nothing)."""
+    rules = table.get("rules") or {}
+    if not rules:
+        return
+    packs = (table if context.whole is None else context.whole).get("packs", [])
+    known = _rule_ids(packs if isinstance(packs, list) else [], context.base_dir)
+    unknown = [rule for rule in rules if rule not in known]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"lint.rules: no rule '{unknown[0]}' in the packs{hint}")
+
+
+def _check_lint(table: Mapping[str, Any], context: TableContext) -> LintConfig:
+    from comms.lint.config import LintConfig, validate
+
+    _unknown("lint", table, LintConfig.model_fields)
+    try:
+        config = validate(dict(table), base_dir=context.base_dir)
+    except OSError as exc:  # a pack path the system refuses (too long, no permission)
+        raise ConfigError(f"lint.packs: cannot read {exc.filename}: {exc.strerror}") from None
+    _check_lint_rules(table, context)
+    return config
+
+
+# [table] -> its checks.  Switchboard, Zendesk, lint and the alert sinks import httpx,
+# zenpy, pydantic or an adapter (100-240 ms): every command checks their keys and types
+# (settings.SCHEMA) and `comms config check` the rest; the others are checked in full.
+TABLE_CHECKS: dict[str, TableCheck] = {  # (full, load): see config_check.TableCheck
+    "updates": (_check_updates, _check_updates),
+    "review": (_check_review, _check_review),
+    "cadence": (_check_cadence, _check_cadence),
+    "send": (_check_send, _check_send),
+    "alerts": (_check_alerts, None),
+    "lint": (_check_lint, _check_lint_rules),
+    "switchboard": (_check_switchboard, None),
+    "zendesk": (_check_zendesk, None),
+}
+
+
+def check_table(
+    name: str,
+    table: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    intervals: Mapping[str, int] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """The full check of one ``[table]``; raises ``ConfigError`` with the first problem."""
+    from comms.config_check import TableContext
+
+    context = TableContext(
+        base_dir, dict(intervals or {}), os.environ if environ is None else environ
+    )
+    TABLE_CHECKS[name][0](table, context)
+
+
+def _scalar_problems(data: Mapping[str, Any], base_dir: Path) -> list[tuple[str, str]]:
+    """What is wrong with ``database_url`` and ``templates_dir`` beyond their type."""
+    found = []
+    url = data.get("database_url")
+    if isinstance(url, str) and url.strip():
+        try:
+            parse_database_url(url)
+        except ConfigError as exc:
+            found.append(("database_url", str(exc).replace("COMMS_DATABASE_URL", "database_url")))
+    folder = data.get("templates_dir")
+    if isinstance(folder, str) and folder.strip():
+        path = base_dir / Path(folder).expanduser()
+        try:
+            usable = path.is_dir()
+        except OSError:  # a name too long
+            usable = False
+        if not usable:
+            found.append(
+                ("templates_dir", f"templates_dir: no folder {path}; create it or fix the path")
+            )
+    return found
+
+
+def check_config(
+    config: Path | None = None, environ: Mapping[str, str] | None = None
+) -> ConfigReport:
+    """Check the whole configuration file the commands would read (``config``, else
+    ``COMMS_CONFIG``, ``./comms.toml``, the user config folder): TOML, every key and type,
+    and every table with its full check.  Never raises for a problem in the file."""
+    from comms.config_check import ConfigReport, config_problems, well_typed
+    from comms.settings import (
+        DEFAULT_INTERVALS,
+        Problem,
+        ProblemError,
+        check_updates,
+        find_config,
+        locate,
+        read_config,
+        type_problems,
+        user_config_file,
+    )
+
+    env = os.environ if environ is None else environ
+    looked_in = (Path("comms.toml"), user_config_file())
+    try:
+        path = find_config(config, env)
+        text, data = read_config(path) if path else ("", {})
+    except ProblemError as exc:
+        return ConfigReport(None, (exc.problem,), looked_in)
+    if path is None:
+        return ConfigReport(None, (), looked_in)
+    source = str(path)
+    problems = type_problems(data, text, source)
+    problems += [
+        Problem(source, locate(text, None, k), m) for k, m in _scalar_problems(data, path.parent)
+    ]
+    typed = well_typed(data)
+    try:
+        intervals = check_updates(typed.get("updates", {}))
+    except ConfigError:
+        intervals = dict(DEFAULT_INTERVALS)  # reported by the [updates] check below
+    problems += config_problems(
+        typed,
+        TABLE_CHECKS,
+        text=text,
+        source=source,
+        base_dir=path.parent,
+        intervals=intervals,
+        environ=env,
+        full=True,
+    )
+    problems.sort(key=lambda p: p.line or 0)
+    return ConfigReport(path, tuple(problems), looked_in)
 
 
 @dataclass(frozen=True)
@@ -132,7 +405,7 @@ def pinned_now(environ: Mapping[str, str]) -> datetime | None:
     try:
         return from_iso(pinned)
     except ValueError as exc:
-        raise UsageError(f"COMMS_NOW='{pinned}' is not an ISO 8601 time with a zone") from exc
+        raise UsageError(f"COMMS_NOW: {exc}") from exc
 
 
 class Runtime:
@@ -162,11 +435,32 @@ class Runtime:
 
     @property
     def settings(self) -> Settings:
-        """The validated configuration (read once)."""
-        if self._settings is None:
-            from comms.settings import load_settings
+        """The validated configuration (read once).
 
-            self._settings = load_settings(self._config, dict(self.environ))
+        Every key and type of the whole file, and every table whose check is cheap, is
+        checked here (``TABLE_CHECKS``), so that a broken file fails the first command.
+        """
+        if self._settings is None:
+            from comms.settings import first_problem, load_settings
+
+            loaded = load_settings(self._config, dict(self.environ))
+            source = loaded.source
+            if loaded.tables:
+                from comms.config_check import config_problems
+
+                problems = config_problems(
+                    loaded.tables,
+                    TABLE_CHECKS,
+                    text=loaded.text,
+                    source=str(source) if source else "configuration",
+                    base_dir=source.parent if source else Path.cwd(),
+                    intervals=loaded.next_update_minutes,
+                    environ=self.environ,
+                    full=False,
+                )
+                if problems:
+                    raise ConfigError(first_problem(problems))
+            self._settings = loaded
         return self._settings
 
     def now(self) -> datetime:
@@ -228,10 +522,11 @@ class Runtime:
         table = self.settings.lint
         if not table:
             return None
-        from comms.lint.config import validate
+        from comms.config_check import TableContext
 
         source = self.settings.source
-        return validate(table, base_dir=source.parent if source else Path.cwd())
+        context = TableContext(source.parent if source else Path.cwd(), environ=self.environ)
+        return _check_lint(table, context)
 
     def cadence_policy(self) -> Policy:
         """The ``[cadence]`` policy, with ``[updates]`` intervals as the default gaps."""
@@ -249,18 +544,11 @@ class Runtime:
 
     def default_channels(self) -> list[str]:
         """``[send] channels``, else Switchboard alone."""
-        channels = self.settings.table("send").get("channels", ["switchboard"])
-        if not isinstance(channels, list) or not channels or not set(channels) <= set(CHANNELS):
-            known = ", ".join(f"'{c}'" for c in CHANNELS)
-            raise ConfigError(f"[send]: channels must be a list drawn from {known}")
-        return list(dict.fromkeys(channels))
+        return send_channels(self.settings.table("send"))
 
     def concurrency(self, option: int | None = None) -> int:
         """Deliveries in flight at once: the option, else ``[send] concurrency``, else 8."""
-        value = option or self.settings.table("send").get("concurrency", 8)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
-            raise ConfigError("[send]: concurrency must be a whole number from 1 to 64")
-        return value
+        return send_concurrency(option or self.settings.table("send").get("concurrency", 8))
 
     def process(self) -> Process:
         """This process as delivery leases see it: host name, pid, and whether another pid

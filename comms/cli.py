@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "comms.commands.switchboard:switchboard",
         "Run the Switchboard API stub server.",
     ),
+    "config": (
+        "comms.commands.config:config",
+        "Check comms.toml: every table and key, each problem with its line.",
+    ),
+    "db": ("comms.commands.db:db", "Migrate and check the database schema (PostgreSQL)."),
 }
 
 
@@ -69,11 +74,40 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Bytes the terminal could not decode arrive as lone surrogates (PEP 383); no store,
+        # file name or channel can take them, so refuse them here, once, for every command.
+        for number, arg in enumerate(args, 1):
+            if any("\udc80" <= ch <= "\udcff" for ch in arg):
+                raise click.UsageError(
+                    f"argument {number} is not valid UTF-8 text; retype it or fix the "
+                    "terminal's encoding (LANG)",
+                    ctx,
+                )
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CommsError as exc:
             raise CommsClickError(exc) from exc
+        except OSError as exc:
+            # A path the operating system refuses (too long, a loop, no permission) that
+            # reached the file system before a command could check it: one line, no traceback.
+            raise CommsClickError(_os_error(exc)) from exc
+
+
+def _os_error(exc: OSError) -> CommsError:
+    import errno
+
+    from comms.errors import StoreError, UsageError
+
+    name = exc.filename if isinstance(exc.filename, str) else ""
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    what = f"{shown}: {exc.strerror}" if shown else str(exc.strerror or exc)
+    if exc.errno in (errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR):
+        return UsageError(f"cannot use {what}; check the path")
+    return StoreError(f"cannot use {what}")
 
 
 class CommsClickError(click.ClickException):

@@ -13,14 +13,69 @@ Every datetime is timezone-aware UTC; constructors reject naive times instead of
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from comms.errors import UsageError
+from comms.limits import MAX_VALUE_BYTES, check_size
 from comms.times import isoformat, utc
 
 T = TypeVar("T")
+
+# An e-mail address as comms accepts it: one "@", a local part without spaces, quotes,
+# brackets, commas or semicolons, and a domain of at least two dot-separated labels;
+# 254 characters at most (RFC 5321's limit).  Deliberately simple: it refuses what is
+# plainly not an address (a name, "ops@acme", two addresses in one), not every oddity
+# RFC 5322 allows.
+EMAIL = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL_MAX = 254
+
+
+class InvalidRecordError(UsageError, ValueError):
+    """A record with a value comms does not accept (exit 2).  A ``ValueError`` too, so that
+    pydantic reports it as a validation error and a store can skip a row it cannot read."""
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 80 else repr(value[:77] + "...")
+
+
+def check_email(value: str, what: str = "e-mail address") -> str:
+    """Return ``value`` if it is an e-mail address by :data:`EMAIL`, else raise."""
+    check_size(what, value)
+    if len(value) > EMAIL_MAX or not EMAIL.fullmatch(value):
+        raise InvalidRecordError(
+            f"{what} {_shown(value)} is not an e-mail address; write it like ops@acme.example"
+        )
+    return value
+
+
+def check_url(value: str, what: str = "url") -> str:
+    """Return ``value`` if it is empty (unknown) or an http(s) URL with a host, else raise."""
+    check_size(what, value)
+    if not value:
+        return value
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        good = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not re.search(r"[\s\x00-\x1f\x7f]", value)
+        )
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        good = False
+    if not good:
+        raise InvalidRecordError(
+            f"{what} {_shown(value)} must be an http:// or https:// URL with a host, "
+            "like https://acme.gitlab-dedicated.com"
+        )
+    return value
 
 
 class Severity(StrEnum):
@@ -116,6 +171,11 @@ class Contact(_Record):
     name: str = ""
     role: str = "operational"  # operational | csm | ase
 
+    def __post_init__(self) -> None:
+        check_size("contact name", self.name)
+        check_size("contact role", self.role)
+        check_email(self.email, f"{self.role} contact's e-mail address")
+
 
 @dataclass(frozen=True, slots=True)
 class Tenant(_Record):
@@ -130,17 +190,22 @@ class Tenant(_Record):
     aliases: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        import re
-
+        check_size("tenant id", self.id, 200)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.id):
-            raise ValueError(f"tenant id '{self.id}' must be letters, digits, '.', '_' or '-'")
+            raise InvalidRecordError(
+                f"tenant id {_shown(self.id)} must be letters, digits, '.', '_' or '-'"
+            )
+        check_size("tenant name", self.name, MAX_VALUE_BYTES)
         if not self.name.strip():
-            raise ValueError("tenant name must not be empty")
-        object.__setattr__(
-            self,
-            "contacts",
-            [c if isinstance(c, Contact) else Contact(**c) for c in self.contacts],
-        )
+            raise InvalidRecordError("tenant name must not be empty")
+        for alias in self.aliases:
+            check_size("tenant alias", alias)
+        try:
+            check_url(self.url, "tenant url")
+            contacts = [c if isinstance(c, Contact) else Contact(**c) for c in self.contacts]
+        except InvalidRecordError as exc:  # name the tenant: an import or a store has many
+            raise InvalidRecordError(f"tenant '{self.id}': {exc}") from None
+        object.__setattr__(self, "contacts", contacts)
 
 
 @dataclass(frozen=True, slots=True)

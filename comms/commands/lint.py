@@ -1,7 +1,11 @@
-"""`comms lint`: report internal details and weak wording; `--fix` prints a customer-safe text."""
+"""`comms lint`: report internal details and weak wording; `--fix` prints a customer-safe text.
+
+`comms lint learn` builds a vocabulary of internal names from internal documents.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -26,10 +30,64 @@ Examples:
   pbpaste | comms lint --kind update --tenant acme -
   comms lint --fix --in-place draft.txt
   comms lint --format sarif drafts/*.txt > lint.sarif
+  comms lint learn runbooks/ incidents/ -o lint-vocabulary.txt
+  comms lint ./learn                  (a file named like the subcommand)
 """
+_DEFAULT = " lint"  # the default command's name: never typed (a space), never listed
 
 
-@click.command("lint", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+class LintGroup(click.Group):
+    """`comms lint`: lint by default, or run a subcommand (`learn`).
+
+    The first argument decides: a subcommand's name runs it; anything else (a path, '-',
+    an option, or nothing) goes to the default command with every argument, so `comms
+    lint note.txt` and `comms lint -` work as they always did.  A file named like a
+    subcommand is linted as `./learn`.  `--help` shows the default command's help, with
+    the subcommands listed after it.
+    """
+
+    def __init__(self, *args: Any, default: click.Command, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default = default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = [_DEFAULT, *args]
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == _DEFAULT:
+            return self.default
+        return super().get_command(ctx, cmd_name)
+
+
+class _DefaultCommand(click.Command):
+    """The lint command inside the group: named, used and helped as `comms lint`."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if parent is not None and isinstance(parent.command, LintGroup):
+            info_name, parent = parent.info_name, parent.parent
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        rows = [(name, cmd.get_short_help_str(70)) for name, cmd in SUBCOMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.command(
+    "lint",
+    cls=_DefaultCommand,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.argument("paths", nargs=-1, metavar="[PATH ...|-]")
 @click.option("--kind", help="Message kind (update, resolved, ...): also check required content.")
 @click.option("--tenant", help="Tenant the message is for; every other known tenant is flagged.")
@@ -55,7 +113,7 @@ Examples:
     type=click.Path(dir_okay=False, path_type=Path),
     help="comms.toml to use.",
 )
-def lint(
+def check(
     paths: tuple[str, ...],
     kind: str | None,
     tenant: str | None,
@@ -172,14 +230,22 @@ def _kind(value: str) -> str:
 
 
 def _read(source: str) -> str:
-    """The text of a path or of stdin; a missing or unreadable file is a usage error."""
+    """The text of a path or of stdin; a missing or unreadable file is a usage error, and
+    so is one over ``MAX_INPUT_BYTES``: reading stops there (``/dev/zero`` ends at once)."""
+    from comms.limits import MAX_INPUT_BYTES, read_capped
+
     if source == "-":
         stream = sys.stdin
-        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode("utf-8")
         name = "standard input"
+        if hasattr(stream, "buffer"):
+            data = read_capped(stream.buffer, name)
+        else:
+            text = stream.read(MAX_INPUT_BYTES + 1)  # characters, at least as many bytes
+            data = read_capped(io.BytesIO(text.encode("utf-8")), name)
     else:
         try:
-            data = Path(source).read_bytes()
+            with open(source, "rb") as file:
+                data = read_capped(file, f"'{source}'")
         except FileNotFoundError:
             raise UsageError(f"cannot read '{source}': no such file") from None
         except IsADirectoryError:
@@ -195,8 +261,13 @@ def _read(source: str) -> str:
 
 def _load(config_path: Path | None) -> tuple[Runtime, LintConfig | None]:
     """The runtime (for settings and the store) and the validated [lint] table."""
-    if config_path is not None and not config_path.is_file():
-        raise UsageError(f"config file '{config_path}' not found")
+    if config_path is not None:
+        try:
+            usable = config_path.is_file()
+        except OSError as exc:  # a name too long, a folder we may not enter
+            raise UsageError(f"config file '{config_path}': {exc.strerror}") from None
+        if not usable:
+            raise UsageError(f"config file '{config_path}' not found")
     from comms.commands.common import runtime
 
     found = runtime(config_path)
@@ -212,3 +283,146 @@ def _audience(runtime: Runtime, tenant: str | None) -> tuple[str | None, list[st
 
     store = runtime.existing_store()
     return lint_audience(store.list_tenants() if store is not None else [], tenant)
+
+
+LEARN_EPILOG = """\b
+Reads text and Markdown: each PATH is a file, a folder (its .md, .markdown, .txt, .text,
+.log, .rst and .adoc files, and files without an extension, at any depth; hidden ones
+and licences skipped) or '-' for standard input.  Names under the configured public
+domains and tenants' names are never learned.  Review the result: a learned name is an
+error in every customer message once `[lint] vocabulary` points at the file.
+
+\b
+Exit codes: 0 learned (maybe nothing); 2 usage (no such path, unreadable input);
+3 operational (bad config).
+
+\b
+Examples:
+  comms lint learn runbooks/ incidents/ -o lint-vocabulary.txt
+  comms lint learn chat-export.txt --format json
+"""
+_TEXT_SUFFIXES = frozenset([".md", ".markdown", ".txt", ".text", ".log", ".rst", ".adoc", ""])
+_NOT_DOCUMENTS = frozenset(["license", "licence", "copying", "notice"])
+MAX_LEARN_FILES = 10_000
+MAX_LEARN_BYTES = 256 * 1024 * 1024
+
+
+@click.command(
+    "learn",
+    short_help="Learn internal names from internal documents: a vocabulary file.",
+    epilog=LEARN_EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the vocabulary file here (else it is printed).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per learned name (entry, category, count, documents, cues).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="comms.toml to use.",
+)
+def learn(paths: tuple[str, ...], output: Path | None, fmt: str, config_path: Path | None) -> None:
+    """Learn internal names (user names, people, hosts, clusters, projects) from internal
+    documents (runbooks, incident issues, postmortems, chat exports) and write a
+    vocabulary file, one name a line, for `[lint] vocabulary` in comms.toml."""
+    from comms.cli import CommsClickError
+
+    try:
+        _learn(paths, output, fmt, config_path)
+    except CommsError as exc:
+        raise CommsClickError(exc) from exc
+
+
+def _learn(paths: tuple[str, ...], output: Path | None, fmt: str, config_path: Path | None) -> None:
+    from comms.lint.engine import DEFAULT_PUBLIC_DOMAINS
+    from comms.lint.learn import learn as learn_names
+    from comms.lint.learn import render
+
+    found, config = _load(config_path)
+    public = list(config.public_domains if config is not None else DEFAULT_PUBLIC_DOMAINS)
+    if config is not None:
+        public += config.tenants
+    store = found.existing_store()
+    for tenant in store.list_tenants() if store is not None else []:
+        public += [tenant.id, tenant.name, *tenant.aliases]
+    texts = _documents(paths)
+    entries = learn_names(texts, public=public)
+    vocabulary = render(entries, documents=len(texts))
+    if output is not None:
+        try:
+            output.write_text(vocabulary, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write '{output}': {exc.strerror}") from None
+    if fmt == "json":
+        for entry in entries:
+            click.echo(json.dumps(entry.to_dict(), ensure_ascii=False))
+    elif output is None:
+        click.echo(vocabulary, nl=False)
+    counts = {c: sum(e.category == c for e in entries) for c in ("handle", "person", "name")}
+    where = f": {output}" if output is not None else ""
+    click.echo(
+        f"learned {len(entries)} names ({counts['handle']} user names, {counts['person']} "
+        f"people, {counts['name']} other names) from {len(texts)} documents{where}",
+        err=True,
+    )
+
+
+def _documents(paths: tuple[str, ...]) -> list[str]:
+    """The texts to learn from: files as given (a bad one is a usage error), the text files
+    under folders (one that is too big or not UTF-8 is skipped, with a note)."""
+    texts: list[str] = []
+    total = 0
+    for source in paths:
+        if source != "-" and Path(source).is_dir():
+            for path in _walk(Path(source)):
+                try:
+                    texts.append(_read(str(path)))
+                except UsageError as exc:
+                    click.echo(f"skipped: {exc}", err=True)
+                    continue
+                total += len(texts[-1])
+                if len(texts) > MAX_LEARN_FILES or total > MAX_LEARN_BYTES:
+                    raise UsageError(
+                        f"over {MAX_LEARN_FILES} files or 256 MiB to learn from; give fewer folders"
+                    )
+        else:
+            texts.append(_read(source))
+            total += len(texts[-1])
+    return texts
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Text files under ``folder``, sorted, without hidden files or folders and licences."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        parts = path.relative_to(folder).parts
+        if any(p.startswith(".") for p in parts) or not path.is_file():
+            continue
+        if path.suffix.lower() not in _TEXT_SUFFIXES or path.stem.lower() in _NOT_DOCUMENTS:
+            continue
+        found.append(path)
+    return found
+
+
+SUBCOMMANDS: dict[str, click.Command] = {"learn": learn}
+lint = LintGroup(
+    "lint",
+    default=check,
+    commands=SUBCOMMANDS,
+    help=check.help,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)

@@ -4,11 +4,14 @@ variables, validated; a malformed file names the file, the line and the problem.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
-from foundation_support import fails, ok
+from config_support import accepted_keys
+from foundation_support import fails, invoke, ok
 
+from comms.bootstrap import Runtime
 from comms.errors import ConfigError
 from comms.settings import load_settings
 
@@ -175,3 +178,113 @@ def test_templates_dir_from_config_is_relative_to_the_file(
     monkeypatch.setenv("COMMS_CONFIG", str(conf / "comms.toml"))
     data = json.loads(ok(["templates", "show", "update", "--format", "json"]).stdout)
     assert data["source"] == str(conf / "team" / "update.txt.j2")
+
+
+# -- the whole file is checked at load, not when a table is first used -------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "needle"),
+    [
+        ('[send]\nconcurrency = "eight"\n', 2, "concurrency"),
+        ("[send]\nconcurrency = 100\n", 2, "concurrency"),
+        ('[send]\nchanels = ["zendesk"]\n', 2, "unknown key 'send.chanels'"),
+        ('[send]\nchannels = ["pigeon"]\n', 2, "channels"),
+        ('author = "x"\n[review]\nrequired_for = ["S9"]\n', 3, "required_for"),
+        ("[review]\nsirt_for_security = 1\n", 2, "sirt_for_security"),
+        ('[cadence]\nreminder_lead = "soon"\n', 2, "reminder_lead"),
+        ("[cadence]\nreminder_lead = true\n", 2, "reminder_lead"),
+        ('[cadence]\nquiet_hours = "late"\n', 2, "quiet_hours"),
+        ('[alerts]\nsinks = "stdout"\n', 2, "sinks"),
+        ('[alerts]\nsink = ["stdout"]\n', 2, "unknown key 'alerts.sink'"),
+        ('[switchboard]\nbase_url = "http://x"\ntimeout_seconds = "10s"\n', 3, "timeout_seconds"),
+        ("[switchboard]\nverify_first = 1\n", 2, "verify_first"),
+        ('[zendesk]\nsubdomain = "acme"\nmax_attempts = "four"\n', 3, "max_attempts"),
+        ('[zendesk]\nsubdomian = "acme"\n', 2, "unknown key 'zendesk.subdomian'"),
+        ('[lint]\nrules = { "Impact.Jargn" = "off" }\n', 2, "Impact.Jargn"),
+        ('[lint]\nrules = { "Impact.Jargon" = "loud" }\n', 2, "rules"),
+        ('[lint]\nfail_level = "fatal"\n', 2, "fail_level"),
+        ("[lint]\nroster = [1, 2]\n", 2, "roster"),
+        ('lint.fail_level = "fatal"\n', 1, "fail_level"),
+        ('[lint]\nrules."Impact.Jargn" = "off"\n', 2, "Impact.Jargn"),
+    ],
+)
+def test_every_table_is_checked_at_load(
+    tmp_path: Path, content: str, line: int, needle: str
+) -> None:
+    """A wrong type, an unknown key or an unknown rule id fails the first command that reads
+    the file, naming the line, instead of passing until the table is used mid-incident."""
+    (tmp_path / "comms.toml").write_text(content, encoding="utf-8")
+    fails(["incident", "list"], 3, f"comms.toml:{line}: ", needle)
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        Runtime().settings  # noqa: B018  (the library path checks the same)
+
+
+def test_unknown_rule_id_suggests_the_known_one(tmp_path: Path) -> None:
+    (tmp_path / "comms.toml").write_text(
+        '[lint]\nrules = { "Impact.Jargn" = "off" }\n', encoding="utf-8"
+    )
+    fails(["lint", "-"], 3, "Impact.Jargn", "Impact.Jargon", input="We are investigating.\n")
+
+
+def test_rule_ids_of_extra_packs_are_known(tmp_path: Path) -> None:
+    (tmp_path / "team.toml").write_text(
+        '[pack]\nname = "team"\n\n[[rule]]\nid = "Team.Codename"\nkind = "existence"\n'
+        'level = "error"\nmessage = "internal codename"\ntokens = ["bluebird"]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "comms.toml").write_text(
+        '[lint]\npacks = ["team.toml"]\nrules = { "Team.Codename" = "warning" }\n',
+        encoding="utf-8",
+    )
+    ok(["incident", "list"])
+    result = invoke(["lint", "-"], input="Bluebird is down.\n")
+    assert "warning Team.Codename" in result.stdout, result.output
+
+
+def test_good_tables_still_load(tmp_path: Path) -> None:
+    (tmp_path / "comms.toml").write_text(
+        '[send]\nchannels = ["switchboard", "zendesk"]\nconcurrency = 4\n'
+        '[review]\nrequired_for = ["S1"]\nsirt_for_security = false\ns1_timeout_minutes = 20\n'
+        '[cadence]\nreminder_lead = "15m"\nrca_within = 10080\nquiet_hours = "22:00-07:00"\n'
+        '[cadence.gap]\nS1 = "30m"\nS2 = { default = "2h", monitoring = "off" }\n'
+        '[alerts]\nsinks = ["stdout"]\n'
+        '[switchboard]\nbase_url = "http://127.0.0.1:1"\ntimeout_seconds = 2.5\nmax_attempts = 3\n'
+        '[zendesk]\nsubdomain = "acme"\nemail = "a@acme.example"\nrate_per_minute = 100\n'
+        '[lint]\nrules = { "Impact.Jargon" = "off" }\nfail_level = "warning"\n',
+        encoding="utf-8",
+    )
+    ok(["incident", "list"])
+
+
+@pytest.mark.parametrize("where", ["working", "user"])
+def test_a_directory_named_comms_toml_is_an_error(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path if where == "working" else tmp_path / "home" / "config" / "comms"
+    (folder / "comms.toml").mkdir(parents=True)
+    line = fails(["incident", "list"], 3, "comms.toml", "is a directory")
+    assert str(folder / "comms.toml") in line or where == "working"
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings()
+
+
+def test_comms_config_naming_a_device_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMMS_CONFIG", "/dev/zero")
+    fails(["incident", "list"], 3, "/dev/zero", "not a regular file")
+
+
+def test_a_huge_config_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "comms.toml").write_text("# " + "x" * (2 * 1024 * 1024) + "\n", encoding="utf-8")
+    fails(["incident", "list"], 3, "comms.toml", "1 MiB")
+
+
+def test_the_load_time_schema_names_every_key_the_validators_accept() -> None:
+    """settings.SCHEMA (the cheap type check every command runs) and the full checks in
+    bootstrap.TABLE_CHECKS accept the same keys: neither can drift from the other."""
+    from comms.bootstrap import TABLE_CHECKS
+    from comms.settings import SCHEMA
+
+    assert set(SCHEMA) == set(TABLE_CHECKS)
+    for table in TABLE_CHECKS:
+        assert sorted(SCHEMA[table]) == sorted(accepted_keys(table)), table

@@ -209,3 +209,44 @@ def test_subprocess_round_trip(tmp_path: Path) -> None:
         "Leak.BareHost",
         "Leak.IPAddress",
     }
+
+
+# -- input over the cap: reading stops there ----------------------------------------------
+
+
+def test_an_endless_input_stops_at_the_cap(tmp_path: Path) -> None:
+    """`comms lint /dev/zero` used to read until killed; it stops past 1 MiB, exit 2."""
+    comms = str(Path(sys.executable).with_name("comms"))
+    for args, stdin in ((["/dev/zero"], None), (["-"], "/dev/zero")):
+        with open(stdin or "/dev/null", "rb") as feed:
+            done = subprocess.run(
+                [comms, "lint", *args], stdin=feed, capture_output=True, text=True, timeout=30
+            )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert "1 MiB" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_file_over_the_cap_is_refused_one_at_the_cap_is_read(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from comms.limits import MAX_INPUT_BYTES
+
+    line = "Our engineers are investigating.\n"
+    fits = write(tmp_path, "fits.txt", line * (MAX_INPUT_BYTES // len(line)))
+    over = write(tmp_path, "over.txt", line * (MAX_INPUT_BYTES // len(line) + 1))
+    result = runner.invoke(lint, [str(over)])
+    assert result.exit_code == 2
+    assert "over.txt" in result.output
+    assert "1 MiB" in result.output
+    result = runner.invoke(lint, ["-"], input=over.read_text(encoding="utf-8"))
+    assert result.exit_code == 2
+    assert "standard input" in result.output
+    assert runner.invoke(lint, [str(fits)], catch_exceptions=False).exit_code in (0, 1)
+
+
+def test_a_config_path_the_system_refuses_is_one_line(runner: CliRunner) -> None:
+    result = runner.invoke(lint, ["--config", "x" * 300, "-"], input="hi\n")
+    assert result.exit_code == 2
+    assert "File name too long" in result.output
