@@ -21,14 +21,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import secrets
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from comms.errors import NotFoundError, UsageError
+from comms.errors import NotFoundError, TransitionError, UsageError
 from comms.models import (
     Delivery,
     Draft,
@@ -43,6 +44,7 @@ from comms.models import (
     Status,
     Tenant,
 )
+from comms.ports import Page, check_page
 from comms.records import ClockRow
 from comms.times import from_iso, isoformat, utc
 
@@ -50,9 +52,13 @@ if TYPE_CHECKING:
     from comms.alerts import Action, Key
     from comms.alerts import AlertState as AlertRecord
     from comms.bootstrap import DatabaseURL
+    from comms.cadence import Horizon
     from comms.ports import AlertState, Store
 
 CLOCK_COLUMNS = ("engaged_at", "rca_internal_at", "rca_external_at")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _STORES: dict[str, MemoryStore] = {}
 _STORES_LOCK = threading.Lock()
@@ -76,6 +82,12 @@ def discard(name: str) -> None:
     """Forget the store called ``name`` (the next open starts empty)."""
     with _STORES_LOCK:
         _STORES.pop(name, None)
+
+
+def _page(rows: list[R], limit: int | None, offset: int, read: Callable[[R], T]) -> Page[T]:
+    """The page of ``rows`` from ``offset``, read; ``more`` when rows remain after it."""
+    end = len(rows) if limit is None else offset + limit
+    return Page((read(row) for row in rows[offset:end]), more=end < len(rows))
 
 
 def _json(value: Any) -> str:
@@ -278,6 +290,7 @@ class MemoryStore:
 
     def __init__(self, name: str = "default") -> None:
         self.name = name
+        self._store_id = secrets.token_hex(8)  # made once: a new store is a new namespace
         self._tables = _Tables()
         self._lock = threading.RLock()
         self._depth = 0  # nesting of transaction(); only the lock holder touches it
@@ -320,6 +333,10 @@ class MemoryStore:
                 raise
             finally:
                 self._depth = 0
+
+    def store_id(self) -> str:
+        """This store's id (``DeliveryLedger.store_id``), made when it was created."""
+        return self._store_id
 
     def _log(self, ref: str, type_: str, actor: str, at: datetime, data: dict[str, Any]) -> int:
         events = self._tables.events
@@ -429,12 +446,16 @@ class MemoryStore:
             )
         return row.model()
 
-    def list_incidents(self, *, open_only: bool = False) -> list[Incident]:
-        """Incidents, newest first."""
+    def list_incidents(
+        self, *, open_only: bool = False, limit: int | None = None, offset: int = 0
+    ) -> Page[Incident]:
+        """Incidents, newest first, a page at a time (nothing held here is unreadable)."""
+        check_page(limit, offset)
         with self._lock:
             rows = list(self._tables.incidents.values())
         rows.sort(key=lambda row: row.seq, reverse=True)
-        return [r.model() for r in rows if not open_only or r.status is not Status.RESOLVED]
+        wanted = [r for r in rows if not open_only or r.status is not Status.RESOLVED]
+        return _page(wanted, limit, offset, _IncidentRow.model)
 
     def update_incident(
         self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
@@ -501,14 +522,39 @@ class MemoryStore:
         open_only: bool = True,
         rca_severities: tuple[str, ...] = (),
         resolved_since: datetime | None = None,
+        horizon: Horizon | None = None,
     ) -> list[ClockRow]:
         """Every incident's clocks, oldest first (``ClockSource`` and ``AlertState``).
 
         ``open_only`` keeps open incidents, plus resolved ones of ``rca_severities`` with an
-        RCA outstanding and those whose status changed at or after ``resolved_since``.
+        RCA outstanding and those whose status changed at or after ``resolved_since``;
+        ``horizon`` keeps only the rows it admits.  Pubsec is the incident's flag or any of
+        its tenants' current flags; ``lagging`` comes from the ``update.sent`` events of
+        incidents with several tenants, ``director_engaged_at`` from the first
+        ``director.engaged`` event of one still without a mitigation in sight.
         """
+        from comms.cadence import NO_MITIGATION_IN_SIGHT, parse_promise, tenant_lag
+
         with self._lock:
-            rows = list(self._tables.incidents.values())
+            rows = sorted(self._tables.incidents.values(), key=lambda r: r.seq)
+            pubsec = {
+                t for t, data in self._tables.tenants.items() if json.loads(data).get("pubsec")
+            }
+            updates: dict[str, list[tuple[datetime, list[str] | None, datetime | None]]] = {}
+            escalated: dict[str, datetime] = {}
+            for event in self._tables.events:
+                if event.type == "director.engaged":
+                    escalated.setdefault(event.incident_ref, event.at)
+                if event.type == "update.sent":
+                    data = json.loads(event.data)
+                    reached = data.get("tenants")
+                    updates.setdefault(event.incident_ref, []).append(
+                        (
+                            event.at,
+                            [str(t) for t in reached] if isinstance(reached, list) else None,
+                            parse_promise(data.get("next_update_at"), event.at),
+                        )
+                    )
 
         def wanted(row: _IncidentRow) -> bool:
             if not open_only or row.status is not Status.RESOLVED:
@@ -521,7 +567,35 @@ class MemoryStore:
             recent = resolved_since is not None and row.status_changed_at >= resolved_since
             return rca_owed or recent
 
-        return [row.clock_row() for row in sorted(rows, key=lambda r: r.seq) if wanted(row)]
+        out = []
+        for row in rows:
+            if not wanted(row):
+                continue
+            plain = row.clock_row()
+            clock = plain._replace(
+                pubsec=plain.pubsec or not pubsec.isdisjoint(plain.tenants),
+                director_engaged_at=escalated.get(row.ref)
+                if row.status.value in NO_MITIGATION_IN_SIGHT and row.mitigated_at is None
+                else None,
+                # Only several tenants can disagree (as the SQLite readers see it).
+                lagging=tenant_lag(
+                    plain.tenants,
+                    plain.last_update_at,
+                    plain.promised_update_at,
+                    updates.get(row.ref, ()),
+                )
+                if len(plain.tenants) > 1
+                else (),
+            )
+            if horizon is None or horizon.admits(clock):
+                out.append(clock)
+        return out
+
+    def tracked(
+        self, *, rca_severities: tuple[str, ...] = (), resolved_since: datetime | None = None
+    ) -> int:
+        """How many rows ``clock_rows`` returns with these arguments and no horizon."""
+        return len(self.clock_rows(rca_severities=rca_severities, resolved_since=resolved_since))
 
     def incident_exists(self, ref: str) -> bool:
         """Whether the incident ``ref`` is stored."""
@@ -544,11 +618,25 @@ class MemoryStore:
         edited: bool = False,
         findings: list[dict[str, Any]] | None = None,
     ) -> Draft:
-        """Store a new revision (a new draft when ``draft_id`` is None); resets review."""
+        """Store a new revision; resets review.  ``draft_id`` None joins the incident's open
+        draft of ``kind``, else starts one."""
         at = utc(now)
         with self.transaction():
             tables = self._tables
             previous_state: str | None
+            if draft_id is None:
+                # The incident's open draft of this kind, if any, takes the revision: as
+                # SqliteStore's unique index keeps it, there is never a second one.
+                draft_id = next(
+                    (
+                        row.id
+                        for row in tables.drafts.values()
+                        if row.incident_ref == incident_ref
+                        and row.kind == kind
+                        and row.state is not DraftState.SENT
+                    ),
+                    None,
+                )
             if draft_id is None:
                 draft_id = len(tables.drafts) + 1
                 tables.drafts[draft_id] = _DraftRow(
@@ -557,6 +645,10 @@ class MemoryStore:
                 number, previous_state = 1, None
             else:
                 old = self._draft_row(draft_id)
+                if old.state is DraftState.SENT:
+                    raise TransitionError(
+                        f"draft {draft_id} was already sent; draft the next message instead"
+                    )
                 previous_state = old.state.value
                 number = tables.revisions[draft_id][-1].number + 1
                 # Any new text voids an earlier review: the draft goes back to 'draft'.
@@ -603,16 +695,25 @@ class MemoryStore:
             return self._draft(draft_id)
 
     def list_drafts(
-        self, *, incident_ref: str | None = None, state: DraftState | None = None
-    ) -> list[Draft]:
-        """Drafts, oldest first."""
+        self,
+        *,
+        incident_ref: str | None = None,
+        state: DraftState | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Page[Draft]:
+        """Drafts, oldest (or newest) first, a page at a time."""
+        check_page(limit, offset)
         with self._lock:
-            return [
-                self._draft(row.id)
-                for row in sorted(self._tables.drafts.values(), key=lambda r: r.id)
+            rows = sorted(self._tables.drafts.values(), key=lambda r: r.id, reverse=newest_first)
+            wanted = [
+                row.id
+                for row in rows
                 if (incident_ref is None or row.incident_ref == incident_ref)
                 and (state is None or row.state == state)
             ]
+            return _page(wanted, limit, offset, self._draft)
 
     def revisions(self, draft_id: int) -> list[Revision]:
         """Every revision of a draft, oldest first."""
@@ -692,18 +793,44 @@ class MemoryStore:
     # -- deliveries -----------------------------------------------------------------------
 
     def plan_deliveries(
-        self, planned: Sequence[Delivery], *, actor: str, now: datetime
+        self,
+        planned: Sequence[Delivery],
+        *,
+        actor: str,
+        now: datetime,
+        retry_failed: bool = False,
     ) -> list[Delivery]:
         """Store delivery intents before any request goes out; existing keys are kept.
 
         Returns the stored rows for every planned key, so a repeated send sees what an
-        earlier run already did.
+        earlier run already did.  With ``retry_failed`` a failed one is pending again (its
+        attempts and last error kept) and ``delivery.reopened`` is logged.
         """
         at = utc(now)
         with self.transaction():
             rows = self._tables.deliveries
             for d in planned:
-                if d.idempotency_key in rows:
+                stored = rows.get(d.idempotency_key)
+                if stored is not None and retry_failed and stored.state == "failed":
+                    rows[d.idempotency_key] = dataclasses.replace(
+                        stored, state="pending", updated_at=at
+                    )
+                    self._log(
+                        d.incident_ref,
+                        "delivery.reopened",
+                        actor,
+                        now,
+                        {
+                            "draft_id": d.draft_id,
+                            "revision": d.revision,
+                            "tenant": d.tenant,
+                            "channel": d.channel,
+                            "idempotency_key": d.idempotency_key,
+                            "attempts": stored.attempts,
+                            "last_error": stored.error,
+                        },
+                    )
+                if stored is not None:
                     continue
                 rows[d.idempotency_key] = _DeliveryRow(
                     d.idempotency_key,
@@ -814,7 +941,8 @@ class MemoryStore:
         """Record a receipt (delivered), a final failure, or a retryable error (pending).
 
         A delivered row is never changed again, and an error from ``owner`` only counts
-        while ``owner`` still holds the lease (``None`` for rows nobody claimed).
+        while ``owner`` still holds the lease (``None`` for rows nobody claimed).  A receipt
+        keeps the row's last error; an error's event carries the attempts made so far.
         """
         state = "delivered" if receipt is not None else ("failed" if final else "pending")
         with self.transaction():
@@ -828,7 +956,7 @@ class MemoryStore:
                 lease_until=None,
                 external_id=receipt.external_id if receipt else row.external_id,
                 receipt=json.dumps(receipt.to_dict()) if receipt else row.receipt,
-                error=error,
+                error=error if error is not None else row.error,
                 updated_at=utc(now),
             )
             self._tables.deliveries[key] = row
@@ -842,7 +970,7 @@ class MemoryStore:
             if receipt is not None:
                 data.update(external_id=receipt.external_id, text_sha256=receipt.text_sha256)
             else:
-                data["error"] = error
+                data.update(error=error, attempts=row.attempts)
             kind = "retry" if state == "pending" else state
             self._log(row.incident_ref, f"delivery.{kind}", actor, now, data)
         return row.model()

@@ -20,14 +20,15 @@ the state never disagree; ``transaction()`` joins several changes into one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from comms.alerts import Action, Key
     from comms.alerts import AlertState as AlertRecord
+    from comms.cadence import Horizon
     from comms.models import (
         Delivery,
         Draft,
@@ -45,6 +46,29 @@ if TYPE_CHECKING:
 
 # The clock every use case is given: a timezone-aware UTC "now".
 Clock = Callable[[], datetime]
+
+T = TypeVar("T")
+
+
+class Page(list[T]):
+    """What a listing returns: the records read (a list), plus ``more`` (rows after this page
+    remain) and ``skipped`` (references of stored rows that could not be read, e.g. written
+    by hand or by an older version; the listing goes on without them)."""
+
+    def __init__(
+        self, items: Iterable[T] = (), *, more: bool = False, skipped: Sequence[str] = ()
+    ) -> None:
+        super().__init__(items)
+        self.more = more
+        self.skipped = tuple(skipped)
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    """``ValueError`` unless ``limit`` (None: no limit) and ``offset`` make a page."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (None for no limit), not {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, not {offset}")
 
 
 class TenantStore(Protocol):
@@ -84,8 +108,13 @@ class IncidentStore(Protocol):
     def get_incident(self, ref: str) -> Incident:
         """Return an incident or raise ``NotFoundError``."""
 
-    def list_incidents(self, *, open_only: bool = False) -> list[Incident]:
-        """Incidents, newest first."""
+    def list_incidents(
+        self, *, open_only: bool = False, limit: int | None = None, offset: int = 0
+    ) -> Page[Incident]:
+        """Incidents, newest first: ``limit`` of them (None: all) after the first ``offset``.
+
+        A stored row that cannot be read is left out and named in ``skipped``.
+        """
 
     def update_incident(
         self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
@@ -127,15 +156,29 @@ class DraftStore(Protocol):
         edited: bool = False,
         findings: list[dict[str, Any]] | None = None,
     ) -> Draft:
-        """Store a new revision (a new draft when ``draft_id`` is None); resets review."""
+        """Store a new revision; resets review.
+
+        With ``draft_id`` None the revision joins the incident's open (not yet sent) draft
+        of ``kind`` if there is one, else starts a new draft: an incident never has two
+        open drafts of one kind, however many writers draft at once.  A ``draft_id`` no
+        store could hold (past 64 bits) is not found, like any unknown one.
+        """
 
     def get_draft(self, draft_id: int) -> Draft:
         """Return a draft with its latest revision or raise ``NotFoundError``."""
 
     def list_drafts(
-        self, *, incident_ref: str | None = None, state: DraftState | None = None
-    ) -> list[Draft]:
-        """Drafts, oldest first."""
+        self,
+        *,
+        incident_ref: str | None = None,
+        state: DraftState | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Page[Draft]:
+        """Drafts, oldest first (newest first if asked): ``limit`` of them (None: all) after
+        the first ``offset``.  An unreadable stored draft is left out and named (its id) in
+        ``skipped``."""
 
     def revisions(self, draft_id: int) -> list[Revision]:
         """Every revision of a draft, oldest first."""
@@ -166,11 +209,25 @@ class ReviewStore(Protocol):
 class DeliveryLedger(Protocol):
     """The exactly-once ledger: intents stored before any request, leased while in flight."""
 
+    def store_id(self) -> str:
+        """This store's id, made once when the store was created and never changed: the
+        namespace of its idempotency keys, so that another store's (or a rebuilt one's)
+        draft 1 never reuses this one's keys at a channel."""
+
     def plan_deliveries(
-        self, planned: Sequence[Delivery], *, actor: str, now: datetime
+        self,
+        planned: Sequence[Delivery],
+        *,
+        actor: str,
+        now: datetime,
+        retry_failed: bool = False,
     ) -> list[Delivery]:
         """Store the intents not stored yet (logging ``delivery.planned``); return the stored
-        row of every planned key, so a repeated send sees what an earlier run did."""
+        row of every planned key, so a repeated send sees what an earlier run did.
+
+        With ``retry_failed`` a planned key whose delivery failed (the channel refused it, so
+        nothing was posted) is pending again, its attempts and last error kept, and
+        ``delivery.reopened`` is logged; a delivered row never changes."""
 
     def get_delivery(self, key: str) -> Delivery:
         """The delivery with idempotency key ``key`` or ``NotFoundError``."""
@@ -213,7 +270,8 @@ class DeliveryLedger(Protocol):
         """Record a receipt (delivered), a final failure, or a retryable error (pending).
 
         A delivered row never changes again; an error from an ``owner`` that lost the lease
-        changes nothing."""
+        changes nothing.  A receipt keeps the row's last error on record; an error's event
+        carries the attempts made so far."""
 
 
 class ClockSource(Protocol):
@@ -247,9 +305,17 @@ class AlertState(Protocol):
         open_only: bool = True,
         rca_severities: tuple[str, ...] = (),
         resolved_since: datetime | None = None,
+        horizon: Horizon | None = None,
     ) -> list[ClockRow] | None:
         """The store's clock rows, plus resolved incidents whose final update or RCA may
-        still be owed; None when the store has no schema yet."""
+        still be owed; None when the store has no schema yet.  With ``horizon``, at least
+        the rows it admits (rows it does not admit may be left out)."""
+
+    def tracked(
+        self, *, rca_severities: tuple[str, ...] = (), resolved_since: datetime | None = None
+    ) -> int:
+        """How many rows ``clock_rows`` returns with these arguments and no horizon (0 when
+        the store has no schema yet)."""
 
     def incident_exists(self, ref: str) -> bool | None:
         """True or False, or None when the store has no schema yet."""
@@ -307,6 +373,22 @@ class Publisher(Protocol):
         ``kind`` picks the channel's template; ``previous`` is this channel's latest receipt
         for the same incident and tenant (Zendesk replies on its ticket).  Raises
         ``PublishError``, whose ``retryable`` says whether calling again may succeed.
+        """
+
+    def find_delivery(
+        self,
+        *,
+        incident: Incident,
+        tenant: Tenant,
+        idempotency_key: str,
+        previous: Receipt | None,
+    ) -> Receipt | None:
+        """The receipt of a message already delivered under ``idempotency_key``, read from
+        the channel itself, or None when nothing landed under it.
+
+        Asked before a delivery that was attempted before is posted again: the channel may
+        have forgotten the key since (idempotency keys expire), so only looking tells.
+        ``previous`` is what ``publish`` is given.  Posts nothing; raises ``PublishError``.
         """
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from comms.errors import TransitionError, UsageError
+from comms.limits import MAX_MESSAGE_BYTES, check_size
 from comms.models import (
     Draft,
     DraftState,
@@ -80,6 +81,7 @@ def open_incident(
     ref: str | None = None,
 ) -> Incident:
     """Open an incident for known tenants; pubsec follows the tenants' flags."""
+    check_size("--title", title)
     title = " ".join(title.split())  # one line: it heads the timeline and the drafts' subjects
     if not title:
         raise UsageError("the incident needs a --title describing the customer impact")
@@ -254,7 +256,7 @@ def update_incident(
     if severity is not None and severity is not incident.severity:
         changes["severity"] = severity
         data["severity"] = {"from": incident.severity.value, "to": severity.value}
-    title = " ".join(title.split()) if title is not None else None
+    title = " ".join(check_size("--title", title).split()) if title is not None else None
     if title and title != incident.title:
         changes["title"] = title
         data["title"] = {"from": incident.title, "to": title}
@@ -353,9 +355,12 @@ def compose(
     else:
         base = carried_values(store, ref, renderer, kind, now)
         carried = {k: v for k, v in base.items() if k not in values}
+    for name, value in values.items():
+        check_size(f"the value of '{name}'", value)
     merged = {**base, **values}
     context = automatic_context(incident=incident, now=now, interval_minutes=interval_minutes)
     rendered = renderer.render(kind.value, merged, context, now)
+    check_size("the message", _text(rendered.subject, rendered.body), MAX_MESSAGE_BYTES)
     spec = renderer.spec(kind.value)
     normalised = _normalise(rendered.variables, spec, now)
     if spec.variable("next_update") and "next_update" not in normalised and context["next_update"]:
@@ -371,10 +376,12 @@ def compose(
         if from_iso(normalised["window_end"]) <= from_iso(normalised["window_start"]):
             raise UsageError("window_end must be after window_start; check both times (UTC)")
     findings = check(_text(rendered.subject, rendered.body), kind.value, incident) if check else []
+    # The store picks the draft: the open one of this kind if there is one by now (another
+    # writer may have started it, or sent ``existing``, since it was read), else a new one.
     draft = store.add_revision(
         incident_ref=ref,
         kind=kind,
-        draft_id=existing.id if existing else None,
+        draft_id=None,
         subject=rendered.subject,
         body=rendered.body,
         variables=normalised,
@@ -426,6 +433,7 @@ def edit(
     draft = store.get_draft(draft_id)
     if draft.state is DraftState.SENT:
         raise TransitionError(f"draft {draft_id} was already sent; draft the next message instead")
+    check_size("the edited message", text, MAX_MESSAGE_BYTES)
     subject, body = split_edited(text)
     if subject == draft.revision.subject and body == draft.revision.body:
         return None
@@ -548,7 +556,8 @@ def timeline(store: Store, ref: str, *, policy: Policy, now: datetime) -> Timeli
             key = (int(event.data.get("draft_id", 0)), int(event.data.get("revision", 0)))
             rev = revision(store, key[0], key[1])
             texts[key] = _text(rev.subject, rev.body)
-    return Timeline(incident, events, texts, cadence_report(incident, events, policy, now))
+    report = cadence_report(incident, events, policy, now, texts=texts)
+    return Timeline(incident, events, texts, report)
 
 
 def timeline_markdown(
@@ -612,6 +621,8 @@ def _describe(event: Event) -> str:
             text = f"review skipped for draft {d.get('draft_id')} r{d.get('revision')}: {d.get('reason')}"
         case "gdcmoc.engaged":
             text = f"GDCMOC engaged ({d.get('by')})"
+        case "director.engaged":
+            text = f"escalated to the Dedicated Director ({d.get('by', event.actor)})"
         case _:
             extra = ", ".join(f"{k}={v}" for k, v in d.items())
             text = f"{event.type}" + (f": {extra}" if extra else "")

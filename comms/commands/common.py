@@ -7,18 +7,21 @@ Every command gets its store, publishers, sinks, clock and settings from one
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from comms.bootstrap import Runtime
     from comms.lint.config import LintConfig
-    from comms.ports import Store
+    from comms.ports import Page, Store
     from comms.render import Renderer
     from comms.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 FORMAT_OPTION = click.option(
     "--format",
@@ -28,6 +31,61 @@ FORMAT_OPTION = click.option(
     show_default=True,
     help="Output for people (text) or scripts (json).",
 )
+
+
+class Whole(click.IntRange):
+    """A whole number in a range; says "not a valid integer" (not "integer range")."""
+
+    name = "integer"
+
+
+# The largest number a store holds (SQLite's INTEGER is 64 bits).
+LARGEST = 2**63 - 1
+# A draft or revision number as typed: 99999999999999999999 is one usage line, never an
+# overflow deep inside.
+RECORD_ID = Whole(1, LARGEST)
+
+# Listings show a page at a time, newest first: a store keeps years of incidents.
+PAGE_SIZE = 50
+
+
+def page_options(what: str) -> Callable[[F], F]:
+    """``--limit`` and ``--offset`` for a listing of ``what`` (``--all`` is the command's)."""
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--offset",
+            type=Whole(0, LARGEST),
+            default=0,
+            help=f"Skip this many {what} first (the next page).",
+        )(command)
+        return click.option(
+            "--limit",
+            type=Whole(1, LARGEST),
+            default=PAGE_SIZE,
+            show_default=True,
+            help=f"Show at most this many {what}.",
+        )(command)
+
+    return decorate
+
+
+def page_notes(page: Page[Any], what: str, *, limit: int | None, offset: int) -> None:
+    """On stderr, so that stdout stays the listing: the stored rows that could not be read
+    (one line naming them), and how to see the next page."""
+    if page.skipped:
+        names = ", ".join(page.skipped)
+        click.echo(
+            f"warning: skipped {what.rstrip('s') if len(page.skipped) == 1 else what} {names}: "
+            "stored in a form this comms cannot read",
+            err=True,
+        )
+    if page.more and limit is not None:
+        click.echo(
+            f"(more {what}: --offset {offset + limit} shows the next {limit}, --all every one)",
+            err=True,
+        )
+
 
 _KEY = "comms.runtime"
 

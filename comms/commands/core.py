@@ -16,8 +16,10 @@ from comms.errors import MissingVariablesError, UsageError
 from comms.models import DraftState, MessageKind, Severity, Status
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from comms.bootstrap import Runtime
-    from comms.models import Draft
+    from comms.models import Draft, Incident
     from comms.service import Checker, Composed
 
 
@@ -64,6 +66,9 @@ def tenants() -> None:
 @click.option(
     "--alias", "aliases", multiple=True, help="Another name the customer goes by (repeatable)."
 )
+@click.option(
+    "--update", is_flag=True, help="Replace the stored tenant of this id with exactly these values."
+)
 def tenants_add(
     tenant_id: str,
     name: str,
@@ -74,18 +79,24 @@ def tenants_add(
     csm: str | None,
     ase: str | None,
     aliases: tuple[str, ...],
+    update: bool,
 ) -> None:
-    """Add or replace a tenant.
+    """Add a tenant; --update replaces an existing one (without it, an existing id is refused).
+
+    The URL must be http:// or https:// with a host; e-mail addresses look like
+    ops@acme.example; each value is at most 64 KiB.
 
     \b
     Example:
       comms tenants add acme --name "Acme Corp" --contact ops@acme.example
+      comms tenants add acme --name "Acme Corp" --url https://acme.gitlab-dedicated.com --update
     """
     from comms.models import Contact, Tenant
+    from comms.tenants import add_tenant
 
-    people = [Contact(email=c) for c in contacts]
-    people += [Contact(email=e, role=r) for e, r in ((csm, "csm"), (ase, "ase")) if e]
     try:
+        people = [Contact(email=c) for c in contacts]
+        people += [Contact(email=e, role=r) for e, r in ((csm, "csm"), (ase, "ase")) if e]
         tenant = Tenant(
             id=tenant_id,
             name=name,
@@ -97,8 +108,8 @@ def tenants_add(
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    common.store().put_tenant(tenant)
-    click.echo(f"tenant {tenant.id} ({tenant.name}) saved")
+    replaced = add_tenant(common.store(), tenant, update=update)
+    click.echo(f"tenant {tenant.id} ({tenant.name}) {'updated' if replaced else 'saved'}")
 
 
 @tenants.command("import")
@@ -257,23 +268,36 @@ def incident_open(
 
 
 @incident.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
+@click.option("--resolved", is_flag=True, help="Include resolved incidents.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Every incident, resolved ones too, without paging."
+)
+@common.page_options("incidents")
 @FORMAT_OPTION
-def incident_list(show_all: bool, fmt: str) -> None:
-    """List open incidents (newest first).
+def incident_list(resolved: bool, show_all: bool, limit: int, offset: int, fmt: str) -> None:
+    """List open incidents, newest first, a page at a time (--limit, --offset).
 
     \b
     Example:
+      comms incident list --resolved --limit 20
       comms incident list --all --format json
     """
-    found = common.store().list_incidents(open_only=not show_all)
+    size = None if show_all else limit
+    found = common.store().list_incidents(
+        open_only=not (resolved or show_all), limit=size, offset=offset
+    )
     if fmt == "json":
         emit_json([dump(i) for i in found])
-        return
-    if not found:
-        click.echo("no open incidents" if not show_all else "no incidents")
+    else:
+        _echo_incidents(found, "no incidents" if resolved or show_all else "no open incidents")
+    common.page_notes(found, "incidents", limit=size, offset=offset)
+
+
+def _echo_incidents(found: Sequence[Incident], empty: str) -> None:
     from comms.times import format_time
 
+    if not found:
+        click.echo(empty)
     for i in found:
         click.echo(
             f"{i.ref:<10} {i.severity.value} {i.status.value:<13} {format_time(i.started_at)}  {i.title}  [{', '.join(i.tenants)}]"
@@ -293,6 +317,7 @@ def incident_show(ref: str, fmt: str) -> None:
     store = common.store()
     found = store.get_incident(ref)
     drafts = store.list_drafts(incident_ref=ref)
+    common.page_notes(drafts, "drafts", limit=None, offset=0)
     if fmt == "json":
         emit_json({**dump(found), "drafts": [_draft_summary(d) for d in drafts]})
         return
@@ -333,6 +358,41 @@ def incident_engage(ref: str) -> None:
     runtime = common.runtime()
     service.engage(runtime.store, ref, now=runtime.now(), actor=runtime.actor)
     click.echo(f"{ref}: GDCMOC engaged ({runtime.actor})")
+
+
+@incident.command("escalate")
+@click.argument("ref")
+@click.option(
+    "--director",
+    is_flag=True,
+    help="The Dedicated Director was engaged (S1 over 1 hour without mitigation, heavy "
+    "coordination, or a customer escalation).",
+)
+def incident_escalate(ref: str, director: bool) -> None:
+    """Record an escalation now; --director stops the Director clock.
+
+    Recorded once: a second run says when it was recorded and by whom.
+
+    \b
+    Example:
+      comms incident escalate INC-1 --director
+    """
+    from comms import watch
+    from comms.times import format_time
+
+    if not director:
+        raise UsageError("say who was engaged: --director (the escalation comms tracks)")
+    runtime = common.runtime()
+    done = watch.escalate_director(runtime.store, ref, now=runtime.now(), actor=runtime.actor)
+    if done.recorded:
+        click.echo(
+            f"{ref}: Dedicated Director engaged at {format_time(done.at)} ({done.by}); "
+            "the Director clock is stopped."
+        )
+    else:
+        click.echo(
+            f"{ref}: Dedicated Director already engaged at {format_time(done.at)} ({done.by})."
+        )
 
 
 @incident.command("set")
@@ -564,7 +624,7 @@ def draft(
     composed = _compose(runtime, ref, MessageKind(kind), values, holding, check)
     result = composed.draft
     if edit:
-        edited = click.edit(service.message_text(result), extension=".txt", require_save=True)
+        edited = _edit(service.message_text(result), result)
         if edited is not None:
             result = (
                 service.edit(
@@ -670,18 +730,35 @@ def drafts() -> None:
     type=click.Choice(STATES),
     default=None,
 )
+@click.option("--all", "show_all", is_flag=True, help="Every draft, without paging.")
+@common.page_options("drafts")
 @FORMAT_OPTION
-def drafts_list(ref: str | None, state: str | None, fmt: str) -> None:
-    """List drafts, oldest first.
+def drafts_list(
+    ref: str | None, state: str | None, show_all: bool, limit: int, offset: int, fmt: str
+) -> None:
+    """List drafts, newest first, a page at a time (--limit, --offset).
 
     \b
     Example:
       comms drafts list --incident INC-1 --format json
+      comms drafts list --state in-review --all
     """
-    found = common.store().list_drafts(incident_ref=ref, state=DraftState(state) if state else None)
+    size = None if show_all else limit
+    found = common.store().list_drafts(
+        incident_ref=ref,
+        state=DraftState(state) if state else None,
+        newest_first=True,
+        limit=size,
+        offset=offset,
+    )
     if fmt == "json":
         emit_json([_draft_summary(d) for d in found])
-        return
+    else:
+        _echo_drafts(found)
+    common.page_notes(found, "drafts", limit=size, offset=offset)
+
+
+def _echo_drafts(found: Sequence[Draft]) -> None:
     if not found:
         click.echo("no drafts")
     for d in found:
@@ -691,9 +768,12 @@ def drafts_list(ref: str | None, state: str | None, fmt: str) -> None:
 
 
 @drafts.command("show")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.RECORD_ID)
 @click.option(
-    "--revision", type=int, default=None, help="Show this revision instead of the latest."
+    "--revision",
+    type=common.RECORD_ID,
+    default=None,
+    help="Show this revision instead of the latest.",
 )
 @FORMAT_OPTION
 def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
@@ -737,9 +817,9 @@ def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
 
 
 @drafts.command("diff")
-@click.argument("draft_id", type=int)
-@click.argument("old", type=int, required=False)
-@click.argument("new", type=int, required=False)
+@click.argument("draft_id", type=common.RECORD_ID)
+@click.argument("old", type=common.RECORD_ID, required=False)
+@click.argument("new", type=common.RECORD_ID, required=False)
 def drafts_diff(draft_id: int, old: int | None, new: int | None) -> None:
     """Unified diff between two revisions (default: the latest against the one before).
 
@@ -830,8 +910,11 @@ def _assignments(items: tuple[str, ...]) -> dict[str, str]:
 
 
 def _read_data(path: Path) -> Any:
+    from comms.limits import read_capped
+
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # capped: /dev/zero or a huge file stops at 1 MiB
+            text = read_capped(stream, str(path)).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -842,6 +925,21 @@ def _read_data(path: Path) -> Any:
         return tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: {exc}") from exc
+
+
+def _edit(text: str, draft: Draft) -> str | None:
+    """``click.edit``; an editor that cannot start or exits non-zero is one exit-3 line
+    (click would exit 1, which the README keeps for findings)."""
+    from comms.errors import CommsError
+
+    try:
+        return click.edit(text, extension=".txt", require_save=True)
+    except click.ClickException as exc:
+        raise CommsError(
+            f"the editor failed ({exc.message}); draft {draft.id} revision "
+            f"{draft.revision.number} is stored as rendered; set EDITOR (or VISUAL) to an "
+            "editor that works, or drop --edit"
+        ) from None
 
 
 def _read_vars(path: Path) -> dict[str, str]:
@@ -859,4 +957,9 @@ def _read_vars(path: Path) -> dict[str, str]:
 
 
 def _validation(exc: Any) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    def line(error: Any) -> str:
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
+
+    return "; ".join(line(e) for e in exc.errors())

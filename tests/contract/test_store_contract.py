@@ -339,7 +339,7 @@ def test_drafts_are_listed_oldest_first_and_filtered(store: Store) -> None:
     open_incident(store)
     revise(store)
     revise(store, 2, incident_ref="INC-2")
-    revise(store, 3)
+    revise(store, 3, kind=MessageKind.RESOLVED)  # one open draft per incident and kind
     store.set_draft_state(
         3, DraftState.IN_REVIEW, now=NOW + 5 * M, actor="g", event="review.submitted", data={}
     )

@@ -28,6 +28,8 @@ CORE = [
     "errors.py",
     "ports.py",
     "watch.py",
+    "limits.py",
+    "tenants.py",
     "lint",
 ]
 # Longest a click command function may be, body and decorators excluded.

@@ -167,3 +167,56 @@ def test_two_writers_from_an_empty_database(tmp_path: Path) -> None:
         db.close()
     assert seqs == list(range(1, 2 * rounds + 1))
     assert titles == {f"{w} {i}" for w in ("alpha", "beta") for i in range(rounds)}
+
+
+# Two writers drafting the same kind for the same incidents, in the same order: each round
+# the two race to start the incident's first update, which must come out as one draft.
+DRAFTS = textwrap.dedent(
+    """
+    import sys
+    from comms.cli import cli
+    name, rounds = sys.argv[1], int(sys.argv[2])
+    for i in range(1, rounds + 1):
+        args = ["draft", "update", "--incident", f"INC-{i}", "--set", "impact=x",
+                "--set", f"actions={name} {i}"]
+        try:
+            cli.main(args, prog_name="comms", standalone_mode=False)
+        except Exception as exc:
+            sys.exit(f"comms {' '.join(args)}: {type(exc).__name__}: {exc}")
+    """
+)
+
+
+def test_two_writers_drafting_one_kind_at_once_make_one_draft(tmp_path: Path) -> None:
+    rounds = 40
+    db_path = tmp_path / "drafts.db"
+    env = {**os.environ, "COMMS_NOW": NOW_ISO, "COMMS_DATABASE_URL": str(db_path)}
+    setup = textwrap.dedent(
+        f"""
+        from comms.cli import cli
+        def run(*args):
+            cli.main(list(args), prog_name="comms", standalone_mode=False)
+        run("tenants", "add", "acme", "--name", "Acme")
+        for i in range({rounds}):
+            run("incident", "open", "--tenant", "acme", "--severity", "S1", "--title", f"t {{i}}")
+        """
+    )
+    finish([start([setup], env, tmp_path)])
+    procs = [start([DRAFTS, name, str(rounds)], env, tmp_path) for name in ("alpha", "beta")]
+    finish(procs)
+    db = sqlite3.connect(db_path)
+    try:
+        per_incident = dict(
+            db.execute(
+                "SELECT incident_ref, COUNT(*) FROM drafts WHERE kind = 'update' "
+                "GROUP BY incident_ref"
+            ).fetchall()
+        )
+        numbers = db.execute(
+            "SELECT d.incident_ref, group_concat(r.number) FROM drafts d "
+            "JOIN revisions r ON r.draft_id = d.id GROUP BY d.id"
+        ).fetchall()
+    finally:
+        db.close()
+    assert per_incident == {f"INC-{i}": 1 for i in range(1, rounds + 1)}
+    assert sorted(sorted(n.split(",")) for _, n in numbers) == [["1", "2"]] * rounds

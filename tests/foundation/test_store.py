@@ -381,3 +381,121 @@ def _points_to(fd: Path, path: Path) -> bool:
         return Path(os.readlink(fd)) == path
     except OSError:
         return False
+
+
+# -- rows an older version (or a person) wrote ------------------------------------------------
+
+
+def _version_2_database(path: Path) -> None:
+    """What the previous release left: two open updates for INC-1 (the drafting race it had)."""
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + ";" + MIGRATIONS[1])
+    db.execute("PRAGMA user_version = 2")
+    at = "2026-11-27T14:30:00Z"
+    db.execute(
+        "INSERT INTO incidents (ref, seq, title, severity, status, tenants, started_at, "
+        "created_at, updated_at, status_changed_at) VALUES "
+        "('INC-1', 1, 't', 'S1', 'investigating', '[\"acme\"]', ?, ?, ?, ?)",
+        (at, at, at, at),
+    )
+    for draft_id in (1, 2):
+        db.execute(
+            "INSERT INTO drafts (id, incident_ref, kind, state, created_at, updated_at) "
+            "VALUES (?, 'INC-1', 'update', 'draft', ?, ?)",
+            (draft_id, at, at),
+        )
+        db.execute(
+            "INSERT INTO revisions (draft_id, number, subject, body, variables, author, "
+            "created_at) VALUES (?, 1, 's', 'b\n', '{}', 'g', ?)",
+            (draft_id, at),
+        )
+    db.commit()
+    db.close()
+
+
+def test_an_upgrade_keeps_two_open_drafts_an_older_race_left_and_joins_the_newest(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.db"
+    _version_2_database(path)
+    with SqliteStore(path) as store:
+        assert [d.id for d in store.list_drafts()] == [1, 2]  # nothing lost
+        joined = store.add_revision(
+            incident_ref="INC-1",
+            kind=MessageKind.UPDATE,
+            draft_id=None,
+            subject="s2",
+            body="b2\n",
+            variables={},
+            author="g",
+            now=NOW,
+        )
+        assert (joined.id, joined.revision.number) == (2, 2)  # the one drafting continued
+        assert (
+            store.add_revision(
+                incident_ref="INC-1",
+                kind=MessageKind.UPDATE,
+                draft_id=1,
+                subject="s1",
+                body="b1\n",
+                variables={},
+                author="g",
+                now=NOW,
+            ).revision.number
+            == 2
+        )  # the older one can still be edited
+        assert store.store_id()
+    assert pragma(path, "user_version") == len(MIGRATIONS)
+
+
+def test_unreadable_rows_are_skipped_and_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "comms.db"
+    with SqliteStore(path) as store:
+        seed(store)
+        store.create_incident(
+            title="Second",
+            severity=Severity.S2,
+            tenants=["acme"],
+            started_at=NOW,
+            now=NOW,
+            actor="g",
+        )
+        store.add_revision(
+            incident_ref="INC-2",
+            kind=MessageKind.UPDATE,
+            draft_id=None,
+            subject="s",
+            body="b\n",
+            variables={},
+            author="g",
+            now=NOW,
+        )
+    db = sqlite3.connect(path)
+    db.execute("UPDATE incidents SET started_at = '26-11-30T03:52:00Z' WHERE ref = 'INC-1'")
+    db.execute("UPDATE revisions SET variables = '{not json' WHERE draft_id = 1")
+    db.commit()
+    db.close()
+    with SqliteStore(path) as store:
+        incidents = store.list_incidents()
+        assert ([i.ref for i in incidents], incidents.skipped) == (["INC-2"], ("INC-1",))
+        page = store.list_incidents(limit=1)
+        assert ([i.ref for i in page], page.skipped, page.more) == (["INC-2"], (), True)
+        drafts = store.list_drafts()
+        assert ([d.id for d in drafts], drafts.skipped) == ([2], ("1",))
+        with pytest.raises(StoreError, match=r"incident INC-1 .*cannot be read"):
+            store.get_incident("INC-1")
+        with pytest.raises(StoreError, match=r"draft 1 .*cannot be read"):
+            store.get_draft(1)
+
+
+def test_a_store_id_deleted_by_hand_is_made_again_once(tmp_path: Path) -> None:
+    path = tmp_path / "comms.db"
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM meta")
+    db.commit()
+    db.close()
+    with SqliteStore(path) as store:
+        made = store.store_id()
+    with SqliteStore(path) as store:
+        assert store.store_id() == made
