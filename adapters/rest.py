@@ -315,6 +315,14 @@ class SwitchboardClient:
         return list(self._pages("/api/v1/notifications", params))
 
 
+def _unreadable(what: str, exc: Exception) -> SwitchboardError:
+    """A 2xx answer comms cannot read, as a retryable error (the work may have been done)."""
+    return SwitchboardError(
+        f"Switchboard sent {what} in a form comms cannot read ({type(exc).__name__}: {exc})",
+        retryable=True,
+    )
+
+
 def tenant_from_record(record: dict[str, Any]) -> Tenant:
     """Our ``Tenant`` from a Switchboard tenant record: operational emails, then CSM and ASE.
 
@@ -359,9 +367,10 @@ class SwitchboardPublisher:
     created then sent.
 
     ``client`` is an ``httpx.Client`` (wrapped in a ``SwitchboardClient`` with ``options``)
-    or a ready ``SwitchboardClient``.  With ``verify_first`` every publish first looks for
-    a delivery already made under its key (one extra GET), which also covers a server that
-    has forgotten its idempotency keys.
+    or a ready ``SwitchboardClient``.  :meth:`find_delivery` reads the server's own record
+    of a send, which outlives its idempotency keys: ``comms.delivery`` asks it before
+    posting a delivery attempted before.  With ``verify_first`` every publish looks first,
+    even a first attempt (one extra GET; for a store restored from a backup).
 
     Ownership: the httpx client belongs to whoever built it.  :func:`from_settings` builds
     one and hands it over (``owns_client=True``), so :meth:`close` closes it; a publisher
@@ -417,12 +426,36 @@ class SwitchboardPublisher:
         """Deliver ``body`` to one tenant exactly once per ``idempotency_key``, with the
         Switchboard template for ``kind``.
 
-        ``previous`` is ignored: every Switchboard notification stands alone.
+        ``previous`` is ignored: every Switchboard notification stands alone.  With
+        ``verify_first`` even a first attempt looks for an earlier send (a store restored
+        from a backup); a retried delivery is looked for by the caller in any case.
         """
         if self.verify_first:
-            found = self.find_delivery(incident.ref, tenant.id, idempotency_key)
+            found = self.find_delivery(
+                incident=incident, tenant=tenant, idempotency_key=idempotency_key, previous=None
+            )
             if found is not None:
                 return found
+        try:
+            return self._publish(
+                tenant, incident, kind, subject, body, idempotency_key, draft_id, revision
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A 2xx answer without the fields of the API (a proxy's page, a changed API):
+            # whether the send happened is unknown, so the caller looks before retrying.
+            raise _unreadable("its answer", exc) from exc
+
+    def _publish(
+        self,
+        tenant: Tenant,
+        incident: Incident,
+        kind: MessageKind,
+        subject: str,
+        body: str,
+        idempotency_key: str,
+        draft_id: int,
+        revision: int,
+    ) -> Receipt:
         payload = {
             "template": template_for(kind, incident),
             "tenant_ids": [tenant.id],
@@ -477,21 +510,33 @@ class SwitchboardPublisher:
         )
 
     def find_delivery(
-        self, incident_ref: str, tenant_id: str, idempotency_key: str
+        self,
+        *,
+        incident: Incident,
+        tenant: Tenant,
+        idempotency_key: str,
+        previous: Receipt | None = None,
     ) -> Receipt | None:
         """The receipt of a send already made under ``idempotency_key``, or None.
 
-        Reads the tenant's notifications for the incident and matches the key we created the
-        notification with; a draft that was never sent is not a delivery.
+        Reads the tenant's notifications for the incident (the server's own record, which
+        outlives its idempotency keys) and matches the key we created the notification
+        with; a draft that was never sent is not a delivery.  ``previous`` is not needed:
+        every notification stands alone.
         """
-        for note in self.api.notifications(incident_reference=incident_ref, tenant_id=tenant_id):
-            mine = note.get("idempotency_key") == idempotency_key or (
-                (note.get("metadata") or {}).get("comms_key") == idempotency_key
-            )
-            if mine and note.get("status") == "sent":
-                return self._receipt_from_notification(
-                    note, tenant_id, idempotency_key, recovered=True
+        try:
+            for note in self.api.notifications(
+                incident_reference=incident.ref, tenant_id=tenant.id
+            ):
+                mine = note.get("idempotency_key") == idempotency_key or (
+                    (note.get("metadata") or {}).get("comms_key") == idempotency_key
                 )
+                if mine and note.get("status") == "sent":
+                    return self._receipt_from_notification(
+                        note, tenant.id, idempotency_key, recovered=True
+                    )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _unreadable("the notifications", exc) from exc
         return None
 
     def _receipt_from_notification(

@@ -54,6 +54,7 @@ Errors
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import hashlib
@@ -82,6 +83,7 @@ from comms.adapters.retry import RetryPolicy, retry_after_seconds
 from comms.delivery import body_sha256
 from comms.errors import ConfigError, PublishError
 from comms.models import Contact, Incident, MessageKind, Receipt, Tenant
+from comms.times import from_iso
 
 __all__ = [
     "CONTACT_REQUEST_TAG",
@@ -450,6 +452,92 @@ class ZendeskPublisher:
             detail={**detail, "marker": marker},
         )
 
+    def find_delivery(
+        self,
+        *,
+        incident: Incident,
+        tenant: Tenant,
+        idempotency_key: str,
+        previous: Receipt | None,
+    ) -> Receipt | None:
+        """The receipt of the ticket or reply made under ``idempotency_key``, or None.
+
+        Looks for the key's delivery tag on the ticket of ``previous`` first (read fresh, no
+        index lag), then searches tickets for the tag (``type:ticket tags:<tag>``): that also
+        finds a ticket a crashed send opened, whose ``Idempotency-Key`` Zendesk may have
+        forgotten since.  Search lags behind by minutes; a key is kept for hours, so a
+        resume soon after a crash is covered by the key and a late one by the search.  The
+        ticket's audits say which comment the tag came with.  Posts nothing.
+        """
+        marker = delivery_tag(idempotency_key)
+        ticket_id = _ticket_of(previous)
+        if ticket_id is not None and marker in self._tags_of(ticket_id):
+            return self._found(ticket_id, marker, tenant, idempotency_key)
+        tickets = self._read(
+            lambda: list(self.client.search(type="ticket", tags=marker)),
+            f"search Zendesk for tickets tagged {marker}",
+        )
+        for ticket in tickets:
+            if marker in (getattr(ticket, "tags", None) or []):
+                return self._found(int(ticket.id), marker, tenant, idempotency_key)
+        return None
+
+    def _tags_of(self, ticket_id: int) -> list[str]:
+        """The ticket's tags; none for a ticket that is gone (nothing can land on it)."""
+        try:
+            ticket = self._read(
+                lambda: self.client.tickets(id=ticket_id), f"read ticket {ticket_id}"
+            )
+        except PublishError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return list(getattr(ticket, "tags", None) or [])
+
+    def _found(self, ticket_id: int, marker: str, tenant: Tenant, key: str) -> Receipt:
+        """A receipt for the delivery tagged ``marker`` on ``ticket_id``, from the audit
+        that added the tag: a ``Create`` opened the ticket, a ``Change`` came with a reply."""
+        audits = self._read(
+            lambda: list(self.client.tickets.audits(ticket=ticket_id)),
+            f"read the audits of ticket {ticket_id}",
+        )
+        action, comment_id, text, at = "comment", None, "", self.now()
+        for audit in audits:
+            events = [e for e in getattr(audit, "events", None) or [] if isinstance(e, Mapping)]
+            tagged = [e for e in events if e.get("field_name") == "tags"]
+            if not any(marker in _tag_list(e.get("value")) for e in tagged):
+                continue
+            action = "ticket" if any(e.get("type") == "Create" for e in tagged) else "comment"
+            comment = next((e for e in events if e.get("type") == "Comment"), None)
+            if comment is not None:
+                comment_id, text = int(comment["id"]), str(comment.get("body") or "")
+            with contextlib.suppress(TypeError, ValueError):
+                at = from_iso(str(getattr(audit, "created_at", "")))
+            break
+        external_id = (
+            str(ticket_id)
+            if action == "ticket" or comment_id is None
+            else f"{ticket_id}/{comment_id}"
+        )
+        return Receipt(
+            channel=CHANNEL,
+            tenant=tenant.id,
+            draft_id=0,  # Zendesk does not know the draft; the caller fills it in
+            revision=0,
+            idempotency_key=key,
+            external_id=external_id,
+            delivered_at=at,
+            text_sha256=body_sha256(text) if comment_id is not None else "",
+            detail={
+                "action": action,
+                "ticket_id": ticket_id,
+                "comment_id": comment_id,
+                "already_delivered": True,
+                "recovered": True,
+                "marker": marker,
+            },
+        )
+
     # -- ticket creation -------------------------------------------------------------------
 
     def _open_ticket(
@@ -606,6 +694,13 @@ def _ticket_of(previous: Receipt | None) -> int | None:
             f"ticket ({raw!r}); comms cannot tell which ticket to reply on",
             channel=CHANNEL,
         ) from None
+
+
+def _tag_list(value: Any) -> list[str]:
+    """Tags in an audit event: a list, or (in older answers) one space-separated string."""
+    if isinstance(value, str):
+        return value.split()
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _comment_id(audit: Any) -> int | None:

@@ -2,14 +2,16 @@
 faults (and one kill -9 mid-send), counted at the server: duplicates and lost must both be 0.
 
 Usage: python benchmarks/faults.py [--tenants 50] [--drafts 4] [--rate 0.3] [--seed 1]
-       [--max-attempts 3] [--no-kill] [--keep DIR]
+       [--max-attempts 3] [--no-kill] [--keep-keys] [--keep DIR]
 
 Starts `comms switchboard serve` itself (a real process on a free 127.0.0.1 port) with random
 faults on every POST, split evenly between the kinds; a ``slow`` answer takes 1.5 s while comms
 gives up after 1 s.  Opens ``--drafts`` S1 incidents, each for all ``--tenants`` tenants, and
 sends one approved update per incident with the real `comms send` (a separate process); a
 send that does not complete is followed by `comms send --resume` until nothing is left. The
-second send is killed with SIGKILL while its requests are in flight, then resumed.  Prints:
+second send is killed with SIGKILL while its requests are in flight; once the server has
+finished what the killed sender started, it forgets every idempotency key (as a real server
+does after its retention time; ``--keep-keys`` skips this), then the send is resumed.  Prints:
 
     sends attempted          deliveries comms set out to make (tenants x drafts)
     faults injected          by kind, from the server's counters
@@ -63,6 +65,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the server's fault dice")
     parser.add_argument("--max-attempts", type=int, default=3, help="comms' attempts per request")
     parser.add_argument("--no-kill", action="store_true", help="do not kill -9 the second send")
+    parser.add_argument(
+        "--keep-keys",
+        action="store_true",
+        help="the server keeps its idempotency keys across the kill (default: it forgets them)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
 
@@ -82,7 +89,7 @@ def main() -> None:
     seed.write_text(json.dumps({"tenants": [tenant(i) for i in range(1, args.tenants + 1)]}))
     ids = [tenant(i)["id"] for i in range(1, args.tenants + 1)]
     server, url = start_stub(work, env, seed, 60000)
-    rounds = resumes = kills = 0
+    rounds = resumes = kills = expired = 0
     try:
         (work / "comms.toml").write_text(
             f'[switchboard]\nbase_url = "{url}"\ntimeout_seconds = 1.0\n'
@@ -153,6 +160,12 @@ def main() -> None:
                         os.kill(sender.pid, signal.SIGKILL)
                         kills += 1
                     sender.wait()
+                    if kills and not args.keep_keys:
+                        # Slow answers still sleeping at the server land first; then the keys
+                        # of everything done so far are forgotten before the resume.
+                        time.sleep(2)
+                        forgot = admin.post("/_admin/idempotency/expire")
+                        expired += int(forgot.raise_for_status().json()["expired"])
                     done = sender.returncode == 0
                     rounds += 1
                 else:
@@ -195,6 +208,7 @@ def main() -> None:
         + ", ".join(f"{k} {faults.get(k, 0)}" for k in KINDS)
     )
     print(f"kill -9 of a sender         {kills}")
+    print(f"idempotency keys forgotten  {expired} (after the kill, before the resume)")
     print(f"comms send runs             {rounds} send + {resumes} --resume")
     print(f"delivery claims by comms    {attempts}")
     print(f"POST requests received      {stats['requests']} (retries included)")

@@ -9,9 +9,14 @@ The order is what makes a send safe to repeat or resume after a crash:
 2. ``claim``: a lease in the store, so two ``comms send`` processes never post the same
    delivery at once (a lease of a dead process on this host is taken over at once);
 3. publish with the key: Switchboard replays a known key instead of posting again, and the
-   Zendesk adapter checks its delivery tag before replying;
-4. record the receipt; when every delivery of the revision has landed the draft is ``sent``
-   and ``update.sent`` (with the promised next-update time) goes to the event log.
+   Zendesk adapter checks its delivery tag before replying.  A delivery claimed before (in
+   flight at a crash, an outcome unknown, a refusal being retried) is first looked for with
+   the channel (``Publisher.find_delivery``), because keys expire and a replay is then a
+   second post;
+4. record the receipt, or the error: a refusal fails the delivery (the next send or resume
+   tries it again), anything else puts it back to pending; when every delivery of the
+   revision has landed the draft is ``sent`` and ``update.sent`` (with the promised
+   next-update time) goes to the event log.
 
 Publishing runs in a bounded thread pool; the store is touched from the calling thread only.
 The caller hands in the ports, a clock and the sending ``Process``; nothing here prints or
@@ -44,10 +49,22 @@ LEASE = timedelta(minutes=5)
 POLL_SECONDS = 0.2
 
 
-def delivery_key(draft_id: int, revision: int, tenant: str, channel: str) -> str:
-    """The idempotency key of one delivery: the same inputs always give the same key."""
-    digest = hashlib.sha256(f"{draft_id}:{revision}:{tenant}:{channel}".encode()).hexdigest()
-    return f"comms-{draft_id}-{revision}-{digest[:24]}"
+def delivery_key(
+    draft_id: int, revision: int, tenant: str, channel: str, *, store_id: str | None = None
+) -> str:
+    """The idempotency key of one delivery: the same inputs always give the same key.
+
+    ``store_id`` (the ledger's ``store_id()``) namespaces it: draft numbers start at 1 in
+    every store, so without it a second store, or one rebuilt after a loss, would reuse
+    another's keys at the same channel.  None gives the form keys had before they named
+    their store, which deliveries planned then keep.
+    """
+    if store_id is None:
+        name = f"{draft_id}:{revision}:{tenant}:{channel}"
+        return f"comms-{draft_id}-{revision}-{hashlib.sha256(name.encode()).hexdigest()[:24]}"
+    name = f"{store_id}:{draft_id}:{revision}:{tenant}:{channel}"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return f"comms-{store_id}-{draft_id}-{revision}-{digest[:24]}"
 
 
 def body_sha256(body: str) -> str:
@@ -84,12 +101,28 @@ def dead_owners(owners: Sequence[str], process: Process) -> list[str]:
     return dead
 
 
-def plan(draft: Draft, tenants: Sequence[str], channels: Sequence[str]) -> list[Delivery]:
-    """The deliveries one send of ``draft``'s latest revision consists of."""
+def plan(
+    draft: Draft,
+    tenants: Sequence[str],
+    channels: Sequence[str],
+    *,
+    store_id: str | None = None,
+    planned: Sequence[Delivery] = (),
+) -> list[Delivery]:
+    """The deliveries one send of ``draft``'s latest revision consists of, keyed in the
+    namespace ``store_id`` (see :func:`delivery_key`).
+
+    A delivery among ``planned`` (the draft's stored ones) for the same revision, tenant and
+    channel keeps its stored key: one planned by an older version, before keys named their
+    store, must be found again, not planned and posted a second time under a new key.
+    """
     digest = body_sha256(draft.revision.body)
+    known = {(d.revision, d.tenant, d.channel): d.idempotency_key for d in planned}
+    number = draft.revision.number
     return [
         Delivery(
-            idempotency_key=delivery_key(draft.id, draft.revision.number, tenant, channel),
+            idempotency_key=known.get((number, tenant, channel))
+            or delivery_key(draft.id, number, tenant, channel, store_id=store_id),
             incident_ref=draft.incident_ref,
             draft_id=draft.id,
             revision=draft.revision.number,
@@ -227,6 +260,11 @@ def run(
     until that sender records it, dies (then it is taken over) or its lease runs out.
     ``patience`` (seconds, default the lease plus a minute) bounds the wait; what is still
     held after it is reported ``busy``.  ``on_done`` is called with each outcome as it comes.
+
+    A delivery with an earlier attempt is looked for with ``find_delivery`` before it is
+    published.  Any exception from a publisher is that delivery's outcome, never the run's:
+    a ``PublishError`` that is not retryable is ``failed``, every other error ``retry-later``
+    (back to pending); the other deliveries complete.
     """
     report = SendReport()
     owner = owner_id(process)
@@ -283,17 +321,13 @@ def run(
                     )
                     finish(Outcome(current, status, current.receipt, current.error))
                     continue
-                draft = drafts[claimed.draft_id]
                 future = pool.submit(
-                    publishers[claimed.channel].publish,
-                    tenant=tenants[claimed.tenant],
-                    incident=incidents[claimed.incident_ref],
-                    kind=draft.kind,
-                    subject=draft.revision.subject,
-                    body=draft.revision.body,
-                    idempotency_key=claimed.idempotency_key,
-                    draft_id=claimed.draft_id,
-                    revision=claimed.revision,
+                    _attempt,
+                    claimed,
+                    publishers=publishers,
+                    tenants=tenants,
+                    incidents=incidents,
+                    drafts=drafts,
                     previous=receipts.previous(claimed),
                 )
                 pending[future] = claimed
@@ -304,18 +338,18 @@ def run(
                 item = pending.pop(future)
                 try:
                     receipt = future.result()
-                except PublishError as exc:
-                    final = not exc.retryable
+                except Exception as exc:
+                    final, error = _failure(exc)
                     stored = store.finish_delivery(
                         item.idempotency_key,
                         receipt=None,
-                        error=str(exc),
+                        error=error,
                         owner=owner,
                         final=final,
                         actor=actor,
                         now=clock(),
                     )
-                    finish(Outcome(stored, "failed" if final else "retry-later", error=str(exc)))
+                    finish(Outcome(stored, "failed" if final else "retry-later", error=error))
                     continue
                 stored = store.finish_delivery(
                     item.idempotency_key,
@@ -332,6 +366,65 @@ def run(
         if complete(store, draft, actor=actor, now=clock()):
             report.completed = True
     return report
+
+
+def _attempt(
+    delivery: Delivery,
+    *,
+    publishers: Mapping[str, Publisher],
+    tenants: Mapping[str, Tenant],
+    incidents: Mapping[str, Incident],
+    drafts: Mapping[int, Draft],
+    previous: Receipt | None,
+) -> Receipt:
+    """One delivery, in a worker thread: its receipt, or the exception that stopped it.
+
+    A delivery claimed before (a crash, an error whose outcome was unknown, a refusal now
+    retried) is looked for first: the channel may have forgotten its idempotency key since,
+    and then posting again would post twice.
+    """
+    publisher = publishers[delivery.channel]
+    tenant, incident = tenants[delivery.tenant], incidents[delivery.incident_ref]
+    if delivery.attempts > 1:
+        found = publisher.find_delivery(
+            incident=incident,
+            tenant=tenant,
+            idempotency_key=delivery.idempotency_key,
+            previous=previous,
+        )
+        if found is not None:
+            # The channel may not know which draft it was; the ledger does.
+            return found.replace(draft_id=delivery.draft_id, revision=delivery.revision)
+    draft = drafts[delivery.draft_id]
+    return publisher.publish(
+        tenant=tenant,
+        incident=incident,
+        kind=draft.kind,
+        subject=draft.revision.subject,
+        body=draft.revision.body,
+        idempotency_key=delivery.idempotency_key,
+        draft_id=delivery.draft_id,
+        revision=delivery.revision,
+        previous=previous,
+    )
+
+
+def _failure(exc: Exception) -> tuple[bool, str]:
+    """(final, one-line error) for what stopped one delivery.
+
+    A ``PublishError`` says itself whether trying again may succeed.  Anything else (an
+    answer the adapter could not read, a bug) leaves it unknown whether the message
+    landed: it is not final, so the delivery goes back to pending and is looked for before
+    it is posted again.  This is the one place the core catches every exception: one bad
+    delivery must not stop the others or leave them in flight.
+    """
+    if isinstance(exc, PublishError):
+        return not exc.retryable, " ".join(str(exc).split())
+    detail = " ".join(str(exc).split()) or "no detail"
+    return False, (
+        f"unexpected error ({type(exc).__name__}: {detail}); it may have landed, "
+        "comms looks before posting it again"
+    )
 
 
 def complete(store: DeliveryStore, draft: Draft, *, actor: str, now: datetime) -> bool:
@@ -389,8 +482,10 @@ def send(
     The draft must pass ``comms.review.gate`` (``override_reason`` stands in for a missing
     approval and logs ``review.skipped``; an S1 review timeout logs ``review.timed-out``),
     else ``GateError``.  Repeating a send whose deliveries are all planned already skips the
-    gate: they passed it when planned.  Intents are stored before any request; deliveries
-    of an older revision are closed as superseded, never sent.  ``publishers`` is called
+    gate (they passed it when planned), except for a promised next-update time that has
+    passed since, while anything is left to post.  Intents are stored before any request;
+    deliveries the channel refused are tried again; deliveries of an older revision are
+    closed as superseded, never sent.  ``publishers`` is called
     once with the channels still to deliver through (not at all when none are); ``on_start``
     gets the deliveries about to run, ``on_done`` each outcome.  The report's
     ``raise_for_unfinished`` says whether anything is left for ``resume``.
@@ -410,13 +505,21 @@ def send(
         lint_config=lint_config,
         now=clock(),
     )
-    intents = plan(verdict.draft, verdict.audience, chosen)
-    stored = {d.idempotency_key for d in store.deliveries(draft_id=draft_id)}
+    known = store.deliveries(draft_id=draft_id)
+    intents = plan(
+        verdict.draft, verdict.audience, chosen, store_id=store.store_id(), planned=known
+    )
+    stored = {d.idempotency_key: d for d in known}
     # Repeating or resuming the very same send needs no second pass through the gate (its
     # deliveries passed it when they were planned); any recipient or channel not yet
-    # planned must pass it now, or an approval for acme would cover globex later.
-    if verdict.problems and not {d.idempotency_key for d in intents} <= stored:
-        raise GateError(f"draft {draft_id} cannot be sent: " + "; ".join(verdict.problems))
+    # planned must pass it now, or an approval for acme would cover globex later.  Only a
+    # promised time that has passed since stops a repeat, while anything is left to post.
+    problems = verdict.problems
+    if {d.idempotency_key for d in intents} <= stored.keys():
+        left = any(stored[d.idempotency_key].state != "delivered" for d in intents)
+        problems = (verdict.late,) if verdict.late and left else ()
+    if problems:
+        raise GateError(f"draft {draft_id} cannot be sent: " + "; ".join(problems))
     moment = clock()
     _log_review_bypass(store, verdict, override_reason, actor=actor, now=moment)
     planned = store.plan_deliveries(intents, actor=actor, now=moment)
@@ -444,14 +547,33 @@ def resume(
     on_start: Callable[[Sequence[Delivery]], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> SendReport:
-    """Finish every delivery an interrupted send left pending or in flight, of any draft.
+    """Finish every delivery an interrupted send left pending or in flight, and retry every
+    failed one of a draft's latest revision, of any draft.
 
-    The same run as ``send`` without the gate (every delivery passed it when planned); an
-    empty report means there was nothing to resume.
+    The same run as ``send`` without the gate (every delivery passed it when planned),
+    except that a draft whose promised next-update time has passed is refused
+    (``GateError``) before anything is posted; an empty report means there was nothing to
+    resume.  A failure of an older revision stays closed: that text was superseded.
     """
-    planned = store.deliveries(states=["pending", "in-flight"])
+    unfinished = store.deliveries(states=["pending", "in-flight", "failed"])
+    drafts = {d: store.get_draft(d) for d in {u.draft_id for u in unfinished}}
+    planned = [
+        u
+        for u in unfinished
+        if u.state != "failed" or u.revision == drafts[u.draft_id].revision.number
+    ]
     if not planned:
         return SendReport()
+    # A message whose promised next-update time has passed must not go out late; drafting
+    # it again closes these deliveries (superseded) and gives a new time.
+    late = [
+        f"draft {d.id} cannot be sent: {problem}"
+        for d in drafts.values()
+        if any(p.draft_id == d.id and p.revision == d.revision.number for p in planned)
+        and (problem := review.late_promise(d, clock())) is not None
+    ]
+    if late:
+        raise GateError("; ".join(late))
     return _deliver(
         store,
         planned,
@@ -532,6 +654,13 @@ def _deliver(
             error=f"superseded by revision {drafts[p.draft_id].revision.number}; not sent",
         )
     todo = [p for p in planned if p not in superseded]
+    # A failed delivery was refused by its channel, so nothing was posted: once the cause is
+    # fixed (a token, a contact) the same send, or a resume, tries it again.
+    refused = [p for p in todo if p.state == "failed"]
+    if refused:
+        reopened = store.plan_deliveries(refused, actor=actor, now=clock(), retry_failed=True)
+        again = {d.idempotency_key: d for d in reopened}
+        todo = [again.get(p.idempotency_key, p) for p in todo]
     needed = sorted({p.channel for p in todo if p.state != "delivered"})
     built = publishers(needed) if needed else {}
     if on_start is not None:

@@ -15,11 +15,12 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from comms.errors import ConfigError, UsageError
+from comms.errors import EXIT_FINDINGS, CommsError, ConfigError, UsageError
 from comms.models import Draft, DraftState, Event, Incident, Review, Severity, Tenant
 from comms.ports import DraftStore, IncidentStore, ReviewStore, TenantStore
 
@@ -247,7 +248,16 @@ WAITING = (DraftState.DRAFT, DraftState.IN_REVIEW, DraftState.CHANGES_REQUESTED)
 
 class GateStore(TenantStore, IncidentStore, DraftStore, ReviewStore, Protocol):
     """What the gate and the reviewer's side read and write: tenants, incidents and their
-    event log, drafts and reviews."""
+    event log, drafts and reviews, several changes at once in one transaction."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Join the changes made inside into one transaction (see ``comms.ports.Store``)."""
+
+
+class ApprovalRefusedError(CommsError):
+    """An approval of a draft with error-level findings, without a reason: exit 1."""
+
+    exit_code = EXIT_FINDINGS
 
 
 def message_text(draft: Draft) -> str:
@@ -284,12 +294,42 @@ def submitted_at(events: Sequence[Event], draft: Draft) -> datetime | None:
     return None
 
 
+def promised_update(draft: Draft) -> datetime | None:
+    """When the latest revision tells the customer the next update will come, or None.
+
+    Read from the text itself, as the customer will read it (an edit by hand may have
+    changed or removed the ``next_update`` the template printed).  A bare clock time
+    counts from when the revision was written, not from now: read at send time,
+    "by 15:00 UTC" would always be in the future.
+    """
+    from comms.cadence import promise_in_text
+
+    return promise_in_text(draft.revision.body, draft.revision.created_at)
+
+
+def late_promise(draft: Draft, now: datetime) -> str | None:
+    """The problem with sending ``draft`` at ``now`` when the next-update time it promises
+    is already past (the customer would read a deadline we missed), else None."""
+    from comms.times import format_time
+
+    promise = promised_update(draft)
+    if promise is None or promise > now:
+        return None
+    return (
+        f"the message promises the next update by {format_time(promise)}, which has passed; "
+        f"draft it again for a new time: comms draft {draft.kind.value} "
+        f"--incident {draft.incident_ref}"
+    )
+
+
 @dataclass(frozen=True)
 class Gate:
     """The send gate's verdict on one draft for one set of recipients and channels.
 
     ``problems`` empty means the draft may go.  ``status`` is None when the incident needs
-    no review and nobody has reviewed the draft.
+    no review and nobody has reviewed the draft.  ``late`` is the problem of a promised
+    next-update time already past (also in ``problems``): unlike the others it stops even
+    a repeated send, since time, not the text or its approval, made it wrong.
     """
 
     draft: Draft
@@ -297,6 +337,7 @@ class Gate:
     audience: tuple[str, ...]
     problems: tuple[str, ...]
     status: ReviewStatus | None
+    late: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -343,7 +384,8 @@ def gate(
 
     Refused, with one problem per reason: a draft already sent, an empty message, a missing
     or stale approval (``override_reason`` replaces the approval only), error-level lint
-    findings, or another tenant named.  An unknown or unaffected tenant is a ``UsageError``.
+    findings, another tenant named, or a promised next-update time already past at ``now``.
+    An unknown or unaffected tenant is a ``UsageError``.
     """
     draft = store.get_draft(draft_id)
     incident = store.get_incident(draft.incident_ref)
@@ -385,7 +427,10 @@ def gate(
         problems.append(
             "the approval was given for other recipients or channels; ask for a new review"
         )
-    return Gate(draft, incident, tuple(chosen), tuple(problems), status)
+    late = late_promise(draft, now) if draft.state is not DraftState.SENT else None
+    if late is not None:
+        problems.append(late)
+    return Gate(draft, incident, tuple(chosen), tuple(problems), status, late)
 
 
 @dataclass(frozen=True)
@@ -471,12 +516,14 @@ def submit(store: DraftStore, draft_id: int, *, actor: str, now: datetime) -> Dr
 @dataclass(frozen=True)
 class Decision:
     """A recorded review: the draft as it was reviewed, the stored review, and the
-    recipients and channels an approval covers."""
+    recipients and channels an approval covers.  ``blocking_rules`` are the error-level
+    lint rules an approval was given over (with a reason); they still block the send."""
 
     draft: Draft
     review: Review
     audience: tuple[str, ...]
     channels: tuple[str, ...]
+    blocking_rules: tuple[str, ...] = ()
 
     @property
     def error_count(self) -> int:
@@ -495,14 +542,20 @@ def decide(
     tenants: Sequence[str],
     channels: Sequence[str],
     now: datetime,
+    override_reason: str | None = None,
+    lint_config: LintConfig | None = None,
 ) -> Decision:
     """Record ``reviewer``'s ``decision`` ("approved" or "changes-requested") as ``role`` on
     the draft's latest revision, and move the draft to approved or changes-requested.
 
     An approval is bound to the text, ``tenants`` (none: the incident's) and ``channels``.
     The revision's author never reviews it, and a sent draft is not reviewed again: both
-    are a ``UsageError``.
+    are a ``UsageError``.  A text with error-level lint findings (linted as the send gate
+    lints it, with ``lint_config``) is approved only with an ``override_reason``, logged
+    with the rules as ``review.findings-overridden``; else ``ApprovalRefusedError``.
     """
+    if override_reason is not None and not override_reason.strip():
+        raise UsageError("approving over error-level findings needs a reason; it is recorded")
     if decision not in DECISIONS:
         raise UsageError(f"unknown decision '{decision}' (known: {', '.join(DECISIONS)})")
     if role not in ROLES:
@@ -519,20 +572,61 @@ def decide(
         raise UsageError("an approval must name the channels it covers")
     incident = store.get_incident(draft.incident_ref)
     chosen = audience(incident, tenants)
-    saved = store.add_review(
-        Review(
-            draft_id=draft.id,
-            revision=draft.revision.number,
-            reviewer=reviewer,
-            role=role,
-            decision=decision,
-            approval_hash=approval_hash(
-                draft.revision.subject, draft.revision.body, chosen, channels
-            ),
-            at=now,
-            note=note,
-        ),
-        incident_ref=incident.ref,
-        state=DraftState.APPROVED if decision == "approved" else DraftState.CHANGES_REQUESTED,
+    found = (
+        _approval_blockers(store, draft, incident, chosen, lint_config)
+        if decision == "approved"
+        else []
     )
-    return Decision(draft, saved, tuple(chosen), tuple(channels))
+    rules = tuple(sorted({str(f.get("rule")) for f in found}))
+    if rules and not override_reason:
+        raise ApprovalRefusedError(
+            f"draft {draft.id} r{draft.revision.number} has {len(found)} error-level lint "
+            f"finding(s): {', '.join(rules)}; fix them (comms lint --fix) and draft again, or "
+            "approve anyway with --reason '…' (recorded; they still block sending)"
+        )
+    with store.transaction():
+        if rules:
+            store.append_event(
+                incident.ref,
+                type="review.findings-overridden",
+                actor=reviewer,
+                now=now,
+                data={
+                    "draft_id": draft.id,
+                    "revision": draft.revision.number,
+                    "reviewer": reviewer,
+                    "reason": override_reason,
+                    "rules": list(rules),
+                },
+            )
+        saved = store.add_review(
+            Review(
+                draft_id=draft.id,
+                revision=draft.revision.number,
+                reviewer=reviewer,
+                role=role,
+                decision=decision,
+                approval_hash=approval_hash(
+                    draft.revision.subject, draft.revision.body, chosen, channels
+                ),
+                at=now,
+                note=note,
+            ),
+            incident_ref=incident.ref,
+            state=DraftState.APPROVED if decision == "approved" else DraftState.CHANGES_REQUESTED,
+        )
+    return Decision(draft, saved, tuple(chosen), tuple(channels), rules)
+
+
+def _approval_blockers(
+    store: GateStore,
+    draft: Draft,
+    incident: Incident,
+    chosen: Sequence[str],
+    config: LintConfig | None,
+) -> list[dict[str, Any]]:
+    """The error-level findings the send gate would find in ``draft`` for ``chosen``."""
+    known = store.list_tenants()
+    by_id = {t.id: t for t in known}
+    forbidden = forbidden_names([by_id[t] for t in chosen if t in by_id], known)
+    return _blocking_findings(message_text(draft), draft, incident, forbidden, config)

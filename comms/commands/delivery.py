@@ -7,9 +7,10 @@ Each command parses its options, makes one call into the core (``comms.review``,
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -146,7 +147,7 @@ def _print_inspection(seen: Inspection) -> None:
 
 
 @review.command("show")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.RECORD_ID)
 @click.option("--via", "channels", multiple=True, type=click.Choice(CHANNELS), help=VIA_HELP)
 @click.option("--tenant", "tenant_ids", multiple=True, help=TENANT_HELP)
 @FORMAT_OPTION
@@ -178,7 +179,7 @@ def review_show(
 
 
 @review.command("submit")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.RECORD_ID)
 def review_submit(draft_id: int) -> None:
     """Ask for review of a draft's latest revision (starts the S1 review timeout, if configured).
 
@@ -196,7 +197,7 @@ def review_submit(draft_id: int) -> None:
 
 
 @review.command("approve")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.RECORD_ID)
 @click.option(
     "--role",
     type=click.Choice(["imoc", "sirt"]),
@@ -218,14 +219,28 @@ def review_submit(draft_id: int) -> None:
     help="Recipients the approval covers (default: every tenant of the incident).",
 )
 @click.option("--note", default="", help="Optional note for the record.")
+@click.option(
+    "--reason",
+    default=None,
+    help="Approve despite error-level findings: why (recorded; they still block sending).",
+)
 def review_approve(
-    draft_id: int, role: str, channels: tuple[str, ...], tenant_ids: tuple[str, ...], note: str
+    draft_id: int,
+    role: str,
+    channels: tuple[str, ...],
+    tenant_ids: tuple[str, ...],
+    note: str,
+    reason: str | None,
 ) -> None:
     """Approve a draft's latest revision for these recipients and channels.
+
+    A draft with error-level lint findings is refused (exit 1) unless --reason says why;
+    the reason and the rules are recorded in the event log.
 
     \b
     Example:
       COMMS_REVIEWER="Sam (IMOC)" comms review approve 3
+      comms review approve 3 --reason "false positive: Leak.HostName is turned off today"
     """
     from comms.review import decide
 
@@ -240,20 +255,23 @@ def review_approve(
         tenants=tenant_ids,
         channels=list(channels) or rt.default_channels(),
         now=rt.now(),
+        override_reason=reason,
+        lint_config=rt.lint_config(),
     )
     click.echo(
         f"draft {done.draft.id} r{done.draft.revision.number} approved by {done.review.reviewer} "
         f"({role}) for {', '.join(done.audience)} via {', '.join(done.channels)}"
     )
-    if done.error_count:
+    if done.blocking_rules:
         click.echo(
-            f"warning: {done.error_count} error-level finding(s) will still block sending",
+            f"warning: approved over {', '.join(done.blocking_rules)} (recorded); "
+            "these findings still block sending",
             err=True,
         )
 
 
 @review.command("request-changes")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.RECORD_ID)
 @click.option("--note", required=True, help="What to change, for the communications manager.")
 @click.option("--role", type=click.Choice(["imoc", "sirt"]), default="imoc", show_default=True)
 def review_request_changes(draft_id: int, note: str, role: str) -> None:
@@ -285,28 +303,129 @@ def review_request_changes(draft_id: int, note: str, role: str) -> None:
 # -- send ---------------------------------------------------------------------------------
 
 
-class _Progress:
-    """A bar on standard error while more than one delivery runs, on a terminal only."""
+# Outcomes that leave a delivery to do again: counted as failed while a send runs.
+UNFINISHED = ("failed", "retry-later", "busy")
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.stack = ExitStack()
-        self.update: Callable[[int], None] | None = None
+
+class SendProgress:
+    """How a send goes, on standard error while it runs; the report stays on standard output.
+
+    On a terminal one line is redrawn in place: done, failed, rate a minute, time left.
+    Elsewhere (a log, CI) plain lines: one every 10 % or every 5 seconds, none in the first
+    5 seconds, so that a quick send prints only its report.  A single delivery shows
+    nothing.  ``start`` and ``advance`` come from the send; ``tick`` from a background
+    thread (``ticker``) or a test, so that a stalled send (a 429 storm) still says how it
+    goes.  ``clock`` is monotonic seconds.
+    """
+
+    QUIET = 5.0  # seconds before the first plain line
+    EVERY = 5.0  # seconds between plain lines, at most
+    REDRAW = 0.2  # seconds between redraws on a terminal, at least
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        tty: bool,
+        clock: Callable[[], float] = time.monotonic,
+        ticker: bool = False,
+    ) -> None:
+        self.stream, self.tty, self.clock, self.ticker = stream, tty, clock, ticker
+        self.total = self.done = self.failed = self.done_at_last = 0
+        self.started = self.last_at = 0.0
+        self.active = self.shown = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def start(self, deliveries: Sequence[Delivery]) -> None:
-        if self.enabled and len(deliveries) > 1:
-            bar = click.progressbar(length=len(deliveries), label="sending", file=sys.stderr)
-            self.update = self.stack.enter_context(bar).update
+        with self._lock:
+            self.total = len(deliveries)
+            self.active = self.total > 1
+            self.started = self.last_at = self.clock()
+            if self.active and self.tty:
+                self._draw(self._line(self.started))
+        if self.active and self.ticker:
+            every = self.REDRAW if self.tty else 1.0
+            self._thread = threading.Thread(target=self._tick_every, args=(every,), daemon=True)
+            self._thread.start()
 
-    def advance(self, _outcome: Outcome) -> None:
-        if self.update is not None:
-            self.update(1)
+    def advance(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.done += 1
+            self.failed += outcome.status in UNFINISHED
+            self._show(step=True)
 
-    def __enter__(self) -> _Progress:
+    def tick(self) -> None:
+        with self._lock:
+            self._show(step=False)
+
+    def close(self) -> None:
+        """Stop ticking and end with a summary (on a terminal, or if lines were shown)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            if self.active and (self.tty or self.shown):
+                took = _duration(self.clock() - self.started)
+                summary = f"sent: {self.done}/{self.total} done, {self.failed} failed in {took}"
+                if self.tty:
+                    self._draw(summary)
+                    summary = ""
+                self.stream.write(summary + "\n")
+                self.stream.flush()
+            self.active = False
+
+    def __enter__(self) -> SendProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stack.close()
+        self.close()
+
+    def _tick_every(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            self.tick()
+
+    def _show(self, *, step: bool) -> None:
+        if not self.active:
+            return
+        now = self.clock()
+        if self.tty:
+            if now - self.last_at >= self.REDRAW:
+                self._draw(self._line(now))
+                self.last_at = now
+            return
+        if now - self.started < self.QUIET:
+            return
+        tenth = step and (self.done - self.done_at_last) * 10 >= self.total
+        if tenth or now - self.last_at >= self.EVERY:
+            self.stream.write(self._line(now) + "\n")
+            self.stream.flush()
+            self.shown, self.last_at, self.done_at_last = True, now, self.done
+
+    def _line(self, now: float) -> str:
+        head = f"sending: {self.done}/{self.total} done, {self.failed} failed"
+        elapsed = now - self.started
+        if not self.done or elapsed <= 0:
+            return head
+        rate = self.done / elapsed
+        left = (self.total - self.done) / rate
+        return f"{head}, {rate * 60:.0f}/min, about {_duration(left)} left"
+
+    def _draw(self, text: str) -> None:
+        # Carriage return and erase-to-end: the line is rewritten in place.
+        self.stream.write(f"\r{text}\x1b[K")
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def _deliver(
@@ -316,7 +435,7 @@ def _deliver(
     channels: Sequence[str],
     override_reason: str | None,
     concurrency: int | None,
-    progress: _Progress,
+    progress: SendProgress,
 ) -> SendReport:
     """``delivery.resume`` without a draft, else ``delivery.send``, wired from the runtime."""
     from comms import delivery
@@ -351,7 +470,7 @@ def _deliver(
 
 
 @click.command()
-@click.argument("draft_id", type=int, required=False)
+@click.argument("draft_id", type=common.RECORD_ID, required=False)
 @click.option(
     "--via",
     "channels",
@@ -409,7 +528,7 @@ def send(
     if draft_id is None and not resume:
         raise click.UsageError("name the draft to send (comms send DRAFT) or use --resume")
     override = reason if skip_review else None
-    with _Progress(fmt == "text" and sys.stderr.isatty()) as progress:
+    with SendProgress(sys.stderr, tty=sys.stderr.isatty(), ticker=True) as progress:
         report = _deliver(
             common.runtime(), draft_id, tenant_ids, channels, override, concurrency, progress
         )

@@ -42,6 +42,7 @@ class Channel:
     break_server: Callable[[], None]  # the far side answers 500 to what comes next
     refusing: Callable[[], Publisher]  # a publisher whose credentials the far side refuses
     replies_in_thread: bool  # a later update joins the conversation of ``previous``
+    forget_keys: Callable[[], None]  # the far side forgets its idempotency keys, as it will
     # (table, environ) for the factory registered in comms.bootstrap.PUBLISHERS, if any
     settings: tuple[dict[str, Any], dict[str, str]] | None = field(default=None)
 
@@ -73,6 +74,7 @@ def fake_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ch
         break_server=lambda: fake.fail_next(500, times=20),
         refusing=refusing,
         replies_in_thread=True,
+        forget_keys=fake.forget_keys,
     )
 
 
@@ -109,6 +111,7 @@ def switchboard_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
             break_server=break_server,
             refusing=lambda: publisher("not-the-token"),
             replies_in_thread=False,
+            forget_keys=lambda: admin.post("/_admin/idempotency/expire").raise_for_status(),
             settings=({"base_url": url}, {"COMMS_SWITCHBOARD_TOKEN": TOKEN}),
         )
 
@@ -142,6 +145,7 @@ def zendesk_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
             break_server=lambda: server.inject("500", times=20),
             refusing=lambda: publisher("not-the-token"),
             replies_in_thread=True,
+            forget_keys=server.forget_idempotency_keys,
             settings=({"subdomain": "gitlab", "email": AGENT}, {"COMMS_ZENDESK_TOKEN": TOKEN}),
         )
 

@@ -106,6 +106,41 @@ class FakePublisher:
             self._receipts[idempotency_key] = receipt
             return receipt
 
+    def find_delivery(
+        self,
+        *,
+        incident: Incident,
+        tenant: Tenant,
+        idempotency_key: str,
+        previous: Receipt | None,
+    ) -> Receipt | None:
+        """The receipt of the message sent under ``idempotency_key``, from what was sent
+        (not from the key store ``forget_keys`` empties); None if nothing was."""
+        with self._lock:
+            self.calls += 1
+            if self._refusal is not None:
+                raise self._refusal
+            for number, sent in enumerate(self.sent, 1):
+                if sent.idempotency_key == idempotency_key and sent.tenant == tenant.id:
+                    return Receipt(
+                        channel=self.name,
+                        tenant=tenant.id,
+                        draft_id=0,
+                        revision=0,
+                        idempotency_key=idempotency_key,
+                        external_id=f"{self.name}-{number}",
+                        delivered_at=self.now(),
+                        text_sha256=body_sha256(sent.body),
+                        detail={"thread": sent.thread, "kind": sent.kind.value, "recovered": True},
+                    )
+            return None
+
+    def forget_keys(self) -> None:
+        """Forget every key, as a server does after its retention period: the same key
+        posts again."""
+        with self._lock:
+            self._receipts.clear()
+
     def close(self) -> None:
         """Nothing to release."""
         self.closed = True

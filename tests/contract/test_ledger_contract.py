@@ -321,3 +321,58 @@ def test_threads_claiming_the_same_deliveries_get_each_one_once(store: Store) ->
     assert sorted(won) == sorted(keys)
     assert all(len(owners) == 1 for owners in won.values())
     assert {store.get_delivery(k).lease_owner for k in keys} == {o[0] for o in won.values()}
+
+
+def test_a_failed_delivery_planned_with_retry_failed_is_reopened_with_its_history(
+    store: Store, intents: list[Delivery], key: str
+) -> None:
+    store.claim_delivery(key, owner="a", now=NOW, until=NOW + 5 * M)
+    store.finish_delivery(
+        key,
+        receipt=None,
+        error="401 check the token",
+        final=True,
+        actor="g",
+        now=NOW + M,
+        owner="a",
+    )
+    failed = store.events("INC-1")[-1]
+    assert (failed.type, failed.data["error"], failed.data["attempts"]) == (
+        "delivery.failed",
+        "401 check the token",
+        1,
+    )
+    # Planning as before leaves a failure alone; asked to retry, it is pending again.
+    assert store.plan_deliveries(intents, actor="g", now=NOW + 2 * M)[0].state == "failed"
+    rows = store.plan_deliveries(intents, actor="gdcmoc", now=NOW + 3 * M, retry_failed=True)
+    reopened = rows[0]
+    assert (reopened.state, reopened.attempts, reopened.error, reopened.lease_owner) == (
+        "pending",
+        1,
+        "401 check the token",
+        None,
+    )
+    assert reopened.updated_at == NOW + 3 * M
+    assert [r.state for r in rows[1:]] == ["pending"] * 3
+    logged = store.events("INC-1")[-1]
+    assert (logged.type, logged.actor, logged.at) == ("delivery.reopened", "gdcmoc", NOW + 3 * M)
+    assert logged.data == {
+        "draft_id": 1,
+        "revision": 1,
+        "tenant": "acme",
+        "channel": "switchboard",
+        "idempotency_key": key,
+        "attempts": 1,
+        "last_error": "401 check the token",
+    }
+    # The attempt count goes on, and the last error stays on record after the delivery lands.
+    claimed = store.claim_delivery(key, owner="b", now=NOW + 4 * M, until=NOW + 9 * M)
+    assert claimed is not None
+    assert (claimed.attempts, claimed.error) == (2, "401 check the token")
+    done = store.finish_delivery(
+        key, receipt=receipt_for(key), error=None, final=True, actor="g", now=NOW + 5 * M, owner="b"
+    )
+    assert (done.state, done.attempts, done.error) == ("delivered", 2, "401 check the token")
+    events = store.events("INC-1")
+    assert store.plan_deliveries(intents, actor="g", now=NOW + 6 * M, retry_failed=True)[0] == done
+    assert store.events("INC-1") == events

@@ -151,3 +151,48 @@ def test_each_registered_channel_builds_from_its_settings_and_delivers(
         finally:
             publisher.close()
         assert channel.delivered() == 1
+
+
+def find(publisher: Any, *, key: str = "comms-3-1-aaaa", previous: Receipt | None = None) -> Any:
+    """``find_delivery`` with the port's exact keyword signature."""
+    return publisher.find_delivery(
+        tenant=TENANT, incident=INCIDENT, idempotency_key=key, previous=previous
+    )
+
+
+def test_a_delivery_is_found_by_its_key_after_the_far_side_forgot_the_key(
+    channel: Channel,
+) -> None:
+    assert find(channel.publisher) is None  # nothing was sent under it
+    first = publish(channel.publisher)
+    channel.forget_keys()
+    found = find(channel.publisher)
+    assert found is not None
+    assert (found.channel, found.tenant, found.idempotency_key) == (
+        channel.name,
+        "acme",
+        "comms-3-1-aaaa",
+    )
+    assert (found.external_id, found.text_sha256) == (first.external_id, first.text_sha256)
+    assert found.delivered_at.tzinfo is not None
+    assert find(channel.publisher, key="comms-9-1-ffff") is None
+    # A later update, on the conversation of the first where the channel has one.
+    second = publish(
+        channel.publisher, SECOND, key="comms-4-1-bbbb", kind=MessageKind.UPDATE, previous=first
+    )
+    channel.forget_keys()
+    again = find(channel.publisher, key="comms-4-1-bbbb", previous=first)
+    assert again is not None
+    assert (again.external_id, again.text_sha256) == (second.external_id, second.text_sha256)
+    assert find(channel.publisher, key="comms-9-1-ffff", previous=first) is None
+    assert channel.delivered() == 2  # looking posts nothing
+
+
+def test_looking_with_refused_credentials_is_a_final_publish_error(channel: Channel) -> None:
+    with pytest.raises(PublishError) as caught:
+        find(channel.refusing())
+    assert (caught.value.channel, caught.value.status, caught.value.retryable) == (
+        channel.name,
+        401,
+        False,
+    )

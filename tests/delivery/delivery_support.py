@@ -154,8 +154,10 @@ def prepare(
     severity: str = "S1",
     security: bool = False,
     impact: str = "Users cannot load merge requests",
+    next_update: str | None = None,
 ) -> int:
-    """Sync tenants from the stub, open an incident for ``tenants``, draft its first update."""
+    """Sync tenants from the stub, open an incident for ``tenants``, draft its first update
+    (promising ``next_update``, ISO 8601, instead of the default now plus an hour)."""
     ok(["tenants", "sync"])
     args = ["incident", "open", "--severity", severity, "--title", "Merge requests unavailable"]
     for tenant in tenants:
@@ -171,6 +173,7 @@ def prepare(
             latest_incident(),
             "--set",
             f"impact={impact}",
+            *(["--set", f"next_update={next_update}"] if next_update else []),
             "--format",
             "json",
         ]
@@ -246,8 +249,10 @@ def core_draft(
     severity: str = "S1",
     security: bool = False,
     impact: str = "Users cannot load merge requests",
+    next_update: str | None = None,
 ) -> Any:
-    """Open an incident for ``tenants`` and draft its first update, through the core."""
+    """Open an incident for ``tenants`` and draft its first update, through the core;
+    ``next_update`` (ISO 8601) replaces the default promise of now plus an hour."""
     from comms import service
     from comms.models import MessageKind, Severity
     from comms.render import Renderer
@@ -266,7 +271,7 @@ def core_draft(
         Renderer(),
         ref=incident.ref,
         kind=MessageKind.INVESTIGATION_START,
-        values={"impact": impact},
+        values={"impact": impact, **({"next_update": next_update} if next_update else {})},
         now=now,
         author=AUTHOR,
         interval_minutes=60,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import pytest
 from delivery_support import (
     Stub,
     as_reviewer,
+    comms_process,
     draft_state,
     ok,
     prepare,
     send_json,
     store_rows,
+    wait_for,
     write_config,
     write_seed,
 )
@@ -146,6 +149,39 @@ def test_zendesk_ticket_creation_that_timed_out_is_not_opened_twice(
     posts = zendesk.requests_to("POST", r"/tickets\.json")
     assert len(posts) == 2
     assert posts[0].idempotency_key == posts[1].idempotency_key
+
+
+def test_zendesk_ticket_opened_by_a_killed_sender_is_found_after_its_key_expired(
+    stub: Stub, zendesk: ZendeskServer, tmp_path: Path, store_db: Path
+) -> None:
+    write_config(
+        tmp_path / "comms.toml",
+        zendesk={"subdomain": "gitlab", "email": AGENT, "timeout": 10, "rate_per_minute": 6000},
+    )
+    draft = prepare(["acme", "globex"], severity="S3")
+    # The tickets are opened, then the answers hang until the sender is killed.
+    zendesk.inject("timeout", method="POST", delay=5.0, times=2)
+    sender = comms_process(["send", str(draft), "--via", "zendesk"], cwd=tmp_path)
+    try:
+        wait_for(lambda: len(zendesk.state.tickets) == 2, what="both tickets to be opened")
+        sender.send_signal(signal.SIGKILL)
+    finally:
+        sender.communicate(timeout=10)
+    zendesk.forget_idempotency_keys()
+
+    result = send_json(["--resume"])
+    assert {r["status"] for r in result["deliveries"]} == {"delivered"}
+    assert len(zendesk.state.tickets) == 2  # found by their tag, not opened again
+    ids = {r["tenant"]: r["external_id"] for r in result["deliveries"]}
+    by_requester = {
+        zendesk.state.users[t["requester_id"]]["email"]: str(t["id"])
+        for t in zendesk.state.tickets.values()
+    }
+    assert sorted(ids.values()) == sorted(by_requester.values())
+    assert draft_state(store_db, draft) == "sent"
+    searches = zendesk.requests_to("GET", r"/search\.json")
+    assert len(searches) == 2
+    assert all("tags%3Acomms_" in s.query for s in searches)
 
 
 # -- fan-out ------------------------------------------------------------------------------

@@ -34,6 +34,9 @@ class FakePublisher:
         self.name = name
         self.sent: list[str] = []
         self.calls: list[tuple[str, MessageKind, Receipt | None]] = []
+        self.looked_for: list[str] = []  # tenants find_delivery was asked about
+        self.landed: dict[str, Receipt] = {}  # key -> what the far side holds already
+        self.fail: dict[str, Exception] = {}  # tenant -> what publish raises for it
 
     def publish(
         self,
@@ -48,9 +51,22 @@ class FakePublisher:
         revision: int,
         previous: Receipt | None = None,
     ) -> Receipt:
+        if tenant.id in self.fail:
+            raise self.fail[tenant.id]
         self.sent.append(tenant.id)
         self.calls.append((tenant.id, kind, previous))
         return receipt_for(tenant.id, idempotency_key, draft_id, revision, body, self.name)
+
+    def find_delivery(
+        self,
+        *,
+        incident: Incident,
+        tenant: Tenant,
+        idempotency_key: str,
+        previous: Receipt | None,
+    ) -> Receipt | None:
+        self.looked_for.append(tenant.id)
+        return self.landed.get(idempotency_key)
 
 
 def receipt_for(
@@ -126,6 +142,9 @@ def test_the_fake_publisher_has_the_ports_signature() -> None:
     from comms.ports import Publisher
 
     assert inspect.signature(FakePublisher.publish) == inspect.signature(Publisher.publish)
+    assert inspect.signature(FakePublisher.find_delivery) == inspect.signature(
+        Publisher.find_delivery
+    )
     port: Publisher = FakePublisher()
     assert port.name == "switchboard"
 
@@ -428,3 +447,70 @@ def test_a_receipt_landing_in_the_run_is_previous_for_a_later_delivery_in_it(
         ("acme", None),
         ("acme", first.id),
     ]
+
+
+# -- deliveries claimed before: looked for first -------------------------------------------
+
+
+def test_a_delivery_claimed_before_is_looked_for_before_it_is_posted_again(store: Any) -> None:
+    draft, planned = _setup(store)
+    ghost_town = delivery.Process(host="box", pid=1, alive=lambda _pid: False)
+    for d in planned:
+        store.claim_delivery(
+            d.idempotency_key, owner="box:99:aa", now=NOW, until=NOW + delivery.LEASE
+        )
+    publisher = FakePublisher()
+    # The crashed sender's post to acme had landed (the server has forgotten its key since).
+    acme = planned[0]
+    publisher.landed[acme.idempotency_key] = receipt_for(
+        "acme", acme.idempotency_key, 0, 0, draft.revision.body
+    )
+    report = _run(store, draft, planned, publisher, process=ghost_town)
+    assert sorted(publisher.looked_for) == ["acme", "globex"]
+    assert publisher.sent == ["globex"]  # acme was found, not posted again
+    assert report.completed
+    found = store.get_delivery(acme.idempotency_key)
+    assert (found.state, found.external_id) == ("delivered", "ntf_acme_0")
+    assert found.receipt is not None
+    assert (found.receipt.draft_id, found.receipt.revision) == (draft.id, 1)
+
+
+def test_a_first_attempt_is_not_looked_for(store: Any) -> None:
+    draft, planned = _setup(store)
+    publisher = FakePublisher()
+    assert _run(store, draft, planned, publisher).completed
+    assert publisher.looked_for == []
+    assert sorted(publisher.sent) == ["acme", "globex"]
+
+
+# -- any error in one delivery is that delivery's failure ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("boom\nsecond line"), KeyError("notification_id"), ValueError("bad")]
+)
+def test_an_unexpected_error_in_one_delivery_fails_only_that_one(
+    store: Any, error: Exception
+) -> None:
+    draft, planned = _setup(store)
+    publisher = FakePublisher()
+    publisher.fail["acme"] = error
+    done: list[delivery.Outcome] = []
+    report = _run(store, draft, planned, publisher, on_done=done.append)
+    assert publisher.sent == ["globex"]
+    outcomes = {o.delivery.tenant: o for o in report.outcomes}
+    assert outcomes["globex"].status == "delivered"
+    failed = outcomes["acme"]
+    assert failed.status == "retry-later"
+    assert type(error).__name__ in (failed.error or "")
+    assert "\n" not in (failed.error or "")
+    assert report.unfinished == 1
+    assert len(done) == 2
+    # Unknown whether it landed: back to pending, and looked for before the next post.
+    row = store.get_delivery(planned[0].idempotency_key)
+    assert (row.state, row.lease_owner, row.attempts) == ("pending", None, 1)
+    del publisher.fail["acme"]
+    again = _run(store, draft, [row], publisher)
+    assert publisher.looked_for == ["acme"]
+    assert publisher.sent == ["globex", "acme"]
+    assert again.completed

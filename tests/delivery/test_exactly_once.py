@@ -211,3 +211,55 @@ def test_two_senders_at_once_post_once(stub: Stub, store_db: Path, tmp_path: Pat
     assert sorted(statuses).count("delivered") == 3
     assert sorted(statuses).count("already-delivered") == 3
     assert_exactly_once(stub, store_db, draft, tenants)
+
+
+@pytest.mark.parametrize("again", [["send", "{draft}"], ["send", "--resume"]])
+def test_a_send_refused_for_a_wrong_token_is_retried_once_the_token_is_fixed(
+    stub: Stub, store_db: Path, again: list[str]
+) -> None:
+    draft = approved_draft()
+    wrong = {"COMMS_SWITCHBOARD_TOKEN": "not-the-token"}
+    out = fails(["send", str(draft)], 3, "401", "check the Switchboard token", env=wrong)
+    assert "not-the-token" not in out
+    assert stub.per_tenant() == {}
+    # The token is fixed: the very same command (or --resume) now delivers, once each.
+    args = [a.format(draft=draft) for a in again]
+    result = send_json(args[1:])
+    assert {r["tenant"]: r["status"] for r in result["deliveries"]} == {
+        "acme": "delivered",
+        "globex": "delivered",
+    }
+    assert_exactly_once(stub, store_db, draft)
+    attempts = store_rows(store_db, "SELECT attempts FROM deliveries WHERE draft_id = ?", (draft,))
+    assert attempts == [(2,), (2,)]
+    assert len(events(store_db, "delivery.failed")) == 2
+    assert len(events(store_db, "delivery.reopened")) == 2
+    assert ok(["send", "--resume"]).stdout.strip() == "nothing to resume"
+
+
+def test_kill_9_mid_send_then_keys_expire_then_resume_posts_once(
+    stub: Stub, store_db: Path, tmp_path: Path
+) -> None:
+    # As above, but the server forgets its idempotency keys before the resume: only looking
+    # for the delivery first keeps the resume from posting again.
+    write_config(tmp_path / "comms.toml", switchboard={"timeout_seconds": 10, "max_attempts": 6})
+    draft = approved_draft()
+    stub.faults(rates={"slow": 1.0}, match=SEND, slow_seconds=1.0)
+    sender = comms_process(["send", str(draft)], cwd=tmp_path)
+    try:
+        wait_for(
+            lambda: stub.stats()["faults"].get("slow", 0) >= 2,
+            what="both sends to reach the server",
+        )
+        sender.send_signal(signal.SIGKILL)
+    finally:
+        sender.communicate(timeout=10)
+    assert {t for t, _ in _in_flight(store_db)} == set(TENANTS)
+    stub.faults()
+    wait_for(lambda: stub.stats()["sends"] == 2, what="the slow sends to land")
+    assert stub.http.post("/_admin/idempotency/expire").json()["expired"] >= 4
+
+    out = ok(["send", "--resume", "--format", "json"]).stdout
+    assert {r["status"] for r in json.loads(out)["deliveries"]} == {"delivered"}
+    assert_exactly_once(stub, store_db, draft)
+    assert _in_flight(store_db) == []

@@ -16,7 +16,7 @@ from delivery_support import AUTHOR, core_draft, event_data
 
 from comms import review, service
 from comms.adapters.sqlite_store import SqliteStore
-from comms.errors import EXIT_USAGE, UsageError
+from comms.errors import EXIT_FINDINGS, EXIT_USAGE, UsageError
 from comms.models import DraftState, MessageKind, Severity, Tenant
 from comms.render import Renderer
 
@@ -169,7 +169,8 @@ def test_a_security_incident_needs_sirt_as_well(store: Any) -> None:
 
 def test_the_s1_review_timeout_runs_from_submission(store: Any) -> None:
     policy = review.ReviewPolicy(s1_timeout_minutes=15)
-    draft = core_draft(store, ["acme"], now=T0)
+    # It promises an update by 12:00, so that only review holds it back at 11:16.
+    draft = core_draft(store, ["acme"], now=T0, next_update="2026-03-02T12:00:00Z")
     assert not gate(store, draft.id, policy=policy, now=T0 + timedelta(hours=2)).ok
     at = T0 + timedelta(hours=2, minutes=1)
     submitted = review.submit(store, draft.id, actor=AUTHOR, now=at)
@@ -258,3 +259,73 @@ def test_the_review_queue_and_the_inspection(store: Any) -> None:
     assert "+What you may experience: Merge requests load slowly" in seen.diff
     assert seen.gate.problems == (NEEDS_IMOC.format(id=second.id),)
     assert seen.channels == ("switchboard",)
+
+
+# -- a promise already past at send time ---------------------------------------------------
+
+
+def test_a_promise_already_past_at_send_time_is_refused(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0)  # "Next update: by 10:00 UTC" (S1: 60 min)
+    decide(store, draft.id)
+    assert review.promised_update(draft) == T0 + timedelta(minutes=60)
+    assert gate(store, draft.id, now=T0 + timedelta(minutes=59)).ok
+    late = gate(store, draft.id, now=T0 + timedelta(minutes=90))
+    assert late.problems == (
+        "the message promises the next update by 2026-03-02 10:00 UTC, which has passed; "
+        f"draft it again for a new time: comms draft investigation-start --incident "
+        f"{draft.incident_ref}",
+    )
+    assert late.late == late.problems[0]
+    assert gate(store, draft.id, now=T0 + timedelta(minutes=60)).late is not None
+
+
+def test_a_draft_promising_no_time_is_never_late(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0, severity="S3")
+    composed = service.compose(
+        store,
+        Renderer(),
+        ref=draft.incident_ref,
+        kind=MessageKind.RESOLVED,
+        values={"impact": "Merge requests failed to load", "resolution": "We fixed it."},
+        now=T0,
+        author=AUTHOR,
+        interval_minutes=None,
+    )
+    assert review.promised_update(composed.draft) is None
+    assert gate(store, composed.draft.id, now=T0 + timedelta(days=2)).late is None
+
+
+# -- approving a draft with error-level findings --------------------------------------------
+
+
+def test_approving_error_level_findings_needs_a_reason_which_is_recorded(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0, impact="Pages served by 10.20.30.40 fail")
+    with pytest.raises(review.ApprovalRefusedError) as refused:
+        decide(store, draft.id)
+    assert refused.value.exit_code == EXIT_FINDINGS
+    assert "1 error-level lint finding(s): Leak.IPAddress" in str(refused.value)
+    assert "--reason" in str(refused.value)
+    assert store.reviews(draft.id) == []
+    with pytest.raises(UsageError, match="needs a reason"):
+        decide(store, draft.id, override_reason="  ")
+    done = decide(store, draft.id, override_reason="the address is the customer's own VPN")
+    assert done.blocking_rules == ("Leak.IPAddress",)
+    assert store.get_draft(draft.id).state is DraftState.APPROVED
+    assert event_data(store, draft.incident_ref, "review.findings-overridden") == [
+        {
+            "draft_id": draft.id,
+            "revision": 1,
+            "reviewer": "sam",
+            "reason": "the address is the customer's own VPN",
+            "rules": ["Leak.IPAddress"],
+        }
+    ]
+    # The findings still block the send itself.
+    assert any("Leak.IPAddress" in p for p in gate(store, draft.id).problems)
+
+
+def test_a_request_for_changes_needs_no_reason_whatever_the_findings(store: Any) -> None:
+    draft = core_draft(store, ["acme"], now=T0, impact="Pages served by 10.20.30.40 fail")
+    done = decide(store, draft.id, decision="changes-requested", note="Remove the address")
+    assert done.review.decision == "changes-requested"
+    assert event_data(store, draft.incident_ref, "review.findings-overridden") == []

@@ -206,7 +206,8 @@ def test_s1_review_timeout_lets_the_update_go_and_records_it(
         review={"s1_timeout_minutes": 15},
     )
     monkeypatch.setenv("COMMS_NOW", _iso(T0))
-    draft = prepare(["acme"])
+    # It promises an update by 12:00, so that only review holds it back until 11:16.
+    draft = prepare(["acme"], next_update=_iso(T0 + timedelta(hours=3)))
     # Not submitted for review: no clock runs, however long it waits.
     monkeypatch.setenv("COMMS_NOW", _iso(T0 + timedelta(hours=2)))
     fails(["send", str(draft)], 1, "needs approval")
@@ -325,7 +326,8 @@ def test_review_list_json(stub: Stub) -> None:
 )
 def test_error_level_findings_block_sending(stub: Stub, impact: str, rule: str) -> None:
     draft = prepare(["acme"], impact=impact)
-    ok(["review", "approve", str(draft)], env=as_reviewer())
+    reason = ["--reason", "the reviewer judged it harmless"]  # approval needs one now
+    ok(["review", "approve", str(draft), *reason], env=as_reviewer())
     fails(["send", str(draft)], 1, "cannot be sent", rule)
     assert stub.per_tenant() == {}
 
@@ -518,3 +520,80 @@ def test_a_sirt_approval_alone_does_not_stand_in_for_the_incident_manager() -> N
         now=now,
     )
     assert both.ok
+
+
+# -- a stale promise -------------------------------------------------------------------------
+
+
+def test_a_draft_whose_promised_time_has_passed_is_refused_until_drafted_again(
+    stub: Stub, store_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+    monkeypatch.setenv("COMMS_NOW", _iso(written))
+    draft = prepare(["acme"])  # S1: "Next update: by 2026-11-27 15:00 UTC"
+    ok(["review", "approve", str(draft)], env=as_reviewer())
+    monkeypatch.setenv("COMMS_NOW", _iso(written + timedelta(minutes=90)))
+    fails(
+        ["send", str(draft)],
+        1,
+        "promises the next update by 2026-11-27 15:00 UTC, which has passed",
+        "comms draft investigation-start --incident INC-1",
+    )
+    assert stub.per_tenant() == {}
+    assert draft_state(store_db, draft) == "approved"
+    # Drafting it again renders a new time; the new revision is reviewed and goes out.
+    ok(["draft", "investigation-start", "--incident", "INC-1"])
+    ok(["review", "approve", str(draft)], env=as_reviewer())
+    ok(["send", str(draft)])
+    (message,) = stub.messages("acme")
+    assert "Next update: by 2026-11-27 16:30 UTC" in message
+
+
+def test_a_stale_promise_is_not_sent_by_a_repeated_send_or_a_resume(
+    stub: Stub, store_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+    monkeypatch.setenv("COMMS_NOW", _iso(written))
+    draft = prepare(["acme"])
+    ok(["review", "approve", str(draft)], env=as_reviewer())
+    wrong = {"COMMS_SWITCHBOARD_TOKEN": "not-the-token"}
+    fails(["send", str(draft)], 3, "401", env=wrong)
+    monkeypatch.setenv("COMMS_NOW", _iso(written + timedelta(minutes=61)))
+    for args in (["send", str(draft)], ["send", "--resume"]):
+        fails(args, 1, "which has passed", "comms draft investigation-start --incident INC-1")
+    assert stub.per_tenant() == {}
+
+
+# -- approving a draft with error-level findings ---------------------------------------------
+
+
+def test_approving_error_level_findings_is_refused_unless_a_reason_is_recorded(
+    stub: Stub, store_db: Path
+) -> None:
+    draft = prepare(["acme"], impact="Requests to 172.16.4.20 time out")
+    fails(
+        ["review", "approve", str(draft)],
+        1,
+        "Leak.IPAddress",
+        "--reason",
+        env=as_reviewer(),
+    )
+    assert draft_state(store_db, draft) == "draft"
+    assert events(store_db, "review.approved") == []
+    fails(["review", "approve", str(draft), "--reason", " "], 2, "reason", env=as_reviewer())
+    out = ok(
+        ["review", "approve", str(draft), "--reason", "the customer's own VPN address"],
+        env=as_reviewer(),
+    ).output
+    assert "approved by sam-imoc" in out
+    assert events(store_db, "review.findings-overridden") == [
+        {
+            "draft_id": draft,
+            "revision": 1,
+            "reviewer": "sam-imoc",
+            "reason": "the customer's own VPN address",
+            "rules": ["Leak.IPAddress"],
+        }
+    ]
+    fails(["send", str(draft)], 1, "Leak.IPAddress")  # sending is still refused
+    assert stub.per_tenant() == {}

@@ -258,3 +258,59 @@ def test_a_delivery_planned_for_an_older_revision_is_closed_not_sent(
         (row,) = store.deliveries(draft_id=draft.id)
         assert (row.state, row.error) == ("failed", "superseded by revision 2; not sent")
         assert stub.per_tenant() == {}
+
+
+def test_a_refused_delivery_is_retried_by_the_next_send_once_the_cause_is_fixed(
+    stub: Stub, store: Any
+) -> None:
+    draft = core_draft(store, ["acme", "globex"], now=T0)
+    approve(store, draft.id)
+    with _runtime(stub, token="not-the-token") as wrong:
+        refused = send(store, wrong, draft.id)
+    assert statuses(refused) == {"acme": "failed", "globex": "failed"}
+    assert all("401" in (o.error or "") for o in refused.outcomes)
+    assert stub.per_tenant() == {}
+
+    with _runtime(stub) as right:
+        retried = send(store, right, draft.id)
+    assert statuses(retried) == {"acme": "delivered", "globex": "delivered"}
+    assert retried.completed
+    assert stub.per_tenant() == {"acme": 1, "globex": 1}
+    assert stub.sends()["duplicates"] == 0
+    rows = store.deliveries(draft_id=draft.id)
+    assert {(r.state, r.attempts) for r in rows} == {("delivered", 2)}
+    assert all("401" in (r.error or "") for r in rows)  # the last error stays on record
+    reopened = event_data(store, draft.incident_ref, "delivery.reopened")
+    assert sorted(e["tenant"] for e in reopened) == ["acme", "globex"]
+    assert all(e["attempts"] == 1 and "401" in e["last_error"] for e in reopened)
+
+
+def test_resume_retries_a_refused_delivery_but_never_a_superseded_one(
+    stub: Stub, store: Any
+) -> None:
+    first = core_draft(store, ["acme"], now=T0, severity="S3")
+    with _runtime(stub, token="not-the-token") as wrong:
+        assert statuses(send(store, wrong, first.id)) == {"acme": "failed"}
+    # A second incident's draft fails too, then is revised: its old delivery stays closed.
+    second = core_draft(store, ["globex"], now=T0, severity="S3")
+    with _runtime(stub, token="not-the-token") as wrong:
+        assert statuses(send(store, wrong, second.id)) == {"globex": "failed"}
+    service.compose(
+        store,
+        Renderer(),
+        ref=second.incident_ref,
+        kind=MessageKind.INVESTIGATION_START,
+        values={"impact": "Merge request pages time out"},
+        now=T0 + timedelta(minutes=5),
+        author=AUTHOR,
+        interval_minutes=60,
+    )
+    with _runtime(stub) as right:
+        report = resume(store, right)
+    assert statuses(report) == {"acme": "delivered"}
+    assert report.completed
+    assert stub.per_tenant() == {"acme": 1}
+    (old,) = store.deliveries(draft_id=second.id)
+    assert (old.state, old.revision) == ("failed", 1)
+    with _runtime(stub) as right:
+        assert resume(store, right).outcomes == []

@@ -95,6 +95,12 @@ def _publish(publisher: SwitchboardPublisher, key: str = "d1-r1-acme", **overrid
     return publisher.publish(**args)
 
 
+def _find(publisher: SwitchboardPublisher, tenant: str, key: str) -> Any:
+    return publisher.find_delivery(
+        incident=_incident(), tenant=_tenant(tenant), idempotency_key=key, previous=None
+    )
+
+
 def _exactly_one_send(stub: Any, receipt: Any) -> None:
     counts = stub.sends()
     assert counts["total"] == 1, counts
@@ -266,7 +272,7 @@ def test_resume_after_the_server_forgot_its_keys_uses_find_delivery(
         _publish(_publisher(http, max_attempts=2))
     assert stub.http.post("/_admin/idempotency/expire").json()["expired"] >= 2
     publisher = _publisher(http)
-    found = publisher.find_delivery("INC-42", "acme", "d1-r1-acme")
+    found = _find(publisher, "acme", "d1-r1-acme")
     assert found is not None
     assert found.detail["recovered"] is True
     assert found.text_sha256 == hashlib.sha256(BODY.encode()).hexdigest()
@@ -301,7 +307,7 @@ def test_a_refused_second_send_of_our_notification_is_recovered(
 
 def test_find_delivery_ignores_drafts_and_other_keys(stub: Any, http: httpx.Client) -> None:
     publisher = _publisher(http)
-    assert publisher.find_delivery("INC-42", "acme", "d1-r1-acme") is None
+    assert _find(publisher, "acme", "d1-r1-acme") is None
     publisher.api.create_notification(
         {
             "template": "incident_resolved",
@@ -311,11 +317,11 @@ def test_find_delivery_ignores_drafts_and_other_keys(stub: Any, http: httpx.Clie
         },
         idempotency_key="d1-r1-acme",
     )
-    assert publisher.find_delivery("INC-42", "acme", "d1-r1-acme") is None
+    assert _find(publisher, "acme", "d1-r1-acme") is None
     _publish(publisher, key="d1-r2-acme")
-    assert publisher.find_delivery("INC-42", "acme", "d1-r1-acme") is None
-    assert publisher.find_delivery("INC-42", "acme", "d1-r2-acme") is not None
-    assert publisher.find_delivery("INC-42", "globex", "d1-r2-acme") is None
+    assert _find(publisher, "acme", "d1-r1-acme") is None
+    assert _find(publisher, "acme", "d1-r2-acme") is not None
+    assert _find(publisher, "globex", "d1-r2-acme") is None
 
 
 # ----------------------------------------------------------------------------- errors
@@ -651,3 +657,19 @@ def test_from_settings_refuses_an_unusable_table(
 def test_bad_config_is_a_config_error(table: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         SwitchboardConfig.from_table(table, environ={})
+
+
+def test_an_answer_without_the_apis_fields_is_a_retryable_publish_error() -> None:
+    # A proxy answering 200 with its own page: whether the send happened is unknown.
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/send"):
+            return httpx.Response(200, text="<html>maintenance</html>")
+        return httpx.Response(201, json={"id": "ntf_1", "status": "draft"})
+
+    with httpx.Client(base_url="http://sb.test", transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(PublishError) as caught:
+            _publish(_publisher(http, max_attempts=1))
+        assert caught.value.retryable is True
+        assert "cannot read" in str(caught.value)
+        with pytest.raises(PublishError, match="cannot read"):
+            _find(_publisher(http, max_attempts=1), "acme", "d1-r1-acme")

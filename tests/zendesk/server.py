@@ -10,6 +10,8 @@ Implemented, with Zendesk's JSON shapes (zenpy parses them into its objects):
     GET  /api/v2/tickets/{id}.json            show
     PUT  /api/v2/tickets/{id}.json            update: ``comment``, ``additional_tags``, ...
     GET  /api/v2/tickets/{id}/comments.json   list, oldest first, cursor pagination
+    GET  /api/v2/tickets/{id}/audits.json     list, oldest first, cursor pagination
+    GET  /api/v2/search.json?query=...        ``type:ticket`` and ``tags:X`` terms (AND)
     GET  /api/v2/users/{id}.json              show
     GET  /api/v2/users/me.json                the authenticated agent
 
@@ -20,6 +22,9 @@ Behaviour that matters for exactly-once tests:
 * Idempotency (ticket creation only, as in Zendesk): the same key and body replay the stored
   response with ``x-idempotency-lookup: hit``; the same key with another body is a 400
   ``IdempotentRequestError``; a new key answers ``x-idempotency-lookup: miss``.
+* Idempotency keys are kept until ``server.forget_idempotency_keys()``, which stands for
+  Zendesk's retention time running out: the same request then creates a new ticket.
+* Search sees every ticket at once (Zendesk indexes with a lag of up to minutes).
 * Rate limit: ``rate_limit`` requests per ``rate_window`` seconds, then 429 with
   ``Retry-After``; every answer carries ``X-Rate-Limit`` and ``X-Rate-Limit-Remaining``.
 * Fault injection: ``server.inject(kind, method=..., path=..., times=..., skip=...)`` queues
@@ -96,6 +101,7 @@ class State:
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    audits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
@@ -180,6 +186,11 @@ class ZendeskServer:
         with self.state.lock:
             self.state.faults.append(Fault(kind, **options))
 
+    def forget_idempotency_keys(self) -> None:
+        """Forget every stored ``Idempotency-Key``, as Zendesk does after its retention time."""
+        with self.state.lock:
+            self.state.idempotency.clear()
+
     def requests_to(self, method: str, pattern: str) -> list[Seen]:
         """Requests received whose method and path match."""
         with self.state.lock:
@@ -261,6 +272,11 @@ class ZendeskServer:
             match = re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json", path)
             if match and method == "GET":
                 return self._list_comments(int(match[1]), query, base)
+            match = re.fullmatch(r"/api/v2/tickets/(\d+)/audits\.json", path)
+            if match and method == "GET":
+                return self._list_audits(int(match[1]), query, base)
+            if method == "GET" and path == "/api/v2/search.json":
+                return self._search(query)
             if method == "GET" and path == "/api/v2/users/me.json":
                 return 200, {"user": self.state.users[self.agent_id]}, {}
             match = re.fullmatch(r"/api/v2/users/(\d+)\.json", path)
@@ -344,6 +360,7 @@ class ZendeskServer:
         }
         self.state.tickets[ticket_id] = ticket
         self.state.comments[ticket_id] = []
+        self.state.audits[ticket_id] = []
         audit = self._add_audit(ticket, data["comment"], now, created=True)
         response = {"ticket": ticket, "audit": audit}
         if key is not None:
@@ -362,6 +379,7 @@ class ZendeskServer:
             return 400, {"error": "InvalidEndpoint", "description": "ticket is required"}, {}
         if ticket["status"] == "closed":
             return 422, _invalid("status", "Status: closed prevents ticket update"), {}
+        before = list(ticket["tags"])
         if "tags" in data:
             ticket["tags"] = _tags(data["tags"])
         for tag in _tags(data.get("additional_tags") or []):
@@ -374,11 +392,17 @@ class ZendeskServer:
         now = _now()
         ticket["updated_at"] = now
         comment = data.get("comment") if isinstance(data.get("comment"), dict) else None
-        audit = self._add_audit(ticket, comment, now, created=False)
+        audit = self._add_audit(ticket, comment, now, created=False, previous_tags=before)
         return 200, {"ticket": ticket, "audit": audit}, {}
 
     def _add_audit(
-        self, ticket: dict[str, Any], comment: dict[str, Any] | None, now: str, *, created: bool
+        self,
+        ticket: dict[str, Any],
+        comment: dict[str, Any] | None,
+        now: str,
+        *,
+        created: bool,
+        previous_tags: list[str] | None = None,
     ) -> dict[str, Any]:
         audit_id = self.state.new_id()
         events: list[dict[str, Any]] = []
@@ -399,15 +423,16 @@ class ZendeskServer:
             }
             self.state.comments[ticket["id"]].append(stored)
             events.append({k: v for k, v in stored.items() if k not in ("via", "created_at")})
-        events.append(
-            {
-                "id": self.state.new_id(),
-                "type": "Create" if created else "Change",
-                "field_name": "tags",
-                "value": list(ticket["tags"]),
-            }
-        )
-        return {
+        tags_event: dict[str, Any] = {
+            "id": self.state.new_id(),
+            "type": "Create" if created else "Change",
+            "field_name": "tags",
+            "value": list(ticket["tags"]),
+        }
+        if not created:
+            tags_event["previous_value"] = list(previous_tags or [])
+        events.append(tags_event)
+        audit = {
             "id": audit_id,
             "ticket_id": ticket["id"],
             "created_at": now,
@@ -416,23 +441,66 @@ class ZendeskServer:
             "events": events,
             "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
         }
+        self.state.audits[ticket["id"]].append(audit)
+        return audit
 
     def _list_comments(
         self, ticket_id: int, query: dict[str, list[str]], base: str
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if ticket_id not in self.state.tickets:
             return _not_found()
-        comments = self.state.comments[ticket_id]
-        size = int((query.get("page[size]") or ["100"])[0])
-        after = int((query.get("page[after]") or ["0"])[0])
-        page = comments[after : after + size]
-        has_more = after + size < len(comments)
-        cursor = str(after + size)
-        path = f"{base}/tickets/{ticket_id}/comments.json"
+        return self._cursor_page("comments", self.state.comments[ticket_id], ticket_id, query, base)
+
+    def _list_audits(
+        self, ticket_id: int, query: dict[str, list[str]], base: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if ticket_id not in self.state.tickets:
+            return _not_found()
+        return self._cursor_page("audits", self.state.audits[ticket_id], ticket_id, query, base)
+
+    def _search(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Zendesk search, the terms comms uses: ``type:ticket`` and ``tags:X`` (all must hold)."""
+        terms = " ".join(query.get("query") or []).split()
+        wanted = [t.split(":", 1)[1].lower() for t in terms if t.startswith("tags:")]
+        kinds = {t.split(":", 1)[1] for t in terms if t.startswith("type:")}
+        unknown = [t for t in terms if not t.startswith(("tags:", "type:"))]
+        if unknown or kinds - {"ticket"}:
+            return 400, {"error": "InvalidSearch", "description": f"unsupported: {terms}"}, {}
+        results = [
+            {**ticket, "result_type": "ticket"}
+            for ticket in self.state.tickets.values()
+            if all(tag in ticket["tags"] for tag in wanted)
+        ]
         return (
             200,
             {
-                "comments": page,
+                "results": results,
+                "facets": None,
+                "next_page": None,
+                "previous_page": None,
+                "count": len(results),
+            },
+            {},
+        )
+
+    def _cursor_page(
+        self,
+        name: str,
+        items: list[dict[str, Any]],
+        ticket_id: int,
+        query: dict[str, list[str]],
+        base: str,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        size = int((query.get("page[size]") or ["100"])[0])
+        after = int((query.get("page[after]") or ["0"])[0])
+        page = items[after : after + size]
+        has_more = after + size < len(items)
+        cursor = str(after + size)
+        path = f"{base}/tickets/{ticket_id}/{name}.json"
+        return (
+            200,
+            {
+                name: page,
                 "meta": {
                     "has_more": has_more,
                     "after_cursor": cursor if has_more else None,

@@ -186,6 +186,63 @@ def test_a_repeated_reply_is_found_and_not_posted_again(
     assert again.detail["already_delivered"] is True
 
 
+# -- finding a delivery whose key Zendesk forgot ---------------------------------------------
+
+
+def find(
+    publisher: ZendeskPublisher,
+    tenant: Tenant,
+    incident: Incident,
+    key: str,
+    previous: Receipt | None = None,
+) -> Receipt | None:
+    return publisher.find_delivery(
+        incident=incident, tenant=tenant, idempotency_key=key, previous=previous
+    )
+
+
+def test_a_reply_is_found_on_the_ticket_of_previous_without_a_search(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    opened = open_ticket(publisher, tenant, incident)
+    replied = reply(publisher, tenant, incident, opened)
+    found = find(publisher, tenant, incident, "INC-12/acme/d2r1", opened)
+    assert found is not None
+    assert (found.external_id, found.text_sha256) == (replied.external_id, replied.text_sha256)
+    assert found.detail["action"] == "comment"
+    assert found.detail["ticket_id"] == opened.detail["ticket_id"]
+    assert found.detail["recovered"] is True
+    assert server.requests_to("GET", r"/search\.json") == []
+
+
+def test_a_ticket_opened_under_a_forgotten_key_is_found_by_its_tag(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    opened = open_ticket(publisher, tenant, incident)
+    server.forget_idempotency_keys()
+    found = find(publisher, tenant, incident, "INC-12/acme/d1r1")
+    assert found is not None
+    assert (found.external_id, found.detail["action"]) == (opened.external_id, "ticket")
+    assert found.detail["comment_id"] == opened.detail["comment_id"]
+    [search] = server.requests_to("GET", r"/search\.json")
+    assert f"tags%3A{delivery_tag('INC-12/acme/d1r1')}" in search.query
+    # Without looking first, the same key would now open a second ticket.
+    open_ticket(publisher, tenant, incident)
+    assert len(server.state.tickets) == 2
+
+
+def test_a_reply_not_on_the_ticket_of_previous_is_looked_for_everywhere(
+    server: ZendeskServer, publisher: ZendeskPublisher, tenant: Tenant, incident: Incident
+) -> None:
+    opened = open_ticket(publisher, tenant, incident)
+    assert find(publisher, tenant, incident, "INC-12/acme/d2r1", opened) is None
+    assert len(server.requests_to("GET", r"/search\.json")) == 1
+    # A previous ticket that is gone: nothing can have landed on it; the search still runs.
+    gone = zendesk_receipt(999)
+    assert find(publisher, tenant, incident, "INC-12/acme/d1r1", gone) is not None
+    assert len(server.state.comments[opened.detail["ticket_id"]]) == 1
+
+
 def test_the_publisher_implements_the_port(publisher: ZendeskPublisher) -> None:
     port: Publisher = publisher
     assert port.name == "zendesk"
