@@ -427,6 +427,12 @@ def _failure(exc: Exception) -> tuple[bool, str]:
     )
 
 
+def _iso_or_none(moment: datetime | None) -> str | None:
+    from comms.times import isoformat
+
+    return isoformat(moment) if moment is not None else None
+
+
 def complete(store: DeliveryStore, draft: Draft, *, actor: str, now: datetime) -> bool:
     """Mark ``draft`` sent once every planned delivery of its revision has landed.
 
@@ -452,7 +458,8 @@ def complete(store: DeliveryStore, draft: Draft, *, actor: str, now: datetime) -
             "channels": sorted({d.channel for d in rows}),
             "tenants": sorted({d.tenant for d in rows}),
             "sent_at": delivered_at.isoformat(),
-            "next_update_at": current.revision.variables.get("next_update"),
+            # The promise the customer read, from the text (a hand edit may have changed it).
+            "next_update_at": _iso_or_none(review.promised_update(current)),
             "text_sha256": sorted({d.text_sha256 for d in rows}),
         },
     )

@@ -314,3 +314,29 @@ def test_resume_retries_a_refused_delivery_but_never_a_superseded_one(
     assert (old.state, old.revision) == ("failed", 1)
     with _runtime(stub) as right:
         assert resume(store, right).outcomes == []
+
+
+def test_update_sent_records_the_promise_in_the_text_not_the_variable(
+    stub: Stub, store: Any, runtime: Runtime
+) -> None:
+    draft = core_draft(store, ["acme"], now=T0)
+    promised = draft.revision.variables["next_update"]
+    text = service.message_text(draft)
+    later = (T0 + timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M UTC")
+    edited = service.edit(
+        store,
+        draft.id,
+        text.replace(
+            text[text.index("Next update:") : text.index("\n", text.index("Next update:"))],
+            f"Next update: by {later}, or sooner if the situation changes.",
+        ),
+        now=T0,
+        author=AUTHOR,
+    )
+    assert edited is not None
+    assert edited.revision.variables["next_update"] == promised  # the variable is stale
+    approve(store, draft.id)
+    send(store, runtime, draft.id).raise_for_unfinished()
+    (sent,) = event_data(store, draft.incident_ref, "update.sent")
+    assert sent["next_update_at"] == (T0 + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:00Z")
+    assert sent["next_update_at"] != promised
