@@ -21,6 +21,8 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +87,11 @@ _CLOCK_COLUMNS = (
 _STORED_TIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*Z"
 # JSON of two or more tenant ids, as the store writes it (ids have no quotes or commas).
 _SEVERAL_TENANTS = '%", "%'
+_FIRST = itemgetter(0)
 _CHUNK = 500  # refs per IN (...) list, well under SQLite's parameter limit
+# Above this many refs, the Director escalations are read in one pass over every
+# ``director.engaged`` event (an event most incidents never get) rather than by ref.
+_EVERY_EVENT_ABOVE = 5_000
 
 
 def open_alert_state(url: DatabaseURL) -> SqliteAlerts:
@@ -104,6 +110,22 @@ def _at(text: str) -> datetime:
 def _dt(text: str | None) -> datetime | None:
     # Python 3.11 parses the trailing Z itself; the store writes UTC only.
     return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+class _Times(dict[str, datetime]):
+    """Stored times parsed once per distinct text: ``times[text]`` is its datetime."""
+
+    def __missing__(self, text: str) -> datetime:
+        moment = self[text] = datetime.fromisoformat(text)
+        return moment
+
+
+class _Promises(dict[tuple[str, "str | None"], "datetime | None"]):
+    """``_promise`` once per distinct (promise, last update) texts."""
+
+    def __missing__(self, key: tuple[str, str | None]) -> datetime | None:
+        promise = self[key] = _promise(*key)
+        return promise
 
 
 def _tenant_list(text: str) -> tuple[str, ...]:
@@ -294,42 +316,73 @@ class SqliteAlerts:
         pubsec = self._pubsec_tenants() if rows else frozenset()
         lagging = self._lagging(rows)
         escalated = self._escalated(rows)
-        fromiso = datetime.fromisoformat
-        tenants: dict[str, tuple[str, ...]] = {}
+        # Rows share many times (an incident's start, opening and engagement; the minutes
+        # updates go out on): each distinct text is parsed once.
+        at = _Times()
+        promises = _Promises()
+        tenants: dict[str, tuple[tuple[str, ...], bool]] = {}
         out: Page[ClockRow] = Page()
         skipped: list[str] = []
+        new_row = tuple.__new__
+        director_at, lag_of, add = escalated.get, lagging.get, out.append
         for r in rows:
             try:
-                parsed = tenants.get(r[4])
-                if parsed is None:
-                    parsed = tenants[r[4]] = _tenant_list(r[4])
-                row = ClockRow(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    parsed,
-                    bool(r[5]) or (bool(pubsec) and not pubsec.isdisjoint(parsed)),
-                    bool(r[6]),
-                    fromiso(r[7]),
-                    fromiso(r[8]),
-                    r[9] and fromiso(r[9]),
-                    fromiso(r[10]),
-                    r[11] and fromiso(r[11]),
-                    r[12] and fromiso(r[12]),
-                    r[13] and fromiso(r[13]),
-                    r[14] and _promise(r[14], r[13]),
-                    r[15] and fromiso(r[15]),
-                    r[16] and fromiso(r[16]),
-                    escalated.get(r[0]),
-                    lagging.get(r[0], ()),
+                (
+                    ref,
+                    title,
+                    severity,
+                    status,
+                    listed,
+                    pub,
+                    sec,
+                    started,
+                    created,
+                    engaged,
+                    changed,
+                    mitigated,
+                    resolved,
+                    last,
+                    promise,
+                    internal,
+                    external,
+                ) = r
+                known = tenants.get(listed)
+                if known is None:
+                    parsed = _tenant_list(listed)
+                    known = tenants[listed] = (
+                        parsed,
+                        bool(pubsec) and not pubsec.isdisjoint(parsed),
+                    )
+                row = new_row(
+                    ClockRow,
+                    (
+                        ref,
+                        title,
+                        severity,
+                        status,
+                        known[0],
+                        bool(pub) or known[1],
+                        bool(sec),
+                        at[started],
+                        at[created],
+                        engaged and at[engaged],
+                        at[changed],
+                        mitigated and at[mitigated],
+                        resolved and at[resolved],
+                        last and at[last],
+                        promise and promises[promise, last],
+                        internal and at[internal],
+                        external and at[external],
+                        director_at(ref),
+                        lag_of(ref, ()),
+                    ),
                 )
             except (ValueError, TypeError):
                 # Written by hand or an older version: one such row must not stop every
                 # incident's clocks; it is named in the result's ``skipped``.
                 skipped.append(str(r[0]))
                 continue
-            out.append(row)
+            add(row)
         out.skipped = tuple(skipped)
         return out
 
@@ -366,14 +419,15 @@ class SqliteAlerts:
         return frozenset(found)
 
     def _events(self, kind: str, refs: Sequence[str]) -> list[tuple[Any, ...]]:
-        """``(incident_ref, at, data)`` of the ``kind`` events of ``refs``, in log order."""
+        """``(incident_ref, at, data)`` of the ``kind`` events of ``refs``, each ref's in log
+        order (by ref then id: the order of the events(type, incident_ref) index, no sort)."""
         found: list[tuple[Any, ...]] = []
         for start in range(0, len(refs), _CHUNK):
             chunk = refs[start : start + _CHUNK]
             found += (
                 self._query(
                     "SELECT incident_ref, at, data FROM events WHERE type = ? "
-                    f"AND incident_ref IN ({_marks(chunk)}) ORDER BY id",
+                    f"AND incident_ref IN ({_marks(chunk)}) ORDER BY incident_ref, id",
                     [kind, *chunk],
                 )
                 or []
@@ -384,7 +438,22 @@ class SqliteAlerts:
         """When the Director was first engaged, for rows the Director clock may run on."""
         wanted = [r[0] for r in rows if r[3] in NO_MITIGATION_IN_SIGHT and r[11] is None]
         first: dict[str, datetime] = {}
-        for ref, at, _ in self._events("director.engaged", wanted):
+        if len(wanted) > _EVERY_EVENT_ABOVE:
+            # Thousands of refs: one pass over the (few) escalation events beats many
+            # IN (...) look-ups; the events of other incidents are dropped here.
+            named = set(wanted)
+            events = [
+                e
+                for e in self._query(
+                    "SELECT incident_ref, at FROM events WHERE type = ? ORDER BY id",
+                    ["director.engaged"],
+                )
+                or []
+                if e[0] in named
+            ]
+        else:
+            events = self._events("director.engaged", wanted)
+        for ref, at, *_ in events:
             try:
                 moment = datetime.fromisoformat(at)
             except (ValueError, TypeError):
@@ -398,11 +467,9 @@ class SqliteAlerts:
     ) -> dict[str, tuple[tuple[str, datetime | None, datetime | None], ...]]:
         """``ClockRow.lagging`` of the rows with several tenants and an update sent."""
         wanted = {r[0]: r for r in rows if r[13] is not None and '", "' in r[4]}
-        raw: dict[str, list[tuple[str, str]]] = {}
-        for ref, at, data in self._events("update.sent", list(wanted)):
-            raw.setdefault(ref, []).append((at, data))
         out = {}
-        for ref, events in raw.items():
+        # _events gives each ref's events together (by ref, then in log order).
+        for ref, events in groupby(self._events("update.sent", list(wanted)), _FIRST):
             r = wanted[ref]
             try:
                 tenants = _tenant_list(r[4])
@@ -410,7 +477,7 @@ class SqliteAlerts:
                 # reads of the older ones would be overwritten anyway.
                 latest: list[tuple[datetime, list[str] | None, datetime | None]] = []
                 unseen = set(tenants)
-                for at, data in reversed(events):
+                for _, at, data in reversed(list(events)):
                     try:
                         update = _update(at, data)
                     except (ValueError, TypeError):

@@ -10,6 +10,7 @@ alert state, sinks, store, settings and clock come from the process's runtime.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ import click
 
 from comms import watch
 from comms.cadence import (
+    ACT_NOW,
     DUE_SOON,
     OK,
     OVERDUE,
@@ -174,9 +176,22 @@ def check_command(at: str | None, fmt: str) -> None:
     """
     rt = common.runtime()
     now = _at(rt, at)
-    found = watch.board(rt.alert_state, rt.cadence_policy(), now, snoozes=False, due_only=True)
-    sys.stdout.write(_check_json(found) if fmt == "json" else _check_text(found))
-    if found.act_now:
+    # The check allocates a few hundred thousand tuples per 100k incidents and makes no
+    # reference cycles: the cyclic collector would spend ~15% of the run finding nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        found = watch.board(rt.alert_state, rt.cadence_policy(), now, snoozes=False, due_only=True)
+        output = _check_json(found) if fmt == "json" else _check_text(found)
+    finally:
+        if collecting:
+            # Left out of later collections, the full one at exit included: they are
+            # acyclic and still freed by reference counting when dropped.
+            gc.freeze()
+            gc.enable()
+    sys.stdout.write(output)
+    # found.act_now > 0, stopping at the first: overdue deadlines come first.
+    if any(d.state == OVERDUE and d.clock in ACT_NOW for d in found.deadlines):
         sys.exit(EXIT_FINDINGS)
 
 
@@ -200,14 +215,48 @@ def _owed_to(tenants: tuple[str, ...], everyone: tuple[str, ...], restricted: bo
 
 
 def _check_text(found: watch.Board) -> str:
-    lines = [
-        f"{_LABEL[d.state]:<8}  {d.ref}  {d.severity}  {d.clock}  due {_fmt(d.due_at)}  "
-        f"{_when(d)}  {d.reason}{_owed(d)}"
-        for d in found.deadlines
-        if d.state != OK
-    ]
-    lines.append(
-        f"{found.overdue} overdue, {found.due_soon} due soon, "
+    # Hot path (tens of thousands of lines): the deadline unpacked, plain dict caches.
+    label = {state: f"{text:<8}" for state, text in _LABEL.items()}
+    # due_at -> (delta, "due ...  ...ago"): delta is now - due_at, the same for every
+    # deadline due then (checked, so a different one is formatted afresh).
+    due_text: dict[datetime, tuple[timedelta, str]] = {}
+    owed_all: dict[bool, dict[tuple[str, ...], str]] = {False: {}, True: {}}
+    lines: list[str] = []
+    append = lines.append
+    overdue = due_soon = 0
+    for (
+        ref,
+        clock,
+        severity,
+        due_at,
+        _,
+        state,
+        delta,
+        reason,
+        restricted,
+        row,
+        tenants,
+    ) in found.deadlines:
+        if state == OK:
+            continue
+        if state == OVERDUE:
+            overdue += 1
+        elif state == DUE_SOON:
+            due_soon += 1
+        due = due_text.get(due_at)
+        if due is None or due[0] != delta:
+            due = due_text[due_at] = (delta, f"due {_fmt(due_at)}  {_ago(delta)}")
+        owed: str | None = ""
+        if tenants and tenants is row.tenants:
+            # Owed to every tenant (the common case): one lookup by the shared tuple.
+            owed = owed_all[restricted].get(tenants)
+            if owed is None:
+                owed = owed_all[restricted][tenants] = _owed_to(tenants, tenants, restricted)
+        elif tenants:
+            owed = _owed_to(tenants, row.tenants, restricted)
+        append(f"{label[state]}  {ref}  {severity}  {clock}  {due[1]}  {reason}{owed}")
+    append(
+        f"{overdue} overdue, {due_soon} due soon, "
         f"{found.incidents} incidents tracked at {_fmt(found.now)}"
     )
     return "\n".join(lines) + "\n"

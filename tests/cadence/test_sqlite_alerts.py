@@ -95,6 +95,23 @@ def test_the_light_reader_returns_exactly_the_stores_clock_rows(store):
     assert rows[2].rca_internal_at == T0 + 2 * 24 * 60 * M
 
 
+def test_many_escalation_refs_read_every_escalation_event_with_the_same_result(store, monkeypatch):
+    # Above _EVERY_EVENT_ABOVE refs, one pass over every director.engaged event replaces
+    # the IN (...) look-ups: the first escalation of each incident, the others' dropped.
+    populate(store)
+    for ref, minutes in (("INC-1", 50), ("INC-1", 70), ("INC-2", 65), ("INC-3", 20)):
+        store.append_event(
+            ref, type="director.engaged", actor="g", now=T0 + minutes * M, data={"by": "g"}
+        )
+    with SqliteAlerts(store.path) as db:
+        by_ref = db.clock_rows(rca_severities=("S1",))
+        monkeypatch.setattr("comms.adapters.sqlite_alerts._EVERY_EVENT_ABOVE", 0)
+        every = db.clock_rows(rca_severities=("S1",))
+        assert db.clock_rows() == store.clock_rows()
+    assert every == by_ref
+    assert [r.director_engaged_at for r in every] == [T0 + 50 * M, T0 + 65 * M, None]
+
+
 def test_resolved_incidents_with_both_rcas_done_are_not_read(store):
     populate(store)
     store.record_clock(
