@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from comms.errors import NotFoundError, TransitionError, UsageError
+from comms.lint.secrets import shown
 from comms.models import (
     Delivery,
     Draft,
@@ -375,7 +376,7 @@ class MemoryStore:
             data = self._tables.tenants.get(tenant_id)
         if data is None:
             raise NotFoundError(
-                f"no tenant '{tenant_id}'; add it with: comms tenants add {tenant_id} --name …"
+                f"no tenant '{shown(tenant_id)}'; add it with: comms tenants add {shown(tenant_id)} --name …"
             )
         return Tenant(**json.loads(data))
 
@@ -442,7 +443,7 @@ class MemoryStore:
         """Return an incident or raise ``NotFoundError``."""
         with self._lock:
             row = self._incident_row(
-                ref, f"no incident '{ref}'; see the open ones with: comms incident list"
+                ref, f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
             )
         return row.model()
 
@@ -462,7 +463,7 @@ class MemoryStore:
     ) -> Incident:
         """Replace an incident's fields and log ``event`` in one transaction."""
         with self.transaction():
-            old = self._incident_row(incident.ref, f"no incident '{incident.ref}'")
+            old = self._incident_row(incident.ref, f"no incident '{shown(incident.ref)}'")
             changes: dict[str, Any] = {
                 "title": incident.title,
                 "severity": incident.severity,
@@ -492,7 +493,7 @@ class MemoryStore:
             raise ValueError(column)
         with self.transaction():
             old = self._incident_row(
-                ref, f"no incident '{ref}'; see the open ones with: comms incident list"
+                ref, f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
             )
             clocks: dict[str, Any] = {column: utc(at)}
             self._tables.incidents[ref] = dataclasses.replace(old, **clocks)
@@ -722,6 +723,36 @@ class MemoryStore:
         if not rows:
             raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
         return [r.model(draft_id) for r in rows]
+
+    def redact_revision(
+        self,
+        draft_id: int,
+        number: int,
+        *,
+        subject: str,
+        body: str,
+        variables: dict[str, str],
+        actor: str,
+        now: datetime,
+        data: dict[str, Any],
+    ) -> Revision:
+        """Replace one revision's text in place and log ``draft.redacted``, atomically."""
+        with self.transaction():
+            old = self._draft_row(draft_id)
+            rows = self._tables.revisions.get(draft_id, ())
+            if not any(r.number == number for r in rows):
+                raise NotFoundError(f"draft {draft_id} has no revision {number}")
+            text = json.dumps(variables, sort_keys=True)
+            new = tuple(
+                dataclasses.replace(r, subject=subject, body=body, variables=text)
+                if r.number == number
+                else r
+                for r in rows
+            )
+            self._tables.revisions[draft_id] = new
+            payload = {"draft_id": draft_id, "revision": number, **data}
+            self._log(old.incident_ref, "draft.redacted", actor, now, payload)
+            return next(r.model(draft_id) for r in new if r.number == number)
 
     def set_draft_state(
         self,

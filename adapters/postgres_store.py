@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 from comms.errors import ConfigError, NotFoundError, StoreError, TransitionError, UsageError
+from comms.lint.secrets import shown
 
 try:
     import psycopg
@@ -807,7 +808,7 @@ class PostgresStore:
         rows = self._db.read("SELECT data FROM tenants WHERE id = %s", (tenant_id,))
         if not rows:
             raise NotFoundError(
-                f"no tenant '{tenant_id}'; add it with: comms tenants add {tenant_id} --name …"
+                f"no tenant '{shown(tenant_id)}'; add it with: comms tenants add {shown(tenant_id)} --name …"
             )
         return Tenant(**rows[0][0])
 
@@ -874,7 +875,9 @@ class PostgresStore:
         """Return an incident or raise ``NotFoundError`` (``StoreError`` if unreadable)."""
         rows = self._db.read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE ref = %s", (ref,))
         if not rows:
-            raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
+            raise NotFoundError(
+                f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
+            )
         try:
             return _incident(rows[0])
         except _UNREADABLE as exc:
@@ -902,7 +905,7 @@ class PostgresStore:
                 "SELECT status FROM incidents WHERE ref = %s FOR NO KEY UPDATE", (incident.ref,)
             ).fetchone()
             if old is None:
-                raise NotFoundError(f"no incident '{incident.ref}'")
+                raise NotFoundError(f"no incident '{shown(incident.ref)}'")
             status_changed = old[0] != incident.status.value
             db.execute(
                 "UPDATE incidents SET title = %s, severity = %s, status = %s, tenants = %s::text[], "
@@ -944,7 +947,7 @@ class PostgresStore:
             ).rowcount
             if not changed:  # no event for an incident that does not exist
                 raise NotFoundError(
-                    f"no incident '{ref}'; see the open ones with: comms incident list"
+                    f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
                 )
             self._log(db, ref, event, actor, at, data)
 
@@ -1103,6 +1106,40 @@ class PostgresStore:
         if not rows:
             raise _no_draft(draft_id)
         return [_revision(draft_id, r) for r in rows]
+
+    def redact_revision(
+        self,
+        draft_id: int,
+        number: int,
+        *,
+        subject: str,
+        body: str,
+        variables: dict[str, str],
+        actor: str,
+        now: datetime,
+        data: dict[str, Any],
+    ) -> Revision:
+        """Replace one revision's text in place and log ``draft.redacted``, atomically."""
+        with self._db.transaction() as db:
+            row = (
+                db.execute(
+                    "SELECT incident_ref FROM drafts WHERE id = %s FOR NO KEY UPDATE", (draft_id,)
+                ).fetchone()
+                if draft_id in _ID_RANGE
+                else None
+            )
+            if row is None:
+                raise _no_draft(draft_id)
+            changed = db.execute(
+                "UPDATE revisions SET subject = %s, body = %s, variables = %s::json "
+                "WHERE draft_id = %s AND number = %s",
+                (subject, body, json.dumps(variables, sort_keys=True), draft_id, number),
+            ).rowcount
+            if not changed:
+                raise NotFoundError(f"draft {draft_id} has no revision {number}")
+            payload = {"draft_id": draft_id, "revision": number, **data}
+            self._log(db, row[0], "draft.redacted", actor, now, payload)
+        return next(r for r in self.revisions(draft_id) if r.number == number)
 
     def set_draft_state(
         self,

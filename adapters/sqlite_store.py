@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from comms.errors import NotFoundError, StoreError, TransitionError
+from comms.lint.secrets import shown
 from comms.models import (
     Delivery,
     Draft,
@@ -397,7 +398,7 @@ class SqliteStore:
         rows = self._read("SELECT data FROM tenants WHERE id = ?", (tenant_id,))
         if not rows:
             raise NotFoundError(
-                f"no tenant '{tenant_id}'; add it with: comms tenants add {tenant_id} --name …"
+                f"no tenant '{shown(tenant_id)}'; add it with: comms tenants add {shown(tenant_id)} --name …"
             )
         return Tenant(**json.loads(rows[0][0]))
 
@@ -464,7 +465,9 @@ class SqliteStore:
         """Return an incident or raise ``NotFoundError`` (``StoreError`` if unreadable)."""
         rows = self._read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE ref = ?", (ref,))
         if not rows:
-            raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
+            raise NotFoundError(
+                f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
+            )
         try:
             return _incident(rows[0])
         except _UNREADABLE as exc:
@@ -491,7 +494,7 @@ class SqliteStore:
                 "SELECT status FROM incidents WHERE ref = ?", (incident.ref,)
             ).fetchone()
             if old is None:
-                raise NotFoundError(f"no incident '{incident.ref}'")
+                raise NotFoundError(f"no incident '{shown(incident.ref)}'")
             status_changed = old[0] != incident.status.value
             db.execute(
                 "UPDATE incidents SET title = ?, severity = ?, status = ?, tenants = ?, "
@@ -531,7 +534,7 @@ class SqliteStore:
             ).rowcount
             if not changed:  # no event for an incident that does not exist
                 raise NotFoundError(
-                    f"no incident '{ref}'; see the open ones with: comms incident list"
+                    f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
                 )
             self._log(db, ref, event, actor, at, data)
 
@@ -753,6 +756,38 @@ class SqliteStore:
         if not rows:
             raise _no_draft(draft_id)
         return [_revision(draft_id, r) for r in rows]
+
+    def redact_revision(
+        self,
+        draft_id: int,
+        number: int,
+        *,
+        subject: str,
+        body: str,
+        variables: dict[str, str],
+        actor: str,
+        now: datetime,
+        data: dict[str, Any],
+    ) -> Revision:
+        """Replace one revision's text in place and log ``draft.redacted``, atomically."""
+        with self._write() as db:
+            row = (
+                db.execute("SELECT incident_ref FROM drafts WHERE id = ?", (draft_id,)).fetchone()
+                if draft_id in _ID_RANGE
+                else None
+            )
+            if row is None:
+                raise _no_draft(draft_id)
+            changed = db.execute(
+                "UPDATE revisions SET subject = ?, body = ?, variables = ? "
+                "WHERE draft_id = ? AND number = ?",
+                (subject, body, json.dumps(variables, sort_keys=True), draft_id, number),
+            ).rowcount
+            if not changed:
+                raise NotFoundError(f"draft {draft_id} has no revision {number}")
+            payload = {"draft_id": draft_id, "revision": number, **data}
+            self._log(db, row[0], "draft.redacted", actor, now, payload)
+        return next(r for r in self.revisions(draft_id) if r.number == number)
 
     def set_draft_state(
         self,

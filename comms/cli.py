@@ -91,6 +91,12 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except CommsError as exc:
             raise CommsClickError(exc) from exc
+        except click.ClickException as exc:
+            # click's own messages quote what was typed ("'…' is not one of …"): mask secrets.
+            from comms.lint.secrets import masked
+
+            exc.message = masked(exc.message)  # type: ignore[misc]  # click sets it per instance
+            raise
         except OSError as exc:
             # A path the operating system refuses (too long, a loop, no permission) that
             # reached the file system before a command could check it: one line, no traceback.
@@ -114,7 +120,10 @@ class CommsClickError(click.ClickException):
     """Carries a CommsError's one-line message and documented exit code to click."""
 
     def __init__(self, error: CommsError) -> None:
-        super().__init__(str(error))
+        from comms.lint.secrets import masked
+
+        # A value the error quotes (an unknown id, a bad time) is shown masked if a secret.
+        super().__init__(masked(str(error)))
         # click's stubs declare exit_code a ClassVar, but click reads it from the instance
         # (``sys.exit(e.exit_code)``), which is how each error carries its own code.
         self.exit_code = error.exit_code  # type: ignore[misc]

@@ -195,6 +195,23 @@ class DraftStore(Protocol):
     ) -> Draft:
         """Move a draft to ``state`` and log ``event`` in one transaction."""
 
+    def redact_revision(
+        self,
+        draft_id: int,
+        number: int,
+        *,
+        subject: str,
+        body: str,
+        variables: dict[str, str],
+        actor: str,
+        now: datetime,
+        data: dict[str, Any],
+    ) -> Revision:
+        """Replace revision ``number``'s subject, body and variables in place and log
+        ``draft.redacted`` (``data`` plus the draft and revision) in one transaction; other
+        revisions, reviews and deliveries are untouched.  ``NotFoundError`` for an unknown
+        draft or revision."""
+
 
 class ReviewStore(Protocol):
     """Reviewers' decisions on revisions."""

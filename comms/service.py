@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from comms.errors import TransitionError, UsageError
 from comms.limits import MAX_MESSAGE_BYTES, check_size
+from comms.lint.secrets import refuse as refuse_secret
 from comms.models import (
     Draft,
     DraftState,
@@ -83,6 +84,7 @@ def open_incident(
     """Open an incident for known tenants; pubsec follows the tenants' flags."""
     check_size("--title", title)
     title = " ".join(title.split())  # one line: it heads the timeline and the drafts' subjects
+    refuse_secret("--title", title)
     if not title:
         raise UsageError("the incident needs a --title describing the customer impact")
     if not tenants:
@@ -257,6 +259,8 @@ def update_incident(
         changes["severity"] = severity
         data["severity"] = {"from": incident.severity.value, "to": severity.value}
     title = " ".join(check_size("--title", title).split()) if title is not None else None
+    if title:
+        refuse_secret("--title", title)
     if title and title != incident.title:
         changes["title"] = title
         data["title"] = {"from": incident.title, "to": title}
@@ -357,6 +361,7 @@ def compose(
         carried = {k: v for k, v in base.items() if k not in values}
     for name, value in values.items():
         check_size(f"the value of '{name}'", value)
+        refuse_secret(f"--set {name}", value)
     merged = {**base, **values}
     context = automatic_context(incident=incident, now=now, interval_minutes=interval_minutes)
     rendered = renderer.render(kind.value, merged, context, now)
@@ -434,6 +439,7 @@ def edit(
     if draft.state is DraftState.SENT:
         raise TransitionError(f"draft {draft_id} was already sent; draft the next message instead")
     check_size("the edited message", text, MAX_MESSAGE_BYTES)
+    refuse_secret("the edited message", text)
     subject, body = split_edited(text)
     if subject == draft.revision.subject and body == draft.revision.body:
         return None
@@ -451,6 +457,52 @@ def edit(
         edited=True,
         findings=findings,
     )
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """A revision with its secrets replaced, and how many of each kind were."""
+
+    revision: Revision
+    kinds: dict[str, int]
+
+
+def redact(
+    store: Store, draft_id: int, number: int, *, reason: str, now: datetime, actor: str
+) -> Redacted:
+    """Replace every secret in one stored revision (subject, body, variables) with a marker,
+    logging ``draft.redacted`` with who, why and the kinds counted (never the secrets)."""
+    from comms.lint.secrets import redact as strip
+
+    reason = " ".join(check_size("--reason", reason).split())
+    if not reason:
+        raise UsageError("say why with --reason '…'; it is recorded")
+    refuse_secret("--reason", reason)
+    rev = revision(store, draft_id, number)
+    kinds: dict[str, int] = {}
+
+    def clean(text: str) -> str:
+        out, found = strip(text)
+        for kind, count in found.items():
+            kinds[kind] = kinds.get(kind, 0) + count
+        return out
+
+    subject, body = clean(rev.subject), clean(rev.body)
+    variables = {name: clean(value) for name, value in rev.variables.items()}
+    if not kinds:
+        raise UsageError(f"draft {draft_id} revision {number} holds no secret; nothing changed")
+    data = {"reason": reason, "kinds": kinds, "count": sum(kinds.values())}
+    stored = store.redact_revision(
+        draft_id,
+        number,
+        subject=subject,
+        body=body,
+        variables=variables,
+        actor=actor,
+        now=now,
+        data=data,
+    )
+    return Redacted(revision=stored, kinds=kinds)
 
 
 def message_text(draft: Draft) -> str:
@@ -619,6 +671,9 @@ def _describe(event: Event) -> str:
             )
         case "review.skipped":
             text = f"review skipped for draft {d.get('draft_id')} r{d.get('revision')}: {d.get('reason')}"
+        case "draft.redacted":
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(d.get("kinds", {}).items()))
+            text = f"redacted draft {d.get('draft_id')} r{d.get('revision')} ({kinds}): {d.get('reason')}"
         case "gdcmoc.engaged":
             text = f"GDCMOC engaged ({d.get('by')})"
         case "director.engaged":

@@ -24,6 +24,16 @@ def add_tenant(store: Store, tenant: Tenant, *, update: bool = False) -> bool:
     ``add`` of the same id is more often a slip than a wish to drop the stored contacts.
     The check and the write are one transaction, so two adds cannot both pass the check.
     """
+    from comms.lint.secrets import refuse
+
+    for field, value in (
+        ("the tenant id", tenant.id),
+        ("--name", tenant.name),
+        ("--url", tenant.url),
+    ):
+        refuse(field, value or "")
+    for alias in tenant.aliases:
+        refuse("an alias", alias)
     with store.transaction():
         try:
             store.get_tenant(tenant.id)

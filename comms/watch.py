@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from comms.alerts import Action, Key, plan
 from comms.cadence import ACT_NOW, DUE_SOON, OVERDUE, RESOLVED, Deadline, Policy, evaluate, horizon
 from comms.errors import NotFoundError, PublishError, UsageError
+from comms.lint.secrets import shown
 
 if TYPE_CHECKING:
     from comms.alerts import AlertState as AlertRecord
@@ -146,7 +147,9 @@ def snooze(state: AlertState, ref: str, length: timedelta, *, actor: str, now: d
     than ``MAX_SNOOZE`` (a typo such as 30d for 30m would silence an incident for good).
     """
     if not state.incident_exists(ref):
-        raise NotFoundError(f"no incident '{ref}'; see the open ones with: comms incident list")
+        raise NotFoundError(
+            f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
+        )
     if not length:
         return Snooze(ref, None, state.unsnooze(ref))
     if length > MAX_SNOOZE:

@@ -246,7 +246,9 @@ def incident_open(
         try:
             started_at = parse_past_time(started, moment)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--started") from exc
+            from comms.lint.secrets import masked
+
+            raise click.BadParameter(masked(str(exc)), param_hint="--started") from exc
     found = service.open_incident(
         common.store(),
         title=title,
@@ -816,6 +818,27 @@ def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
     _echo_findings(rev.findings)
 
 
+@drafts.command("redact")
+@click.argument("draft_id", type=common.RECORD_ID)
+@click.option("--revision", type=common.RECORD_ID, required=True, help="The revision to redact.")
+@click.option("--reason", required=True, help="Why; recorded with who redacted it.")
+def drafts_redact(draft_id: int, revision: int, reason: str) -> None:
+    """Replace every secret in a stored revision with [redacted secret], in place.
+
+    \b
+    Example:
+      comms drafts redact 3 --revision 1 --reason 'token pasted into impact'
+    """
+    from comms import service
+
+    runtime = common.runtime()
+    done = service.redact(
+        runtime.store, draft_id, revision, reason=reason, now=common.now(), actor=runtime.actor
+    )
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(done.kinds.items()))
+    click.echo(f"draft {draft_id} revision {revision}: redacted {counts}; rotate them")
+
+
 @drafts.command("diff")
 @click.argument("draft_id", type=common.RECORD_ID)
 @click.argument("old", type=common.RECORD_ID, required=False)
@@ -904,7 +927,9 @@ def _assignments(items: tuple[str, ...]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
+            from comms.lint.secrets import shown
+
+            raise click.BadParameter(f"'{shown(item)}' is not NAME=VALUE", param_hint="--set")
         values[name.strip()] = value
     return values
 

@@ -334,6 +334,57 @@ def test_a_new_revision_voids_the_review(store: Store) -> None:
     assert len(store.reviews(1)) == 1  # the history stays
 
 
+def test_redacting_a_revision_replaces_only_its_text_and_logs_it(store: Store) -> None:
+    from comms.delivery import plan
+
+    open_incident(store)
+    first = revise(store)
+    store.add_review(review(first), incident_ref="INC-1", state=DraftState.APPROVED)
+    revise(store, 2, draft_id=1)
+    store.plan_deliveries(plan(store.get_draft(1), ["acme"], ["switchboard"]), actor="g", now=NOW)
+    before = store.revisions(1)
+    reviews, deliveries = store.reviews(1), store.deliveries(draft_id=1)
+    redacted = store.redact_revision(
+        1,
+        1,
+        subject="Update 1",
+        body="Body [redacted secret]\n",
+        variables={"impact": "[redacted secret]"},
+        actor="sam",
+        now=NOW + 9 * M,
+        data={"reason": "token pasted", "kinds": {"credential": 1}},
+    )
+    assert (redacted.number, redacted.subject, redacted.body, redacted.variables) == (
+        1,
+        "Update 1",
+        "Body [redacted secret]\n",
+        {"impact": "[redacted secret]"},
+    )
+    after = store.revisions(1)
+    assert after[0] == before[0].replace(
+        subject="Update 1",
+        body="Body [redacted secret]\n",
+        variables={"impact": "[redacted secret]"},
+    )
+    assert after[1] == before[1]
+    assert store.get_draft(1).revision == before[1]
+    assert (store.reviews(1), store.deliveries(draft_id=1)) == (reviews, deliveries)
+    event = store.events("INC-1")[-1]
+    assert (event.type, event.actor, event.at) == ("draft.redacted", "sam", NOW + 9 * M)
+    assert event.data == {
+        "draft_id": 1,
+        "revision": 1,
+        "reason": "token pasted",
+        "kinds": {"credential": 1},
+    }
+    fields = {"subject": "s", "body": "b", "variables": {}, "actor": "a", "now": NOW, "data": {}}
+    with pytest.raises(NotFoundError):
+        store.redact_revision(1, 3, **fields)
+    with pytest.raises(NotFoundError):
+        store.redact_revision(99, 1, **fields)
+    assert store.events("INC-1")[-1] == event  # nothing logged for what was not found
+
+
 def test_drafts_are_listed_oldest_first_and_filtered(store: Store) -> None:
     open_incident(store)
     open_incident(store)
