@@ -295,7 +295,7 @@ class SqliteStore:
                 f"{self.path} has schema version {version}, newer than this comms "
                 f"({len(MIGRATIONS)}); upgrade comms"
             )
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _journal_mode_wal(db)
         if mode.lower() != "wal":  # pragma: no cover - filesystems without shared memory
             db.execute("PRAGMA journal_mode = DELETE")
         db.execute("BEGIN IMMEDIATE")
@@ -1185,6 +1185,25 @@ def _flagged_pubsec(data: str) -> bool:
         return bool(json.loads(data).get("pubsec"))
     except (ValueError, AttributeError):
         return True
+
+
+def _journal_mode_wal(db: sqlite3.Connection) -> str:
+    """Switch a new database to WAL, waiting while another process holds it.
+
+    Two processes creating one database race here, and SQLite answers a journal-mode
+    change with "database is locked" at once instead of calling the busy handler, so
+    wait up to the busy timeout ourselves.
+    """
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _rollback(db: sqlite3.Connection) -> None:
