@@ -91,6 +91,17 @@ def _patterns() -> tuple[tuple[re.Pattern[str], str | None, str, str | None], ..
 
 
 def _spans(text: str) -> list[tuple[int, int, str]]:
+    # Match on the linter's normalised copy (invisible characters removed, look-alikes as
+    # Latin), so a zero-width space inside a token hides nothing; spans are the original's.
+    from comms.lint.shadow import shadow
+
+    copy = shadow(text)
+    if copy is None:
+        return _raw_spans(text)
+    return [(*copy.span(start, end), kind) for start, end, kind in _raw_spans(copy.text)]
+
+
+def _raw_spans(text: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     for regex, extend, kind, validator in _patterns():
         grow = re.compile(extend) if extend else None

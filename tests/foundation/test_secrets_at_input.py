@@ -152,3 +152,26 @@ def test_tenant_name_with_a_secret_is_refused(clock: object) -> None:
     args = ["tenants", "add", "acme", "--name", f"Acme {TOKEN}"]
     no_token(fails(args, 2, "--name contains a secret", MASK))
     assert "acme" not in ok(["tenants", "list"]).stdout
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        "glpat-abcdefghij\u200b1234567890",  # zero-width space inside the token
+        "glpat-abcdefghij\u00ad1234567890",  # soft hyphen
+        "glpat-abcdefghij\u04561234567890",  # Cyrillic U+0456 for Latin i
+    ],
+)
+def test_a_secret_hidden_by_invisible_or_look_alike_characters_is_refused(
+    tenant: str, hidden: str
+) -> None:
+    from comms.lint.secrets import find_secret
+
+    assert find_secret(f"Login fails {hidden}") is not None
+    line = fails(
+        ["incident", "open", "--tenant", tenant, "--severity", "S1", "--title", f"x {hidden}"],
+        2,
+        "--title contains a secret",
+    )
+    assert hidden not in line
+    assert "INC-" not in ok(["incident", "list"]).stdout
