@@ -254,6 +254,12 @@ class Revision(_Record):
     edited: bool = False
     findings: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def text(self) -> str:
+        """The message exactly as the customer gets it, reviewers read it and the linter
+        checks it: the subject line, a blank line, the body."""
+        return f"Subject: {self.subject}\n\n{self.body}"
+
     def __post_init__(self) -> None:
         _aware(self, "created_at")
 

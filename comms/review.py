@@ -260,11 +260,6 @@ class ApprovalRefusedError(CommsError):
     exit_code = EXIT_FINDINGS
 
 
-def message_text(draft: Draft) -> str:
-    """The latest revision exactly as linted, reviewed and diffed: subject line first."""
-    return f"Subject: {draft.revision.subject}\n\n{draft.revision.body}"
-
-
 def audience(incident: Incident, tenant_ids: Sequence[str]) -> list[str]:
     """The recipients of one send: ``tenant_ids`` in order without repeats, or every tenant
     of the incident when none are named.
@@ -415,7 +410,7 @@ def gate(
             now=now,
             submitted_at=submitted_at(store.events(incident.ref), draft),
         )
-    text = message_text(draft)
+    text = draft.revision.text
     problems = send_problems(
         draft,
         status=status,
@@ -474,7 +469,7 @@ def inspect_draft(
         now=now,
     )
     draft = verdict.draft
-    text = message_text(draft)
+    text = draft.revision.text
     last = _last_sent(store, draft.incident_ref, draft.id)
     diff = ""
     if last is not None:
@@ -482,7 +477,7 @@ def inspect_draft(
 
         diff = "".join(
             difflib.unified_diff(
-                message_text(last).splitlines(True),
+                last.revision.text.splitlines(True),
                 text.splitlines(True),
                 f"last sent (draft {last.id} r{last.revision.number})",
                 f"draft {draft.id} r{draft.revision.number}",
@@ -629,4 +624,4 @@ def _approval_blockers(
     known = store.list_tenants()
     by_id = {t.id: t for t in known}
     forbidden = forbidden_names([by_id[t] for t in chosen if t in by_id], known)
-    return _blocking_findings(message_text(draft), draft, incident, forbidden, config)
+    return _blocking_findings(draft.revision.text, draft, incident, forbidden, config)

@@ -507,7 +507,7 @@ def redact(
 
 def message_text(draft: Draft) -> str:
     """The draft's latest text as the customer sees it, subject line first."""
-    return _text(draft.revision.subject, draft.revision.body)
+    return draft.revision.text
 
 
 def holding_values(
@@ -607,7 +607,7 @@ def timeline(store: Store, ref: str, *, policy: Policy, now: datetime) -> Timeli
         if event.type == "update.sent":
             key = (int(event.data.get("draft_id", 0)), int(event.data.get("revision", 0)))
             rev = revision(store, key[0], key[1])
-            texts[key] = _text(rev.subject, rev.body)
+            texts[key] = rev.text
     report = cadence_report(incident, events, policy, now, texts=texts)
     return Timeline(incident, events, texts, report)
 

@@ -16,7 +16,6 @@ import click
 
 if TYPE_CHECKING:
     from comms.bootstrap import Runtime
-    from comms.lint.config import LintConfig
     from comms.ports import Page, Store
     from comms.render import Renderer
     from comms.settings import Settings
@@ -124,11 +123,6 @@ def store() -> Store:
 def renderer() -> Renderer:
     """The template renderer with the team's override folder, if configured."""
     return runtime().renderer()
-
-
-def lint_config() -> LintConfig | None:
-    """The validated ``[lint]`` table, or None for the defaults."""
-    return runtime().lint_config()
 
 
 def emit_json(data: Any) -> None:

@@ -814,7 +814,7 @@ def drafts_show(draft_id: int, revision: int | None, fmt: str) -> None:
         + (" (edited by hand)" if rev.edited else "")
     )
     click.echo("")
-    click.echo(f"Subject: {rev.subject}\n\n{rev.body}", nl=False)
+    click.echo(rev.text, nl=False)
     _echo_findings(rev.findings)
 
 
@@ -866,8 +866,8 @@ def drafts_diff(draft_id: int, old: int | None, new: int | None) -> None:
     if old_rev is None:
         click.echo(f"draft {draft_id} has one revision; nothing to compare")
         return
-    a = f"Subject: {old_rev.subject}\n\n{old_rev.body}".splitlines(keepends=True)
-    b = f"Subject: {new_rev.subject}\n\n{new_rev.body}".splitlines(keepends=True)
+    a = old_rev.text.splitlines(keepends=True)
+    b = new_rev.text.splitlines(keepends=True)
     diff = list(
         difflib.unified_diff(a, b, f"revision {old_rev.number}", f"revision {new_rev.number}")
     )

@@ -254,7 +254,7 @@ def test_the_review_queue_and_the_inspection(store: Any) -> None:
         lint_config=None,
         now=T0 + timedelta(minutes=31),
     )
-    assert seen.text == review.message_text(second)
+    assert seen.text == second.revision.text
     assert seen.diff.startswith(f"--- last sent (draft {first.id} r1)\n+++ draft {second.id} r1")
     assert "+What you may experience: Merge requests load slowly" in seen.diff
     assert seen.gate.problems == (NEEDS_IMOC.format(id=second.id),)
