@@ -7,6 +7,9 @@
     │   ├── NotFoundError      no incident, draft or tenant by that name
     │   └── TransitionError    a status change the process does not allow
     ├── ConfigError            malformed comms.toml or COMMS_* variable (exit 3)
+    ├── AuthError              missing, wrong or disabled token (exit 3; HTTP 401)
+    ├── RefusedError           a rule refused an authenticated user: role, four eyes
+    │                          (exit 1; HTTP 403)
     ├── StoreError             the database cannot be opened, read or written
     └── PublishError           a channel refused or failed a delivery (channel, status)
 
@@ -59,6 +62,17 @@ class TransitionError(UsageError):
 
 class ConfigError(CommsError):
     """Configuration is malformed or names something unusable."""
+
+
+class AuthError(CommsError):
+    """No token, a wrong one, or a disabled user's: nothing is read or recorded (exit 3)."""
+
+
+class RefusedError(CommsError):
+    """A rule of the review process refused what the user asked: the wrong role, or the
+    author approving their own text.  ``str()`` names the rule (exit 1)."""
+
+    exit_code = EXIT_FINDINGS
 
 
 class StoreError(CommsError):

@@ -333,6 +333,51 @@ class Review(_Record):
         _aware(self, "at")
 
 
+class Role(StrEnum):
+    """What an authenticated user may do (team mode): the GDCMOC drafts and sends, the
+    IMOC approves, SIRT gives the security approval, an admin manages users (and may
+    approve as the incident manager)."""
+
+    GDCMOC = "gdcmoc"
+    IMOC = "imoc"
+    SIRT = "sirt"
+    ADMIN = "admin"
+
+
+# A user name: what the timeline shows as the actor.  Letters, digits, and . _ @ - and
+# spaces inside; 1-64 characters.
+USER_NAME = re.compile(r"[\w.@-](?:[\w .@-]{0,62}[\w.@-])?")
+
+
+@dataclass(frozen=True, slots=True)
+class User(_Record):
+    """A person who signs in with an API token (team mode).  Only the token's hash is
+    stored; ``disabled`` users are refused everywhere."""
+
+    name: str
+    role: Role
+    created_at: datetime
+    created_by: str = ""
+    disabled: bool = False
+    token_changed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _aware(self, "created_at", "token_changed_at")
+        if not USER_NAME.fullmatch(self.name):
+            raise InvalidRecordError(
+                f"user name {_shown(self.name)} is not allowed; use 1-64 letters, digits, "
+                "spaces, '.', '_', '@' or '-' (like 'sam.imoc')"
+            )
+        if not isinstance(self.role, Role):
+            try:
+                object.__setattr__(self, "role", Role(self.role))
+            except ValueError:
+                raise InvalidRecordError(
+                    f"unknown role {_shown(str(self.role))} "
+                    f"(known: {', '.join(r.value for r in Role)})"
+                ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery(_Record):
     """One message to one tenant over one channel; the key is stored before any request."""

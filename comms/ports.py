@@ -8,7 +8,8 @@ smallest port it reads or writes, and a new backend (PostgreSQL) knows the whole
     DraftStore   │
     ReviewStore  │
     DeliveryLedger
-    ClockSource  ┘
+    ClockSource  │
+    UserStore    ┘
     AlertState                                         SqliteAlerts, MemoryStore
 
     Publisher (+ TenantDirectory)                      SwitchboardPublisher, ZendeskPublisher
@@ -39,8 +40,10 @@ if TYPE_CHECKING:
         Receipt,
         Review,
         Revision,
+        Role,
         Severity,
         Tenant,
+        User,
     )
     from comms.records import ClockRow
 
@@ -298,8 +301,52 @@ class ClockSource(Protocol):
         """One plain row per incident (open ones only by default), oldest first."""
 
 
+class UserStore(Protocol):
+    """Team mode's people: names, roles, and the hash of each one's API token.
+
+    Every change is logged in the store's user log (who did it, when, what), never the
+    token or its hash.
+    """
+
+    def add_user(
+        self, *, name: str, role: Role, token_hash: str, now: datetime, actor: str
+    ) -> User:
+        """Create a user with the hash of their token; a name already taken (by an active
+        or a disabled user) is a ``UsageError``."""
+
+    def get_user(self, name: str) -> User:
+        """Return a user (disabled ones too) or raise ``NotFoundError``."""
+
+    def user_for_token(self, token_hash: str) -> User | None:
+        """The user whose current token hashes to ``token_hash`` (disabled ones too), or
+        None.  A rotated-away token matches nobody."""
+
+    def list_users(self) -> list[User]:
+        """Every user, disabled ones too, by name."""
+
+    def set_user_token(self, name: str, *, token_hash: str, now: datetime, actor: str) -> User:
+        """Replace a user's token hash (the old token stops working at once) and log it;
+        ``NotFoundError`` for an unknown name."""
+
+    def set_user_disabled(self, name: str, *, disabled: bool, now: datetime, actor: str) -> User:
+        """Disable (or enable again) a user and log it; ``NotFoundError`` for an unknown
+        name."""
+
+    def session_key(self) -> bytes:
+        """A random secret of at least 32 bytes, made once when first asked for and the same
+        for every process on this store: ``comms serve`` signs session cookies and CSRF
+        tokens with it, so that two servers on one database serve the same sessions."""
+
+
 class Store(
-    TenantStore, IncidentStore, DraftStore, ReviewStore, DeliveryLedger, ClockSource, Protocol
+    TenantStore,
+    IncidentStore,
+    DraftStore,
+    ReviewStore,
+    DeliveryLedger,
+    ClockSource,
+    UserStore,
+    Protocol,
 ):
     """Everything comms keeps.  Implementations: ``SqliteStore`` (default), ``MemoryStore``."""
 
