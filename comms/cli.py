@@ -48,6 +48,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Check comms.toml: every table and key, each problem with its line.",
     ),
     "db": ("comms.commands.db:db", "Migrate and check the database schema (PostgreSQL)."),
+    "users": (
+        "comms.commands.users:users",
+        "Team mode: add users with a role, list, disable, rotate tokens.",
+    ),
+    "serve": (
+        "comms.commands.serve:serve",
+        "Team mode: the review pages and JSON API for a shared store.",
+    ),
 }
 
 
