@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from comms.alerts import ALERT, ESCALATE, REALERT, REMIND, RESOLVE, Action, payload
 from comms.errors import PublishError, UsageError
+from comms.notice import ReviewNotice, slack_escape, slack_message
 
 if TYPE_CHECKING:
     import httpx
@@ -89,16 +90,6 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], channel: str) ->
     return response
 
 
-def slack_escape(text: str) -> str:
-    """``&``, ``<`` and ``>`` as Slack's entities: Slack reads them as markup, so a title
-    ``CI & runners <!channel>`` would otherwise ping the channel.
-
-    Per https://api.slack.com/reference/surfaces/formatting#escaping; only these three are
-    control characters, and only they may be entity-encoded.
-    """
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 class SlackSink:
     """A Slack incoming webhook: a short formatted message with the command to run.
 
@@ -137,6 +128,38 @@ class SlackSink:
             code = f"`{slack_escape(command)}`"
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": code}})
         _post(self.client, self.url, {"text": text, "blocks": blocks}, self.name)
+
+
+class SlackReviewNotifier:
+    """Review notices (``comms.notice``) to a Slack incoming webhook: the IMOC's "a draft
+    waits for you" and the GDCMOC's "changes requested", with the draft page's link."""
+
+    name = "slack"
+
+    def __init__(self, client: httpx.Client, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    def notify(self, notice: ReviewNotice) -> None:
+        """Post the notice; Slack answers 200 ``ok``."""
+        _post(self.client, self.url, slack_message(notice), "slack")
+
+
+def review_notifier(
+    spec: str, client_factory: Callable[[], httpx.Client], environ: Mapping[str, str]
+) -> SlackReviewNotifier:
+    """The notifier for ``[notify] review`` (``slack:URL`` or ``slack:env:NAME``)."""
+    kind, _, value = spec.partition(":")
+    if kind.strip().lower() != "slack" or not value:
+        raise UsageError("notify.review must be like 'slack:env:COMMS_REVIEW_SLACK_URL'")
+    if value.startswith("env:"):
+        name = value[4:]
+        if not environ.get(name):
+            raise UsageError(f"notify.review: environment variable {name} is not set")
+        value = environ[name]
+    if not _is_url(value):
+        raise UsageError("notify.review needs an http(s) URL, like slack:https://hooks.slack.com/…")
+    return SlackReviewNotifier(client_factory(), value)
 
 
 class PagerDutySink:
