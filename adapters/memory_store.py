@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from comms.errors import NotFoundError, TransitionError, UsageError
+from comms.errors import NotFoundError, StoreError, TransitionError, UsageError
+from comms.identity import no_user, user_taken
 from comms.lint.secrets import shown
 from comms.models import (
     Delivery,
@@ -41,9 +42,11 @@ from comms.models import (
     Receipt,
     Review,
     Revision,
+    Role,
     Severity,
     Status,
     Tenant,
+    User,
 )
 from comms.ports import Page, check_page
 from comms.records import ClockRow
@@ -279,6 +282,9 @@ class _Tables:
     snoozes: dict[str, tuple[datetime, str, datetime]] = field(default_factory=dict)
     partial: dict[tuple[str, str], datetime] = field(default_factory=dict)
     alert_log: list[_AlertLogRow] = field(default_factory=list)
+    users: dict[str, tuple[User, str]] = field(default_factory=dict)  # name -> (user, hash)
+    user_log: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)
+    session_key: list[bytes] = field(default_factory=list)  # one secret, made on first use
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -1005,6 +1011,81 @@ class MemoryStore:
             kind = "retry" if state == "pending" else state
             self._log(row.incident_ref, f"delivery.{kind}", actor, now, data)
         return row.model()
+
+    # -- users (team mode) ------------------------------------------------------------------
+
+    def _log_user(self, at: datetime, actor: str, user: User, action: str) -> None:
+        self._tables.user_log.append((utc(at), actor, user.name, action, user.role.value))
+
+    def add_user(
+        self, *, name: str, role: Role, token_hash: str, now: datetime, actor: str
+    ) -> User:
+        """Create a user with the hash of their token and log it (``UserStore.add_user``)."""
+        user = User(name=name, role=role, created_at=now, created_by=actor, token_changed_at=now)
+        with self.transaction():
+            taken = self._tables.users.get(name)
+            if taken is not None:
+                raise user_taken(name, disabled=taken[0].disabled)
+            if any(stored == token_hash for _, stored in self._tables.users.values()):
+                raise StoreError("another user has this token's hash (users_token is unique)")
+            self._tables.users[name] = (user, token_hash)
+            self._log_user(now, actor, user, "user.added")
+        return user
+
+    def get_user(self, name: str) -> User:
+        """Return a user (disabled ones too) or raise ``NotFoundError``."""
+        with self._lock:
+            found = self._tables.users.get(name)
+        if found is None:
+            raise no_user(name)
+        return found[0]
+
+    def user_for_token(self, token_hash: str) -> User | None:
+        """The user whose current token hashes to ``token_hash``, or None."""
+        with self._lock:
+            rows = list(self._tables.users.values())
+        return next((user for user, stored in rows if stored == token_hash), None)
+
+    def list_users(self) -> list[User]:
+        """Every user, disabled ones too, by name."""
+        with self._lock:
+            return [user for _, (user, _hash) in sorted(self._tables.users.items())]
+
+    def _change_user(
+        self, name: str, now: datetime, actor: str, action: str, **changes: Any
+    ) -> User:
+        with self.transaction():
+            found = self._tables.users.get(name)
+            if found is None:
+                raise no_user(name)
+            token_hash = changes.pop("token_hash", found[1])
+            user = found[0].replace(**changes)
+            self._tables.users[name] = (user, token_hash)
+            self._log_user(now, actor, user, action)
+        return user
+
+    def set_user_token(self, name: str, *, token_hash: str, now: datetime, actor: str) -> User:
+        """Replace a user's token hash (the old token stops at once) and log it."""
+        return self._change_user(
+            name, now, actor, "user.token-rotated", token_hash=token_hash, token_changed_at=now
+        )
+
+    def set_user_disabled(self, name: str, *, disabled: bool, now: datetime, actor: str) -> User:
+        """Disable (or enable again) a user and log it."""
+        action = "user.disabled" if disabled else "user.enabled"
+        return self._change_user(name, now, actor, action, disabled=disabled)
+
+    def session_key(self) -> bytes:
+        """The store's session secret, made once (``UserStore.session_key``)."""
+        with self._lock:
+            if not self._tables.session_key:
+                self._tables.session_key.append(secrets.token_bytes(32))
+            return self._tables.session_key[0]
+
+    def user_log(self) -> list[tuple[datetime, str, str, str, str]]:
+        """What was done to users: (at, actor, user name, action, role), oldest first."""
+        with self._lock:
+            return list(self._tables.user_log)
 
     # -- alert state (comms.ports.AlertState) -------------------------------------------
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 from comms.errors import ConfigError, NotFoundError, StoreError, TransitionError, UsageError
+from comms.identity import no_user, user_taken
 from comms.lint.secrets import shown
 
 try:
@@ -63,8 +64,10 @@ from comms.models import (
     Receipt,
     Review,
     Revision,
+    Role,
     Severity,
     Tenant,
+    User,
 )
 from comms.ports import Page, check_page
 from comms.records import ClockRow
@@ -239,6 +242,32 @@ MIGRATIONS: tuple[str, ...] = (
         due_at timestamptz NOT NULL,
         dedup_key text NOT NULL,
         sinks json NOT NULL
+    );
+    """,
+    # Team mode's people (only each token's SHA-256), what was done to them and by whom
+    # (never a token or its hash), and the one secret `comms serve` signs sessions with.
+    """
+    CREATE TABLE users (
+        name text COLLATE "C" PRIMARY KEY,
+        role text NOT NULL,
+        token_hash text NOT NULL,
+        created_at timestamptz NOT NULL,
+        created_by text NOT NULL,
+        disabled boolean NOT NULL DEFAULT false,
+        token_changed_at timestamptz
+    );
+    CREATE UNIQUE INDEX users_token ON users (token_hash);
+    CREATE TABLE user_log (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at timestamptz NOT NULL,
+        actor text NOT NULL,
+        user_name text NOT NULL,
+        action text NOT NULL,
+        role text NOT NULL
+    );
+    CREATE TABLE session_secret (
+        id integer PRIMARY KEY CHECK (id = 1),
+        secret bytea NOT NULL
     );
     """,
 )
@@ -739,6 +768,7 @@ class PostgresStore:
         self.url = url
         self._db = Database(url)
         self._store_id: str | None = None
+        self._session_key: bytes | None = None
 
     def close(self) -> None:
         """Close the pool; the data stays."""
@@ -1512,8 +1542,87 @@ class PostgresStore:
             )
         return self.get_delivery(key)
 
+    # -- rows to records -------------------------------------------------------------------------
 
-# -- rows to records -------------------------------------------------------------------------
+    # -- users (team mode) -------------------------------------------------------------------
+
+    def add_user(
+        self, *, name: str, role: Role, token_hash: str, now: datetime, actor: str
+    ) -> User:
+        """Create a user with the hash of their token and log it (``UserStore.add_user``)."""
+        user = User(name=name, role=role, created_at=now, created_by=actor, token_changed_at=now)
+        with self._db.transaction() as db:
+            inserted = db.execute(
+                "INSERT INTO users (name, role, token_hash, created_at, created_by, disabled, "
+                "token_changed_at) VALUES (%s, %s, %s, %s, %s, false, %s) "
+                "ON CONFLICT (name) DO NOTHING RETURNING name",
+                (name, user.role.value, token_hash, now, actor, now),
+            ).fetchone()
+            if inserted is None:
+                taken = db.execute("SELECT disabled FROM users WHERE name = %s", (name,)).fetchone()
+                raise user_taken(name, disabled=bool(taken and taken[0]))
+            _log_user(db, now, actor, name, "user.added", user.role.value)
+        return user
+
+    def get_user(self, name: str) -> User:
+        """Return a user (disabled ones too) or raise ``NotFoundError``."""
+        rows = self._db.read(f"SELECT {_USER_COLUMNS} FROM users WHERE name = %s", (name,))
+        if not rows:
+            raise no_user(name)
+        return _user(rows[0])
+
+    def user_for_token(self, token_hash: str) -> User | None:
+        """The user whose current token hashes to ``token_hash``, or None."""
+        rows = self._db.read(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE token_hash = %s", (token_hash,)
+        )
+        return _user(rows[0]) if rows else None
+
+    def list_users(self) -> list[User]:
+        """Every user, disabled ones too, by name."""
+        return [_user(r) for r in self._db.read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+
+    def set_user_token(self, name: str, *, token_hash: str, now: datetime, actor: str) -> User:
+        """Replace a user's token hash (the old token stops at once) and log it."""
+        with self._db.transaction() as db:
+            row = db.execute(
+                "UPDATE users SET token_hash = %s, token_changed_at = %s WHERE name = %s "
+                f"RETURNING {_USER_COLUMNS}",
+                (token_hash, now, name),
+            ).fetchone()
+            if row is None:
+                raise no_user(name)
+            _log_user(db, now, actor, name, "user.token-rotated", row[1])
+        return _user(row)
+
+    def set_user_disabled(self, name: str, *, disabled: bool, now: datetime, actor: str) -> User:
+        """Disable (or enable again) a user and log it."""
+        with self._db.transaction() as db:
+            row = db.execute(
+                f"UPDATE users SET disabled = %s WHERE name = %s RETURNING {_USER_COLUMNS}",
+                (disabled, name),
+            ).fetchone()
+            if row is None:
+                raise no_user(name)
+            action = "user.disabled" if disabled else "user.enabled"
+            _log_user(db, now, actor, name, action, row[1])
+        return _user(row)
+
+    def session_key(self) -> bytes:
+        """The store's session secret, made once (``UserStore.session_key``): two processes
+        asking at once both insert-or-keep the one row, then read the row that won."""
+        if self._session_key is None:
+            rows = self._db.read(_SESSION_KEY)
+            if not rows:
+                with self._db.transaction() as db:
+                    db.execute(
+                        "INSERT INTO session_secret (id, secret) VALUES (1, %s) "
+                        "ON CONFLICT (id) DO NOTHING",
+                        (secrets.token_bytes(32),),
+                    )
+                rows = self._db.read(_SESSION_KEY)
+            self._session_key = bytes(rows[0][0])
+        return self._session_key
 
 
 def _lock_counter(db: Connection, name: str, floor: str) -> None:
@@ -1637,4 +1746,26 @@ def _delivery(r: tuple[Any, ...]) -> Delivery:
         error=r[13],
         created_at=r[14],
         updated_at=r[15],
+    )
+
+
+_USER_COLUMNS = "name, role, created_at, created_by, disabled, token_changed_at"
+_SESSION_KEY = "SELECT secret FROM session_secret WHERE id = 1"
+
+
+def _user(r: Sequence[Any]) -> User:
+    return User(
+        name=r[0],
+        role=Role(r[1]),
+        created_at=r[2],
+        created_by=r[3],
+        disabled=bool(r[4]),
+        token_changed_at=r[5],
+    )
+
+
+def _log_user(db: Connection, at: datetime, actor: str, name: str, action: str, role: str) -> None:
+    db.execute(
+        "INSERT INTO user_log (at, actor, user_name, action, role) VALUES (%s, %s, %s, %s, %s)",
+        (at, actor, name, action, role),
     )

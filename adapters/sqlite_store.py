@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from comms.errors import NotFoundError, StoreError, TransitionError
+from comms.identity import no_user, user_taken
 from comms.lint.secrets import shown
 from comms.models import (
     Delivery,
@@ -30,8 +31,10 @@ from comms.models import (
     Receipt,
     Review,
     Revision,
+    Role,
     Severity,
     Tenant,
+    User,
 )
 from comms.ports import Page, check_page
 from comms.records import ClockRow
@@ -175,6 +178,32 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX events_type ON events (type, incident_ref);
     """,
+    # Team mode's people (only each token's SHA-256), what was done to them and by whom
+    # (never a token or its hash), and the secret `comms serve` signs sessions with.
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        token_changed_at TEXT
+    );
+    CREATE UNIQUE INDEX users_token ON users (token_hash);
+    CREATE TABLE user_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        role TEXT NOT NULL
+    );
+    CREATE TABLE session_secret (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        secret BLOB NOT NULL
+    );
+    """,
 )
 
 # The open draft of an incident and kind: the condition of the drafts_one_open index.
@@ -242,6 +271,7 @@ class SqliteStore:
         self.path = Path(path)
         self._depth = 0  # nesting of write transactions (see transaction)
         self._store_id: str | None = None
+        self._session_key: bytes | None = None
         # One connection shared by threads: one transaction at a time, and no read in the
         # middle of another thread's transaction (it would see, or join, its writes).
         self._lock = threading.RLock()
@@ -1147,6 +1177,81 @@ class SqliteStore:
             )
         return self.get_delivery(key)
 
+    # -- users (team mode) ------------------------------------------------------------------
+
+    def add_user(
+        self, *, name: str, role: Role, token_hash: str, now: datetime, actor: str
+    ) -> User:
+        """Create a user with the hash of their token and log it (``UserStore.add_user``)."""
+        user = User(name=name, role=role, created_at=now, created_by=actor, token_changed_at=now)
+        with self._write() as db:
+            taken = db.execute("SELECT disabled FROM users WHERE name = ?", (name,)).fetchone()
+            if taken is not None:
+                raise user_taken(name, disabled=bool(taken[0]))
+            db.execute(
+                "INSERT INTO users (name, role, token_hash, created_at, created_by, disabled, "
+                "token_changed_at) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (name, user.role.value, token_hash, isoformat(now), actor, isoformat(now)),
+            )
+            _log_user(db, now, actor, name, "user.added", user.role.value)
+        return user
+
+    def get_user(self, name: str) -> User:
+        """Return a user (disabled ones too) or raise ``NotFoundError``."""
+        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        if not rows:
+            raise no_user(name)
+        return _user(rows[0])
+
+    def user_for_token(self, token_hash: str) -> User | None:
+        """The user whose current token hashes to ``token_hash``, or None."""
+        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE token_hash = ?", (token_hash,))
+        return _user(rows[0]) if rows else None
+
+    def list_users(self) -> list[User]:
+        """Every user, disabled ones too, by name."""
+        return [_user(r) for r in self._read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+
+    def set_user_token(self, name: str, *, token_hash: str, now: datetime, actor: str) -> User:
+        """Replace a user's token hash (the old token stops at once) and log it."""
+        with self._write() as db:
+            row = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise no_user(name)
+            db.execute(
+                "UPDATE users SET token_hash = ?, token_changed_at = ? WHERE name = ?",
+                (token_hash, isoformat(now), name),
+            )
+            _log_user(db, now, actor, name, "user.token-rotated", row[0])
+        return self.get_user(name)
+
+    def set_user_disabled(self, name: str, *, disabled: bool, now: datetime, actor: str) -> User:
+        """Disable (or enable again) a user and log it."""
+        with self._write() as db:
+            row = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise no_user(name)
+            db.execute("UPDATE users SET disabled = ? WHERE name = ?", (int(disabled), name))
+            action = "user.disabled" if disabled else "user.enabled"
+            _log_user(db, now, actor, name, action, row[0])
+        return self.get_user(name)
+
+    def session_key(self) -> bytes:
+        """The store's session secret, made once (``UserStore.session_key``): two processes
+        asking at once both insert-or-keep the one row, then read the row that won."""
+        if self._session_key is None:
+            rows = self._read(_SESSION_KEY)
+            if not rows:
+                with self._write() as db:
+                    db.execute(
+                        "INSERT INTO session_secret (id, secret) VALUES (1, ?) "
+                        "ON CONFLICT (id) DO NOTHING",
+                        (secrets.token_bytes(32),),
+                    )
+                rows = self._read(_SESSION_KEY)
+            self._session_key = bytes(rows[0][0])
+        return self._session_key
+
 
 _DELIVERY_COLUMNS = (
     "idempotency_key, incident_ref, draft_id, revision, tenant, channel, text_sha256, state, "
@@ -1308,4 +1413,28 @@ def _revision(draft_id: int, r: Sequence[Any]) -> Revision:
         created_at=from_iso(r[5]),
         edited=bool(r[6]),
         findings=json.loads(r[7]),
+    )
+
+
+_USER_COLUMNS = "name, role, created_at, created_by, disabled, token_changed_at"
+_SESSION_KEY = "SELECT secret FROM session_secret WHERE id = 1"
+
+
+def _user(r: Sequence[Any]) -> User:
+    return User(
+        name=r[0],
+        role=Role(r[1]),
+        created_at=from_iso(r[2]),
+        created_by=r[3],
+        disabled=bool(r[4]),
+        token_changed_at=_dt(r[5]),
+    )
+
+
+def _log_user(
+    db: sqlite3.Connection, at: datetime, actor: str, name: str, action: str, role: str
+) -> None:
+    db.execute(
+        "INSERT INTO user_log (at, actor, user_name, action, role) VALUES (?, ?, ?, ?, ?)",
+        (isoformat(at), actor, name, action, role),
     )

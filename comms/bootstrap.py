@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from comms.config_check import ConfigReport, TableCheck, TableContext, TableProblemsError
     from comms.delivery import Process
     from comms.lint.config import LintConfig
+    from comms.models import User
     from comms.ports import AlertSink, AlertState, Publisher, Store, TenantDirectory
     from comms.render import Renderer
     from comms.review import ReviewPolicy
@@ -135,6 +136,51 @@ def _check_alerts(table: Mapping[str, Any], context: TableContext) -> None:
         raise ConfigError(f"alerts.sinks: {exc}") from None
 
 
+# [auth] mode: "token" (every command authenticates with COMMS_TOKEN) or "none" (local,
+# self-declared names).  A shared store is always "token": anyone who reaches the database
+# could otherwise approve as anyone.
+AUTH_MODES = ("none", "token")
+TOKEN_ENV = "COMMS_TOKEN"
+SHARED_SCHEMES = ("postgresql",)
+
+
+def _check_auth(table: Mapping[str, Any], context: TableContext) -> None:
+    _unknown("auth", table, ("mode",))
+    mode = table.get("mode", "none")
+    if mode not in AUTH_MODES:
+        raise ConfigError(
+            'auth.mode must be "token" or "none" (the default without a shared store)'
+        )
+
+
+def _shared(url: str) -> bool:
+    """Whether ``url`` is a usable URL of a shared store (a bad one is reported elsewhere)."""
+    try:
+        return parse_database_url(url).scheme in SHARED_SCHEMES
+    except ConfigError:
+        return False
+
+
+def auth_mode(database_url: str, table: Mapping[str, Any]) -> str:
+    """The authentication mode for a database and an ``[auth]`` table: "token" on a shared
+    (PostgreSQL) store, whatever the table says, and where the table asks for it; else
+    "none".  ``mode = "none"`` with a shared store is a ``ConfigError``."""
+    mode = table.get("mode")
+    shared = parse_database_url(database_url).scheme in SHARED_SCHEMES
+    if shared and mode == "none":
+        raise ConfigError(
+            'auth.mode = "none" is refused on a shared PostgreSQL store: there every command '
+            'acts as the user whose COMMS_TOKEN it presents; remove it or set mode = "token"'
+        )
+    return "token" if shared or mode == "token" else "none"
+
+
+def _check_serve(table: Mapping[str, Any], context: TableContext) -> None:
+    from comms.web.config import check_serve  # standard library only: cheap at start-up
+
+    check_serve(table, context)
+
+
 def _check_switchboard(table: Mapping[str, Any], context: TableContext) -> None:
     config = _load(CHANNEL_CONFIGS["switchboard"])
     url = context.environ.get(SWITCHBOARD_URL_ENV)
@@ -231,6 +277,8 @@ TABLE_CHECKS: dict[str, TableCheck] = {  # (full, load): see config_check.TableC
     "cadence": (_check_cadence, _check_cadence),
     "send": (_check_send, _check_send),
     "alerts": (_check_alerts, None),
+    "auth": (_check_auth, _check_auth),
+    "serve": (_check_serve, _check_serve),
     "lint": (_check_lint, _check_lint_rules),
     "switchboard": (_check_switchboard, None),
     "zendesk": (_check_zendesk, None),
@@ -254,8 +302,11 @@ def check_table(
     TABLE_CHECKS[name][0](table, context)
 
 
-def _scalar_problems(data: Mapping[str, Any], base_dir: Path) -> list[tuple[str, str]]:
-    """What is wrong with ``database_url`` and ``templates_dir`` beyond their type."""
+def _scalar_problems(
+    data: Mapping[str, Any], base_dir: Path, environ: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """What is wrong with ``database_url`` and ``templates_dir`` beyond their type, and an
+    ``[auth] mode`` the database refuses."""
     found = []
     url = data.get("database_url")
     if isinstance(url, str) and url.strip():
@@ -263,6 +314,14 @@ def _scalar_problems(data: Mapping[str, Any], base_dir: Path) -> list[tuple[str,
             parse_database_url(url)
         except ConfigError as exc:
             found.append(("database_url", str(exc).replace("COMMS_DATABASE_URL", "database_url")))
+    auth = data.get("auth")
+    # The URL the commands would use: the environment's over the file's.
+    chosen = environ.get("COMMS_DATABASE_URL") or (url if isinstance(url, str) else "")
+    if isinstance(auth, dict) and auth.get("mode") == "none" and _shared(chosen):
+        try:
+            auth_mode(chosen, auth)
+        except ConfigError as exc:
+            found.append(("auth.mode", str(exc)))
     folder = data.get("templates_dir")
     if isinstance(folder, str) and folder.strip():
         path = base_dir / Path(folder).expanduser()
@@ -308,7 +367,8 @@ def check_config(
     source = str(path)
     problems = type_problems(data, text, source)
     problems += [
-        Problem(source, locate(text, None, k), m) for k, m in _scalar_problems(data, path.parent)
+        Problem(source, locate(text, *_where(k)), m)
+        for k, m in _scalar_problems(data, path.parent, env)
     ]
     typed = well_typed(data)
     try:
@@ -327,6 +387,12 @@ def check_config(
     )
     problems.sort(key=lambda p: p.line or 0)
     return ConfigReport(path, tuple(problems), looked_in)
+
+
+def _where(key: str) -> tuple[str | None, str]:
+    """``("auth", "mode")`` for ``"auth.mode"``, ``(None, key)`` for a top-level key."""
+    table, _, name = key.rpartition(".")
+    return (table or None, name)
 
 
 @dataclass(frozen=True)
@@ -428,6 +494,8 @@ class Runtime:
         self._config = config
         self._clock = clock
         self._store: Store | None = None
+        self._user: User | None = None
+        self._token_mode: bool | None = None
         self._alerts: AlertState | None = None
         self._closers: list[Callable[[], None]] = []
 
@@ -469,37 +537,94 @@ class Runtime:
             return self._clock()
         return pinned_now(self.environ) or datetime.now(UTC)
 
+    # -- who acts ---------------------------------------------------------------------------
+
+    @property
+    def token_mode(self) -> bool:
+        """Whether every command authenticates with ``COMMS_TOKEN``: a shared (PostgreSQL)
+        store, or ``[auth] mode = "token"``.  ``ConfigError`` for ``mode = "none"`` on a
+        shared store."""
+        if self._token_mode is None:
+            settings = self.settings
+            try:
+                mode = auth_mode(settings.database_url, settings.table("auth"))
+            except ConfigError as exc:
+                from comms.settings import Problem, locate
+
+                source = str(settings.source) if settings.source else "configuration"
+                line = locate(settings.text, "auth", "mode") if settings.text else None
+                raise ConfigError(str(Problem(source, line, str(exc)))) from None
+            self._token_mode = mode == "token"
+        return self._token_mode
+
+    @property
+    def token(self) -> str | None:
+        """The API token this process presents (``COMMS_TOKEN``), or None."""
+        return self.environ.get(TOKEN_ENV) or None
+
+    @property
+    def user(self) -> User | None:
+        """The authenticated user in token mode (authenticated once, on first use: a
+        missing, wrong or disabled token is an ``AuthError``, before anything is read or
+        recorded); None without token mode."""
+        if not self.token_mode:
+            return None
+        if self._user is None:
+            from comms.identity import authenticate
+
+            self._user = authenticate(self.raw_store, self.token)
+        return self._user
+
     @property
     def actor(self) -> str:
-        """Who this process acts as (``author`` / ``COMMS_AUTHOR``)."""
-        return self.settings.author
+        """Who this process acts as: the authenticated user in token mode, else ``author``
+        / ``COMMS_AUTHOR`` (self-declared)."""
+        user = self.user
+        return user.name if user is not None else self.settings.author
 
     @property
     def reviewer(self) -> str:
-        """Who reviews from this process (``reviewer`` / ``COMMS_REVIEWER``)."""
-        return self.settings.reviewer
+        """Who reviews from this process: the authenticated user in token mode, else
+        ``reviewer`` / ``COMMS_REVIEWER`` (self-declared)."""
+        user = self.user
+        return user.name if user is not None else self.settings.reviewer
 
     # -- storage --------------------------------------------------------------------------
 
     @property
-    def store(self) -> Store:
-        """The configured store, opened on first use."""
+    def raw_store(self) -> Store:
+        """The configured store, opened on first use, without authenticating anyone: for
+        ``comms db`` (the schema), ``comms users`` (the first user needs no token; the
+        others authenticate in ``comms.identity``) and ``comms serve`` (each request
+        authenticates).  Everything else uses ``store``."""
         if self._store is None:
             self._store = open_store(self.settings.database_url)
             self._closers.append(self._store.close)
         return self._store
 
+    @property
+    def store(self) -> Store:
+        """The configured store, opened on first use; in token mode only once
+        ``COMMS_TOKEN`` authenticated its user (``AuthError`` otherwise)."""
+        store = self.raw_store
+        self.user  # noqa: B018 - authenticates in token mode, before any read or write
+        return store
+
     def existing_store(self) -> Store | None:
-        """The store if its database exists already, else None (never creates one)."""
+        """The store if its database exists already, else None (never creates one).
+
+        Not authenticated: ``comms lint`` reads only tenant names through it (to catch
+        another tenant named in a message), records nothing, and needs no token."""
         parsed = parse_database_url(self.settings.database_url)
         if parsed.scheme == "sqlite" and not parsed.path.is_file():
             return None
-        return self.store
+        return self.raw_store
 
     @property
     def alert_state(self) -> AlertState:
         """The cadence watcher's state in the configured database, opened on first use."""
         if self._alerts is None:
+            self.user  # noqa: B018 - the watcher's state is the team's: authenticate first
             self._alerts = open_alert_state(self.settings.database_url)
             self._closers.append(self._alerts.close)
         return self._alerts
@@ -613,6 +738,7 @@ class Runtime:
         while self._closers:
             self._closers.pop()()
         self._store = None
+        self._user = None
         self._alerts = None
 
     def __enter__(self) -> Runtime:

@@ -3,7 +3,8 @@
 An approval is bound to the exact text, recipients and channels it was given for:
 ``approval_hash`` covers all three, so any edit, another tenant or another channel voids
 it.  ``gate`` (built on ``send_problems``) is the one gate every channel passes through;
-``submit`` and ``decide`` are the reviewer's side, with the four-eyes rule inside.
+``submit`` and ``decide`` are the reviewer's side, with the four-eyes rule and (in team
+mode) the reviewer's role inside.
 
 Everything here takes its store (the ports), policy, lint configuration and ``now`` as
 arguments and returns plain data: no printing, no environment, no settings.
@@ -20,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from comms.errors import EXIT_FINDINGS, CommsError, ConfigError, UsageError
-from comms.models import Draft, DraftState, Event, Incident, Review, Severity, Tenant
+from comms.errors import EXIT_FINDINGS, CommsError, ConfigError, RefusedError, UsageError
+from comms.models import Draft, DraftState, Event, Incident, Review, Severity, Tenant, User
 from comms.ports import DraftStore, IncidentStore, ReviewStore, TenantStore
 
 if TYPE_CHECKING:
@@ -531,37 +532,52 @@ def decide(
     draft_id: int,
     *,
     decision: str,
-    role: str,
-    reviewer: str,
     note: str,
     tenants: Sequence[str],
     channels: Sequence[str],
     now: datetime,
+    role: str | None = None,
+    reviewer: str = "",
+    user: User | None = None,
     override_reason: str | None = None,
     lint_config: LintConfig | None = None,
 ) -> Decision:
-    """Record ``reviewer``'s ``decision`` ("approved" or "changes-requested") as ``role`` on
+    """Record a reviewer's ``decision`` ("approved" or "changes-requested") as ``role`` on
     the draft's latest revision, and move the draft to approved or changes-requested.
 
+    Who reviews: the authenticated ``user`` (team mode), who reviews only in the role
+    theirs allows (``identity.review_role``: an imoc or admin as imoc, sirt as sirt;
+    ``role`` None picks it, another is a ``RefusedError``) and is recorded by name; or,
+    without a user, the self-declared ``reviewer`` as ``role`` (default imoc).
+
     An approval is bound to the text, ``tenants`` (none: the incident's) and ``channels``.
-    The revision's author never reviews it, and a sent draft is not reviewed again: both
-    are a ``UsageError``.  A text with error-level lint findings (linted as the send gate
-    lints it, with ``lint_config``) is approved only with an ``override_reason``, logged
-    with the rules as ``review.findings-overridden``; else ``ApprovalRefusedError``.
+    The revision's author never reviews it (the four-eyes rule: ``RefusedError``), and a
+    sent draft is not reviewed again (``UsageError``).  A text with error-level lint
+    findings (linted as the send gate lints it, with ``lint_config``) is approved only
+    with an ``override_reason``, logged with the rules as ``review.findings-overridden``;
+    else ``ApprovalRefusedError``.
     """
     if override_reason is not None and not override_reason.strip():
         raise UsageError("approving over error-level findings needs a reason; it is recorded")
     if decision not in DECISIONS:
         raise UsageError(f"unknown decision '{decision}' (known: {', '.join(DECISIONS)})")
-    if role not in ROLES:
+    if role is not None and role not in ROLES:
         raise UsageError(f"unknown review role '{role}' (known: {', '.join(ROLES)})")
+    if user is not None:
+        from comms.identity import review_role
+
+        role, reviewer = review_role(user, role), user.name
+    role = role or ROLES[0]
+    if not reviewer.strip():
+        raise UsageError("a review needs the reviewer's name")
     draft = store.get_draft(draft_id)
     if draft.state is DraftState.SENT:
         raise UsageError(f"draft {draft_id} was already sent; review the next draft instead")
     if reviewer == draft.revision.author:
-        raise UsageError(
-            f"{reviewer} wrote revision {draft.revision.number}; another person must review it "
-            "(set COMMS_REVIEWER to the reviewer's name)"
+        raise RefusedError(
+            f"four-eyes rule: {reviewer} wrote revision {draft.revision.number} of draft "
+            f"{draft.id}, so another person must review it"
+            + ("" if user is not None else " (set COMMS_REVIEWER to the reviewer's name)")
         )
     if decision == "approved" and not channels:
         raise UsageError("an approval must name the channels it covers")

@@ -79,6 +79,14 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "send": {"channels": "texts", "concurrency": "whole"},
     "alerts": {"sinks": "texts"},
+    "auth": {"mode": "text"},
+    "serve": {
+        "host": "text",
+        "port": "whole",
+        "public_url": "text",
+        "trusted_proxies": "texts",
+        "proxy_header": "text",
+    },
     "lint": {
         **dict.fromkeys(
             (

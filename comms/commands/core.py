@@ -255,7 +255,7 @@ def incident_open(
         severity=severity,
         tenants=list(tenant_ids),
         now=moment,
-        actor=common.settings().author,
+        actor=common.runtime().actor,
         started_at=started_at,
         security=security,
         ref=ref,

@@ -76,7 +76,9 @@ def schema(*, migrate: bool) -> Schema:
     rt = common.runtime()
     url = rt.settings.database_url
     backend = parse_database_url(url).scheme
-    store: Any = rt.store  # SQLite migrates itself here; PostgreSQL only connects
+    # Not authenticated: the schema is nobody's data, and the users table a token is
+    # checked against may not exist before the first migration.
+    store: Any = rt.raw_store  # SQLite migrates itself here; PostgreSQL only connects
     if callable(getattr(store, "schema_version", None)):
         versioned: _Versioned = store
         if migrate:

@@ -35,8 +35,9 @@ TENANT_HELP = "Recipients (default: every tenant of the incident)."
 def review() -> None:
     """Review drafts before they are sent (the incident manager's side).
 
-    The reviewer's name comes from COMMS_REVIEWER or reviewer in comms.toml. An approval
-    is bound to the exact text, recipients and channels: any edit voids it.
+    The reviewer's name comes from COMMS_REVIEWER or reviewer in comms.toml; in team mode
+    it is the user of COMMS_TOKEN. An approval is bound to the exact text, recipients and
+    channels: any edit voids it.
 
     \b
     Example:
@@ -201,9 +202,9 @@ def review_submit(draft_id: int) -> None:
 @click.option(
     "--role",
     type=click.Choice(["imoc", "sirt"]),
-    default="imoc",
-    show_default=True,
-    help="Approve as the incident manager or as SIRT (security incidents need both).",
+    default=None,
+    help="Approve as the incident manager or as SIRT (security incidents need both); "
+    "default: imoc, or in team mode the role your user has.",
 )
 @click.option(
     "--via",
@@ -226,7 +227,7 @@ def review_submit(draft_id: int) -> None:
 )
 def review_approve(
     draft_id: int,
-    role: str,
+    role: str | None,
     channels: tuple[str, ...],
     tenant_ids: tuple[str, ...],
     note: str,
@@ -235,7 +236,9 @@ def review_approve(
     """Approve a draft's latest revision for these recipients and channels.
 
     A draft with error-level lint findings is refused (exit 1) unless --reason says why;
-    the reason and the rules are recorded in the event log.
+    the reason and the rules are recorded in the event log.  The author of the revision
+    never approves it (exit 1).  In team mode the approval is recorded under the user
+    of COMMS_TOKEN, who must be an imoc or admin (or sirt, with --role sirt).
 
     \b
     Example:
@@ -251,6 +254,7 @@ def review_approve(
         decision="approved",
         role=role,
         reviewer=rt.reviewer,
+        user=rt.user,
         note=note,
         tenants=tenant_ids,
         channels=list(channels) or rt.default_channels(),
@@ -260,7 +264,7 @@ def review_approve(
     )
     click.echo(
         f"draft {done.draft.id} r{done.draft.revision.number} approved by {done.review.reviewer} "
-        f"({role}) for {', '.join(done.audience)} via {', '.join(done.channels)}"
+        f"({done.review.role}) for {', '.join(done.audience)} via {', '.join(done.channels)}"
     )
     if done.blocking_rules:
         click.echo(
@@ -273,8 +277,14 @@ def review_approve(
 @review.command("request-changes")
 @click.argument("draft_id", type=common.RECORD_ID)
 @click.option("--note", required=True, help="What to change, for the communications manager.")
-@click.option("--role", type=click.Choice(["imoc", "sirt"]), default="imoc", show_default=True)
-def review_request_changes(draft_id: int, note: str, role: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["imoc", "sirt"]),
+    default=None,
+    help="Review as the incident manager or as SIRT; default: imoc, or in team mode the "
+    "role your user has.",
+)
+def review_request_changes(draft_id: int, note: str, role: str | None) -> None:
     """Send a draft back with a note; a new revision goes back to review.
 
     \b
@@ -290,6 +300,7 @@ def review_request_changes(draft_id: int, note: str, role: str) -> None:
         decision="changes-requested",
         role=role,
         reviewer=rt.reviewer,
+        user=rt.user,
         note=note,
         tenants=(),
         channels=rt.default_channels(),

@@ -27,6 +27,7 @@ STORE_PORTS = (
     ports.ReviewStore,
     ports.DeliveryLedger,
     ports.ClockSource,
+    ports.UserStore,
     ports.Store,
 )
 

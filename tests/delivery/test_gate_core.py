@@ -16,7 +16,7 @@ from delivery_support import AUTHOR, core_draft, event_data
 
 from comms import review, service
 from comms.adapters.sqlite_store import SqliteStore
-from comms.errors import EXIT_FINDINGS, EXIT_USAGE, UsageError
+from comms.errors import EXIT_FINDINGS, EXIT_USAGE, RefusedError, UsageError
 from comms.models import DraftState, MessageKind, Severity, Tenant
 from comms.render import Renderer
 
@@ -200,7 +200,9 @@ def test_the_author_never_reviews_their_own_text(store: Any) -> None:
     draft = core_draft(store, ["acme"], now=T0)
     for decision in ("approved", "changes-requested"):
         with pytest.raises(
-            UsageError, match=f"{AUTHOR} wrote revision 1; another person must review it"
+            RefusedError,
+            match=f"four-eyes rule: {AUTHOR} wrote revision 1 of draft {draft.id}, so another "
+            "person must review it",
         ):
             decide(store, draft.id, decision=decision, reviewer=AUTHOR, note="x")
     assert store.reviews(draft.id) == []

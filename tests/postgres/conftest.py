@@ -24,6 +24,39 @@ from tests.delivery.delivery_support import TOKEN, Stub, write_config, write_see
 ENV = "COMMS_TEST_POSTGRES_URL"
 StartStub = Callable[..., Stub]
 
+# A shared store authenticates every command (team mode): the team each test's schema
+# starts with, name -> (role, API token).  Commands run as the GDCMOC unless a test
+# passes another COMMS_TOKEN.
+TEAM = {
+    "ana": ("admin", "comms_test-token-of-ana-the-admin"),
+    "gus": ("gdcmoc", "comms_test-token-of-gus-the-gdcmoc"),
+    "sam-imoc": ("imoc", "comms_test-token-of-sam-the-imoc"),
+}
+
+
+def token(name: str) -> dict[str, str]:
+    """The environment that makes a comms process act as ``name`` of ``TEAM``."""
+    return {"COMMS_TOKEN": TEAM[name][1]}
+
+
+def add_team(url: str) -> None:
+    """Store ``TEAM`` (only the tokens' hashes) in the database at ``url``."""
+    from datetime import UTC, datetime
+
+    from comms.adapters.postgres_store import PostgresStore
+    from comms.identity import hash_token
+    from comms.models import Role
+
+    with PostgresStore(url) as store:
+        for name, (role, secret) in TEAM.items():
+            store.add_user(
+                name=name,
+                role=Role(role),
+                token_hash=hash_token(secret),
+                now=datetime.now(UTC),
+                actor="ana",
+            )
+
 
 def server() -> tuple[str, int, str]:
     """(host, port, database) of the test server, as comms names them in messages."""
@@ -46,9 +79,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A migrated schema of its own, as ``COMMS_DATABASE_URL`` for every comms run."""
+    """A migrated schema of its own with ``TEAM`` in it, as ``COMMS_DATABASE_URL`` for every
+    comms run, which acts as gus (the GDCMOC) unless told otherwise."""
     with postgres_schema() as url:
+        add_team(url)
         monkeypatch.setenv("COMMS_DATABASE_URL", url)
+        monkeypatch.setenv("COMMS_TOKEN", TEAM["gus"][1])
         yield url
 
 

@@ -22,11 +22,11 @@ from comms.adapters.postgres_store import SCHEMA_VERSION, PostgresStore
 from comms.errors import StoreError
 from tests.contract.support import open_incident
 from tests.delivery.delivery_support import SEND, wait_for
-from tests.postgres.conftest import StartStub, comms, server, start_comms
+from tests.postgres.conftest import StartStub, comms, server, start_comms, token
 
 pytestmark = pytest.mark.slow
 
-APPROVER = {"COMMS_REVIEWER": "sam-imoc"}
+APPROVER = token("sam-imoc")
 
 
 def open_and_approve(tenants: list[str]) -> int:
@@ -80,15 +80,20 @@ def test_an_unmigrated_database_asks_for_comms_db_migrate(empty_database: str) -
         f"Error: the PostgreSQL database at {label()} has no comms schema yet; "
         "run: comms db migrate"
     ]
-    out, _ = comms("cadence", "check")  # the watcher's side: no schema yet, nothing tracked
-    assert "0 incidents tracked" in out
+    _, err = comms("cadence", "check", code=3)  # the watcher authenticates too: no users yet
+    assert "run: comms db migrate" in err
     out, _ = comms("db", "status", code=3)
     assert f"none yet (this comms uses version {SCHEMA_VERSION}): run comms db migrate" in out
     out, _ = comms("db", "migrate")
     assert "migrated from schema version 0\n" in out
     assert f"version {SCHEMA_VERSION} (current)" in out
-    comms("tenants", "add", "acme", "--name", "Acme Corp")
-    comms("incident", "open", "--tenant", "acme", "--severity", "S2", "--title", "Slow CI")
+    _, err = comms("tenants", "add", "acme", "--name", "Acme Corp", code=3)
+    assert "no users yet: make the first admin with comms users add NAME --role admin" in err
+    admin = {"COMMS_TOKEN": comms("users", "add", "ana", "--role", "admin")[0].strip()}
+    comms("tenants", "add", "acme", "--name", "Acme Corp", env=admin)
+    comms(
+        "incident", "open", "--tenant", "acme", "--severity", "S2", "--title", "Slow CI", env=admin
+    )
     assert "current" in comms("db", "migrate")[0]  # again: nothing to do
 
 
