@@ -148,7 +148,8 @@ class SlackReviewNotifier:
 def review_notifier(
     spec: str, client_factory: Callable[[], httpx.Client], environ: Mapping[str, str]
 ) -> SlackReviewNotifier:
-    """The notifier for ``[notify] review`` (``slack:URL`` or ``slack:env:NAME``)."""
+    """The notifier for ``[notify] review`` (``slack:URL`` or ``slack:env:NAME``); the
+    client is made only once the spec is known good."""
     kind, _, value = spec.partition(":")
     if kind.strip().lower() != "slack" or not value:
         raise UsageError("notify.review must be like 'slack:env:COMMS_REVIEW_SLACK_URL'")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from comms.delivery import Process
     from comms.lint.config import LintConfig
     from comms.models import User
+    from comms.notice import ReviewNotifier
     from comms.ports import AlertSink, AlertState, Publisher, Store, TenantDirectory
     from comms.render import Renderer
     from comms.review import ReviewPolicy
@@ -52,6 +53,9 @@ PUBLISHERS: dict[str, str] = {
 # channels that also serve the tenant directory (``comms tenants sync``)
 DIRECTORIES: dict[str, str] = {"switchboard": "comms.adapters.rest:from_settings"}
 SINKS = "comms.adapters.alert_sinks:build_sinks"
+REVIEW_NOTIFIER = "comms.adapters.alert_sinks:review_notifier"
+# Where review notices go when comms.toml has no [notify] review.
+REVIEW_SLACK_ENV = "COMMS_REVIEW_SLACK_URL"
 # channel -> "module:Class" that validates its [channel] table without building a client.
 CHANNEL_CONFIGS: dict[str, str] = {
     "switchboard": "comms.adapters.rest:SwitchboardConfig",
@@ -175,6 +179,23 @@ def auth_mode(database_url: str, table: Mapping[str, Any]) -> str:
     return "token" if shared or mode == "token" else "none"
 
 
+def _check_notify(table: Mapping[str, Any], context: TableContext) -> None:
+    _unknown("notify", table, ("review",))
+    spec = table.get("review")
+    if spec is None:
+        return
+    if not isinstance(spec, str):
+        raise ConfigError("notify.review must be like 'slack:env:COMMS_REVIEW_SLACK_URL'")
+    # An ``env:NAME`` the environment lacks is a problem of the process, not of the file.
+    environ = {**context.environ}
+    if spec.partition(":")[2].startswith("env:"):
+        environ.setdefault(spec.partition(":")[2][4:], "https://hooks.slack.com/services/x")
+    try:
+        _load(REVIEW_NOTIFIER)(spec, lambda: None, environ)  # builds no client
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _check_serve(table: Mapping[str, Any], context: TableContext) -> None:
     from comms.web.config import check_serve  # standard library only: cheap at start-up
 
@@ -279,6 +300,7 @@ TABLE_CHECKS: dict[str, TableCheck] = {  # (full, load): see config_check.TableC
     "alerts": (_check_alerts, None),
     "auth": (_check_auth, _check_auth),
     "serve": (_check_serve, _check_serve),
+    "notify": (_check_notify, None),
     "lint": (_check_lint, _check_lint_rules),
     "switchboard": (_check_switchboard, None),
     "zendesk": (_check_zendesk, None),
@@ -730,6 +752,30 @@ class Runtime:
         build = _load(SINKS)
         sinks: list[AlertSink] = build(chosen, client_factory, dict(self.environ))
         return sinks
+
+    def public_url(self) -> str | None:
+        """The address people open ``comms serve`` at (``[serve] public_url``), or None."""
+        url = self.settings.table("serve").get("public_url")
+        return str(url) if url else None
+
+    def review_notifier(self) -> ReviewNotifier | None:
+        """Where review notices go: ``[notify] review``, else a Slack incoming webhook in
+        ``COMMS_REVIEW_SLACK_URL``, else nowhere (None)."""
+        spec = self.settings.table("notify").get("review")
+        if spec is None and self.environ.get(REVIEW_SLACK_ENV):
+            spec = f"slack:env:{REVIEW_SLACK_ENV}"
+        if spec is None:
+            return None
+
+        def client_factory() -> Any:
+            import httpx
+
+            client = httpx.Client(timeout=10.0)
+            self._closers.append(client.close)
+            return client
+
+        notifier: ReviewNotifier = _load(REVIEW_NOTIFIER)(spec, client_factory, self.environ)
+        return notifier
 
     # -- lifetime ---------------------------------------------------------------------
 

@@ -59,6 +59,33 @@ class ReviewNotifier(Protocol):
         """Deliver one notice; raise ``PublishError`` when it was not taken."""
 
 
+def announce(
+    notifier: ReviewNotifier | None,
+    draft: Draft,
+    incident: Incident,
+    *,
+    event: NoticeEvent,
+    actor: str,
+    public_url: str | None,
+    note: str = "",
+) -> str | None:
+    """Send the review notice for ``event``; None when it went (or no notifier is set up),
+    else one line saying it did not, for the caller to show: a review is recorded whether
+    or not Slack took the notice, so a failed notice never fails the review."""
+    if notifier is None:
+        return None
+    from comms.errors import CommsError
+
+    notice = review_notice(
+        draft, incident, event=event, actor=actor, public_url=public_url, note=note
+    )
+    try:
+        notifier.notify(notice)
+    except CommsError as exc:
+        return f"the review notice was not sent ({exc}); tell the reviewer yourself"
+    return None
+
+
 def draft_link(public_url: str | None, draft_id: int) -> str | None:
     """The draft's review page under ``comms serve``'s public URL (None when unknown)."""
     if not public_url:

@@ -80,6 +80,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "send": {"channels": "texts", "concurrency": "whole"},
     "alerts": {"sinks": "texts"},
     "auth": {"mode": "text"},
+    "notify": {"review": "text"},
     "serve": {
         "host": "text",
         "port": "whole",

@@ -184,17 +184,28 @@ def review_show(
 def review_submit(draft_id: int) -> None:
     """Ask for review of a draft's latest revision (starts the S1 review timeout, if configured).
 
+    With [notify] review in comms.toml (or COMMS_REVIEW_SLACK_URL set), a Slack message
+    tells the reviewers, with a link to the draft's page when [serve] public_url is set.
+
     \b
     Example:
       comms review submit 3
     """
+    from comms.notice import SUBMITTED, announce
     from comms.review import submit
 
     rt = common.runtime()
+    notifier = rt.review_notifier()  # a broken [notify] fails before anything is recorded
     draft = submit(rt.store, draft_id, actor=rt.actor, now=rt.now())
     click.echo(
         f"draft {draft_id} r{draft.revision.number} is waiting for review: comms review show {draft_id}"
     )
+    incident = rt.store.get_incident(draft.incident_ref)
+    problem = announce(
+        notifier, draft, incident, event=SUBMITTED, actor=rt.actor, public_url=rt.public_url()
+    )
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
 
 
 @review.command("approve")
