@@ -10,12 +10,12 @@ no title, tenants, customer text or reviewer's comment leaves comms for them, as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from comms.models import Draft, Incident
 
-SUBMITTED = "submitted"
-CHANGES_REQUESTED = "changes-requested"
+SUBMITTED: Final = "submitted"
+CHANGES_REQUESTED: Final = "changes-requested"
 NoticeEvent = Literal["submitted", "changes-requested"]
 
 # A reviewer's comment is cut to this many characters in the notice; the page has it whole.

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from comms.errors import EXIT_FINDINGS, CommsError, ConfigError, RefusedError, UsageError
+from comms.errors import (
+    EXIT_FINDINGS,
+    CommsError,
+    ConfigError,
+    RefusedError,
+    TransitionError,
+    UsageError,
+)
 from comms.models import Draft, DraftState, Event, Incident, Review, Severity, Tenant, User
 from comms.ports import DraftStore, IncidentStore, ReviewStore, TenantStore
 
@@ -253,6 +260,11 @@ class GateStore(TenantStore, IncidentStore, DraftStore, ReviewStore, Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """Join the changes made inside into one transaction (see ``comms.ports.Store``)."""
+
+
+class StaleRevisionError(TransitionError):
+    """A decision on a revision that is no longer the draft's latest (someone drafted
+    meanwhile): nothing is recorded; HTTP 409 in the review server."""
 
 
 class ApprovalRefusedError(CommsError):
@@ -541,6 +553,7 @@ def decide(
     user: User | None = None,
     override_reason: str | None = None,
     lint_config: LintConfig | None = None,
+    revision: int | None = None,
 ) -> Decision:
     """Record a reviewer's ``decision`` ("approved" or "changes-requested") as ``role`` on
     the draft's latest revision, and move the draft to approved or changes-requested.
@@ -555,7 +568,8 @@ def decide(
     sent draft is not reviewed again (``UsageError``).  A text with error-level lint
     findings (linted as the send gate lints it, with ``lint_config``) is approved only
     with an ``override_reason``, logged with the rules as ``review.findings-overridden``;
-    else ``ApprovalRefusedError``.
+    else ``ApprovalRefusedError``.  With ``revision`` (the number the reviewer read), a
+    draft revised since is a ``StaleRevisionError`` and nothing is recorded.
     """
     if override_reason is not None and not override_reason.strip():
         raise UsageError("approving over error-level findings needs a reason; it is recorded")
@@ -571,6 +585,7 @@ def decide(
     if not reviewer.strip():
         raise UsageError("a review needs the reviewer's name")
     draft = store.get_draft(draft_id)
+    _check_current(draft, revision)
     if draft.state is DraftState.SENT:
         raise UsageError(f"draft {draft_id} was already sent; review the next draft instead")
     if reviewer == draft.revision.author:
@@ -596,6 +611,9 @@ def decide(
             "approve anyway with --reason '…' (recorded; they still block sending)"
         )
     with store.transaction():
+        # Read again inside the transaction: a revision drafted since the checks above
+        # must not receive this decision.
+        _check_current(store.get_draft(draft_id), draft.revision.number)
         if rules:
             store.append_event(
                 incident.ref,
@@ -627,6 +645,14 @@ def decide(
             state=DraftState.APPROVED if decision == "approved" else DraftState.CHANGES_REQUESTED,
         )
     return Decision(draft, saved, tuple(chosen), tuple(channels), rules)
+
+
+def _check_current(draft: Draft, revision: int | None) -> None:
+    if revision is not None and draft.revision.number != revision:
+        raise StaleRevisionError(
+            f"draft {draft.id} is at revision {draft.revision.number} now, not {revision} "
+            "that you read; nothing was recorded: read it again"
+        )
 
 
 def _approval_blockers(

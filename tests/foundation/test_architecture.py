@@ -3,7 +3,9 @@
 - one composition root: outside ``adapters/``, only ``comms/bootstrap.py`` imports
   ``comms.adapters``;
 - the core does no I/O of its own: no click, no environment, no adapters;
-- commands are thin: parse → one core call → print, each command function short.
+- commands are thin: parse → one core call → print, each command function short;
+- the review server (``comms/web``) is a face over the core like the CLI: no adapters, no
+  click, no commands, no environment; its ``[serve]`` check imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -110,3 +112,36 @@ def test_command_functions_are_short(length: int) -> None:
     assert length <= MAX_COMMAND_LINES, (
         f"{length} lines: move the rule into the core and call it once"
     )
+
+
+@pytest.mark.parametrize("path", _modules("web"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_web_layer_is_a_face_over_the_core(path: Path) -> None:
+    imports = _imports(path)
+    assert not {n for n in imports if n.startswith("comms.adapters")}, "imports an adapter"
+    assert not {n for n in imports if n.startswith("comms.bootstrap")}, "imports the root"
+    assert not {n for n in imports if n.startswith("comms.commands")}, "imports a command"
+    assert not {n for n in imports if n == "click" or n.startswith("click.")}, "imports click"
+    source = path.read_text(encoding="utf-8")
+    assert "os.environ" not in source, "reads the environment"
+    assert "getenv" not in source, "reads the environment"
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """What a module imports when it is imported (not inside functions or TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("name", ["web/__init__.py", "web/config.py", "commands/serve.py"])
+def test_what_every_command_may_load_of_the_server_is_light(name: str) -> None:
+    heavy = {"starlette", "uvicorn", "jinja2", "comms.web.app", "comms.web.server"}
+    loaded = {
+        n for n in _top_level_imports(PACKAGE / name) if n.split(".")[0] in heavy or n in heavy
+    }
+    assert loaded == set(), f"{name} imports {loaded} at import time"

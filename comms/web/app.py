@@ -1,0 +1,232 @@
+"""The review server as a Starlette application: pages, the JSON API, authentication.
+
+Every handler is a plain function run in the thread pool (the stores are synchronous); it
+authenticates, makes one call into the core and renders.  Errors map to statuses in one
+place (:func:`status_of`): ``AuthError`` 401, ``RefusedError`` (and any rule's refusal)
+403, ``NotFoundError`` 404, a stale revision 409, ``UsageError`` 400.
+
+Authentication, as the pages and the API see it:
+
+- pages: a signed session cookie (from signing in with an API token), or a user named by
+  ``proxy_header`` from one of ``trusted_proxies``.  No cookie: 303 to ``/sign-in``.  A
+  cookie this store did not sign: 403 (and the cookie is dropped).  A session whose user
+  was disabled or whose token changed: 401 with the sign-in form.  Every POST form
+  carries a CSRF token; without it, or with another session's: 403.
+- the API: ``Authorization: Bearer <token>`` only (no cookies, so no CSRF): none or a
+  wrong one is 401.
+
+Sign-in attempts are limited per client address (429 with ``Retry-After``).  No token or
+secret appears in a page, a URL or a log line: tokens travel in POST bodies and headers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from comms.errors import CommsError
+from comms.web import handlers as h
+from comms.web.config import ServeConfig
+from comms.web.context import (
+    ACCESS_LOG,
+    HERE,
+    MAX_BODY,
+    SECURITY_HEADERS,
+    Call,
+    Handler,
+    Notify,
+    Server,
+    Services,
+    TooLargeError,
+    error_response,
+    problem,
+)
+from comms.web.openapi import openapi_document
+from comms.web.security import RateLimiter
+
+# -- wiring -------------------------------------------------------------------------------
+
+
+def _endpoint(server: Server, handler: Handler, *, api: bool) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        body = b""
+        if request.method == "POST":
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    call = Call(server, request, b"", api)
+                    return call.finish(
+                        error_response(call, TooLargeError("the request is too large"))
+                    )
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        return await run_in_threadpool(_run, server, handler, request, body, api)
+
+    return endpoint
+
+
+def _run(server: Server, handler: Handler, request: Request, body: bytes, api: bool) -> Response:
+    call = Call(server, request, body, api)
+    try:
+        response = handler(call)
+    except CommsError as exc:
+        response = error_response(call, exc)
+    return call.finish(response)
+
+
+class Guard:
+    """Pure ASGI middleware: trusted-proxy addresses, security headers, the access log.
+
+    Only a peer in ``trusted_proxies`` may say, by ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto``, who the client is and whether it used HTTPS; the peer's own
+    address is kept as ``comms.peer`` and whether it is trusted as ``comms.trusted``.  The
+    access log names the method, the path (never the query string), the status, the time
+    taken and the user.
+    """
+
+    def __init__(self, app: ASGIApp, config: ServeConfig) -> None:
+        self.app, self.config = app, config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        peer = scope["client"][0] if scope.get("client") else None
+        trusted = self.config.trusts(peer)
+        scope["comms.peer"], scope["comms.trusted"] = peer, trusted
+        if trusted:
+            self._forwarded(scope)
+        started = time.perf_counter()
+        status = [0]
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers += SECURITY_HEADERS
+                cache = b"public, max-age=3600" if static else b"no-store"
+                headers.append((b"cache-control", cache))
+                if scope.get("scheme") == "https" or self.config.https:
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if not static:
+                ACCESS_LOG.info(
+                    '%s "%s %s" %s %.0fms %s',
+                    scope["client"][0] if scope.get("client") else "-",
+                    scope["method"],
+                    scope["path"],
+                    status[0],
+                    (time.perf_counter() - started) * 1000,
+                    scope.get("comms.user", "-"),
+                )
+
+    def _forwarded(self, scope: Scope) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            scope["scheme"] = proto
+        hops = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        # The nearest hop the trusted proxies did not add is the client.
+        for hop in reversed(hops):
+            if not self.config.trusts(hop):
+                scope["client"] = (hop, 0)
+                break
+
+
+def create_app(
+    services: Services,
+    config: ServeConfig | None = None,
+    *,
+    notify: Notify | None = None,
+    channels: Sequence[str] | None = None,
+    limiter: RateLimiter | None = None,
+    wall: Callable[[], float] = time.time,
+) -> Starlette:
+    """The review server over ``services`` (a ``comms.bootstrap.Runtime``).
+
+    ``notify(event, draft, user, note)`` is called after a request for changes is recorded
+    (event ``"changes-requested"``); its ``CommsError`` is logged, never shown as a failure.
+    ``channels`` are the channel names an approval may cover (default: ``[send]
+    channels``); ``limiter`` limits sign-in attempts; ``wall`` is the session clock (Unix
+    seconds), separate from ``services.now`` which ``COMMS_NOW`` may pin.
+    """
+    config = config or ServeConfig()
+    defaults = services.default_channels()
+    server = Server(
+        store=services.raw_store,
+        clock=services.now,
+        policy=services.review_policy(),
+        lint=services.lint_config(),
+        channels=defaults,
+        known_channels=tuple(channels or defaults),
+        cadence=services.cadence_policy(),
+        config=config,
+        limiter=limiter or RateLimiter(),
+        notify=notify,
+        wall=wall,
+    )
+    document = openapi_document()
+
+    def page(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
+        return Route(path, _endpoint(server, handler, api=False), methods=list(methods))
+
+    def api(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
+        return Route(path, _endpoint(server, handler, api=True), methods=list(methods))
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes = [
+        page("/", h.queue_page),
+        page("/sign-in", h.sign_in_page),
+        page("/sign-in", h.sign_in, ("POST",)),
+        page("/sign-out", h.sign_out, ("POST",)),
+        page("/drafts/{draft_id}", h.draft_page),
+        page("/drafts/{draft_id}/approve", h.decide_page("approved"), ("POST",)),
+        page("/drafts/{draft_id}/request-changes", h.decide_page("changes-requested"), ("POST",)),
+        page("/incidents/{ref}", h.incident_page),
+        api("/api/queue", h.api_queue),
+        api("/api/drafts/{draft_id}", h.api_draft),
+        api("/api/drafts/{draft_id}/approve", h.api_decide("approved"), ("POST",)),
+        api("/api/drafts/{draft_id}/request-changes", h.api_decide("changes-requested"), ("POST",)),
+        api("/api/incidents/{ref}", h.api_incident),
+        api("/api/health", h.api_health),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = {404: "no such page", 405: "that method is not allowed here"}.get(
+            status, "the request failed"
+        )
+        if request.url.path.startswith("/api/"):
+            return problem(status, detail)
+        call = Call(server, request, b"", False)
+        return call.render("error.html", status, status=status, message=detail)
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, config=config)],
+        exception_handlers={HTTPException: not_found},
+    )
+    app.state.server = server
+    return app

@@ -1,0 +1,514 @@
+"""What the pages and the JSON API show, built from the core's answers.
+
+No rule lives here: who may approve, what blocks a send, when an update is due, all come
+from ``comms.review``, ``comms.identity`` and ``comms.cadence``.  This module arranges their
+results for a person (findings marked in the text, the diff in lines, "due in 12m") and
+for scripts (the same as JSON); it reads the store only through the core and the ports.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from comms.cadence import UPDATE, Deadline, Policy, evaluate, human_duration
+from comms.delivery import body_sha256
+from comms.errors import NotFoundError
+from comms.models import Draft, DraftState, Event, Incident, Review, Tenant
+from comms.review import WAITING, Inspection, promised_update, waiting
+from comms.times import format_time, isoformat
+
+if TYPE_CHECKING:
+    from comms.ports import Store
+    from comms.service import Timeline
+
+LEVELS = ("error", "warning", "suggestion")
+SEVERITY_ORDER = {"S1": 0, "S2": 1, "S3": 2, "S4": 3}
+# A queue row names this many tenants, then "+N more".
+TENANTS_SHOWN = 3
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return isoformat(moment) if moment is not None else None
+
+
+def time_left(due_at: datetime | None, now: datetime) -> str:
+    """``in 12m``, ``overdue by 1h 5m``, or ``—`` when nothing is due."""
+    if due_at is None:
+        return "—"
+    if due_at >= now:
+        return f"in {human_duration(due_at - now)}"
+    return f"overdue by {human_duration(now - due_at)}"
+
+
+def shown_time(moment: datetime | None) -> str:
+    """A time as the pages show it, always with its zone."""
+    return format_time(moment) if moment is not None else "—"
+
+
+# -- clocks -------------------------------------------------------------------------------
+
+
+def deadlines(store: Store, refs: set[str], policy: Policy, now: datetime) -> list[Deadline]:
+    """Every pending clock of the incidents ``refs`` at ``now`` (``cadence.evaluate``),
+    most urgent first.  Resolved incidents are read only when one of ``refs`` is."""
+    if not refs:
+        return []
+    rows = [r for r in store.clock_rows(open_only=True) if r.ref in refs]
+    if len({r.ref for r in rows}) < len(refs):  # a resolved incident: its final update
+        rows = [r for r in store.clock_rows(open_only=False) if r.ref in refs]
+    return evaluate(rows, policy, now)
+
+
+def next_updates(found: Sequence[Deadline]) -> dict[str, Deadline]:
+    """The earliest customer-update deadline of each incident."""
+    earliest: dict[str, Deadline] = {}
+    for deadline in found:
+        if deadline.clock == UPDATE and (
+            deadline.ref not in earliest or deadline.due_at < earliest[deadline.ref].due_at
+        ):
+            earliest[deadline.ref] = deadline
+    return earliest
+
+
+def deadline_dict(deadline: Deadline) -> dict[str, Any]:
+    """A deadline as JSON: clock, state, due_at, reason and the tenants it is owed to."""
+    return {
+        "clock": deadline.clock,
+        "state": deadline.state,
+        "due_at": isoformat(deadline.due_at),
+        "remind_at": isoformat(deadline.remind_at),
+        "reason": deadline.reason,
+        "tenants": list(deadline.tenants),
+    }
+
+
+# -- the queue ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One draft waiting for review, with its incident and the next update it must meet."""
+
+    draft: Draft
+    incident: Incident
+    due: Deadline | None
+
+    @property
+    def errors(self) -> int:
+        """Error-level findings stored with the latest revision."""
+        return sum(1 for f in self.draft.revision.findings if f.get("level") == "error")
+
+    @property
+    def warnings(self) -> int:
+        """Findings below error level stored with the latest revision."""
+        return len(self.draft.revision.findings) - self.errors
+
+    def tenants_shown(self) -> str:
+        """The incident's tenants, the first few named."""
+        tenants = self.incident.tenants
+        more = len(tenants) - TENANTS_SHOWN
+        return ", ".join(tenants[:TENANTS_SHOWN]) + (f" +{more} more" if more > 0 else "")
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        """The row as ``/api/queue`` gives it."""
+        due = self.due
+        return {
+            "id": self.draft.id,
+            "revision": self.draft.revision.number,
+            "state": self.draft.state.value,
+            "kind": self.draft.kind.value,
+            "author": self.draft.revision.author,
+            "subject": self.draft.revision.subject,
+            "incident": self.incident.ref,
+            "title": self.incident.title,
+            "severity": self.incident.severity.value,
+            "security": self.incident.security,
+            "tenants": list(self.incident.tenants),
+            "findings": len(self.draft.revision.findings),
+            "errors": self.errors,
+            "update_due_at": _iso(due.due_at) if due else None,
+            "update_state": due.state if due else None,
+            "seconds_left": round((due.due_at - now).total_seconds()) if due else None,
+            "updated_at": isoformat(self.draft.updated_at),
+        }
+
+
+def queue(store: Store, policy: Policy, now: datetime) -> list[QueueRow]:
+    """Drafts waiting for review (``review.waiting``), the most urgent first: the earliest
+    customer update due, then severity, then the oldest draft."""
+    drafts = waiting(store)
+    incidents: dict[str, Incident] = {}
+    for draft in drafts:
+        if draft.incident_ref not in incidents:
+            incidents[draft.incident_ref] = store.get_incident(draft.incident_ref)
+    due = next_updates(deadlines(store, set(incidents), policy, now))
+    rows = [QueueRow(d, incidents[d.incident_ref], due.get(d.incident_ref)) for d in drafts]
+    rows.sort(
+        key=lambda r: (
+            r.due is None,
+            r.due.due_at if r.due else now,
+            SEVERITY_ORDER.get(r.incident.severity.value, 9),
+            r.draft.id,
+        )
+    )
+    return rows
+
+
+# -- a draft ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One finding as the page numbers and explains it."""
+
+    number: int
+    rule: str
+    level: str
+    message: str
+    match: str
+    line: int
+    column: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of text covered by the same findings; ``level`` is the worst of them."""
+
+    text: str
+    level: str | None = None
+    marks: tuple[int, ...] = ()
+    ends: tuple[int, ...] = ()  # findings whose span (on this line) ends here
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the message: its segments, and the findings that start on it."""
+
+    number: int
+    segments: list[Segment]
+    notes: list[Mark] = field(default_factory=list)
+
+
+def _worst(levels: Sequence[str]) -> str:
+    return min(levels, key=lambda level: LEVELS.index(level) if level in LEVELS else 9)
+
+
+def marks(findings: Sequence[dict[str, Any]], length: int) -> list[Mark]:
+    """The stored findings in text order, numbered from 1, spans clipped to the text."""
+    ordered = sorted(
+        findings, key=lambda f: (int(f.get("start", 0)), int(f.get("end", 0)), str(f.get("rule")))
+    )
+    found = []
+    for number, f in enumerate(ordered, 1):
+        start = max(0, min(int(f.get("start", 0)), length))
+        found.append(
+            Mark(
+                number=number,
+                rule=str(f.get("rule", "")),
+                level=str(f.get("level", "warning")),
+                message=str(f.get("message", "")),
+                match=str(f.get("match", "")),
+                line=int(f.get("line", 1)),
+                column=int(f.get("column", 1)),
+                start=start,
+                end=max(start, min(int(f.get("end", start)), length)),
+            )
+        )
+    return found
+
+
+def marked_lines(text: str, found: Sequence[Mark]) -> list[Line]:
+    """``text`` line by line, each finding's span marked and its note on the line where it
+    starts.  Findings without a span (a missing part of the message) are not in the lines:
+    the page lists them above the text."""
+    spans = [m for m in found if m.end > m.start]
+    starts: list[int] = []
+    offset = 0
+    raw = text.split("\n")
+    for line in raw:
+        starts.append(offset)
+        offset += len(line) + 1
+    notes: dict[int, list[Mark]] = {}
+    for mark in spans:
+        notes.setdefault(bisect.bisect_right(starts, mark.start) - 1, []).append(mark)
+    lines = []
+    for index, content in enumerate(raw):
+        begin, finish = starts[index], starts[index] + len(content)
+        covering = [m for m in spans if m.start < finish and m.end > begin]
+        cuts = sorted(
+            {begin, finish}
+            | {m.start for m in covering if begin < m.start < finish}
+            | {m.end for m in covering if begin < m.end < finish}
+        )
+        segments = []
+        for left, right in itertools.pairwise(cuts):
+            over = [m for m in covering if m.start < right and m.end > left]
+            segments.append(
+                Segment(
+                    text[left:right],
+                    _worst([m.level for m in over]) if over else None,
+                    tuple(m.number for m in over),
+                    tuple(m.number for m in over if min(m.end, finish) == right),
+                )
+            )
+        lines.append(Line(index + 1, segments, notes.get(index, [])))
+    if text.endswith("\n") and len(lines) > 1 and not lines[-1].segments:
+        lines.pop()  # the empty "line" after the final newline
+    return lines
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    """One line of a unified diff: ``kind`` is head, hunk, add, del or same."""
+
+    kind: str
+    text: str
+
+
+def diff_lines(diff: str) -> list[DiffLine]:
+    """A unified diff (``Inspection.diff``) as classified lines."""
+    found = []
+    for line in diff.splitlines():
+        if line.startswith(("---", "+++")):
+            kind = "head"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "same"
+        found.append(DiffLine(kind, line))
+    return found
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One delivery the draft makes: a tenant on a channel, who reads it, and how far its
+    delivery got (``None``: not planned yet)."""
+
+    tenant: str
+    name: str
+    channel: str
+    contacts: tuple[str, ...]
+    state: str | None
+    text_sha256: str  # of the text this delivery carries, as ``comms send`` prints it
+
+
+@dataclass(frozen=True)
+class DraftView:
+    """Everything the draft page and ``/api/drafts/{id}`` show."""
+
+    seen: Inspection
+    marks: list[Mark]
+    lines: list[Line]
+    general: list[Mark]
+    diff: list[DiffLine]
+    recipients: list[Recipient]
+    reviews: list[Review]
+    promised: datetime | None
+    due: Deadline | None
+    now: datetime
+
+    @property
+    def draft(self) -> Draft:
+        """The draft, with its latest revision."""
+        return self.seen.gate.draft
+
+    @property
+    def incident(self) -> Incident:
+        """The draft's incident."""
+        return self.seen.gate.incident
+
+    @property
+    def reviewable(self) -> bool:
+        """Whether a reviewer can still decide on it (not sent, not yet approved)."""
+        return self.draft.state in WAITING
+
+    @property
+    def errors(self) -> int:
+        """Error-level findings on the latest revision."""
+        return sum(1 for m in self.marks if m.level == "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The draft as ``/api/drafts/{id}`` gives it."""
+        draft, incident, status = self.draft, self.incident, self.seen.gate.status
+        return {
+            "id": draft.id,
+            "revision": draft.revision.number,
+            "state": draft.state.value,
+            "kind": draft.kind.value,
+            "author": draft.revision.author,
+            "incident": incident.ref,
+            "title": incident.title,
+            "severity": incident.severity.value,
+            "security": incident.security,
+            "tenants": list(self.seen.gate.audience),
+            "channels": list(self.seen.channels),
+            "subject": draft.revision.subject,
+            "text": self.seen.text,
+            "findings": [
+                {k: v for k, v in m.__dict__.items() if k != "number"} for m in self.marks
+            ],
+            "diff_to_last_sent": self.seen.diff,
+            "approved_by": dict(status.approved_by) if status else {},
+            "needs": status.missing if status else [],
+            "changes_requested": status.changes_requested if status else None,
+            "send_problems": list(self.seen.gate.problems),
+            "ready_to_send": self.seen.gate.ok,
+            "promised_update_at": _iso(self.promised),
+            "update_due_at": _iso(self.due.due_at) if self.due else None,
+            "reviews": [review_dict(r) for r in self.reviews],
+            "recipients": [
+                {
+                    "tenant": r.tenant,
+                    "name": r.name,
+                    "channel": r.channel,
+                    "contacts": list(r.contacts),
+                    "delivery": r.state,
+                    "text_sha256": r.text_sha256,
+                }
+                for r in self.recipients
+            ],
+        }
+
+
+def review_dict(review: Review) -> dict[str, Any]:
+    """A review as JSON."""
+    return {
+        "revision": review.revision,
+        "reviewer": review.reviewer,
+        "role": review.role,
+        "decision": review.decision,
+        "note": review.note,
+        "at": isoformat(review.at),
+    }
+
+
+def _recipients(store: Store, seen: Inspection) -> list[Recipient]:
+    draft = seen.gate.draft
+    tenants: dict[str, Tenant | None] = {}
+    for tenant_id in seen.gate.audience:
+        try:
+            tenants[tenant_id] = store.get_tenant(tenant_id)
+        except NotFoundError:
+            tenants[tenant_id] = None
+    digest = body_sha256(draft.revision.body)
+    states = {
+        (d.tenant, d.channel): d.state
+        for d in store.deliveries(draft_id=draft.id)
+        if d.revision == draft.revision.number
+    }
+    found = []
+    for channel in seen.channels:
+        for tenant_id, tenant in tenants.items():
+            found.append(
+                Recipient(
+                    tenant=tenant_id,
+                    name=tenant.name if tenant else "(unknown tenant)",
+                    channel=channel,
+                    contacts=tuple(c.email for c in tenant.contacts) if tenant else (),
+                    state=states.get((tenant_id, channel)),
+                    text_sha256=digest,
+                )
+            )
+    return found
+
+
+def draft_view(
+    store: Store, seen: Inspection, policy: Policy, now: datetime, *, recipients: bool = True
+) -> DraftView:
+    """The draft page's content for the inspection ``seen`` (``review.inspect_draft``)."""
+    draft = seen.gate.draft
+    found = marks(draft.revision.findings, len(seen.text))
+    due = next_updates(deadlines(store, {draft.incident_ref}, policy, now)).get(draft.incident_ref)
+    return DraftView(
+        seen=seen,
+        marks=found,
+        lines=marked_lines(seen.text, found),
+        general=[m for m in found if m.end == m.start],
+        diff=diff_lines(seen.diff),
+        recipients=_recipients(store, seen) if recipients else [],
+        reviews=store.reviews(draft.id),
+        promised=promised_update(draft),
+        due=due,
+        now=now,
+    )
+
+
+# -- an incident --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One line of the timeline."""
+
+    at: datetime
+    actor: str
+    type: str
+    text: str
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """The incident page: the timeline, the clocks pending now, and the drafts."""
+
+    timeline: Timeline
+    events: list[EventRow]
+    deadlines: list[Deadline]
+    drafts: list[Draft]
+    now: datetime
+
+    @property
+    def incident(self) -> Incident:
+        """The incident."""
+        return self.timeline.incident
+
+    def to_dict(self) -> dict[str, Any]:
+        """The incident as ``/api/incidents/{ref}`` gives it: ``comms timeline --format
+        json``, the clocks pending now, and the drafts."""
+        data = self.timeline.to_dict()
+        data["deadlines"] = [deadline_dict(d) for d in self.deadlines]
+        data["drafts"] = [
+            {
+                "id": d.id,
+                "kind": d.kind.value,
+                "state": d.state.value,
+                "revision": d.revision.number,
+                "subject": d.revision.subject,
+                "updated_at": isoformat(d.updated_at),
+            }
+            for d in self.drafts
+        ]
+        return data
+
+
+def incident_view(store: Store, timeline: Timeline, policy: Policy, now: datetime) -> IncidentView:
+    """The incident page's content for ``timeline`` (``service.timeline``)."""
+    # The sentence ``comms timeline`` writes for each event, without its Markdown escape.
+    from comms.service import _describe
+
+    def describe_event(event: Event) -> str:
+        return _describe(event).replace("\\|", "|")
+
+    ref = timeline.incident.ref
+    return IncidentView(
+        timeline=timeline,
+        events=[EventRow(e.at, e.actor, e.type, describe_event(e)) for e in timeline.events],
+        deadlines=deadlines(store, {ref}, policy, now),
+        drafts=list(store.list_drafts(incident_ref=ref, newest_first=True)),
+        now=now,
+    )
+
+
+def draft_state_label(state: DraftState) -> str:
+    """A draft's state as the pages say it."""
+    return state.value.replace("-", " ")
