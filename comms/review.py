@@ -281,6 +281,11 @@ def audience(incident: Incident, tenant_ids: Sequence[str]) -> list[str]:
     tenants on the incident record.
     """
     chosen = list(dict.fromkeys(tenant_ids)) or list(incident.tenants)
+    if not chosen:
+        raise UsageError(
+            f"{incident.ref} has no tenants yet; add them first: "
+            f"comms incident set {incident.ref} --add-tenant ID"
+        )
     strangers = [t for t in chosen if t not in incident.tenants]
     if strangers:
         raise UsageError(
@@ -501,8 +506,14 @@ def inspect_draft(
 
 def waiting(store: DraftStore, *, incident_ref: str | None = None) -> list[Draft]:
     """Drafts waiting for review (drafted, in review or sent back; not approved or sent),
-    oldest first, of one incident or of all."""
-    return [d for d in store.list_drafts(incident_ref=incident_ref) if d.state in WAITING]
+    oldest first, of one incident or of all.
+
+    One listing per waiting state: the store reads only those drafts, not every draft ever
+    sent (the review queue of a store with years of incidents stays fast)."""
+    found = [
+        d for state in WAITING for d in store.list_drafts(incident_ref=incident_ref, state=state)
+    ]
+    return sorted(found, key=lambda d: (d.created_at, d.id))
 
 
 def submit(store: DraftStore, draft_id: int, *, actor: str, now: datetime) -> Draft:

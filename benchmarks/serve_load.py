@@ -1,0 +1,330 @@
+"""Review server under load: the queue page and the draft page of `comms serve` on a
+PostgreSQL store holding 10,000 incidents and 100,000 revisions, under 20 concurrent
+loopback clients.
+
+Usage: python benchmarks/serve_load.py [--url postgresql://postgres@127.0.0.1:5432/test]
+       [--incidents 10000] [--revisions 100000] [--clients 20] [--requests 2000]
+       [--servers 2] [--keep] [--reseed]
+
+The URL (default: COMMS_TEST_POSTGRES_URL) names a database; the data lives in a schema of
+its own (``bench_serve_<incidents>_<revisions>``), seeded through the store's own methods
+once and kept for the next run when ``--keep`` is given (``--reseed`` starts it again).
+
+Seeded: 50 tenants; ``--incidents`` incidents (1–3 tenants each, severities mixed, 1 in
+100 still open, the others resolved with their RCAs done); ``--revisions`` revisions over three drafts an incident (investigation
+start, update, resolved); the drafts of closed incidents sent, each open incident's last
+draft waiting in review.  An IMOC user signs in through the sign-in form (CSRF and all),
+as a browser would.
+
+Load: ``--servers`` `comms serve` processes on the one database (requests alternate
+between them: the server keeps no state of its own), ``--clients`` threads each with its
+own session, together ``--requests`` requests, half queue pages and half draft pages of
+drafts picked at random among the waiting ones and the sent ones.  Prints p50 / p95 / max
+of each page and exits 1 when a target is missed: draft page p95 <= 100 ms, queue page
+p95 <= 150 ms.  Bounded: it stops after ``--requests`` whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+TARGETS = {"draft": 0.100, "queue": 0.150}
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def schema_url(base: str, schema: str) -> str:
+    return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+
+
+def comms(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "comms", *args], env=env, cwd=cwd, text=True, capture_output=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"comms {' '.join(args[:3])} … exited {done.returncode}:\n{done.stderr}")
+    return done.stdout
+
+
+def seed(url: str, incidents: int, revisions: int) -> None:
+    """Fill the schema through the store's methods (batched in transactions)."""
+    from comms.bootstrap import open_store
+    from comms.models import DraftState, MessageKind, Severity, Status, Tenant
+
+    store = open_store(url)
+    try:
+        for n in range(1, 51):
+            store.put_tenant(Tenant(id=f"tenant{n:02d}", name=f"Customer {n:02d}"))
+        kinds = [MessageKind.INVESTIGATION_START, MessageKind.UPDATE, MessageKind.RESOLVED]
+        per_incident = max(1, revisions // incidents)
+        rng = random.Random(7)
+        started = time.monotonic()
+        for i in range(1, incidents + 1):
+            at = T0 + timedelta(minutes=30 * i)
+            open_one = i % 100 == 0
+            with store.transaction():
+                tenants = rng.sample([f"tenant{n:02d}" for n in range(1, 51)], rng.randint(1, 3))
+                ref = store.create_incident(
+                    title=f"Incident {i}: pipelines slow for some projects",
+                    severity=[Severity.S1, Severity.S2, Severity.S3][i % 3],
+                    tenants=tenants,
+                    started_at=at,
+                    now=at,
+                    actor="gdcmoc",
+                ).ref
+                for r in range(per_incident):
+                    kind = kinds[min(r * len(kinds) // per_incident, len(kinds) - 1)]
+                    when = at + timedelta(minutes=r)
+                    draft = store.add_revision(
+                        incident_ref=ref,
+                        kind=kind,
+                        draft_id=None,
+                        subject=f"Update {r} on incident {i}",
+                        body=(
+                            "Some users may see slow pipelines on GitLab.com projects. We are "
+                            f"rerouting jobs (revision {r}). Next update within 60 minutes."
+                        ),
+                        variables={},
+                        author="gdcmoc",
+                        now=when,
+                    )
+                    last_of_kind = (
+                        r == per_incident - 1
+                        or kinds[min((r + 1) * len(kinds) // per_incident, len(kinds) - 1)] != kind
+                    )
+                    if last_of_kind:
+                        waiting = open_one and r == per_incident - 1
+                        state = DraftState.IN_REVIEW if waiting else DraftState.SENT
+                        store.set_draft_state(
+                            draft.id,
+                            state,
+                            now=when,
+                            actor="gdcmoc",
+                            event="review.submitted" if waiting else "draft.sent",
+                            data={"revision": draft.revision.number},
+                        )
+            if not open_one:  # resolved three hours in, RCAs done: nothing owed any more
+                incident = store.get_incident(ref)
+                done = at + timedelta(hours=3)
+                store.update_incident(
+                    incident.replace(
+                        status=Status.RESOLVED,
+                        mitigated_at=at + timedelta(hours=2),
+                        mitigated_by="gdcmoc",
+                        resolved_at=done,
+                        resolved_by="gdcmoc",
+                        updated_at=done,
+                    ),
+                    event="incident.status",
+                    actor="gdcmoc",
+                    data={"status": "resolved"},
+                )
+                for column, days in (("rca_internal_at", 2), ("rca_external_at", 3)):
+                    store.record_clock(
+                        ref,
+                        column=column,
+                        at=at + timedelta(days=days),
+                        event=f"incident.{column[:-3].replace('_', '-')}",
+                        actor="gdcmoc",
+                        data={},
+                    )
+            if i % 500 == 0:
+                rate = i / (time.monotonic() - started)
+                print(f"  seeded {i}/{incidents} incidents ({rate:.0f}/s)", file=sys.stderr)
+    finally:
+        store.close()
+
+
+def add_reviewer(url: str) -> str:
+    """A new IMOC user for this run (through the store, as `comms users add` does); its token."""
+    from comms.bootstrap import open_store
+    from comms.identity import hash_token, new_token
+    from comms.models import Role
+
+    token = new_token()
+    store = open_store(url)
+    try:
+        now = datetime.now(UTC)
+        name = f"imoc-{int(time.time() * 1000)}"
+        store.add_user(
+            name=name, role=Role.IMOC, token_hash=hash_token(token), now=now, actor="bench"
+        )
+    finally:
+        store.close()
+    return token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_server(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "comms", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code < 500:
+                return server, base
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            raise SystemExit(f"comms serve exited {server.returncode}")
+        time.sleep(0.05)
+    server.terminate()
+    raise SystemExit("comms serve did not answer within 10 s")
+
+
+def sign_in(client: httpx.Client, token: str) -> None:
+    """Sign in as a browser does: the form's CSRF field, then POST the token."""
+    page = client.get("/sign-in")
+    fields = dict(re.findall(r'name="([^"]+)"\s+value="([^"]*)"', page.text))
+    fields["token"] = token
+    done = client.post("/sign-in", data=fields)
+    if done.status_code != 303:
+        raise SystemExit(f"sign-in answered {done.status_code}: {done.text[:200]}")
+
+
+def load(bases: list[str], token: str, drafts: list[int], args: Any) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"queue": [], "draft": []}
+    errors: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(args.requests))
+
+    def client_loop(number: int) -> None:
+        rng = random.Random(number)
+        with httpx.Client(base_url=bases[number % len(bases)], timeout=30) as client:
+            sign_in(client, token)
+            for n in counter:
+                page = "queue" if n % 2 == 0 else "draft"
+                path = "/" if page == "queue" else f"/drafts/{rng.choice(drafts)}"
+                started = time.perf_counter()
+                response = client.get(path)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.status_code != 200:
+                        errors.append(f"{path}: {response.status_code}")
+                    times[page].append(elapsed)
+
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        print(f"  {len(errors)} request(s) failed, first: {errors[0]}")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=os.environ.get("COMMS_TEST_POSTGRES_URL"))
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--revisions", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the seeded schema")
+    parser.add_argument("--reseed", action="store_true", help="drop a kept schema first")
+    args = parser.parse_args()
+    if not args.url:
+        raise SystemExit("give --url postgresql://… or set COMMS_TEST_POSTGRES_URL")
+    schema = f"bench_serve_{args.incidents}_{args.revisions}"
+    url = schema_url(args.url, schema)
+    work = Path(tempfile.mkdtemp(prefix="comms-serve-bench-"))
+    env = {**os.environ, "HOME": str(work), "COMMS_DATABASE_URL": url}
+    for name in ("COMMS_CONFIG", "COMMS_NOW", "COMMS_TOKEN", "COMMS_AUTHOR", "COMMS_REVIEWER"):
+        env.pop(name, None)
+    with psycopg.connect(args.url, autocommit=True) as admin:
+        if args.reseed:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        fresh = (
+            admin.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [schema]
+            ).fetchone()
+            is None
+        )
+        if fresh:
+            admin.execute(f'CREATE SCHEMA "{schema}"')
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        comms(["db", "migrate"], env, work)
+        if fresh:
+            print(f"seeding {args.incidents} incidents, {args.revisions} revisions …")
+            seed(url, args.incidents, args.revisions)
+        token = add_reviewer(url)
+        with psycopg.connect(url, autocommit=True) as db:
+            rows = db.execute(
+                "SELECT id, state FROM drafts ORDER BY random() LIMIT 5000"
+            ).fetchall()
+            counts = db.execute(
+                "SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM revisions)"
+            ).fetchone()
+        waiting = [r[0] for r in rows if r[1] != "sent"]
+        drafts = waiting + [r[0] for r in rows if r[1] == "sent"][:200]
+        print(f"store: {counts[0]} incidents, {counts[1]} revisions; {len(waiting)} waiting")
+        bases = []
+        for _ in range(args.servers):
+            server, base = start_server(env, work)
+            servers.append(server)
+            bases.append(base)
+        load(bases, token, drafts[:50], argparse.Namespace(clients=1, requests=40))  # warm up
+        started = time.monotonic()
+        times = load(bases, token, drafts, args)
+        wall = time.monotonic() - started
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)
+        if not args.keep:
+            with psycopg.connect(args.url, autocommit=True) as admin:
+                admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    total = sum(len(v) for v in times.values())
+    print(
+        f"{total} requests, {args.clients} clients, {args.servers} server(s), {wall:.1f} s "
+        f"({total / wall:.0f} requests/s)"
+    )
+    ok = True
+    for page, target in TARGETS.items():
+        seen = sorted(times[page])
+        p95 = seen[int(0.95 * (len(seen) - 1))]
+        hit = p95 <= target
+        ok &= hit
+        print(
+            f"  {page:5} page  p50 {statistics.median(seen) * 1000:6.1f} ms  "
+            f"p95 {p95 * 1000:6.1f} ms  max {seen[-1] * 1000:6.1f} ms  "
+            f"(target p95 <= {target * 1000:.0f} ms: {'ok' if hit else 'MISSED'})"
+        )
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
