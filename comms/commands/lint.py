@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,7 +156,6 @@ def _run(
 ) -> int:
     from comms.lint.engine import at_or_above
     from comms.lint.engine import lint as run_lint
-    from comms.lint.fixer import fix as run_fix
 
     if in_place and not do_fix:
         raise UsageError("--in-place needs --fix")
@@ -178,39 +175,57 @@ def _run(
         "severity": severity,
         "status": status,
     }
-    results: list[tuple[str, Finding]] = []
-    for source in sources:
-        name = "<stdin>" if source == "-" else source
-        text = _read(source)
-        if do_fix:
-            result = run_fix(text, **options)
-            if in_place:
-                if result.text != text:
-                    Path(source).write_text(result.text, encoding="utf-8", newline="")
-            elif fmt == "text" and result.text:
-                # End with a line break even when the input did not, so the summary that
-                # follows on stderr starts on its own line.
-                click.echo(result.text, nl=not result.text.endswith(("\n", "\r")))
-            _report_fixes(name, result.summary())
-            findings = result.remaining
-        else:
-            findings = run_lint(text, **options)
-        results.extend((name, f) for f in findings)
-    if fmt == "json":
-        for name, f in results:
-            click.echo(json.dumps({**f.to_dict(), "path": name}, ensure_ascii=False))
-    elif fmt == "sarif":
-        from comms.lint.sarif import to_sarif
+    from comms.lint.compiled import cached
+    from comms.settings import user_cache_dir
 
-        click.echo(json.dumps(to_sarif(results), indent=2, ensure_ascii=False))
-    elif not do_fix or in_place:
-        for name, f in results:
-            click.echo(f"{name}:{f.line}:{f.column}: {f.level} {f.rule} {f.message}")
+    results: list[tuple[str, Finding]] = []
+    # Compiled regexes kept in the user's cache folder: a one-shot run skips compiling them.
+    with cached(user_cache_dir()):
+        for source in sources:
+            name = "<stdin>" if source == "-" else source
+            text = _read(source)
+            if do_fix:
+                from comms.lint.fixer import fix as run_fix
+
+                result = run_fix(text, **options)
+                if in_place:
+                    if result.text != text:
+                        Path(source).write_text(result.text, encoding="utf-8", newline="")
+                elif fmt == "text" and result.text:
+                    # End with a line break even when the input did not, so the summary that
+                    # follows on stderr starts on its own line.
+                    click.echo(result.text, nl=not result.text.endswith(("\n", "\r")))
+                _report_fixes(name, result.summary())
+                findings = result.remaining
+            else:
+                findings = run_lint(text, **options)
+            results.extend((name, f) for f in findings)
+    if fmt in ("json", "sarif"):
+        import json
+
+        if fmt == "json":
+            lines = [
+                json.dumps({**f.to_dict(), "path": name}, ensure_ascii=False) for name, f in results
+            ]
+        else:
+            from comms.lint.sarif import to_sarif
+
+            lines = [json.dumps(to_sarif(results), indent=2, ensure_ascii=False)]
+        _echo(lines)
     else:
-        for name, f in results:
-            click.echo(f"{name}:{f.line}:{f.column}: {f.level} {f.rule} {f.message}", err=True)
+        # With --fix the text goes to stdout, so the findings left go to stderr.
+        _echo(
+            [f"{name}:{f.line}:{f.column}: {f.level} {f.rule} {f.message}" for name, f in results],
+            err=do_fix and not in_place,
+        )
     failing = at_or_above([f for _, f in results], level)
     return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def _echo(lines: list[str], *, err: bool = False) -> None:
+    """Print the lines in one write: a long postmortem has thousands of findings."""
+    if lines:
+        click.echo("\n".join(lines), err=err)
 
 
 def _report_fixes(name: str, summary: dict[str, int]) -> None:
@@ -240,6 +255,8 @@ def _read(source: str) -> str:
         if hasattr(stream, "buffer"):
             data = read_capped(stream.buffer, name)
         else:
+            import io
+
             text = stream.read(MAX_INPUT_BYTES + 1)  # characters, at least as many bytes
             data = read_capped(io.BytesIO(text.encode("utf-8")), name)
     else:
@@ -367,6 +384,8 @@ def _learn(paths: tuple[str, ...], output: Path | None, fmt: str, config_path: P
         except OSError as exc:
             raise UsageError(f"cannot write '{output}': {exc.strerror}") from None
     if fmt == "json":
+        import json
+
         for entry in entries:
             click.echo(json.dumps(entry.to_dict(), ensure_ascii=False))
     elif output is None:

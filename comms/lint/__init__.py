@@ -4,8 +4,8 @@
     findings = lint(text, kind="update", audience="Acme", tenants=["Acme", "Globex"])
     result = fix(text, kind="update")      # result.text, result.removed, result.remaining
 
-Names load lazily so that importing ``comms.lint`` costs almost nothing (pydantic only
-comes in with ``LintConfig``).
+Names load lazily so that importing ``comms.lint`` costs almost nothing; nothing here
+imports pydantic (``LintConfig`` validates the ``[lint]`` table by hand).
 """
 
 from __future__ import annotations

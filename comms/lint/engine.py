@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
 
+from comms.lint import compiled
 from comms.lint.rules import (
     LEVELS,
     Pack,
@@ -552,7 +553,7 @@ def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> int | None
 def _extender(cls: str) -> tuple[frozenset[str], re.Pattern[str]]:
     """The class as a set of its ASCII members (a set test is cheaper than a regex call),
     and compiled, for the rest."""
-    regex = re.compile(cls)
+    regex = compiled.compile(cls)
     return frozenset(ch for ch in map(chr, range(128)) if regex.match(ch)), regex
 
 
@@ -624,6 +625,7 @@ def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
     everything = merged(packs)
     _scan(text, s, everything, "line", lines, found)
     _scan(text, s, everything, "any", lines, found)
+    naming: list[tuple[Rule, str]] = []
     for pack in packs:
         for rule in pack.rules:
             level = s.levels.get(rule.id, rule.level)
@@ -632,24 +634,31 @@ def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
             if rule.source is not None:
                 if rule.source == "vocabulary":
                     regex = _vocabulary_regex(s.vocabulary)
-                elif rule.source == "named":
-                    _named_in_text(text, rule, level, lines, found)
+                    if regex is not None:
+                        from comms.lint.vocabulary import finditer
+
+                        for m in finditer(regex, text):
+                            found.append(_make(rule, level, text, *m.span(), lines))
                     continue
-                else:
-                    words = s.roster if rule.source == "roster" else s.other_tenants
-                    regex = word_list_regex(words)
+                if rule.source == "named":
+                    naming.append((rule, level))  # last: it skips what others found
+                    continue
+                words = s.roster if rule.source == "roster" else s.other_tenants
+                regex = word_list_regex(words)
                 if regex is not None:
                     for m in regex.finditer(text):
                         found.append(_make(rule, level, text, *m.span(), lines))
             elif rule.kind == "required" and _applies(rule, s):
                 flags = re.IGNORECASE if rule.ignorecase else 0
-                if not any(re.search(p, text, flags) for p in rule.patterns):
+                if not any(compiled.compile(p, flags).search(text) for p in rule.patterns):
                     found.append(_make(rule, level, text, 0, 0, lines))
             elif rule.kind == "metric" and rule.metric == "sentence_words":
                 for m in _long_sentences(rule.max).finditer(text):
                     start, end = m.span("s")
                     if end - start > rule.max * 2 and len(m.group("s").split()) > rule.max:
                         found.append(_make(rule, level, text, start, end, lines))
+    for rule, level in naming:
+        _named_in_text(text, s, rule, level, lines, found)
     found.sort(key=lambda f: (f.start, f.end, f.rule))
     return _dedupe(found)
 
@@ -657,20 +666,30 @@ def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
 _NAMING_RULES = ("Leak.DisplayName", "Leak.ChatUser")
 
 
-def _named_in_text(text: str, rule: Rule, level: str, lines: _Lines, found: list[Finding]) -> None:
+def _named_in_text(
+    text: str, s: Setup, rule: Rule, level: str, lines: _Lines, found: list[Finding]
+) -> None:
     """Where the text names again a person or user its own tracker or chat lines gave away
-    (found by the rules in ``_NAMING_RULES``), outside the findings there already are."""
-    naming = [f for f in found if f.rule in _NAMING_RULES]
-    if not naming:
-        return
-    from comms.lint.validators import named
+    (found by the rules in ``_NAMING_RULES``), or a person or cluster its cues give away
+    (cues.py), outside the findings there already are."""
+    from comms.lint.cues import names
 
-    words = {w for f in naming for w in named(f.rule, text[f.start : f.end])}
-    regex = _vocabulary_regex(tuple(sorted(words)))
+    words = names(text, s.ctx.public_domains, s.ctx.audience)
+    naming = [f for f in found if f.rule in _NAMING_RULES]
+    if naming:
+        from comms.lint.validators import named
+
+        words |= {w for f in naming for w in named(f.rule, text[f.start : f.end])}
+    if not words:
+        return
+    from comms.lint.vocabulary import finditer, names_regex
+
+    regex = names_regex(tuple(sorted(words)))
     if regex is None:
         return
+
     taken = sorted((f.start, f.end) for f in found if f.end > f.start)
-    for m in regex.finditer(text):
+    for m in finditer(regex, text):
         start, end = m.span()
         i = bisect_right(taken, (start, len(text) + 1)) - 1
         if i >= 0 and taken[i][0] <= start and end <= taken[i][1]:
@@ -697,10 +716,10 @@ def _long_sentences(words: int) -> re.Pattern[str]:
     at the end of the text), so they cost no match object each.
     """
     if words < 1:
-        return re.compile(f"(?P<s>{_SENTENCE})", re.MULTILINE)
+        return compiled.compile(f"(?P<s>{_SENTENCE})", re.MULTILINE)
     short = f"[^\\s.!?][^.!?\\n]{{0,{2 * words - 2}}}+(?:[.!?]+|$)"
     long = f"[^\\s.!?][^.!?\\n]{{{2 * words - 1},}}(?:[.!?]+|$)"
-    return re.compile(f"(?:[\\s.!?]*+{short})*+[\\s.!?]*+(?:(?P<s>{long})|\\Z)", re.MULTILINE)
+    return compiled.compile(f"(?:[\\s.!?]*+{short})*+[\\s.!?]*+(?:(?P<s>{long})|\\Z)", re.MULTILINE)
 
 
 def _dedupe(found: list[Finding]) -> list[Finding]:

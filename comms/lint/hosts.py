@@ -5,13 +5,18 @@ A dotted name is decided by its shape, not by a list of top-level domains:
 - under a special-use suffix (``.internal``, ``.local``, ``.svc``…): internal;
 - allow-listed (the domain or a sub-domain of it): public, unless a label below the
   allow-listed domain looks like infrastructure (a machine name such as ``nfs-file-02``,
-  an environment such as ``gprd``, ``stor`` or ``staging``) or an internal URL prefix
-  covers it; a longer allow-listed entry wins (``nfs-file-02.stor.gitlab.com`` allowed);
+  an environment such as ``gprd``, ``stor`` or ``staging``), an internal URL prefix
+  covers it, or the link is a numbered issue, merge request, epic or pull request of a
+  project (``gitlab.com/gitlab-org/gitlab/-/issues/412345``): a tracker reference, as
+  ``gitlab-org/gitlab#412345`` is (Leak.TicketRef), whatever the project's visibility.
+  A customer update says what customers experience and what is being done, not where
+  engineers track the cause and the fix; the site's own pages with a tracker word in the
+  path (docs about issues, the status page's incidents) stay public.  A longer
+  allow-listed entry wins (``nfs-file-02.stor.gitlab.com`` allowed);
 - under a public suffix (the Public Suffix List, see lexicon.py): a third-party site,
   unless a sub-domain label looks like infrastructure, the site is an internal tool
   (chat, paging, tracker, dashboards), or the link goes into its issues, pull requests,
-  source files, dashboards or shared documents: then internal (on an allow-listed site
-  only the configured prefixes count: its own issues and incidents are public);
+  source files, dashboards or shared documents: then internal;
 - under no public suffix (``api.svc.dc1.corpnet``): internal, when it is written like a
   host (lower case, an infrastructure label, or three labels or more ending in a word that
   is no English word) rather than like a file, a code path or a sentence run together.
@@ -19,6 +24,7 @@ A dotted name is decided by its shape, not by a list of top-level domains:
 Bare machine names (``db2041``, ``lb-fe2003``, ``mc104``) are letters and a machine number:
 a known role takes any number, letters that are no everyday English or product word take
 two digits or more, and everyday words four (``deploy2002``), or three after a dash.
+Written in capitals (``DB1``, ``NFS-08``), a known role of two letters or more.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 
-from comms.lint import lexicon
+from comms.lint import compiled, lexicon
 
 
 def _set(words: str) -> frozenset[str]:
@@ -94,7 +100,7 @@ CALENDAR = _set(
 # `comms draft` should not pay for compiling them.
 @cache
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    return compiled.compile(pattern)
 
 
 _MACHINE = r"([a-z]{2,}(?:-[a-z]+)*?)-?(\d+)[a-z]?((?:-[a-z0-9]+)*)"
@@ -116,6 +122,14 @@ _WORK_PATH = (
     r"|/(?:blob|tree|compare)/|/user-attachments/|/archives/[A-Z0-9]|/d/[\w-]+"
     r"|/app/(?:kibana|discover)|/runbooks?/|/(?:grafana|kibana|dashboards?)\b|show_bug\.cgi"
 )
+# A numbered issue, merge request, epic, work item or pull request of a project (two path
+# segments or more before it: group and project, or owner and repository).
+_TRACKER_PATH = (
+    r"^/(?:[\w.~-]+/){2,}(?:-/)?(?:issues|merge_requests|epics|work_items|pull|pulls)/\d+"
+    r"(?![\w.-])"
+)
+# Roles that read as something else in capitals: ES6 (ECMAScript), PG13 (a version), VM1.
+_CAPITAL_NOT_ROLES = _set("es pg vm be fe ns mx api app git host node file server")
 
 
 def machine_name(token: str, *, strict: bool = False) -> bool:
@@ -128,6 +142,17 @@ def machine_name(token: str, *, strict: bool = False) -> bool:
     no word, or four digits."""
     value = token.lower()
     titled = value != token
+    if titled and token.isupper():
+        # DB1, NFS-08, REDIS-03: a role in capitals (not ES6 or PG13), one to four digits.
+        m = _regex(_MACHINE).fullmatch(value)
+        parts = m.group(1).split("-") if m else []
+        return bool(
+            m
+            and not strict
+            and len(m.group(2)) <= 4
+            and all(_role(p) for p in parts)
+            and any(p not in _CAPITAL_NOT_ROLES for p in parts)
+        )
     if titled and not (token[:1].isupper() and token[1:] == value[1:] and "-" in token):
         return False
     if "[" in value or "{" in value or "*" in value:
@@ -139,7 +164,7 @@ def machine_name(token: str, *, strict: bool = False) -> bool:
         return False
     letters, digits = m.group(1), m.group(2)
     parts = letters.split("-")
-    if any(p in HOST_ROLES for p in parts):
+    if any(_role(p) for p in parts):
         return True
     if titled:
         return False
@@ -148,6 +173,11 @@ def machine_name(token: str, *, strict: bool = False) -> bool:
     if not all(lexicon.is_word(p) for p in parts):
         return len(digits) >= (3 if strict else 2)
     return len(digits) >= 4 or (len(digits) >= 3 and "-" in value and not strict)
+
+
+def _role(part: str) -> bool:
+    """A machine role, also in the plural (``runners-cache``, ``shared-runners-manager``)."""
+    return part in HOST_ROLES or (part.endswith("s") and part[:-1] in HOST_ROLES)
 
 
 def infra_label(label: str, *, strict: bool = False) -> bool:
@@ -227,7 +257,11 @@ def classify(
     allowed = next((i for i, d in enumerate(domains) if d in _as_set(public_domains)), None)
     if allowed is not None:
         below = labels[:allowed]
-        return INTERNAL if any(infra_label(label, strict=True) for label in below) else PUBLIC
+        if any(infra_label(label, strict=True) for label in below):
+            return INTERNAL
+        if rest[:1] == "/" and _regex(_TRACKER_PATH).match(rest):
+            return INTERNAL  # a tracker reference
+        return PUBLIC
     if any(d in SPECIAL_USE for d in domains):
         return INTERNAL
     tail = written.split(".")

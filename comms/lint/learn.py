@@ -10,9 +10,13 @@ or ``cblecker`` (a user) has none, but the documents give it away by where it st
   ``Owner: alice``); as the local part of a person's address (``Name <alice@…>``);
 - **people**: the display name before a handle (``Jane Doe @jdoe``, as issue trackers
   print a comment), after ``Created/Opened/Edited … by``, in a people field or list, as a
-  chat speaker, and the rare first names a timeline starts its entries with (``10:05
-  Audun evaluated …``); the surname of a learned full name (``Newdigate``) too, when it
-  is no everyday word;
+  chat speaker, thanked (``thanks, Niels Lunn``), as an action item's owner
+  (``(Rasmus to follow up)``), as a speaker of meeting notes, and as the subject of a
+  timeline entry that did what people do (``10:05 Audun evaluated …``; see cues.py); the
+  surname of a learned full name (``Newdigate``) too, when it is no everyday word.  A
+  first name that is also a word (``John``) is learned only from what the person did or
+  said (or as a user name or a chat speaker), and only when the documents never write it
+  in lower case;
 - **names** (hosts, services, clusters, projects): beside ``cluster``, ``namespace``,
   ``project``, ``host``, ``resource group`` … (``the Hellman Kubernetes cluster``,
   ``cluster prod-eu``), after ``on``/``to``/``from`` when shaped like an identifier, a
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from comms.lint import lexicon
+from comms.lint.cues import CLUSTER, NOT_PEOPLE, OWNER, SPEAKER, TECHNOLOGY, THANKS, TIMELINE
 
 HANDLE = "handle"
 PERSON = "person"
@@ -56,31 +61,6 @@ def _set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
-# Well-known technology that internal documents name beside "cluster", "host" or "on", and
-# that is no secret: products, projects, services and components.  Lower case.
-TECHNOLOGY = _set(
-    """
-    adfs adsync airflow akamai alb alcide alertmanager alpine amazon android ansible apache
-    argo argocd artifactory atlantis aurora auth0 aws azure bamboo bigquery bitbucket
-    buildkite calico cassandra ceph chef cilium circleci citus clickhouse cloudflare
-    cloudfront cloudsql cloudwatch cockroachdb consul containerd coredns cortex couchbase
-    crossplane datadog debian digicert django docker dockerhub dynamodb ec2 ecr ecs efs
-    eks elasticache elasticsearch elb envoy etcd fastly filebeat flannel fluentbit fluentd
-    flux gcp gcr gcs gitaly github gitlab gke gluster golang grafana graphql hadoop haproxy
-    helm heroku hetzner iam influxdb ingress istio jaeger jenkins jira kafka karpenter
-    keda keycloak kiam kibana kinesis kms kube kubectl kubelet kubernetes k8s lambda
-    letsencrypt linkerd linode logstash loki mariadb memcached metabase mimir minio
-    mongodb mysql nagios neo4j netlify newrelic nexus nginx nlb nodejs nomad npm okta
-    openresty opensearch opsgenie packer pagerduty patroni pgbouncer pgpool pingdom
-    postgres postgresql posthog praefect prometheus puma pypi rabbitmq rails rds redash
-    redis redshift route53 ruby s3 sentry sidekiq slack snowflake snyk solr spark splunk
-    sqs sns statuspage teleport terraform thanos traefik travis ubuntu unicorn vagrant
-    vault vercel victorops webpack workhorse zendesk zookeeper zoom
-    kube-system kube-public kube-proxy kube-dns kube-state-metrics node-exporter
-    cert-manager external-dns cluster-autoscaler metrics-server ingress-nginx aws-node
-    vpc-cni ebs-csi
-    """
-)
 # Words around a name that are no part of it ("Thanks Jane Doe @jdoe").
 _LEAD = _set(
     "thanks thank cc hi hey hello dear ping pinged by with from to and or fyi via per "
@@ -139,15 +119,15 @@ _PEOPLE_HEADING = re.compile(
     r"Authors?|Contributors|Incident[ \t]+(?:team|commander|responders))[ \t]*:?[ \t]*$",
     re.MULTILINE | re.IGNORECASE,
 )
-_TIMELINE = re.compile(
-    r"(?:^|\|)[ \t]*(?:[-*][ \t]+)?(?:\d{4}-\d\d-\d\d[ T])?\d{1,2}[:h ]?\d\d(?::\d\d)?[ \t]*"
-    r"(?:UTC|Z)?[ \t]*(?:[-–|:][ \t]*)?(?:\|[ \t]*)?([A-Z][a-z]{2,})(?:[ \t]+(?:and|&)[ \t]+"
-    r"([A-Z][a-z]{2,}))?[ \t]+(?:was[ \t]+assigned|took[ \t]+over|looked|evaluated|asked|"
-    r"said|noticed|decided|suggested|agreed|joined|replied|reali[sz]ed|volunteered|"
-    r"investigated|discovered|spotted|confirmed|proposed|mentioned|explained|informed|"
-    r"contacted|called|messaged|pinged|reached|found|removed|reverted|fixed|checked)\b",
-    re.MULTILINE,
-)
+_TIMELINE = re.compile(TIMELINE, re.MULTILINE)
+_THANKS = re.compile(THANKS)
+_SPEAKER = re.compile(SPEAKER, re.MULTILINE)
+_OWNER = re.compile(OWNER)
+_CLUSTER_PAREN = re.compile(CLUSTER[2])
+# Cues that name a person by what the text says they did or said: a first name that is
+# also an everyday word ("John") counts from these when the documents never write it in
+# lower case.
+_DEED_CUES = frozenset(["timeline subject", "meeting notes", "action owner"])
 _NOUN = (
     r"(?:clusters?|namespaces?|projects?|resource[ \t]+groups?|environments?|accounts?|"
     r"buckets?|hosts?|servers?|node[ \t]+pools?|databases?|instances?|VPC|subnets?|"
@@ -204,6 +184,7 @@ class _Learner:
         self.cues: dict[tuple[str, str], Counter[str]] = {}
         self.families: Counter[str] = Counter()
         self.family_docs: dict[str, set[int]] = {}
+        self.lower: set[str] = set()
 
     def add(self, text: str, category: str, cue: str) -> None:
         text = " ".join(text.split()).strip(".,;:!?\"'`()[]")
@@ -234,6 +215,16 @@ class _Learner:
             for name in m.groups():
                 if name:
                     self.add(name, PERSON, "timeline subject")
+        for m in _THANKS.finditer(doc):
+            self._person(m.group(1), "thanks")
+        speakers = [m.group(1) for m in _SPEAKER.finditer(doc)]
+        if len(set(speakers)) >= 2:
+            for name in speakers:
+                self.add(name, PERSON, "meeting notes")
+        for m in _OWNER.finditer(doc):
+            self.add(m.group(1), PERSON, "action owner")
+        for m in _CLUSTER_PAREN.finditer(doc):
+            self.add(m.group(1), NAME, "before a noun")
         for regex, cue in ((_BEFORE_NOUN, "before a noun"), (_AFTER_NOUN, "after a noun")):
             for m in regex.finditer(doc):
                 self.add(m.group(1), NAME, cue)
@@ -272,6 +263,7 @@ class _Learner:
 
     def entries(self, docs: Sequence[str]) -> list[Entry]:
         totals = _occurrences({text for text, _ in self.cues}, docs)
+        self.lower = {w for doc in docs for w in re.findall(r"[a-z]+", doc)}
         chosen: dict[str, Entry] = {}
         for (text, category), cues in self.cues.items():
             if self._keep(text, category, cues, totals.get(text, 0)):
@@ -304,10 +296,24 @@ class _Learner:
         if set(cues) == {"after a preposition"} and cues["after a preposition"] < 2:
             return False  # "to node-ipc" once: as likely a package as a host
         if category == HANDLE:
-            return self._handle(text)
+            # "@Katharine": a first name as a user name, when never a word in lower case.
+            return self._handle(text) or (strong and self._proper_name(text))
         if category == PERSON:
-            return self._person_name(text, strong)
+            deeds = strong or any(c in _DEED_CUES for c in cues)
+            return self._person_name(text, strong) or (deeds and self._proper_name(text))
         return self._name(text)
+
+    def _proper_name(self, text: str) -> bool:
+        """A first name that is also a word ("John", "Ross"), named by what the person did
+        or said (or as a user or chat speaker), and never written in lower case in the
+        documents ("Will" is: "will")."""
+        return (
+            re.fullmatch(r"[A-Z][a-z]{2,}", text) is not None
+            and text.lower() not in self.lower
+            and text.lower() not in NOT_PEOPLE
+            and text.lower() not in TECHNOLOGY
+            and text.lower() not in self.public
+        )
 
     def _known(self, word: str) -> bool:
         """An everyday or product word (or its plural or -ed/-ing form), a technology, a

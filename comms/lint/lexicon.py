@@ -61,15 +61,29 @@ def _data() -> dict[str, str]:
 
 
 def is_word(word: str) -> bool:
-    """True for an everyday English word or a product name (``word`` in lower case)."""
-    global _WORDS
+    """True for an everyday English word or a product name (``word`` in lower case).
+
+    The first few look-ups search the word list as one string; after ``_SEARCHES`` of them
+    (a long text asks hundreds of times), the list becomes a set (~3 ms once, then free).
+    """
+    global _WORDS, _WORD_SET
     known = _IS_WORD.get(word)
     if known is None:
-        if _WORDS is None:
-            _WORDS = f" {_data()['words']} "
-            _LOADED.add("words")
-        known = _IS_WORD[word] = word.isalpha() and f" {word} " in _WORDS
+        if _WORD_SET is not None:
+            known = word in _WORD_SET
+        else:
+            if _WORDS is None:
+                _WORDS = f" {_data()['words']} "
+                _LOADED.add("words")
+            known = word.isalpha() and f" {word} " in _WORDS
+            if len(_IS_WORD) >= _SEARCHES:
+                _WORD_SET = frozenset(_WORDS.split())
+        _IS_WORD[word] = known
     return known
+
+
+_SEARCHES = 48
+_WORD_SET: frozenset[str] | None = None
 
 
 def _suffixes() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:

@@ -26,7 +26,9 @@ at that position, e.g. a third-party site where the internal-host rule declined)
 The text is never scanned once per rule.  Word lists of every active pack share one trie
 regex; patterns share one scanner per first character (``Pack.scanners``), tried in file
 order.  Everything compiles lazily, and a short text compiles only the alternatives whose
-necessary literals it contains: a process linting one draft pays for little of it.
+necessary literals it contains: a process linting one draft pays for little of it.  With
+a store of compiled patterns installed (compiled.py: `comms lint` keeps one in the user's
+cache folder), the full scanners and phrase tries come from the store instead.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
+from comms.lint import compiled
 from comms.lint.validators import VALIDATORS
 
 # typing costs ~3 ms to import, and only type checkers need it here.
@@ -217,7 +220,9 @@ class Pack:
         # a process that lints many texts compiles the full scanners once instead.
         short = text is not None and len(text) <= _SUBSET_UP_TO
         self._calls += 1
-        subset_of = text if short and self._calls <= _MAX_SUBSETS else None
+        # With a store of compiled patterns, the full scanners cost nothing to compile.
+        stored = compiled.installed() is not None
+        subset_of = text if short and self._calls <= _MAX_SUBSETS and not stored else None
         present = frozenset(text) if short and text is not None else None
         line_variant = "\r" if text is None or "\r" in text else "\n"
         out = []
@@ -276,7 +281,7 @@ class Pack:
         """One alternative compiled on its own (cached)."""
         regex = self._single.get(body)
         if regex is None:
-            regex = self._single[body] = re.compile(body, re.MULTILINE)
+            regex = self._single[body] = compiled.compile(body, re.MULTILINE)
         return regex
 
 
@@ -337,24 +342,38 @@ class _Bucket:
         got = self._regex.get(key)
         if got is None:
             groups = {name: (order, rule) for name, _, order, rule in alts}
-            joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
-            if variant == "\n":
-                # A literal newline lets the engine jump between line starts; the
-                # alternatives sit in a lookahead so that a block ending with its line break
-                # does not hide a block starting on the next line.
-                source = f"\\n(?=(?:{joined}))"
-            elif variant == "\r":
-                source = f"[\\n\\r](?=(?:{joined}))"
-            elif self.key == "*":
-                source = f"(?=(?:{joined}))"
-            else:
-                if self.key in ("digit", "upper"):
-                    first = "[" + "".join(sorted(self.chars)) + "]"
-                else:
-                    first = re.escape(self.key)
-                source = f"{first}{self._guard()}(?<=(?=(?:{joined})).)"
-            got = self._regex[key] = (re.compile(source, re.MULTILINE | re.DOTALL), groups)
+            # The source depends on every alternative of the bucket (the guard and the
+            # first characters are worked out over all of them), and on the chosen ones.
+            everything = "\x00".join(f"{a[0]}\x01{a[1]}" for a in self.alts)
+            chosen = "\x00".join(a[0] for a in alts)
+            source = compiled.derive(
+                "scanner",
+                f"{variant}\x02{self.key}\x02{everything}\x02{chosen}",
+                lambda: self._source(variant, alts),
+            )
+            got = self._regex[key] = (
+                compiled.compile(source, re.MULTILINE | re.DOTALL),
+                groups,
+            )
         return got
+
+    def _source(self, variant: str, alts: list[tuple[str, str, int, Rule]]) -> str:
+        """The scanner's regex source for these alternatives (see ``Pack.scanners``)."""
+        joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
+        if variant == "\n":
+            # A literal newline lets the engine jump between line starts; the alternatives
+            # sit in a lookahead so that a block ending with its line break does not hide a
+            # block starting on the next line.
+            return f"\\n(?=(?:{joined}))"
+        if variant == "\r":
+            return f"[\\n\\r](?=(?:{joined}))"
+        if self.key == "*":
+            return f"(?=(?:{joined}))"
+        if self.key in ("digit", "upper"):
+            first = "[" + "".join(sorted(self.chars)) + "]"
+        else:
+            first = re.escape(self.key)
+        return f"{first}{self._guard()}(?<=(?=(?:{joined})).)"
 
 
 def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
@@ -422,7 +441,7 @@ def _run_start_only(body: str) -> bool:
     if body.startswith("\\d(?<!["):
         cls = body[len("\\d(?<![") : body.find("]", len("\\d(?<!["))]
         return "\\d" in cls or "\\w" in cls or "0-9" in cls
-    return body.startswith(("\\d(?<=[a-z]\\d)", "\\d(?<=[A-Za-z]\\d)"))
+    return body.startswith(("\\d(?<=[a-z]\\d)", "\\d(?<=[A-Za-z]\\d)", "\\d(?<=[A-Fa-f]\\d)"))
 
 
 def _class_of(chars: set[str]) -> str:
@@ -766,6 +785,8 @@ def _rank(candidate: set[str]) -> tuple[int, int]:
 
 def expand(token: str) -> list[str]:
     """'will (be |)done' -> ['will be done', 'will done']: every choice of each group."""
+    if "(" not in token:
+        return [" ".join(token.split())]
     m = re.search(r"\(([^()]*)\)", token)
     if m is None:
         return [" ".join(token.split())]
@@ -990,7 +1011,7 @@ class WordIndex:
         """The phrases that can occur in the lower-cased text ``low`` (all for a long text,
         and all once a process has linted a few texts)."""
         self.calls += 1
-        if len(low) > _SUBSET_UP_TO or self.calls > _MAX_SUBSETS:
+        if len(low) > _SUBSET_UP_TO or self.calls > _MAX_SUBSETS or compiled.installed():
             return self.all_keys
         words = set(_WORDS.findall(low))
         keys = tuple(sorted(k for w in words & self.by_first.keys() for k in self.by_first[w]))
@@ -1044,8 +1065,15 @@ def phrase_regex(keys: tuple[str, ...], *, fast: bool = False) -> re.Pattern[str
     if fast:
         if not keys or not all(k[:1] in _ASCII_WORD and k[-1:] in _ASCII_WORD for k in keys):
             return None
-        return re.compile(r"(?a:\b)" + trie_regex(keys) + r"(?a:\b)")
-    return re.compile(r"\b" + trie_regex(keys) + r"\b")
+        return compiled.compile(r"(?a:\b)" + _trie(keys) + r"(?a:\b)")
+    return compiled.compile(r"\b" + _trie(keys) + r"\b")
+
+
+def _trie(words: tuple[str, ...], *, lower: bool = True) -> str:
+    """``trie_regex``, kept in the store of compiled patterns when there is one (a trie of
+    the packs' 2,000 phrases takes ~8 ms to build)."""
+    key = ("l" if lower else "c") + "\n".join(words)
+    return compiled.derive("trie", key, lambda: trie_regex(words, lower=lower))
 
 
 _ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -1064,7 +1092,7 @@ def word_list_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
     words = tuple(w for w in words if w.strip())
     if not words:
         return None
-    return re.compile(r"(?i:(?<![\w@#/.-])" + trie_regex(words) + r"(?![\w@-]|\.\w))")
+    return compiled.compile(r"(?i:(?<![\w@#/.-])" + _trie(words) + r"(?![\w@-]|\.\w))")
 
 
 if __name__ == "__main__":  # python -m comms.lint.rules: refresh packs.json after editing a pack

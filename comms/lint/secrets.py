@@ -12,7 +12,6 @@ patterns come from the shipped pack (packs.json) and candidates go through the p
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from functools import lru_cache
@@ -54,15 +53,23 @@ _CREDENTIAL_KEYS = (  # compiled on first use by re's own cache
 def is_secret(value: str) -> bool:
     """The pack's ``secret`` validator: tokens are recognised by their own shape; key=value
     only for credential keys."""
-    head = re.match(r"[\w\"'-]*?(?=[:=])", value)
+    head = _regex(r"[\w\"'-]*?(?=[:=])").match(value)
     if head is None or value[len(head.group()) :][:1] not in (":", "="):
         return True
     key = head.group()
-    if re.fullmatch(r"gl[a-z]+|gh[pousr]|sk", key.split("-")[0].split("_")[0]) and not re.search(
-        r"[:=]", value[: len(key)]
+    if _regex(r"gl[a-z]+|gh[pousr]|sk").fullmatch(key.split("-")[0].split("_")[0]) and not (
+        ":" in key or "=" in key
     ):
         return True
-    return bool(re.fullmatch(_CREDENTIAL_KEYS, key, re.IGNORECASE))
+    return bool(_regex(_CREDENTIAL_KEYS, re.IGNORECASE).fullmatch(key))
+
+
+@lru_cache(maxsize=16)
+def _regex(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """Compiled once per process, from the store of compiled patterns when there is one."""
+    from comms.lint import compiled
+
+    return compiled.compile(pattern, flags)
 
 
 def mask(value: str) -> str:
@@ -73,6 +80,8 @@ def mask(value: str) -> str:
 @lru_cache(maxsize=1)
 def _patterns() -> tuple[tuple[re.Pattern[str], str | None, str, str | None], ...]:
     """(regex, extend_left class, kind, validator) for each secret pattern of the pack."""
+    import json
+
     path = os.path.join(os.path.dirname(__file__), "packs.json")
     with open(path, encoding="utf-8") as fh:
         rules = json.load(fh)["leak"]["data"]["rule"]

@@ -237,5 +237,8 @@ def escape_invisible(value: str) -> str:
 
 @cache
 def _compiled(pattern: str) -> re.Pattern[str]:
-    """Compiled on first use: ASCII texts, the common case, never need these."""
-    return re.compile(pattern)
+    """Compiled on first use: ASCII texts, the common case, never need these (kept in the
+    store of compiled patterns when there is one)."""
+    from comms.lint import compiled
+
+    return compiled.compile(pattern)

@@ -40,7 +40,9 @@ class _Lazy:
         self.flags = flags
 
     def __getattr__(self, name: str) -> Any:
-        regex = re.compile(self.pattern, self.flags)
+        from comms.lint import compiled
+
+        regex = compiled.compile(self.pattern, self.flags)
         # Bind the compiled methods on the instance: later calls skip __getattr__.
         for method in ("match", "search", "fullmatch"):
             setattr(self, method, getattr(regex, method))
@@ -517,6 +519,81 @@ def _ticket_ref(text: str, start: int, end: int, ctx: Context) -> bool:
     return len(digits) >= 3
 
 
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF-")
+
+
+def _opaque_id(text: str, start: int, end: int, ctx: Context) -> bool:
+    """16 to 64 hex digits with letters and digits both, or a UUID; a whole token."""
+    value = text[start:end]
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-./"):
+        return False
+    if value.startswith("-") or not set(value) <= _HEXDIGITS:
+        return False
+    if "-" in value:
+        return bool(_UUID.fullmatch(value))
+    return 16 <= len(value) <= 64 and any(c.isdigit() for c in value) and not value.isdigit()
+
+
+_UUID: Any = _Lazy(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+_PLATFORMS = frozenset(["k8s", "k3s", "gke", "eks", "aks"])
+
+
+def _cluster_name(text: str, start: int, end: int, ctx: Context) -> bool:
+    """k8s-prow, gke-prow-builds: a platform and a part that is a name (no everyday word,
+    technology or generic infrastructure word, three letters or more)."""
+    if start > 0 and text[start - 1] in "@#/._:\\":
+        return False
+    parts = text[start:end].split("-")
+    if not _PLATFORMS & set(parts) or len(parts) < 2:
+        return False
+    from comms.lint.cues import known
+
+    return any(
+        p.isalpha() and len(p) >= 3 and p not in _PLATFORMS and not known(p) and p not in _GENERIC
+        for p in parts
+    )
+
+
+_GENERIC = _set(
+    "prod nonprod preprod stg staging gprd gstg gpre dev qa uat test sandbox int ops infra "
+    "sre devops oncall non pre"
+)
+_TRACKER_WORDS: Any = _Lazy(
+    r"(?i)\b(?:issue|ticket|case|incident|request|task|change|problem|story|bug|"
+    r"support[ \t]+(?:case|ticket|request)|pull[ \t]+request|merge[ \t]+request|PR|MR)"
+    r"(?:[ \t]+(?P<mark>nr|no|num|number|id|ref)\.?)?[ \t]*(?P<sign>[:#])?[ \t]*$"
+)
+
+
+_TRACKER_CUES = (
+    "issue",
+    "ticket",
+    "case",
+    "incident",
+    "request",
+    "task",
+    "change",
+    "problem",
+    "story",
+    "bug",
+    "pr",
+    "mr",
+)
+
+
+def _tracker_number(text: str, start: int, end: int, ctx: Context) -> bool:
+    """A number right after a tracker word: with "nr", "no.", "number", "id", "#" or ":",
+    four digits or more; after the bare word ("case 01234567"), six or more."""
+    before = text[max(0, start - 40) : start].lower()
+    if not any(cue in before for cue in _TRACKER_CUES):
+        return False  # most numbers: no tracker word anywhere before them
+    m = _TRACKER_WORDS.search(text, max(0, start - 40), start)
+    if m is None or m.end() != start:
+        return False
+    marked = m.group("mark") or m.group("sign")
+    return end - start >= (4 if marked else 6)
+
+
 def _no_zone(text: str, start: int, end: int, ctx: Context) -> bool:
     """A clock time is a finding unless a zone follows it (also after a range '13:00-17:00 UTC')."""
     value = text[start:end]
@@ -567,6 +644,7 @@ def _not_public(text: str, start: int, end: int, ctx: Context) -> bool:
 VALIDATORS: dict[str, Validator] = {
     "account_id": _account_id,
     "bare_host": _bare_host,
+    "cluster_name": _cluster_name,
     "channel": _channel,
     "chat_user": _chat_user,
     "email": _email,
@@ -583,8 +661,10 @@ VALIDATORS: dict[str, Validator] = {
     "no_zone": _no_zone,
     "not_hedged": _not_hedged,
     "not_public": _not_public,
+    "opaque_id": _opaque_id,
     "pod": _pod,
     "secret": _secret,
     "ticket_ref": _ticket_ref,
+    "tracker_number": _tracker_number,
     "url": _url,
 }

@@ -17,9 +17,15 @@ It never matches inside a handle, a channel, a path, a host name or an e-mail ad
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
-from comms.lint.rules import trie_regex
+from comms.lint import compiled
+
+# typing costs ~3 ms to import, and only type checkers need it here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_ENTRY = 100  # characters: a longer line is no name
 _IDENTIFIER = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
@@ -53,27 +59,84 @@ def _identifier(word: str) -> bool:
 
 @lru_cache(maxsize=8)
 def vocabulary_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One regex for all the names (compiled once per distinct vocabulary)."""
-    names: set[str] = set()
-    identifiers: set[str] = set()
+    """One regex for all the names (compiled once per distinct vocabulary, and kept in the
+    store of compiled patterns when there is one)."""
+    source = vocabulary_source(words)
+    return None if source is None else compiled.compile(source)
+
+
+def names_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """``vocabulary_regex`` for names found in one text (never kept in the store)."""
+    source = vocabulary_source(words)
+    return None if source is None else re.compile(source)
+
+
+def vocabulary_source(words: tuple[str, ...]) -> str | None:
+    """The regex source for the names (see the module docstring), or None for none.
+
+    One trie over every name, so that the pattern starts with a choice of first letters:
+    the engine then jumps between them instead of trying each position of a long text.
+    What may come before a name is checked by ``finditer``.
+    """
+    ends: dict[str, bool] = {}  # name -> may grow more dash parts (an identifier)
     for word in words:
         word = " ".join(word.split())
         if not word:
             continue
-        bucket = identifiers if _identifier(word) else names
-        bucket.add(word)
-        if word[:1].islower():
-            bucket.add(word[:1].upper() + word[1:])
-    alternatives = []
-    if names:
-        alternatives.append(trie_regex(sorted(names), lower=False))
-    if identifiers:
-        alternatives.append(
-            "(?:" + trie_regex(sorted(identifiers), lower=False) + ")(?:-[a-z0-9]+)*"
-        )
-    if not alternatives:
+        identifier = _identifier(word)
+        for form in {word, word[:1].upper() + word[1:]} if word[:1].islower() else {word}:
+            ends[form] = ends.get(form, False) or identifier
+    if not ends:
         return None
-    body = "|".join(f"(?:{a})" for a in alternatives)
     # A possessive ('s, or ' after an s) or a plural, then no more of a word, handle, path,
     # host or hyphenated compound.
-    return re.compile(r"(?<![\w@#/.\\-])(?:" + body + r")(?:['’]s|(?<=s)['’]|e?s)?(?![\w@-]|\.\w)")
+    return "(?:" + _trie(ends) + r")(?:['’]s|(?<=s)['’]|e?s)?(?![\w@-]|\.\w)"
+
+
+_MORE_PARTS = "(?:-[a-z0-9]+)*"
+
+
+def _trie(ends: dict[str, bool]) -> str:
+    """A trie regex of the names, matched as written (whitespace: any run of it); where an
+    identifier ends, more dash-separated parts may follow."""
+    root: dict[str, Any] = {}
+    for name, identifier in ends.items():
+        node = root
+        for ch in name:
+            node = node.setdefault(ch, {})
+        node[""] = node.get("", False) or identifier
+
+    def emit(node: dict[str, Any]) -> str:
+        alts = [
+            (r"\s+" if ch == " " else re.escape(ch)) + emit(child)
+            for ch, child in sorted(node.items())
+            if ch
+        ]
+        if "" not in node:
+            return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        end = _MORE_PARTS if node[""] else ""
+        if not alts:
+            return end
+        return "(?:" + "|".join(alts) + ("|" + end if end else "") + ")" + ("" if end else "?")
+
+    return emit(root)
+
+
+def finditer(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """The matches of a ``vocabulary_regex`` that start a token: nothing of a word, handle,
+    channel, path, host or address right before them."""
+    search = regex.search
+    pos = 0
+    while True:
+        m = search(text, pos)
+        if m is None:
+            return
+        start = m.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] in _NOT_BEFORE):
+            pos = start + 1  # inside a longer token: a name may still start further on
+            continue
+        yield m
+        pos = max(m.end(), start + 1)
+
+
+_NOT_BEFORE = frozenset("_@#/.\\-")

@@ -124,6 +124,43 @@ def test_the_file_round_trips_and_flags_what_was_learned(tmp_path: Path) -> None
     assert run_lint("Builds failed; our engineers fixed it.", config=cfg) == []
 
 
+def test_first_names_that_are_words_only_from_deeds_and_never_in_lower_case() -> None:
+    """ "John" is an everyday word to the lexicon; named by what he did, and never written
+    in lower case, he is a person.  "Will" is written in lower case ("will"): never."""
+    timeline = "| 09:00 | John evaluated the logs |\n| 09:20 | John reverted it |\n"
+    assert learned([timeline]).get("John") == PERSON
+    assert "John" not in learned([timeline, "the john of the house"])
+    assert "Will" not in learned(["| 09:00 | Will evaluated it |\n| 09:10 | Will asked |\nwe will"])
+    assert "John" not in learned(["John Smith wrote a book. John liked it."])
+
+
+def test_people_from_thanks_meeting_notes_and_action_owners() -> None:
+    notes = (
+        "  Tamsin: Could we have seen this on staging first?\n"
+        "  Obed: Probably not, the canary had no traffic.\n"
+        "  Tamsin: Then we add synthetic traffic to the canary.\n"
+        "  Obed: Agreed, I will write the change today.\n"
+        "- Review the alert thresholds (Yorrin to follow up)\n"
+        "- Tune the pool (Yorrin will check)\n"
+        "Caught early, thanks, Brannoc Quillfeather. Thanks Brannoc Quillfeather again.\n"
+    )
+    got = learned([notes])
+    for name in ("Tamsin", "Obed", "Yorrin", "Brannoc Quillfeather"):
+        assert got.get(name) == PERSON, (name, got)
+
+
+def test_a_user_name_that_is_a_first_name() -> None:
+    """ "@Katharine" is a handle; a first name the lexicon counts as a word is kept when the
+    documents never write it in lower case."""
+    assert learned(["@Marisol can you look? @Marisol thanks"]).get("Marisol") == HANDLE
+    assert "Grace" not in learned(["@Grace can you look? grace period"])
+
+
+def test_clusters_named_before_a_parenthesised_platform() -> None:
+    docs = ["Users deploying to Vexmoor (Kubernetes cluster) saw timeouts.", "Vexmoor again."]
+    assert learned(docs).get("Vexmoor") == NAME
+
+
 def test_learning_nothing_is_fine() -> None:
     assert learn([]) == []
     assert learn(["We restarted the service and it recovered."]) == []

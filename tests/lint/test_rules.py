@@ -107,12 +107,17 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "Open http://10.0.0.5:8080/health",
             "See https://gitlab.com/gitlab-com/gl-infra/production/-/issues/17000",
             "Join https://gitlab.zoom.us/j/123 now.",
+            # A numbered issue or merge request of a project: a tracker reference, public
+            # or not (as gitlab-org/gitlab#412345 is).
+            "Bug: https://gitlab.com/gitlab-org/gitlab/-/issues/412345",
+            "Fix: https://gitlab.com/gitlab-org/gitlab-runner/-/merge_requests/4567#note_1",
         ],
         [
             "See https://docs.gitlab.com/ee/administration/ for details.",
             "Status: https://status.gitlab.com",
             "Follow https://status.gitlab.com/incidents/abc123 for updates.",
-            "Bug: https://gitlab.com/gitlab-org/gitlab/-/issues/412345",
+            "Read https://docs.gitlab.com/ee/user/project/issues/ first.",
+            "All issues: https://gitlab.com/gitlab-org/gitlab/-/issues",
         ],
         {},
     ),
@@ -161,10 +166,28 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         [
             "Jane Quorvik @jquorvik · 1 day ago\nQuorvik restarted the primary.",
             ">zelmor [1:26 PM]\nstuck builds\nthen zelmor fixed it",
+            # Cues: a timeline subject, a name thanked, meeting notes, an action owner, a
+            # people field or list, a cluster.
+            "| 10:05 | Orvald evaluated the logs |\nOrvald then left.",
+            "| 09:15 | Ross evaluated two repositories |",
+            "We noticed it early (thanks, Brannoc Quillfeather).",
+            "  Tamsin: Could we have seen this on staging first?\n"
+            "  Obed: Probably not, the canary had no traffic.",
+            "- Review the alert thresholds (Yorrin to follow up)",
+            "Author: Pellam Drost\n\nThe cache filled up.",
+            "## Attendees\n\n- kvossler\n- mtandry\n",
+            "We deployed a driver to our Vexmoor Kubernetes cluster; Vexmoor then failed.",
+            "Users could not deploy to Oxygen (Kubernetes cluster).",
         ],
         [
             "Quorvik restarted the primary.",
             "Will Chase @wchase · 1 day ago\nWill we chase it? It may be.",
+            "Thanks for your patience while we investigate.",
+            "14:05 UTC We identified the cause and deployed a fix.",
+            "| 09:15 | Ross evaluated two repositories |\nross is a word here.",
+            "Update: We are investigating reports of degraded performance for Actions.",
+            "Our Production Kubernetes cluster and the Redis cluster are healthy.",
+            "Gitaly Cluster and Geo replication are unaffected.",
         ],
         {},
     ),
@@ -201,6 +224,34 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         [
             "The i-th request and a vol-au-vent were served.",
             "Our projects/zones page lists regions.",
+        ],
+        {},
+    ),
+    "Leak.OpaqueId": (
+        [
+            "Request 7c1f0a9e4b2d4e8f9a3b6c5d2e1f0a9b failed.",
+            "The tenant 5b0e3c2a-9f41-4d7e-8a26-1c3b4d5e6f70 was moved.",
+            "Reverted c0ffee1234abcd5678ef9012a3b4c5d6e7f80912 in the deploy.",
+            "Request id deadbeef12345678 timed out.",
+        ],
+        [
+            "We served 1234567890123456 requests.",
+            "The colour deadbeef and the word faded stay.",
+            "Version 2024-05-01 and build 12abc are fine.",
+            "Build 1a2b3c4d is short.",
+        ],
+        {},
+    ),
+    "Leak.ClusterName": (
+        [
+            "The k8s-orcanet project ran out of quota.",
+            "Nodes of gke-orcanet-builds were drained.",
+            "The zorbit-eks cluster was upgraded.",
+        ],
+        [
+            "We run k8s-1.29 with eks-optimized images.",
+            "The kube-system namespace and aks-engine are public names.",
+            "Our k8s-infra and gke-prod names are generic.",
         ],
         {},
     ),
@@ -264,12 +315,15 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "mc104 was slow",
             "db2041:3306 refused connections",
             "we restarted web100[1-4] and cache300*",
+            "DB3 host metrics and NFS-07 disk usage",
+            "shared-runners-manager-4 stopped",
         ],
         [
             "COVID-19 and UTF-8 and SHA-256 are fine.",
             "We use sha256 and base64.",
             "top-10 issues",
             "ubuntu22, python3 and jan2024 images",
+            "ES6, PG13, S1 and HTTP2 are not machines.",
         ],
         {},
     ),
@@ -297,6 +351,21 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "We are #1 in support.",
             "CVE-2021-44228 is patched.",
             "Since 2019-01-23 and x-AB-12 and ABC-12-34.",
+        ],
+        {},
+    ),
+    "Leak.TrackerNumber": (
+        [
+            "Support case 01234567 is open with the vendor.",
+            "The provider opened issue nr 98765432101 for it.",
+            "See ticket number 4521.",
+            "Case no. 778812 was escalated.",
+        ],
+        [
+            "In case 2 users were affected, we restored them.",
+            "We handled 123456 requests.",
+            "Issue 42 of the newsletter and ticket 12345 are fine.",
+            "The change 2024 is planned.",
         ],
         {},
     ),

@@ -204,14 +204,33 @@ def test_the_lexicon_data_is_what_the_generator_makes() -> None:
     "text",
     [
         "Follow https://status.gitlab.com/incidents/abc123 for updates.",
-        "See https://gitlab.com/gitlab-org/gitlab/-/issues/412345 for the bug.",
         "Read https://docs.gitlab.com/ee/operations/incident_management/incidents.html now.",
         "Details: https://about.gitlab.com/blog/2024/01/01/incident-review/ today.",
-        "Upstream: https://gitlab.com/gitlab-org/gitlab-runner/-/merge_requests/4567 fixed it.",
+        "Read https://docs.gitlab.com/ee/user/project/issues/managing_issues.html now.",
+        "See https://gitlab.com/gitlab-org/gitlab/-/issues for open issues.",
+        "See https://gitlab.com/gitlab-org/gitlab/-/blob/master/CHANGELOG.md today.",
     ],
 )
 def test_public_links_on_allow_listed_domains_pass(text: str) -> None:
     assert _errors(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("See https://gitlab.com/gitlab-org/gitlab/-/issues/412345 for the bug.", "412345"),
+        ("Upstream: https://gitlab.com/gitlab-org/gitlab-runner/-/merge_requests/4567.", "4567"),
+        ("See https://gitlab.com/gitlab-org/gitlab-ce/issues/37001 now.", "37001"),
+        ("Epic https://gitlab.com/groups/gitlab-org/-/epics/1234 tracks it.", "1234"),
+        ("See gitlab.com/gitlab-org/gitlab/-/issues/412345 now.", "412345"),
+    ],
+)
+def test_tracker_links_on_allow_listed_domains_are_errors(text: str, gone: str) -> None:
+    """A numbered issue, merge request or epic of a project is a tracker reference, like
+    gitlab-org/gitlab#412345: a customer update says what customers experience and what is
+    being done, not where engineers track the cause and the fix (reference: content rules)."""
+    assert {r for r, _ in _errors(text)} & {"Leak.InternalURL", "Leak.HostName"}, lint(text)
+    _survives(text, gone)
 
 
 INTERNAL_LINKS = [

@@ -1,0 +1,352 @@
+"""Names a text gives away by where it writes them: people and clusters without a shape.
+
+``Hellman`` (a Kubernetes cluster) or ``Audun`` (an engineer) look like any other word;
+the text says what they are:
+
+- **clusters and projects**: a capitalised name before ``cluster`` (``our Hellman
+  Kubernetes cluster``), after it (``the Kubernetes cluster Hellman``), or before
+  ``(Kubernetes cluster)``;
+- **people**: the subject of a timeline entry that did what people do (``10:05 Audun
+  evaluated …``, ``| 08:37 | Emil notified the team``), a name thanked (``thanks, Niels
+  Lunn``), and the speakers of meeting notes (``Nailia: Would we have …``, two speakers
+  or more, each saying a sentence).
+
+A cue only nominates: a name is kept when it is no everyday English or product word
+(lexicon.py), no well-known technology (``TECHNOLOGY``) and no abbreviation.  A first
+name that is also a word (``John``, ``Ross``) counts only from a timeline or meeting-notes
+cue, and only when the text never writes it in lower case.  The linter then flags the
+name wherever the text writes it (Leak.NamedInText); ``comms lint learn`` uses the same
+cues to learn names from internal documents.  Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+
+from comms.lint import compiled, lexicon
+
+
+def _set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Well-known technology that internal documents name beside "cluster", "host" or "on", and
+# that is no secret: products, projects, services and components.  Lower case.
+TECHNOLOGY = _set(
+    """
+    adfs adsync airflow akamai alb alcide alertmanager alpine amazon android ansible apache
+    argo argocd artifactory atlantis aurora auth0 aws azure bamboo bigquery bitbucket
+    buildkite calico cassandra ceph chef cilium circleci citus clickhouse cloudflare
+    cloudfront cloudsql cloudwatch cockroachdb consul containerd coredns cortex couchbase
+    crossplane datadog debian digicert django docker dockerhub dynamodb ec2 ecr ecs efs
+    eks elasticache elasticsearch elb envoy etcd fastly filebeat flannel fluentbit fluentd
+    flux gcp gcr gcs geo gitaly github gitlab gke gluster golang grafana graphql hadoop
+    haproxy helm heroku hetzner iam influxdb ingress istio jaeger jenkins jira kafka karpenter
+    kas keda keycloak kiam kibana kinesis kms kube kubectl kubelet kubernetes k8s lambda
+    letsencrypt linkerd linode logstash loki mariadb memcached metabase mimir minio
+    mongodb mysql nagios neo4j netlify newrelic nexus nginx nlb nodejs nomad npm okta
+    openresty opensearch openshift opsgenie packer pagerduty patroni pgbouncer pgpool pingdom
+    postgres postgresql posthog praefect prometheus puma pypi rabbitmq rails rds redash
+    redis redshift route53 ruby s3 sentry sidekiq slack snowflake snyk solr spark splunk
+    sqs sns statuspage switchboard teleport terraform thanos traefik travis ubuntu unicorn
+    vagrant vault vercel victorops webpack workhorse zendesk zookeeper zoom
+    kube-system kube-public kube-proxy kube-dns kube-state-metrics node-exporter
+    cert-manager external-dns cluster-autoscaler metrics-server ingress-nginx aws-node
+    vpc-cni ebs-csi
+    """
+)
+# Subjects of a timeline entry that are no person: pronouns, teams and roles.
+NOT_PEOPLE = _set(
+    "we weve we've i ive i've you youve you've he hes he's she shes she's they theyve "
+    "they've it its it's lets let's someone somebody everyone everybody nobody nothing one all "
+    "team teams support engineering engineers engineer ops sre sres devops security "
+    "customer customers user users client clients developer developers oncall on-call "
+    "management leadership infra infrastructure platform network database monitoring "
+    "alerting automation bot system systems service services product release deploy "
+    "staff admin admins administrator administrators manager managers director lead"
+)
+# What people, not systems, do at the start of a timeline entry.
+_PEOPLE_VERBS = (
+    r"was[ \t]+assigned|were[ \t]+assigned|took[ \t]+over|looked|evaluated|asked|said|"
+    r"noticed|decided|suggested|agreed|joined|replied|reali[sz]ed|volunteered|investigated|"
+    r"discovered|spotted|confirmed|proposed|mentioned|explained|informed|notified|"
+    r"contacted|called|messaged|pinged|paged|reached|found|removed|reverted|fixed|checked|"
+    r"posted|wrote|shared|raised|escalated|acknowledged|reviewed|approved|merged|tested|"
+    r"verified|requested|responded|helped|tried|talked|spoke|phoned|emailed|e-mailed"
+)
+_NAME = r"[A-Z][a-z]{2,}(?:[ \t]+[A-Z][a-z]{2,})?"
+TIMELINE = (
+    r"(?:^|\|)[ \t]*(?:[-*][ \t]+)?(?:\d{4}-\d\d-\d\d[ T])?\d{1,2}[:h]\d\d(?::\d\d)?[ \t]*"
+    r"(?:UTC|Z)?[ \t]*(?:[-–|:][ \t]*)?(?:\|[ \t]*)?"
+    rf"({_NAME})(?:[ \t]+(?:and|&)[ \t]+({_NAME}))?[ \t]+(?:{_PEOPLE_VERBS})\b"
+)
+THANKS = (
+    r"\b[Tt]hanks?(?:[ \t]+(?:to|goes[ \t]+to))?,?[ \t]+"
+    r"([A-Z][a-zà-ÿ]+(?:[ \t]+[A-Z][a-zà-ÿ'’-]+)?)(?![\w@-])"
+)
+SPEAKER = r"^[ \t]*([A-Z][a-z]{2,}):[ \t]+[^\s:]+(?:[ \t]+[^\s]+){3,}"
+# An action item's owner in parentheses: "(Rasmus call for meeting)", "(Willi to follow up)".
+OWNER = (
+    r"\(([A-Z][a-z]{2,}(?:[ \t]+[A-Z][a-z]{2,})?)[ \t]+(?:to|will|call|calls|owns|owner|"
+    r"drives|driving|leads|follows?[ \t]+up|is[ \t]+(?:driving|looking|following))\b"
+)
+# A people field ("Author: Jane Doe", "Attendees: alice, bob") and a heading over a list of
+# people ("## Attendees").
+PEOPLE_FIELD = (
+    r"^[ \t>*_|-]*(?:Authors?|Owners?|Reporter|Assignees?|Incident[ \t]+(?:Commander|Lead|"
+    r"Manager)|Commander|Scribe|Comms(?:[ \t]+Lead)?|Communications[ \t]+Lead|On-?call|"
+    r"Responders?|Participants|Attendees|Present|Contributors|Reviewers?|Created[ \t]+By)"
+    r"\*{0,2}[ \t]*:\*{0,2}[ \t]*(.+)$"
+)
+PEOPLE_HEADING = (
+    r"^#{1,6}[ \t]+(?:Attendees|Participants|People(?:[ \t]+involved)?|Responders|Present|"
+    r"Authors?|Contributors|Incident[ \t]+(?:team|commander|responders))[ \t]*:?[ \t]*$"
+)
+_CLUSTER_NAME = r"[A-Z][A-Za-z0-9]*[a-z0-9][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*"
+_PLATFORM = r"(?:Kubernetes|K8s|k8s|EKS|GKE|AKS|OpenShift|ECS)"
+CLUSTER = (
+    rf"(?<![\w@#/.-])({_CLUSTER_NAME})[ \t]+(?:{_PLATFORM}[ \t]+)?[Cc]lusters?\b(?!-)",
+    rf"\b(?:{_PLATFORM}[ \t]+)?[Cc]luster[ \t]*[:=]?[ \t]+[`'\"]?({_CLUSTER_NAME})"
+    r"(?![\w@-]|\.\w)",
+    rf"(?<![\w@#/.-])({_CLUSTER_NAME})[ \t]+\((?:the[ \t]+)?{_PLATFORM}?[ \t]*cluster\)",
+)
+
+
+@cache
+def regex(source: str) -> re.Pattern[str]:
+    """A cue's regex, compiled on first use (most texts need none of them)."""
+    return compiled.compile(source, re.MULTILINE)
+
+
+PERSON = "person"
+CLUSTER_NAME = "cluster"
+
+
+def known(word: str, public: frozenset[str] = frozenset()) -> bool:
+    """An everyday or product word (or its plural or -ed/-ing form), a technology, or one
+    of ``public`` (lower case)."""
+    low = word.lower().strip("'’")
+    if low in TECHNOLOGY or low in public or low in NOT_PEOPLE:
+        return True
+    forms = {low}
+    for suffix in ("s", "es", "ed", "d", "ing", "er", "ers"):
+        if low.endswith(suffix) and len(low) - len(suffix) >= 3:
+            forms.add(low[: -len(suffix)])
+    return any(lexicon.is_word(f) for f in forms)
+
+
+def _abbreviation(word: str) -> bool:
+    return len(word) > 1 and word.isupper()
+
+
+# Words that qualify a cluster rather than name it ("our Production Kubernetes cluster").
+_CLUSTER_WORDS = _set(
+    "production staging shared main primary secondary legacy new old test testing dev "
+    "development internal external public private managed regional global default customer "
+    "customers tenant tenants dedicated hosted single multi central core edge backup "
+    "disaster recovery dr the our your their a an this that each every same other first "
+    "second third last next previous current affected entire whole"
+)
+
+
+def _written_lower(text: str, words: set[str]) -> set[str]:
+    """Which of ``words`` (lower case) the text writes as words of their own."""
+    return {w for w in words if _standalone(text, w)}
+
+
+def _standalone(text: str, word: str) -> bool:
+    """True when ``word`` occurs in ``text`` with no letter, digit or '_' on either side:
+    found with ``str.find`` (a common word's first occurrence usually is one); a word
+    found often inside others ("ross" in "across") is settled by one regex pass."""
+    pos = text.find(word)
+    for _ in range(32):
+        if pos < 0:
+            return False
+        end = pos + len(word)
+        before = text[pos - 1] if pos else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            return True
+        pos = text.find(word, pos + 1)
+    low = re.escape(word)
+    return re.compile(rf"{low}(?<![\w]{low})(?![\w])").search(text, max(pos, 0)) is not None
+
+
+def _lines_at(text: str, anchor: str, positions: Iterator[int] | None = None) -> list[str]:
+    """The lines of ``text`` holding ``anchor`` (or the given positions), each once, in
+    order: cues are looked for in these only, so a megabyte costs a few milliseconds."""
+    seen: set[int] = set()
+    out = []
+    if positions is None:
+        positions = (m.start() for m in regex(re.escape(anchor)).finditer(text))
+    for pos in positions:
+        start = text.rfind("\n", 0, pos) + 1
+        if start in seen:
+            continue
+        seen.add(start)
+        end = text.find("\n", pos)
+        out.append(text[start : len(text) if end < 0 else end].rstrip("\r"))
+    return out
+
+
+def _windows(text: str, anchor: str, width: int) -> list[str]:
+    """The stretches of ``text`` around each ``anchor`` (``width`` characters either side,
+    within its line), each once: a cue next to a word is looked for there only."""
+    out = []
+    for m in regex(re.escape(anchor)).finditer(text):
+        start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - width)
+        end = text.find("\n", m.end())
+        end = min(len(text) if end < 0 else end, m.end() + width)
+        out.append(text[start:end])
+    return list(dict.fromkeys(out))
+
+
+def cluster_names(text: str, public: frozenset[str] = frozenset()) -> set[str]:
+    """Names the text writes as a cluster's (see the module docstring).  With a platform
+    word between ("our Oxygen Kubernetes cluster", "the Kubernetes cluster Oxygen"), an
+    everyday word counts too when the text never writes it in lower case."""
+    if "luster" not in text:
+        return set()
+    out = set()
+    words: set[str] = set()
+    for line in _windows(text, "luster", 80):
+        for number, source in enumerate(CLUSTER):
+            for m in regex(source).finditer(line):
+                name = m.group(1)
+                parts = [p for p in name.split("-") if p]
+                if len(name) < 3 or _abbreviation(name) or name.lower() in TECHNOLOGY:
+                    continue
+                if any(p.lower() in public for p in parts):
+                    continue
+                if any(not known(p, public) and len(p) >= 3 for p in parts if p.isalpha()):
+                    out.add(name)
+                    continue
+                platform = m.group(0)[len(name) :] if number != 1 else m.group(0)
+                strong = number == 2 or regex(_PLATFORM).search(platform) is not None
+                if strong and name.isalpha() and name.lower() not in _CLUSTER_WORDS:
+                    words.add(name)  # an everyday word: kept if never in lower case
+    lowered = _written_lower(text, {w.lower() for w in words})
+    return out | {w for w in words if w.lower() not in lowered}
+
+
+# The first step of each person cue: found fast over the whole text (a clock time's colon
+# before a name and a verb, a colon, "hank", "(", a heading); the cue's own regex then
+# reads that line only.  (A time written "10h05" is left to the learner.)
+_DEED = (
+    r":(?<=\d:)\d\d(?::\d\d)?[ \t]*(?:UTC|Z)?[ \t]*(?:[-–|:][ \t]*)?(?:\|[ \t]*)?"
+    rf"{_NAME}(?:[ \t]+(?:and|&)[ \t]+{_NAME})?[ \t]+(?:{_PEOPLE_VERBS})\b"
+)
+
+
+def person_names(text: str, public: frozenset[str] = frozenset()) -> set[str]:
+    """Names the text writes as a person's (see the module docstring)."""
+    out: set[str] = set()
+    pending: list[tuple[str, list[str]]] = []
+
+    def person(name: str, *, word_names: bool) -> None:
+        words = name.split()
+        if not words or any(_abbreviation(w) for w in words):
+            return
+        lows = [w.lower() for w in words]
+        if any(low in TECHNOLOGY or low in public or low in NOT_PEOPLE for low in lows):
+            return
+        if any(not known(w, public) for w in words):
+            out.add(name)
+            # Each part that is no word on its own too: "Niels Lunn", then "Niels".
+            out.update(w for w in words if len(words) > 1 and not known(w, public))
+        elif word_names:
+            pending.append((name, lows))  # "John evaluated": kept if "john" is nowhere
+
+    deeds = (m.start() for m in regex(_DEED).finditer(text))
+    for line in _lines_at(text, "", deeds):
+        for m in regex(TIMELINE).finditer(line):
+            for name in m.groups():
+                if name:
+                    person(name, word_names=True)
+    speakers: set[str] = set()
+    values: list[str] = []
+    if ":" in text:
+        colons = (m.start() for m in regex(r":[ \t*]").finditer(text))
+        for line in _lines_at(text, "", colons):
+            speaker = regex(SPEAKER).match(line)
+            if speaker:
+                speakers.add(speaker.group(1))
+            field = regex(PEOPLE_FIELD).match(line)
+            if field:
+                values.append(field.group(1))
+    if len(speakers) >= 2:
+        for name in speakers:
+            person(name, word_names=True)
+    if "hank" in text:
+        for line in _lines_at(text, "hank"):
+            for m in regex(THANKS).finditer(line):
+                person(m.group(1), word_names=False)
+    if "(" in text:
+        for m in regex(OWNER).finditer(text):
+            person(m.group(1), word_names=True)
+    if "#" in text:
+        starts = [0] if text[:1] == "#" else []
+        starts += [m.start() + 1 for m in regex(r"\n#").finditer(text)]
+        for start in starts:
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            if regex(PEOPLE_HEADING).match(text[start:end].rstrip("\r")):
+                values += list_after(text[end : end + 4000].splitlines(), 0)
+    for item in people_items(values):
+        if item[:1].isupper() and " " in item:
+            person(item, word_names=True)
+        elif (
+            len(item) >= 3
+            and not _abbreviation(item)
+            and item.lower() not in NOT_PEOPLE
+            and item.lower() not in TECHNOLOGY
+            and item.lower() not in public
+        ):
+            out.add(item)  # a user name or a first name, listed as a person
+    lowered = _written_lower(text, {low for _, lows in pending for low in lows})
+    out.update(name for name, lows in pending if not lowered.intersection(lows))
+    return out
+
+
+def people_items(values: list[str]) -> list[str]:
+    """The names in the values of people fields and the lines of people lists."""
+    out = []
+    for value in values:
+        for item in re.split(r"[,;/]|[ \t]+(?:and|&)[ \t]+", value):
+            item = re.sub(r"\([^)]*\)|<[^>]*>|\[[^\]]*\]", " ", item).strip(" \t*_-@")
+            if re.fullmatch(r"(?:[A-Z][\w'’-]+[ \t]+){1,2}[A-Z][\w'’-]+|[A-Za-z][\w.-]+", item):
+                out.append(item)
+    return out
+
+
+def list_after(lines: list[str], heading: int) -> list[str]:
+    """The list items (or plain lines) under the heading at ``lines[heading]``, up to the
+    next heading or gap."""
+    found: list[str] = []
+    for line in lines[heading + 1 : heading + 40]:
+        stripped = line.strip()
+        if not stripped:
+            if found:
+                break
+            continue
+        if stripped.startswith("#"):
+            break
+        found.append(re.sub(r"^[-*+][ \t]+", "", stripped))
+    return found
+
+
+@cache
+def _public_words(domains: tuple[str, ...], audience: str | None) -> frozenset[str]:
+    words = {w for d in domains for w in re.split(r"[.\-_]+", d.lower()) if w}
+    if audience:
+        words |= {w for w in re.split(r"[\s.\-_]+", audience.lower()) if w}
+    return frozenset(words)
+
+
+def names(text: str, public_domains: tuple[str, ...] = (), audience: str | None = None) -> set[str]:
+    """Every name the text gives away by a cue: people and clusters; never a word of the
+    allow-listed domains or of the audience's name."""
+    public = _public_words(public_domains, audience)
+    return person_names(text, public) | cluster_names(text, public)
