@@ -12,6 +12,7 @@ Values are data: they are passed in the context and never compiled as template c
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ _HEADER = re.compile(r"\A\{#-?\s*comms\s*\n(.*?)\n\s*-?#\}", re.S)
 _TYPES = ("text", "time", "list")
 # Line breaks printed by {{ … }} stand in as this token while rendering, so that a value
 # can never split the "Subject:" line; they become spaces in the subject, newlines in the body.
-_BREAK = "\x00comms-line-break\x00"
+# Stands for a line break inside a value until the subject line is cut; random per process,
+# so that no value can spell it (a title of exactly a fixed marker once lost its subject).
+_BREAK = f"\x00{os.urandom(8).hex()}\x00"
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 STATUS_TEXT = {

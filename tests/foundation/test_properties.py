@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from foundation_support import KINDS, MINIMAL, NOW, assert_customer_text, ok
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from comms.models import Incident, Severity, Status
@@ -171,6 +171,7 @@ def test_any_text_renders_deterministically(case: tuple[str, dict[str, str]]) ->
     st.sampled_from(KINDS),
     st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40),
 )
+@example("update", "\x00comms-line-break\x00")  # once the renderer's own break marker
 def test_any_incident_title_gives_a_one_line_subject(kind: str, title: str) -> None:
     if not title.strip():
         title = "x" + title
