@@ -29,9 +29,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from comms.errors import NotFoundError, StoreError, TransitionError, UsageError
+from comms.adapters.store_common import (
+    already_sent,
+    delivery_data,
+    finished,
+    finished_state,
+    incident_taken,
+    no_delivery,
+    no_draft,
+    no_incident,
+    no_revision,
+    no_tenant,
+    opened,
+    planned_data,
+    reviewed,
+    revised,
+    sent_update,
+)
+from comms.errors import StoreError
 from comms.identity import no_user, user_taken
-from comms.lint.secrets import shown
 from comms.models import (
     Delivery,
     Draft,
@@ -50,7 +66,7 @@ from comms.models import (
 )
 from comms.ports import Page, check_page
 from comms.records import ClockRow
-from comms.times import from_iso, isoformat, utc
+from comms.times import from_iso, utc
 
 if TYPE_CHECKING:
     from comms.alerts import Action, Key
@@ -351,22 +367,22 @@ class MemoryStore:
         events.append(_EventRow(event_id, ref, utc(at), actor, type_, _json(data)))
         return event_id
 
-    def _incident_row(self, ref: str, message: str) -> _IncidentRow:
+    def _incident_row(self, ref: str) -> _IncidentRow:
         row = self._tables.incidents.get(ref)
         if row is None:
-            raise NotFoundError(message)
+            raise no_incident(ref)
         return row
 
     def _draft_row(self, draft_id: int) -> _DraftRow:
         row = self._tables.drafts.get(draft_id)
         if row is None:
-            raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+            raise no_draft(draft_id)
         return row
 
     def _delivery_row(self, key: str) -> _DeliveryRow:
         row = self._tables.deliveries.get(key)
         if row is None:
-            raise NotFoundError(f"no delivery with key {key}")
+            raise no_delivery(key)
         return row
 
     # -- tenants ------------------------------------------------------------------------
@@ -381,9 +397,7 @@ class MemoryStore:
         with self._lock:
             data = self._tables.tenants.get(tenant_id)
         if data is None:
-            raise NotFoundError(
-                f"no tenant '{shown(tenant_id)}'; add it with: comms tenants add {shown(tenant_id)} --name …"
-            )
+            raise no_tenant(tenant_id)
         return Tenant(**json.loads(data))
 
     def list_tenants(self) -> list[Tenant]:
@@ -413,7 +427,7 @@ class MemoryStore:
             seq = max((row.seq for row in incidents.values()), default=0) + 1
             ref = ref or f"INC-{seq}"
             if ref in incidents:
-                raise UsageError(f"incident '{ref}' already exists; pick another --ref or omit it")
+                raise incident_taken(ref)
             at = utc(now)
             row = _IncidentRow(
                 ref=ref,
@@ -432,15 +446,14 @@ class MemoryStore:
             )
             incident = row.model()  # validates before anything is kept
             incidents[ref] = row
-            data = {
-                "title": title,
-                "severity": row.severity.value,
-                "status": "investigating",
-                "tenants": list(tenants),
-                "started_at": isoformat(started_at),
-                "security": security,
-                "pubsec": pubsec,
-            }
+            data = opened(
+                title=title,
+                severity=severity,
+                tenants=tenants,
+                started_at=started_at,
+                security=security,
+                pubsec=pubsec,
+            )
             self._log(ref, "incident.opened", actor, now, data)
             self._log(ref, "gdcmoc.engaged", actor, now, {"by": actor})
         return incident
@@ -448,9 +461,7 @@ class MemoryStore:
     def get_incident(self, ref: str) -> Incident:
         """Return an incident or raise ``NotFoundError``."""
         with self._lock:
-            row = self._incident_row(
-                ref, f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
-            )
+            row = self._incident_row(ref)
         return row.model()
 
     def list_incidents(
@@ -469,7 +480,7 @@ class MemoryStore:
     ) -> Incident:
         """Replace an incident's fields and log ``event`` in one transaction."""
         with self.transaction():
-            old = self._incident_row(incident.ref, f"no incident '{shown(incident.ref)}'")
+            old = self._incident_row(incident.ref)
             changes: dict[str, Any] = {
                 "title": incident.title,
                 "severity": incident.severity,
@@ -498,9 +509,7 @@ class MemoryStore:
         if column not in CLOCK_COLUMNS:
             raise ValueError(column)
         with self.transaction():
-            old = self._incident_row(
-                ref, f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
-            )
+            old = self._incident_row(ref)
             clocks: dict[str, Any] = {column: utc(at)}
             self._tables.incidents[ref] = dataclasses.replace(old, **clocks)
             self._log(ref, event, actor, at, data)
@@ -540,7 +549,7 @@ class MemoryStore:
         incidents with several tenants, ``director_engaged_at`` from the first
         ``director.engaged`` event of one still without a mitigation in sight.
         """
-        from comms.cadence import NO_MITIGATION_IN_SIGHT, parse_promise, tenant_lag
+        from comms.cadence import NO_MITIGATION_IN_SIGHT, tenant_lag
 
         with self._lock:
             rows = sorted(self._tables.incidents.values(), key=lambda r: r.seq)
@@ -553,15 +562,8 @@ class MemoryStore:
                 if event.type == "director.engaged":
                     escalated.setdefault(event.incident_ref, event.at)
                 if event.type == "update.sent":
-                    data = json.loads(event.data)
-                    reached = data.get("tenants")
-                    updates.setdefault(event.incident_ref, []).append(
-                        (
-                            event.at,
-                            [str(t) for t in reached] if isinstance(reached, list) else None,
-                            parse_promise(data.get("next_update_at"), event.at),
-                        )
-                    )
+                    update = sent_update(event.at, json.loads(event.data))
+                    updates.setdefault(event.incident_ref, []).append(update)
 
         def wanted(row: _IncidentRow) -> bool:
             if not open_only or row.status is not Status.RESOLVED:
@@ -653,9 +655,7 @@ class MemoryStore:
             else:
                 old = self._draft_row(draft_id)
                 if old.state is DraftState.SENT:
-                    raise TransitionError(
-                        f"draft {draft_id} was already sent; draft the next message instead"
-                    )
+                    raise already_sent(draft_id)
                 previous_state = old.state.value
                 number = tables.revisions[draft_id][-1].number + 1
                 # Any new text voids an earlier review: the draft goes back to 'draft'.
@@ -673,14 +673,7 @@ class MemoryStore:
                 json.dumps(findings or []),
             )
             tables.revisions[draft_id] = (*tables.revisions.get(draft_id, ()), revision)
-            data: dict[str, Any] = {
-                "draft_id": draft_id,
-                "revision": number,
-                "kind": MessageKind(kind).value,
-                "edited": edited,
-            }
-            if previous_state not in (None, "draft"):
-                data["from_state"] = previous_state
+            data = revised(draft_id, number, kind, edited, previous_state)
             self._log(incident_ref, "draft.revised", author, now, data)
             return self._draft(draft_id)
 
@@ -727,7 +720,7 @@ class MemoryStore:
         with self._lock:
             rows = self._tables.revisions.get(draft_id)
         if not rows:
-            raise NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
+            raise no_draft(draft_id)
         return [r.model(draft_id) for r in rows]
 
     def redact_revision(
@@ -747,7 +740,7 @@ class MemoryStore:
             old = self._draft_row(draft_id)
             rows = self._tables.revisions.get(draft_id, ())
             if not any(r.number == number for r in rows):
-                raise NotFoundError(f"draft {draft_id} has no revision {number}")
+                raise no_revision(draft_id, number)
             text = json.dumps(variables, sort_keys=True)
             new = tuple(
                 dataclasses.replace(r, subject=subject, body=body, variables=text)
@@ -807,19 +800,8 @@ class MemoryStore:
                 tables.drafts[review.draft_id] = dataclasses.replace(
                     draft, state=DraftState(state), updated_at=review.at
                 )
-            self._log(
-                incident_ref,
-                f"review.{review.decision}",
-                review.reviewer,
-                review.at,
-                {
-                    "draft_id": review.draft_id,
-                    "revision": review.revision,
-                    "role": review.role,
-                    "note": review.note,
-                    "approval_hash": review.approval_hash,
-                },
-            )
+            event, data = reviewed(review)
+            self._log(incident_ref, event, review.reviewer, review.at, data)
         return stored
 
     def reviews(self, draft_id: int) -> list[Review]:
@@ -852,21 +834,8 @@ class MemoryStore:
                     rows[d.idempotency_key] = dataclasses.replace(
                         stored, state="pending", updated_at=at
                     )
-                    self._log(
-                        d.incident_ref,
-                        "delivery.reopened",
-                        actor,
-                        now,
-                        {
-                            "draft_id": d.draft_id,
-                            "revision": d.revision,
-                            "tenant": d.tenant,
-                            "channel": d.channel,
-                            "idempotency_key": d.idempotency_key,
-                            "attempts": stored.attempts,
-                            "last_error": stored.error,
-                        },
-                    )
+                    data = planned_data(d, attempts=stored.attempts, last_error=stored.error)
+                    self._log(d.incident_ref, "delivery.reopened", actor, now, data)
                 if stored is not None:
                     continue
                 rows[d.idempotency_key] = _DeliveryRow(
@@ -880,19 +849,7 @@ class MemoryStore:
                     created_at=at,
                     updated_at=at,
                 )
-                self._log(
-                    d.incident_ref,
-                    "delivery.planned",
-                    actor,
-                    now,
-                    {
-                        "draft_id": d.draft_id,
-                        "revision": d.revision,
-                        "tenant": d.tenant,
-                        "channel": d.channel,
-                        "idempotency_key": d.idempotency_key,
-                    },
-                )
+                self._log(d.incident_ref, "delivery.planned", actor, now, planned_data(d))
             return [rows[d.idempotency_key].model() for d in planned]
 
     def get_delivery(self, key: str) -> Delivery:
@@ -981,7 +938,7 @@ class MemoryStore:
         while ``owner`` still holds the lease (``None`` for rows nobody claimed).  A receipt
         keeps the row's last error; an error's event carries the attempts made so far.
         """
-        state = "delivered" if receipt is not None else ("failed" if final else "pending")
+        state = finished_state(receipt, final)
         with self.transaction():
             row = self._delivery_row(key)
             if row.state == "delivered" or (receipt is None and row.lease_owner != owner):
@@ -997,19 +954,14 @@ class MemoryStore:
                 updated_at=utc(now),
             )
             self._tables.deliveries[key] = row
-            data: dict[str, Any] = {
-                "draft_id": row.draft_id,
-                "revision": row.revision,
-                "tenant": row.tenant,
-                "channel": row.channel,
-                "idempotency_key": key,
-            }
-            if receipt is not None:
-                data.update(external_id=receipt.external_id, text_sha256=receipt.text_sha256)
-            else:
-                data.update(error=error, attempts=row.attempts)
-            kind = "retry" if state == "pending" else state
-            self._log(row.incident_ref, f"delivery.{kind}", actor, now, data)
+            event, data = finished(
+                state,
+                delivery_data(row.draft_id, row.revision, row.tenant, row.channel, key),
+                receipt=receipt,
+                error=error,
+                attempts=row.attempts,
+            )
+            self._log(row.incident_ref, event, actor, now, data)
         return row.model()
 
     # -- users (team mode) ------------------------------------------------------------------

@@ -1,20 +1,23 @@
-"""PostgresStore: the team store (``postgresql://`` URLs) on psycopg 3 and a connection pool.
+"""PostgresStore: the team store (``postgresql://`` URLs) on psycopg 3.
 
 The same ``comms.ports.Store`` as ``SqliteStore`` (one contract suite runs on both), for a
 team whose members run comms on several machines against one database:
 
-- **Connections.** A ``psycopg_pool.ConnectionPool`` of at most ``POOL_SIZE``, opened on
-  first use: the first connection is made directly, so that an unreachable server fails at
-  once with libpq's reason, checks the schema version, and is then handed to the pool.
-  ``close()`` closes the pool.
+- **Connections.** One connection, made on first use, so that an unreachable server fails
+  at once with libpq's reason; it checks the schema version.  A one-shot command needs no
+  more: only when a second thread asks for a connection while the first is lent does a
+  ``psycopg_pool.ConnectionPool`` of at most ``POOL_SIZE`` start (it takes the first
+  connection over when that comes back).  ``close()`` closes them all.
 - **Transactions.** Every change is one transaction that also appends its event;
-  ``transaction()`` joins the changes a thread makes inside it into one (a pooled
-  connection per transaction, nesting joins the outer one).  Each thread has its own.
+  ``transaction()`` joins the changes a thread makes inside it into one (a connection
+  per transaction, nesting joins the outer one).  Each thread has its own.
 - **Concurrency.** SQLite serialises writers with ``BEGIN IMMEDIATE``; here row locks do
   it where it matters: a delivery is claimed by one conditional ``UPDATE … RETURNING`` (two
   ``comms send`` processes on two machines never both get it), drafts and incidents are
   locked ``FOR NO KEY UPDATE`` before they are changed, and incident and draft numbers come
-  from a counter row, a sequence that a rolled-back transaction does not use up.
+  from a counter row, a sequence that a rolled-back transaction does not use up.  A
+  transaction that reads or changes the users holds the users lock (an advisory lock)
+  from then to its end, so that managing users is serialised as on SQLite.
 - **Schema.** Versioned migrations (``MIGRATIONS``), applied by ``comms db migrate`` only;
   opening a store whose schema is older or newer than this comms is one ``StoreError``.
 - **Errors.** Every driver error is a ``StoreError`` naming the server as ``host:port``,
@@ -32,22 +35,60 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 from weakref import WeakKeyDictionary
 
-from comms.errors import ConfigError, NotFoundError, StoreError, TransitionError, UsageError
+from comms.adapters.store_common import (
+    CLOCK_COLUMNS,
+    DELIVERY_COLUMNS,
+    DRAFT_COLUMNS,
+    EVENT_COLUMNS,
+    ID_RANGE,
+    INCIDENT_COLUMNS,
+    OPEN_DRAFT,
+    REVIEW_COLUMNS,
+    REVISION_COLUMNS,
+    SESSION_KEY,
+    STORE_ID,
+    UNREADABLE,
+    USER_COLUMNS,
+    Rows,
+    SentUpdate,
+    already_sent,
+    delivery_data,
+    finished,
+    finished_state,
+    incident_taken,
+    no_delivery,
+    no_draft,
+    no_incident,
+    no_revision,
+    no_tenant,
+    opened,
+    page,
+    planned_data,
+    reviewed,
+    revised,
+    sent_update,
+    unreadable,
+)
+from comms.errors import ConfigError, StoreError
 from comms.identity import no_user, user_taken
-from comms.lint.secrets import shown
 
 try:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
     from psycopg.pq import TransactionStatus
-    from psycopg_pool import ConnectionPool, PoolTimeout
+
+    # The pool is imported only by a process that needs a second connection at once (see
+    # Database); whether it is installed is known now.
+    if find_spec("psycopg_pool") is None:
+        raise ImportError("No module named 'psycopg_pool'", name="psycopg_pool")
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without the driver
     raise ConfigError(
         f"COMMS_DATABASE_URL names a PostgreSQL database, but its driver is missing ({exc.name}); "
@@ -71,21 +112,22 @@ from comms.models import (
 )
 from comms.ports import Page, check_page
 from comms.records import ClockRow
-from comms.times import from_iso, isoformat
 
 if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
     from comms.bootstrap import DatabaseURL
 
-T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
 
-POOL_SIZE = 4  # a CLI process needs one; `comms send` and the watcher two or three
+POOL_SIZE = 4  # connections at most: a CLI process needs one; `comms send` and the watcher more
 CONNECT_TIMEOUT = 5  # seconds, unless the URL sets connect_timeout
 POOL_TIMEOUT = 15.0  # seconds to wait for a free (or new) connection
 IDLE_CHECK = 5.0  # a connection idle longer than this is checked before it is used
-# Session-level advisory locks are per database; the second key is the schema's hash.
+# Advisory locks are per database, so each is keyed by one of these and the schema's hash.
 LOCK_MIGRATE = 0x636F_6D6D  # "comm"
 LOCK_CADENCE = 0x636F_6D6E
+LOCK_USERS = 0x636F_6D6F
 
 # psycopg_pool logs failed connection attempts as warnings; with no logging configured
 # Python would print them on stderr, under the one-line StoreError the CLI shows.
@@ -273,25 +315,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# The open draft of an incident and kind: the condition of the drafts_one_open index.
-_OPEN_DRAFT = "state <> 'sent' AND superseded_by IS NULL"
-# bigint's range, SQLite's INTEGER's too: a draft id outside it is not found.
-_ID_RANGE = range(-(2**63), 2**63)
-_UNREADABLE = (ValueError, TypeError, KeyError)
-
-_INCIDENT_COLUMNS = (
-    "ref, title, severity, status, tenants, security, pubsec, started_at, created_at, "
-    "updated_at, mitigated_at, mitigated_by, resolved_at, resolved_by"
-)
-_CLOCK_COLUMNS = (
-    "ref, title, severity, status, tenants, pubsec, security, started_at, created_at, "
-    "engaged_at, status_changed_at, mitigated_at, resolved_at, last_update_at, "
-    "promised_update_at, rca_internal_at, rca_external_at"
-)
-_DELIVERY_COLUMNS = (
-    "idempotency_key, incident_ref, draft_id, revision, tenant, channel, text_sha256, state, "
-    "attempts, lease_owner, lease_until, external_id, receipt, error, created_at, updated_at"
-)
+# Times and JSON columns come back typed.
+ROWS = Rows()
 
 
 def open_store(url: DatabaseURL) -> PostgresStore:
@@ -320,8 +345,9 @@ def _reason(exc: BaseException) -> str:
 
 
 class Database:
-    """One PostgreSQL database as comms uses it: a lazily opened pool, one transaction per
-    thread, the schema version, and every driver error as a one-line ``StoreError``."""
+    """One PostgreSQL database as comms uses it: connections made on first use (a pool
+    once two threads need one at a time), one transaction per thread, the schema version,
+    and every driver error as a one-line ``StoreError``."""
 
     def __init__(self, url: str) -> None:
         self._password = _url_password(url)
@@ -343,6 +369,8 @@ class Database:
         extra.setdefault("application_name", params.get("application_name") or "comms")
         self._conninfo = make_conninfo(url, **extra)
         self.version: int | None = None  # the stored schema version, read on first use
+        self._first: Connection | None = None  # see _open
+        self._first_out = False  # lent to a thread now
         self._pool: ConnectionPool[Connection] | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -406,8 +434,9 @@ class Database:
         handoff, failures = self._handoff, self._failures
 
         class PooledConnection(psycopg.Connection[tuple[Any, ...]]):
-            """Hands the pool the connection already made on first use, once; remembers
-            why connecting failed (the pool only says that it timed out)."""
+            """Hands the pool the first connection once it is given back, instead of
+            making another; remembers why connecting failed (the pool only says that it
+            timed out)."""
 
             @classmethod
             def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
@@ -421,33 +450,44 @@ class Database:
 
         return PooledConnection
 
-    def _open(self) -> ConnectionPool[Connection]:
-        """The pool, made on first use with its first connection (which reads the version)."""
-        pool = self._pool
-        if pool is not None:
-            return pool
+    def _connect(self) -> Connection:
+        try:
+            return psycopg.Connection.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise self.unreachable(_reason(exc)) from None
+
+    def _open(self) -> None:
+        """Connect on first use: the first connection fails at once with libpq's reason
+        when the server cannot be reached, and reads the schema version."""
+        if self._first is not None or self._pool is not None:
+            return
         with self._lock:
             if self._closed:
                 raise StoreError("this comms store was closed; open it again")
-            if self._pool is not None:
-                return self._pool
-            connection_class = self._connection_class()
-            try:
-                first = connection_class.connect(self._conninfo, autocommit=True)
-            except psycopg.Error as exc:
-                raise self.unreachable(_reason(exc)) from None
+            if self._first is not None or self._pool is not None:
+                return
+            first = self._connect()
             try:
                 self.version = _stored_version(first)
             except psycopg.Error as exc:
                 first.close()
                 raise self.error(exc, first) from None
-            self._handoff.append(first)
+            self._first = first
+            self._used[first] = monotonic()
+
+    def _make_pool(self) -> ConnectionPool[Connection]:
+        """The pool, made (under ``_lock``) when a second thread needs a connection while
+        the first is lent: a one-shot command never starts its threads or imports it."""
+        if self._pool is None:
+            from psycopg_pool import ConnectionPool
+
+            connection_class = self._connection_class()
             pool = ConnectionPool(
                 self._conninfo,
                 connection_class=connection_class,
                 kwargs={"autocommit": True},
                 min_size=0,
-                max_size=POOL_SIZE,
+                max_size=POOL_SIZE - 1,  # and the first connection, lent now (see release)
                 open=False,
                 configure=self._fresh,
                 check=self._check,
@@ -457,24 +497,45 @@ class Database:
             )
             pool.open(wait=False)
             self._pool = pool
-            return pool
+        return self._pool
 
     def _fresh(self, conn: Connection) -> None:
-        self._used[conn] = monotonic()
+        # The first connection, handed to the pool, keeps the time it was last used.
+        self._used.setdefault(conn, monotonic())
+
+    def _idle(self, conn: Connection) -> bool:
+        return monotonic() - self._used.get(conn, 0.0) > IDLE_CHECK
 
     def _check(self, conn: Connection) -> None:
         # A connection idle for a while may have been dropped by the server or a proxy:
         # one round trip finds out, and the pool replaces it.  A busy one is not checked.
-        if monotonic() - self._used.get(conn, 0.0) > IDLE_CHECK:
-            ConnectionPool.check_connection(conn)
+        if self._idle(conn):
+            conn.execute("")
 
     def acquire(self, *, verify: bool = True) -> Connection:
-        """A connection of its own from the pool; give it back with ``release``."""
-        pool = self._open()
+        """A connection of its own; give it back with ``release``.
+
+        The first connection serves one thread at a time; only when a second thread asks
+        while it is lent is a pool made, which takes the first connection over when it
+        comes back: never more than ``POOL_SIZE`` connections at once.
+        """
+        self._open()
         if verify and self.version != SCHEMA_VERSION:
             problem = self.schema_error(self.current_version())
             if problem is not None:
                 raise problem
+        with self._lock:
+            if self._closed:
+                raise StoreError("this comms store was closed; open it again")
+            first = self._first if self._pool is None and not self._first_out else None
+            if first is None:
+                pool = self._make_pool()
+            else:
+                self._first_out = True
+        if first is not None:
+            return self._lend_first(first)
+        from psycopg_pool import PoolTimeout
+
         try:
             return pool.getconn()
         except PoolTimeout:
@@ -485,13 +546,42 @@ class Database:
                 f"{POOL_TIMEOUT:g} s; try again"
             ) from None
 
+    def _lend_first(self, conn: Connection) -> Connection:
+        """The first connection, checked after a long idle time (replaced if it was lost)."""
+        try:
+            if not (conn.closed or conn.broken) and self._idle(conn):
+                try:
+                    conn.execute("")
+                except psycopg.Error:
+                    conn.close()
+            if conn.closed or conn.broken:
+                conn = self._first = self._connect()
+            return conn
+        except BaseException:
+            with self._lock:
+                self._first_out = False
+            raise
+
     def release(self, conn: Connection) -> None:
-        """Give a connection back (a broken one is discarded by the pool)."""
+        """Give a connection back (a broken one is discarded)."""
         if conn.info.transaction_status != TransactionStatus.IDLE:
             _rollback(conn)
         self._used[conn] = monotonic()
-        pool = self._pool
-        if pool is None or self._closed:
+        with self._lock:
+            pool = None if self._closed else self._pool
+            if conn is self._first:
+                self._first_out = False
+                if pool is None and not self._closed:
+                    return  # kept for the next caller
+                self._first = None
+                if pool is not None:
+                    # The pool's last place (see _make_pool): this connection, or a new one.
+                    pool.resize(0, POOL_SIZE)
+                    if not (conn.closed or conn.broken):
+                        self._handoff.append(conn)
+                        return
+                    pool = None
+        if pool is None:
             conn.close()
         else:
             pool.putconn(conn)
@@ -511,13 +601,16 @@ class Database:
             self.release(conn)
 
     @contextmanager
-    def transaction(self, *, verify: bool = True) -> Iterator[Connection]:
+    def transaction(self, *, verify: bool = True, lock: int | None = None) -> Iterator[Connection]:
         """One transaction per thread: nested blocks join the outer one, which commits (or
-        rolls back on any exception).  Driver errors leave as ``StoreError``."""
+        rolls back on any exception).  With ``lock``, the transaction holds that advisory
+        lock of the schema from here to its end.  Driver errors leave as ``StoreError``."""
         local = self._local
         if getattr(local, "depth", 0):
             local.depth += 1
             try:
+                if lock is not None:
+                    _hold(local, lock)
                 yield local.conn
             except psycopg.Error as exc:
                 raise self.error(exc, local.conn) from exc
@@ -530,8 +623,10 @@ class Database:
                 conn.execute("BEGIN")
             except psycopg.Error as exc:
                 raise self.error(exc, conn) from exc
-            local.conn, local.depth = conn, 1
+            local.conn, local.depth, local.locks = conn, 1, set()
             try:
+                if lock is not None:
+                    _hold(local, lock)
                 yield conn
                 conn.execute("COMMIT")
             except psycopg.Error as exc:
@@ -545,10 +640,15 @@ class Database:
         finally:
             self.release(conn)
 
-    def read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
-        """The rows of one query (inside the thread's transaction, if any)."""
+    def read(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *, lock: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The rows of one query, inside the thread's transaction if any: there after taking
+        the advisory lock ``lock`` (outside one, a single statement needs none)."""
         with self.connection() as conn:
             try:
+                if lock is not None and conn is getattr(self._local, "conn", None):
+                    _hold(self._local, lock)
                 return conn.execute(sql, params).fetchall()
             except psycopg.Error as exc:
                 raise self.error(exc, conn) from exc
@@ -558,8 +658,11 @@ class Database:
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
+            first, self._first = self._first, None
             while self._handoff:
                 self._handoff.pop().close()
+        if first is not None:
+            first.close()
         if pool is not None:
             pool.close()
 
@@ -584,10 +687,7 @@ class Database:
     def migrate(self, to: int = SCHEMA_VERSION) -> tuple[int, int]:
         """Apply the migrations up to version ``to``, all in one transaction under a lock
         (two ``comms db migrate`` at once apply each once); return (from, to)."""
-        with self.transaction(verify=False) as db:
-            db.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (LOCK_MIGRATE,)
-            )
+        with self.transaction(verify=False, lock=LOCK_MIGRATE) as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
                 "applied_at timestamptz NOT NULL DEFAULT now())"
@@ -620,6 +720,14 @@ def _stored_version(conn: Connection) -> int:
             raise
         return 0
     return int(row[0] or 0) if row else 0
+
+
+def _hold(local: threading.local, key: int) -> None:
+    """Take advisory lock ``key`` of the current schema until the thread's transaction
+    (``local``) ends; once per transaction."""
+    if key not in local.locks:
+        local.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (key,))
+        local.locks.add(key)
 
 
 def _rollback(conn: Connection) -> None:
@@ -676,26 +784,26 @@ def read_clock_rows(db: Database, where: str, params: Sequence[Any]) -> Page[Clo
     """``ClockRow`` of every incident matching ``where``, oldest first, with pubsec from the
     tenants' current flags, the Director escalation and the tenants the latest update
     missed from the event log.  A row that cannot be read is named in ``skipped``."""
-    from comms.cadence import NO_MITIGATION_IN_SIGHT, parse_promise, tenant_lag
+    from comms.cadence import NO_MITIGATION_IN_SIGHT
 
     with db.connection() as conn:
         try:
             rows = conn.execute(
-                f"SELECT {_CLOCK_COLUMNS} FROM incidents WHERE {where} ORDER BY seq",
+                f"SELECT {CLOCK_COLUMNS} FROM incidents WHERE {where} ORDER BY seq",
                 params,
             ).fetchall()
             if not rows:
                 return Page()
             pubsec = _pubsec_tenants(conn)
             several = [r[0] for r in rows if r[13] is not None and len(r[4]) > 1]
-            updates: dict[str, list[tuple[datetime, Any]]] = {}
+            updates: dict[str, list[SentUpdate]] = {}
             if several:
                 for ref, at, data in conn.execute(
                     "SELECT incident_ref, at, data FROM events WHERE type = 'update.sent' "
                     "AND incident_ref = ANY(%s::text[]) ORDER BY id",
                     (several,),
                 ):
-                    updates.setdefault(ref, []).append((at, data))
+                    updates.setdefault(ref, []).append(sent_update(at, data))
             unmitigated = [r[0] for r in rows if r[3] in NO_MITIGATION_IN_SIGHT and r[11] is None]
             escalated: dict[str, datetime] = {}
             if unmitigated:
@@ -712,46 +820,7 @@ def read_clock_rows(db: Database, where: str, params: Sequence[Any]) -> Page[Clo
     skipped: list[str] = []
     for r in rows:
         try:
-            tenants = tuple(str(t) for t in r[4])
-            last = r[13]
-            promise = parse_promise(r[14], last)
-            lagging: tuple[tuple[str, datetime | None, datetime | None], ...] = ()
-            if r[0] in updates:
-                sent = []
-                for at, data in updates[r[0]]:
-                    fields = data if isinstance(data, dict) else {}
-                    reached = fields.get("tenants")
-                    sent.append(
-                        (
-                            at,
-                            [str(t) for t in reached] if isinstance(reached, list) else None,
-                            parse_promise(fields.get("next_update_at"), at),
-                        )
-                    )
-                lagging = tenant_lag(tenants, last, promise, sent)
-            out.append(
-                ClockRow(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    tenants,
-                    bool(r[5]) or not pubsec.isdisjoint(tenants),
-                    bool(r[6]),
-                    r[7],
-                    r[8],
-                    r[9],
-                    r[10],
-                    r[11],
-                    r[12],
-                    last,
-                    promise,
-                    r[15],
-                    r[16],
-                    escalated.get(r[0]),
-                    lagging,
-                )
-            )
+            out.append(ROWS.clock(r, pubsec=pubsec, escalated=escalated, updates=updates))
         except (ValueError, TypeError):
             skipped.append(str(r[0]))  # one odd row must not stop every incident's clocks
     out.skipped = tuple(skipped)
@@ -800,11 +869,11 @@ class PostgresStore:
     def store_id(self) -> str:
         """This store's id (``DeliveryLedger.store_id``), made when it was created."""
         if self._store_id is None:
-            rows = self._db.read("SELECT value FROM meta WHERE key = 'store_id'")
+            rows = self._db.read(STORE_ID)
             if not rows:  # the row was deleted by hand: a new namespace, made once
                 with self._db.transaction() as db:
                     _make_store_id(db)
-                rows = self._db.read("SELECT value FROM meta WHERE key = 'store_id'")
+                rows = self._db.read(STORE_ID)
             self._store_id = str(rows[0][0])
         return self._store_id
 
@@ -837,9 +906,7 @@ class PostgresStore:
         """Return a tenant or raise ``NotFoundError``."""
         rows = self._db.read("SELECT data FROM tenants WHERE id = %s", (tenant_id,))
         if not rows:
-            raise NotFoundError(
-                f"no tenant '{shown(tenant_id)}'; add it with: comms tenants add {shown(tenant_id)} --name …"
-            )
+            raise no_tenant(tenant_id)
         return Tenant(**rows[0][0])
 
     def list_tenants(self) -> list[Tenant]:
@@ -887,31 +954,28 @@ class PostgresStore:
                 ),
             ).rowcount
             if not inserted:
-                raise UsageError(f"incident '{ref}' already exists; pick another --ref or omit it")
-            data = {
-                "title": title,
-                "severity": severity.value,
-                "status": "investigating",
-                "tenants": list(tenants),
-                "started_at": isoformat(started_at),
-                "security": security,
-                "pubsec": pubsec,
-            }
+                raise incident_taken(ref)
+            data = opened(
+                title=title,
+                severity=severity,
+                tenants=tenants,
+                started_at=started_at,
+                security=security,
+                pubsec=pubsec,
+            )
             self._log(db, ref, "incident.opened", actor, now, data)
             self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
         return self.get_incident(ref)
 
     def get_incident(self, ref: str) -> Incident:
         """Return an incident or raise ``NotFoundError`` (``StoreError`` if unreadable)."""
-        rows = self._db.read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE ref = %s", (ref,))
+        rows = self._db.read(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE ref = %s", (ref,))
         if not rows:
-            raise NotFoundError(
-                f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
-            )
+            raise no_incident(ref)
         try:
-            return _incident(rows[0])
-        except _UNREADABLE as exc:
-            raise _unreadable(f"incident {ref}", exc) from exc
+            return ROWS.incident(rows[0])
+        except UNREADABLE as exc:
+            raise unreadable(f"incident {ref}", exc) from exc
 
     def list_incidents(
         self, *, open_only: bool = False, limit: int | None = None, offset: int = 0
@@ -920,11 +984,10 @@ class PostgresStore:
         check_page(limit, offset)
         where = " WHERE status <> 'resolved'" if open_only else ""
         rows = self._db.read(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC "
-            "LIMIT %s OFFSET %s",
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC LIMIT %s OFFSET %s",
             _window(limit, offset),
         )
-        return _page(rows, limit, _incident, lambda r: str(r[0]))
+        return page(rows, limit, ROWS.incident, lambda r: str(r[0]))
 
     def update_incident(
         self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
@@ -935,7 +998,7 @@ class PostgresStore:
                 "SELECT status FROM incidents WHERE ref = %s FOR NO KEY UPDATE", (incident.ref,)
             ).fetchone()
             if old is None:
-                raise NotFoundError(f"no incident '{shown(incident.ref)}'")
+                raise no_incident(incident.ref)
             status_changed = old[0] != incident.status.value
             db.execute(
                 "UPDATE incidents SET title = %s, severity = %s, status = %s, tenants = %s::text[], "
@@ -976,9 +1039,7 @@ class PostgresStore:
                 (at, ref),
             ).rowcount
             if not changed:  # no event for an incident that does not exist
-                raise NotFoundError(
-                    f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
-                )
+                raise no_incident(ref)
             self._log(db, ref, event, actor, at, data)
 
     def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
@@ -1010,7 +1071,7 @@ class PostgresStore:
             if draft_id is None:
                 _lock_counter(db, "drafts", "SELECT max(id) FROM drafts")
                 found = db.execute(
-                    f"SELECT id FROM drafts WHERE incident_ref = %s AND kind = %s AND {_OPEN_DRAFT}",
+                    f"SELECT id FROM drafts WHERE incident_ref = %s AND kind = %s AND {OPEN_DRAFT}",
                     (incident_ref, kind.value),
                 ).fetchone()
                 if found is None:
@@ -1030,13 +1091,13 @@ class PostgresStore:
                     db.execute(
                         "SELECT state FROM drafts WHERE id = %s FOR NO KEY UPDATE", (draft_id,)
                     ).fetchone()
-                    if draft_id in _ID_RANGE
+                    if draft_id in ID_RANGE
                     else None
                 )
                 if row is None:
-                    raise _no_draft(draft_id)
+                    raise no_draft(draft_id)
                 if row[0] == DraftState.SENT.value:
-                    raise _already_sent(draft_id)
+                    raise already_sent(draft_id)
                 previous_state = row[0]
                 number = _one(
                     db.execute(
@@ -1065,27 +1126,20 @@ class PostgresStore:
                     json.dumps(findings or []),
                 ),
             )
-            data: dict[str, Any] = {
-                "draft_id": draft_id,
-                "revision": number,
-                "kind": kind.value,
-                "edited": edited,
-            }
-            if previous_state not in (None, "draft"):
-                data["from_state"] = previous_state
+            data = revised(draft_id, number, kind, edited, previous_state)
             self._log(db, incident_ref, "draft.revised", author, now, data)
         return self.get_draft(draft_id)
 
     def get_draft(self, draft_id: int) -> Draft:
         """Return a draft with its latest revision or raise ``NotFoundError`` (``StoreError``
         if it cannot be read)."""
-        rows = self._draft_rows("WHERE d.id = %s", [draft_id]) if draft_id in _ID_RANGE else []
+        rows = self._draft_rows("WHERE d.id = %s", [draft_id]) if draft_id in ID_RANGE else []
         if not rows:
-            raise _no_draft(draft_id)
+            raise no_draft(draft_id)
         try:
-            return _draft(rows[0])
-        except _UNREADABLE as exc:
-            raise _unreadable(f"draft {draft_id}", exc) from exc
+            return ROWS.draft(rows[0])
+        except UNREADABLE as exc:
+            raise unreadable(f"draft {draft_id}", exc) from exc
 
     def list_drafts(
         self,
@@ -1111,13 +1165,11 @@ class PostgresStore:
             f"{where} ORDER BY d.id {order} LIMIT %s OFFSET %s",
             [*params, *_window(limit, offset)],
         )
-        return _page(rows, limit, _draft, lambda r: str(r[0]))
+        return page(rows, limit, ROWS.draft, lambda r: str(r[0]))
 
     def _draft_rows(self, tail: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._db.read(
-            "SELECT d.id, d.incident_ref, d.kind, d.state, d.created_at, d.updated_at, "
-            "r.number, r.subject, r.body, r.variables, r.author, r.created_at, r.edited, "
-            "r.findings FROM drafts d JOIN LATERAL (SELECT * FROM revisions "
+            f"SELECT {DRAFT_COLUMNS} FROM drafts d JOIN LATERAL (SELECT * FROM revisions "
             "WHERE draft_id = d.id ORDER BY number DESC LIMIT 1) r ON true " + tail,
             params,
         )
@@ -1126,16 +1178,15 @@ class PostgresStore:
         """Every revision of a draft, oldest first."""
         rows = (
             self._db.read(
-                "SELECT number, subject, body, variables, author, created_at, edited, findings "
-                "FROM revisions WHERE draft_id = %s ORDER BY number",
+                f"SELECT {REVISION_COLUMNS} FROM revisions WHERE draft_id = %s ORDER BY number",
                 (draft_id,),
             )
-            if draft_id in _ID_RANGE
+            if draft_id in ID_RANGE
             else []
         )
         if not rows:
-            raise _no_draft(draft_id)
-        return [_revision(draft_id, r) for r in rows]
+            raise no_draft(draft_id)
+        return [ROWS.revision(draft_id, r) for r in rows]
 
     def redact_revision(
         self,
@@ -1155,18 +1206,18 @@ class PostgresStore:
                 db.execute(
                     "SELECT incident_ref FROM drafts WHERE id = %s FOR NO KEY UPDATE", (draft_id,)
                 ).fetchone()
-                if draft_id in _ID_RANGE
+                if draft_id in ID_RANGE
                 else None
             )
             if row is None:
-                raise _no_draft(draft_id)
+                raise no_draft(draft_id)
             changed = db.execute(
                 "UPDATE revisions SET subject = %s, body = %s, variables = %s::json "
                 "WHERE draft_id = %s AND number = %s",
                 (subject, body, json.dumps(variables, sort_keys=True), draft_id, number),
             ).rowcount
             if not changed:
-                raise NotFoundError(f"draft {draft_id} has no revision {number}")
+                raise no_revision(draft_id, number)
             payload = {"draft_id": draft_id, "revision": number, **data}
             self._log(db, row[0], "draft.redacted", actor, now, payload)
         return next(r for r in self.revisions(draft_id) if r.number == number)
@@ -1192,11 +1243,11 @@ class PostgresStore:
                     "SELECT incident_ref, state FROM drafts WHERE id = %s FOR NO KEY UPDATE",
                     (draft_id,),
                 ).fetchone()
-                if draft_id in _ID_RANGE
+                if draft_id in ID_RANGE
                 else None
             )
             if row is None:
-                raise _no_draft(draft_id)
+                raise no_draft(draft_id)
             if state is DraftState.SENT and row[1] == DraftState.SENT.value:
                 return self.get_draft(draft_id)
             db.execute(
@@ -1230,14 +1281,10 @@ class PostgresStore:
     def events(self, incident_ref: str) -> list[Event]:
         """The incident's event log in order."""
         rows = self._db.read(
-            "SELECT id, incident_ref, at, actor, type, data FROM events "
-            "WHERE incident_ref = %s ORDER BY id",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident_ref = %s ORDER BY id",
             (incident_ref,),
         )
-        return [
-            Event(id=r[0], incident_ref=r[1], at=r[2], actor=r[3], type=r[4], data=r[5])
-            for r in rows
-        ]
+        return [ROWS.event(r) for r in rows]
 
     # -- reviews -----------------------------------------------------------------------------
 
@@ -1264,45 +1311,18 @@ class PostgresStore:
                 "UPDATE drafts SET state = %s, updated_at = %s WHERE id = %s",
                 (state.value, review.at, review.draft_id),
             )
-            self._log(
-                db,
-                incident_ref,
-                f"review.{review.decision}",
-                review.reviewer,
-                review.at,
-                {
-                    "draft_id": review.draft_id,
-                    "revision": review.revision,
-                    "role": review.role,
-                    "note": review.note,
-                    "approval_hash": review.approval_hash,
-                },
-            )
+            event, data = reviewed(review)
+            self._log(db, incident_ref, event, review.reviewer, review.at, data)
         return review.replace(id=int(review_id))
 
     def reviews(self, draft_id: int) -> list[Review]:
         """Every review of a draft, oldest first."""
-        if draft_id not in _ID_RANGE:
+        if draft_id not in ID_RANGE:
             return []
         rows = self._db.read(
-            "SELECT id, draft_id, revision, reviewer, role, decision, note, approval_hash, at "
-            "FROM reviews WHERE draft_id = %s ORDER BY id",
-            (draft_id,),
+            f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE draft_id = %s ORDER BY id", (draft_id,)
         )
-        return [
-            Review(
-                id=r[0],
-                draft_id=r[1],
-                revision=r[2],
-                reviewer=r[3],
-                role=r[4],
-                decision=r[5],
-                note=r[6],
-                approval_hash=r[7],
-                at=r[8],
-            )
-            for r in rows
-        ]
+        return [ROWS.review(r) for r in rows]
 
     # -- deliveries --------------------------------------------------------------------------
 
@@ -1328,7 +1348,7 @@ class PostgresStore:
         with self._db.transaction() as db:
             db.execute(
                 "SELECT id FROM drafts WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
-                (sorted({d.draft_id for d in planned if d.draft_id in _ID_RANGE}),),
+                (sorted({d.draft_id for d in planned if d.draft_id in ID_RANGE}),),
             )
             reopened: dict[str, tuple[int, str | None]] = {}
             if retry_failed:
@@ -1370,20 +1390,13 @@ class PostgresStore:
             }
             logged: list[tuple[Any, ...]] = []
             for d in planned:
-                fields: dict[str, Any] = {
-                    "draft_id": d.draft_id,
-                    "revision": d.revision,
-                    "tenant": d.tenant,
-                    "channel": d.channel,
-                    "idempotency_key": d.idempotency_key,
-                }
                 if d.idempotency_key in reopened:
                     attempts, error = reopened.pop(d.idempotency_key)
-                    fields.update(attempts=attempts, last_error=error)
+                    fields = planned_data(d, attempts=attempts, last_error=error)
                     logged.append((d.incident_ref, now, actor, "delivery.reopened", fields))
                 elif d.idempotency_key in inserted:
                     inserted.discard(d.idempotency_key)
-                    logged.append((d.incident_ref, now, actor, "delivery.planned", fields))
+                    logged.append((d.incident_ref, now, actor, "delivery.planned", planned_data(d)))
             with db.cursor() as cursor:
                 cursor.executemany(
                     "INSERT INTO events (incident_ref, at, actor, type, data) "
@@ -1391,9 +1404,9 @@ class PostgresStore:
                     [(*e[:4], json.dumps(e[4], sort_keys=True, default=str)) for e in logged],
                 )
             stored = {
-                r[0]: _delivery(r)
+                r[0]: ROWS.delivery(r)
                 for r in db.execute(
-                    f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "
+                    f"SELECT {DELIVERY_COLUMNS} FROM deliveries "
                     "WHERE idempotency_key = ANY(%s::text[])",
                     (keys,),
                 )
@@ -1403,11 +1416,11 @@ class PostgresStore:
     def get_delivery(self, key: str) -> Delivery:
         """One delivery by its idempotency key."""
         rows = self._db.read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = %s", (key,)
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = %s", (key,)
         )
         if not rows:
-            raise NotFoundError(f"no delivery with key {key}")
-        return _delivery(rows[0])
+            raise no_delivery(key)
+        return ROWS.delivery(rows[0])
 
     def deliveries(
         self,
@@ -1417,7 +1430,7 @@ class PostgresStore:
         incident_ref: str | None = None,
     ) -> list[Delivery]:
         """Deliveries filtered by draft, incident and state, oldest first."""
-        if draft_id is not None and draft_id not in _ID_RANGE:
+        if draft_id is not None and draft_id not in ID_RANGE:
             return []
         clauses: list[str] = []
         params: list[Any] = []
@@ -1432,9 +1445,9 @@ class PostgresStore:
             params.append(list(states))
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return [
-            _delivery(r)
+            ROWS.delivery(r)
             for r in self._db.read(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params
             )
         ]
 
@@ -1461,16 +1474,16 @@ class PostgresStore:
                 "AND NOT (state = 'in-flight' AND lease_owner IS DISTINCT FROM %(owner)s "
                 "AND NOT COALESCE(lease_owner = ANY(%(dead)s::text[]), false) "
                 "AND lease_until IS NOT NULL AND lease_until > %(now)s) "
-                f"RETURNING {_DELIVERY_COLUMNS}",
+                f"RETURNING {DELIVERY_COLUMNS}",
                 {"owner": owner, "until": until, "now": now, "key": key, "dead": list(dead_owners)},
             ).fetchone()
             if row is not None:
-                return _delivery(row)
+                return ROWS.delivery(row)
             if (
                 db.execute("SELECT 1 FROM deliveries WHERE idempotency_key = %s", (key,)).fetchone()
                 is None
             ):
-                raise NotFoundError(f"no delivery with key {key}")
+                raise no_delivery(key)
         return None
 
     def in_flight_owners(self) -> list[str]:
@@ -1501,7 +1514,7 @@ class PostgresStore:
         None is for rows nobody has claimed.  A receipt keeps the row's last error; an
         error's event carries the attempts made so far.
         """
-        state = "delivered" if receipt is not None else ("failed" if final else "pending")
+        state = finished_state(receipt, final)
         with self._db.transaction() as db:
             row = db.execute(
                 "SELECT incident_ref, draft_id, revision, tenant, channel, state, lease_owner, "
@@ -1509,7 +1522,7 @@ class PostgresStore:
                 (key,),
             ).fetchone()
             if row is None:
-                raise NotFoundError(f"no delivery with key {key}")
+                raise no_delivery(key)
             if row[5] == "delivered" or (receipt is None and row[6] != owner):
                 return self.get_delivery(key)
             db.execute(
@@ -1526,32 +1539,30 @@ class PostgresStore:
                     key,
                 ),
             )
-            data: dict[str, Any] = {
-                "draft_id": row[1],
-                "revision": row[2],
-                "tenant": row[3],
-                "channel": row[4],
-                "idempotency_key": key,
-            }
-            if receipt is not None:
-                data.update(external_id=receipt.external_id, text_sha256=receipt.text_sha256)
-            else:
-                data.update(error=error, attempts=row[7])
-            self._log(
-                db, row[0], f"delivery.{state if state != 'pending' else 'retry'}", actor, now, data
+            event, data = finished(
+                state,
+                delivery_data(row[1], row[2], row[3], row[4], key),
+                receipt=receipt,
+                error=error,
+                attempts=row[7],
             )
+            self._log(db, row[0], event, actor, now, data)
         return self.get_delivery(key)
 
-    # -- rows to records -------------------------------------------------------------------------
-
     # -- users (team mode) -------------------------------------------------------------------
+    #
+    # Inside a transaction, the users table is read and written only under the users lock
+    # (taken on first touch, held to the end), as SQLite's BEGIN IMMEDIATE would: so what
+    # ``comms.identity`` decides on what it read (the first user needs no token, the last
+    # active admin stays) still holds when it writes, whoever else manages users at once.
+    # A read outside a transaction (authenticating a command) takes no lock.
 
     def add_user(
         self, *, name: str, role: Role, token_hash: str, now: datetime, actor: str
     ) -> User:
         """Create a user with the hash of their token and log it (``UserStore.add_user``)."""
         user = User(name=name, role=role, created_at=now, created_by=actor, token_changed_at=now)
-        with self._db.transaction() as db:
+        with self._db.transaction(lock=LOCK_USERS) as db:
             inserted = db.execute(
                 "INSERT INTO users (name, role, token_hash, created_at, created_by, disabled, "
                 "token_changed_at) VALUES (%s, %s, %s, %s, %s, false, %s) "
@@ -1566,53 +1577,58 @@ class PostgresStore:
 
     def get_user(self, name: str) -> User:
         """Return a user (disabled ones too) or raise ``NotFoundError``."""
-        rows = self._db.read(f"SELECT {_USER_COLUMNS} FROM users WHERE name = %s", (name,))
+        rows = self._db.read(
+            f"SELECT {USER_COLUMNS} FROM users WHERE name = %s", (name,), lock=LOCK_USERS
+        )
         if not rows:
             raise no_user(name)
-        return _user(rows[0])
+        return ROWS.user(rows[0])
 
     def user_for_token(self, token_hash: str) -> User | None:
         """The user whose current token hashes to ``token_hash``, or None."""
         rows = self._db.read(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE token_hash = %s", (token_hash,)
+            f"SELECT {USER_COLUMNS} FROM users WHERE token_hash = %s",
+            (token_hash,),
+            lock=LOCK_USERS,
         )
-        return _user(rows[0]) if rows else None
+        return ROWS.user(rows[0]) if rows else None
 
     def list_users(self) -> list[User]:
         """Every user, disabled ones too, by name."""
-        return [_user(r) for r in self._db.read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+        rows = self._db.read(f"SELECT {USER_COLUMNS} FROM users ORDER BY name", lock=LOCK_USERS)
+        return [ROWS.user(r) for r in rows]
 
     def set_user_token(self, name: str, *, token_hash: str, now: datetime, actor: str) -> User:
         """Replace a user's token hash (the old token stops at once) and log it."""
-        with self._db.transaction() as db:
+        with self._db.transaction(lock=LOCK_USERS) as db:
             row = db.execute(
                 "UPDATE users SET token_hash = %s, token_changed_at = %s WHERE name = %s "
-                f"RETURNING {_USER_COLUMNS}",
+                f"RETURNING {USER_COLUMNS}",
                 (token_hash, now, name),
             ).fetchone()
             if row is None:
                 raise no_user(name)
             _log_user(db, now, actor, name, "user.token-rotated", row[1])
-        return _user(row)
+        return ROWS.user(row)
 
     def set_user_disabled(self, name: str, *, disabled: bool, now: datetime, actor: str) -> User:
         """Disable (or enable again) a user and log it."""
-        with self._db.transaction() as db:
+        with self._db.transaction(lock=LOCK_USERS) as db:
             row = db.execute(
-                f"UPDATE users SET disabled = %s WHERE name = %s RETURNING {_USER_COLUMNS}",
+                f"UPDATE users SET disabled = %s WHERE name = %s RETURNING {USER_COLUMNS}",
                 (disabled, name),
             ).fetchone()
             if row is None:
                 raise no_user(name)
             action = "user.disabled" if disabled else "user.enabled"
             _log_user(db, now, actor, name, action, row[1])
-        return _user(row)
+        return ROWS.user(row)
 
     def session_key(self) -> bytes:
         """The store's session secret, made once (``UserStore.session_key``): two processes
         asking at once both insert-or-keep the one row, then read the row that won."""
         if self._session_key is None:
-            rows = self._db.read(_SESSION_KEY)
+            rows = self._db.read(SESSION_KEY)
             if not rows:
                 with self._db.transaction() as db:
                     db.execute(
@@ -1620,7 +1636,7 @@ class PostgresStore:
                         "ON CONFLICT (id) DO NOTHING",
                         (secrets.token_bytes(32),),
                     )
-                rows = self._db.read(_SESSION_KEY)
+                rows = self._db.read(SESSION_KEY)
             self._session_key = bytes(rows[0][0])
         return self._session_key
 
@@ -1637,131 +1653,11 @@ def _lock_counter(db: Connection, name: str, floor: str) -> None:
         db.execute("SELECT value FROM counters WHERE name = %s FOR UPDATE", (name,))
 
 
-def _unreadable(what: str, exc: Exception) -> StoreError:
-    return StoreError(
-        f"{what} is stored in a form that cannot be read ({exc}); correct or remove "
-        "that row, or use the comms version that wrote it"
-    )
-
-
-def _already_sent(draft_id: int) -> TransitionError:
-    # Checked under the draft's row lock: a send finishing meanwhile is never reopened.
-    return TransitionError(f"draft {draft_id} was already sent; draft the next message instead")
-
-
-def _no_draft(draft_id: int) -> NotFoundError:
-    return NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
-
-
 def _window(limit: int | None, offset: int) -> tuple[int | None, int]:
     """LIMIT and OFFSET for a page: one row beyond ``limit`` (it tells whether there is
     more), NULL for no limit, and no number past bigint."""
-    fetch = None if limit is None or limit + 1 not in _ID_RANGE else limit + 1
-    return fetch, min(offset, _ID_RANGE[-1])
-
-
-def _page(
-    rows: list[tuple[Any, ...]],
-    limit: int | None,
-    read: Callable[[tuple[Any, ...]], T],
-    name: Callable[[tuple[Any, ...]], str],
-) -> Page[T]:
-    """One page from ``rows`` (read with one row beyond ``limit``, which only says there is
-    more); rows ``read`` cannot read are left out and named in ``skipped``."""
-    more = limit is not None and len(rows) > limit
-    items: list[T] = []
-    skipped: list[str] = []
-    for row in rows[:limit] if more else rows:
-        try:
-            items.append(read(row))
-        except _UNREADABLE:
-            skipped.append(name(row))
-    return Page(items, more=more, skipped=skipped)
-
-
-def _incident(r: tuple[Any, ...]) -> Incident:
-    return Incident(
-        ref=r[0],
-        title=r[1],
-        severity=Severity(r[2]),
-        status=r[3],
-        tenants=list(r[4]),
-        security=bool(r[5]),
-        pubsec=bool(r[6]),
-        started_at=r[7],
-        created_at=r[8],
-        updated_at=r[9],
-        mitigated_at=r[10],
-        mitigated_by=r[11],
-        resolved_at=r[12],
-        resolved_by=r[13],
-    )
-
-
-def _draft(r: tuple[Any, ...]) -> Draft:
-    return Draft(
-        id=r[0],
-        incident_ref=r[1],
-        kind=MessageKind(r[2]),
-        state=DraftState(r[3]),
-        created_at=r[4],
-        updated_at=r[5],
-        revision=_revision(r[0], r[6:]),
-    )
-
-
-def _revision(draft_id: int, r: Sequence[Any]) -> Revision:
-    return Revision(
-        draft_id=draft_id,
-        number=r[0],
-        subject=r[1],
-        body=r[2],
-        variables=dict(r[3]),
-        author=r[4],
-        created_at=r[5],
-        edited=bool(r[6]),
-        findings=list(r[7]),
-    )
-
-
-def _delivery(r: tuple[Any, ...]) -> Delivery:
-    receipt = None
-    if r[12]:
-        raw = r[12]
-        receipt = Receipt(**{**raw, "delivered_at": from_iso(raw["delivered_at"])})
-    return Delivery(
-        idempotency_key=r[0],
-        incident_ref=r[1],
-        draft_id=r[2],
-        revision=r[3],
-        tenant=r[4],
-        channel=r[5],
-        text_sha256=r[6],
-        state=r[7],
-        attempts=r[8],
-        lease_owner=r[9],
-        lease_until=r[10],
-        external_id=r[11],
-        receipt=receipt,
-        error=r[13],
-        created_at=r[14],
-        updated_at=r[15],
-    )
-
-
-_USER_COLUMNS = "name, role, created_at, created_by, disabled, token_changed_at"
-_SESSION_KEY = "SELECT secret FROM session_secret WHERE id = 1"
-
-
-def _user(r: Sequence[Any]) -> User:
-    return User(
-        name=r[0],
-        role=Role(r[1]),
-        created_at=r[2],
-        created_by=r[3],
-        disabled=bool(r[4]),
-        token_changed_at=r[5],
-    )
+    fetch = None if limit is None or limit + 1 not in ID_RANGE else limit + 1
+    return fetch, min(offset, ID_RANGE[-1])
 
 
 def _log_user(db: Connection, at: datetime, actor: str, name: str, action: str, role: str) -> None:

@@ -12,15 +12,48 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from comms.errors import NotFoundError, StoreError, TransitionError
+from comms.adapters.store_common import (
+    CLOCK_COLUMNS,
+    DELIVERY_COLUMNS,
+    DRAFT_COLUMNS,
+    EVENT_COLUMNS,
+    ID_RANGE,
+    INCIDENT_COLUMNS,
+    OPEN_DRAFT,
+    REVIEW_COLUMNS,
+    REVISION_COLUMNS,
+    SESSION_KEY,
+    STORE_ID,
+    UNREADABLE,
+    USER_COLUMNS,
+    Rows,
+    SentUpdate,
+    already_sent,
+    delivery_data,
+    finished,
+    finished_state,
+    incident_taken,
+    no_delivery,
+    no_draft,
+    no_incident,
+    no_revision,
+    no_tenant,
+    opened,
+    page,
+    planned_data,
+    reviewed,
+    revised,
+    sent_update,
+    unreadable,
+)
+from comms.errors import StoreError
 from comms.identity import no_user, user_taken
-from comms.lint.secrets import shown
 from comms.models import (
     Delivery,
     Draft,
@@ -44,7 +77,8 @@ if TYPE_CHECKING:
     from comms.bootstrap import DatabaseURL
 
 BUSY_TIMEOUT_MS = 30_000
-T = TypeVar("T")
+# Times and JSON are kept as text.
+ROWS = Rows(from_iso, json.loads)
 
 # Each entry upgrades the schema by one version; never edit a released entry, append.
 MIGRATIONS: tuple[str, ...] = (
@@ -206,40 +240,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-# The open draft of an incident and kind: the condition of the drafts_one_open index.
-_OPEN_DRAFT = "state <> 'sent' AND superseded_by IS NULL"
-# SQLite's INTEGER range: a draft id outside it cannot be stored, so it is not found.
-_ID_RANGE = range(-(2**63), 2**63)
-
-_INCIDENT_COLUMNS = (
-    "ref, title, severity, status, tenants, security, pubsec, started_at, created_at, "
-    "updated_at, mitigated_at, mitigated_by, resolved_at, resolved_by"
-)
-_CLOCK_COLUMNS = (
-    "ref, title, severity, status, tenants, pubsec, security, started_at, created_at, "
-    "engaged_at, status_changed_at, mitigated_at, resolved_at, last_update_at, "
-    "promised_update_at, rca_internal_at, rca_external_at"
-)
-
 
 def _ts(value: datetime | None) -> str | None:
     return isoformat(value) if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return from_iso(value) if value is not None else None
-
-
-# What reading a row written by hand or by an older version can raise: a time or JSON that
-# does not parse, an unknown enum value, a field a model refuses.
-_UNREADABLE = (ValueError, TypeError, KeyError)
-
-
-def _unreadable(what: str, exc: Exception) -> StoreError:
-    return StoreError(
-        f"{what} is stored in a form that cannot be read ({exc}); correct or remove "
-        "that row, or use the comms version that wrote it"
-    )
 
 
 def _describe(exc: sqlite3.Error, path: Path) -> str:
@@ -356,11 +359,11 @@ class SqliteStore:
     def store_id(self) -> str:
         """This store's id (``DeliveryLedger.store_id``), made when it was created."""
         if self._store_id is None:
-            rows = self._read(_STORE_ID)
+            rows = self._read(STORE_ID)
             if not rows:  # the row was deleted by hand: a new namespace, made once
                 with self._write() as db:
                     _make_store_id(db)
-                rows = self._read(_STORE_ID)
+                rows = self._read(STORE_ID)
             self._store_id = str(rows[0][0])
         return self._store_id
 
@@ -427,9 +430,7 @@ class SqliteStore:
         """Return a tenant or raise ``NotFoundError``."""
         rows = self._read("SELECT data FROM tenants WHERE id = ?", (tenant_id,))
         if not rows:
-            raise NotFoundError(
-                f"no tenant '{shown(tenant_id)}'; add it with: comms tenants add {shown(tenant_id)} --name …"
-            )
+            raise no_tenant(tenant_id)
         return Tenant(**json.loads(rows[0][0]))
 
     def list_tenants(self) -> list[Tenant]:
@@ -458,7 +459,7 @@ class SqliteStore:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents").fetchone()[0]
             ref = ref or f"INC-{seq}"
             if db.execute("SELECT 1 FROM incidents WHERE ref = ?", (ref,)).fetchone():
-                raise _duplicate(ref)
+                raise incident_taken(ref)
             db.execute(
                 "INSERT INTO incidents (ref, seq, title, severity, status, tenants, security, "
                 "pubsec, started_at, created_at, updated_at, engaged_at, status_changed_at) "
@@ -478,30 +479,27 @@ class SqliteStore:
                     isoformat(now),
                 ),
             )
-            data = {
-                "title": title,
-                "severity": severity.value,
-                "status": "investigating",
-                "tenants": list(tenants),
-                "started_at": isoformat(started_at),
-                "security": security,
-                "pubsec": pubsec,
-            }
+            data = opened(
+                title=title,
+                severity=severity,
+                tenants=tenants,
+                started_at=started_at,
+                security=security,
+                pubsec=pubsec,
+            )
             self._log(db, ref, "incident.opened", actor, now, data)
             self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
         return self.get_incident(ref)
 
     def get_incident(self, ref: str) -> Incident:
         """Return an incident or raise ``NotFoundError`` (``StoreError`` if unreadable)."""
-        rows = self._read(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE ref = ?", (ref,))
+        rows = self._read(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE ref = ?", (ref,))
         if not rows:
-            raise NotFoundError(
-                f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
-            )
+            raise no_incident(ref)
         try:
-            return _incident(rows[0])
-        except _UNREADABLE as exc:
-            raise _unreadable(f"incident {ref}", exc) from exc
+            return ROWS.incident(rows[0])
+        except UNREADABLE as exc:
+            raise unreadable(f"incident {ref}", exc) from exc
 
     def list_incidents(
         self, *, open_only: bool = False, limit: int | None = None, offset: int = 0
@@ -510,10 +508,10 @@ class SqliteStore:
         check_page(limit, offset)
         where = " WHERE status <> 'resolved'" if open_only else ""
         rows = self._read(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents{where} ORDER BY seq DESC LIMIT ? OFFSET ?",
             _window(limit, offset),
         )
-        return _page(rows, limit, _incident, lambda r: str(r[0]))
+        return page(rows, limit, ROWS.incident, lambda r: str(r[0]))
 
     def update_incident(
         self, incident: Incident, *, event: str, actor: str, data: dict[str, Any]
@@ -524,7 +522,7 @@ class SqliteStore:
                 "SELECT status FROM incidents WHERE ref = ?", (incident.ref,)
             ).fetchone()
             if old is None:
-                raise NotFoundError(f"no incident '{shown(incident.ref)}'")
+                raise no_incident(incident.ref)
             status_changed = old[0] != incident.status.value
             db.execute(
                 "UPDATE incidents SET title = ?, severity = ?, status = ?, tenants = ?, "
@@ -563,9 +561,7 @@ class SqliteStore:
                 f"UPDATE incidents SET {column} = ? WHERE ref = ?", (isoformat(at), ref)
             ).rowcount
             if not changed:  # no event for an incident that does not exist
-                raise NotFoundError(
-                    f"no incident '{shown(ref)}'; see the open ones with: comms incident list"
-                )
+                raise no_incident(ref)
             self._log(db, ref, event, actor, at, data)
 
     def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
@@ -576,13 +572,13 @@ class SqliteStore:
         ``director_engaged_at`` from the first ``director.engaged`` event of an incident
         still without a mitigation in sight.
         """
-        from comms.cadence import NO_MITIGATION_IN_SIGHT, parse_promise, tenant_lag
+        from comms.cadence import NO_MITIGATION_IN_SIGHT
 
         where = " WHERE status <> 'resolved'" if open_only else ""
-        rows = self._read(f"SELECT {_CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq")
+        rows = self._read(f"SELECT {CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq")
         pubsec = {r[0] for r in self._read("SELECT id, data FROM tenants") if _flagged_pubsec(r[1])}
         several = [r[0] for r in rows if r[13] is not None and len(json.loads(r[4])) > 1]
-        updates: dict[str, list[tuple[datetime, list[str] | None, datetime | None]]] = {}
+        updates: dict[str, list[SentUpdate]] = {}
         for start in range(0, len(several), 500):
             chunk = several[start : start + 500]
             for ref, at, data in self._read(
@@ -590,15 +586,7 @@ class SqliteStore:
                 f"AND incident_ref IN ({', '.join('?' for _ in chunk)}) ORDER BY id",
                 chunk,
             ):
-                fields = json.loads(data)
-                reached = fields.get("tenants")
-                updates.setdefault(ref, []).append(
-                    (
-                        from_iso(at),
-                        [str(t) for t in reached] if isinstance(reached, list) else None,
-                        parse_promise(fields.get("next_update_at"), from_iso(at)),
-                    )
-                )
+                updates.setdefault(ref, []).append(sent_update(from_iso(at), json.loads(data)))
         unmitigated = [r[0] for r in rows if r[3] in NO_MITIGATION_IN_SIGHT and r[11] is None]
         escalated: dict[str, datetime] = {}
         for start in range(0, len(unmitigated), 500):
@@ -609,36 +597,7 @@ class SqliteStore:
                 chunk,
             ):
                 escalated.setdefault(ref, from_iso(at))
-        out = []
-        for r in rows:
-            tenants = tuple(json.loads(r[4]))
-            last = _dt(r[13])
-            # The promise is what the sender typed: read it as SqliteAlerts does.
-            promise = parse_promise(r[14], last)
-            out.append(
-                ClockRow(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    tenants,
-                    bool(r[5]) or not pubsec.isdisjoint(tenants),
-                    bool(r[6]),
-                    from_iso(r[7]),
-                    from_iso(r[8]),
-                    _dt(r[9]),
-                    from_iso(r[10]),
-                    _dt(r[11]),
-                    _dt(r[12]),
-                    last,
-                    promise,
-                    _dt(r[15]),
-                    _dt(r[16]),
-                    escalated.get(r[0]),
-                    tenant_lag(tenants, last, promise, updates[r[0]]) if r[0] in updates else (),
-                )
-            )
-        return out
+        return [ROWS.clock(r, pubsec=pubsec, escalated=escalated, updates=updates) for r in rows]
 
     # -- drafts -------------------------------------------------------------------------
 
@@ -666,7 +625,7 @@ class SqliteStore:
                 cursor = db.execute(
                     "INSERT INTO drafts (incident_ref, kind, state, created_at, updated_at) "
                     "VALUES (?, ?, 'draft', ?, ?) "
-                    f"ON CONFLICT (incident_ref, kind) WHERE {_OPEN_DRAFT} DO NOTHING",
+                    f"ON CONFLICT (incident_ref, kind) WHERE {OPEN_DRAFT} DO NOTHING",
                     (incident_ref, kind.value, isoformat(now), isoformat(now)),
                 )
                 started = cursor.rowcount == 1
@@ -674,7 +633,7 @@ class SqliteStore:
                     int(cursor.lastrowid or 0)
                     if started
                     else db.execute(
-                        f"SELECT id FROM drafts WHERE incident_ref = ? AND kind = ? AND {_OPEN_DRAFT}",
+                        f"SELECT id FROM drafts WHERE incident_ref = ? AND kind = ? AND {OPEN_DRAFT}",
                         (incident_ref, kind.value),
                     ).fetchone()[0]
                 )
@@ -683,13 +642,13 @@ class SqliteStore:
             else:
                 row = (
                     db.execute("SELECT state FROM drafts WHERE id = ?", (draft_id,)).fetchone()
-                    if draft_id in _ID_RANGE
+                    if draft_id in ID_RANGE
                     else None
                 )
                 if row is None:
-                    raise _no_draft(draft_id)
+                    raise no_draft(draft_id)
                 if row[0] == DraftState.SENT.value:
-                    raise _already_sent(draft_id)
+                    raise already_sent(draft_id)
                 previous_state = row[0]
                 number = db.execute(
                     "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE draft_id = ?",
@@ -715,27 +674,20 @@ class SqliteStore:
                     json.dumps(findings or []),
                 ),
             )
-            data: dict[str, Any] = {
-                "draft_id": draft_id,
-                "revision": number,
-                "kind": kind.value,
-                "edited": edited,
-            }
-            if previous_state not in (None, "draft"):
-                data["from_state"] = previous_state
+            data = revised(draft_id, number, kind, edited, previous_state)
             self._log(db, incident_ref, "draft.revised", author, now, data)
         return self.get_draft(draft_id)
 
     def get_draft(self, draft_id: int) -> Draft:
         """Return a draft with its latest revision or raise ``NotFoundError`` (``StoreError``
         if it cannot be read)."""
-        rows = self._draft_rows("WHERE d.id = ?", [draft_id]) if draft_id in _ID_RANGE else []
+        rows = self._draft_rows("WHERE d.id = ?", [draft_id]) if draft_id in ID_RANGE else []
         if not rows:
-            raise _no_draft(draft_id)
+            raise no_draft(draft_id)
         try:
-            return _draft(rows[0])
-        except _UNREADABLE as exc:
-            raise _unreadable(f"draft {draft_id}", exc) from exc
+            return ROWS.draft(rows[0])
+        except UNREADABLE as exc:
+            raise unreadable(f"draft {draft_id}", exc) from exc
 
     def list_drafts(
         self,
@@ -761,13 +713,11 @@ class SqliteStore:
             f"{where} ORDER BY d.id {order} LIMIT ? OFFSET ?",
             [*params, *_window(limit, offset)],
         )
-        return _page(rows, limit, _draft, lambda r: str(r[0]))
+        return page(rows, limit, ROWS.draft, lambda r: str(r[0]))
 
     def _draft_rows(self, tail: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._read(
-            "SELECT d.id, d.incident_ref, d.kind, d.state, d.created_at, d.updated_at, "
-            "r.number, r.subject, r.body, r.variables, r.author, r.created_at, r.edited, r.findings "
-            "FROM drafts d JOIN revisions r ON r.draft_id = d.id AND r.number = "
+            f"SELECT {DRAFT_COLUMNS} FROM drafts d JOIN revisions r ON r.draft_id = d.id AND r.number = "
             f"(SELECT MAX(number) FROM revisions WHERE draft_id = d.id) {tail}",
             params,
         )
@@ -776,16 +726,15 @@ class SqliteStore:
         """Every revision of a draft, oldest first."""
         rows = (
             self._read(
-                "SELECT number, subject, body, variables, author, created_at, edited, findings "
-                "FROM revisions WHERE draft_id = ? ORDER BY number",
+                f"SELECT {REVISION_COLUMNS} FROM revisions WHERE draft_id = ? ORDER BY number",
                 (draft_id,),
             )
-            if draft_id in _ID_RANGE
+            if draft_id in ID_RANGE
             else []
         )
         if not rows:
-            raise _no_draft(draft_id)
-        return [_revision(draft_id, r) for r in rows]
+            raise no_draft(draft_id)
+        return [ROWS.revision(draft_id, r) for r in rows]
 
     def redact_revision(
         self,
@@ -803,18 +752,18 @@ class SqliteStore:
         with self._write() as db:
             row = (
                 db.execute("SELECT incident_ref FROM drafts WHERE id = ?", (draft_id,)).fetchone()
-                if draft_id in _ID_RANGE
+                if draft_id in ID_RANGE
                 else None
             )
             if row is None:
-                raise _no_draft(draft_id)
+                raise no_draft(draft_id)
             changed = db.execute(
                 "UPDATE revisions SET subject = ?, body = ?, variables = ? "
                 "WHERE draft_id = ? AND number = ?",
                 (subject, body, json.dumps(variables, sort_keys=True), draft_id, number),
             ).rowcount
             if not changed:
-                raise NotFoundError(f"draft {draft_id} has no revision {number}")
+                raise no_revision(draft_id, number)
             payload = {"draft_id": draft_id, "revision": number, **data}
             self._log(db, row[0], "draft.redacted", actor, now, payload)
         return next(r for r in self.revisions(draft_id) if r.number == number)
@@ -839,11 +788,11 @@ class SqliteStore:
                 db.execute(
                     "SELECT incident_ref, state FROM drafts WHERE id = ?", (draft_id,)
                 ).fetchone()
-                if draft_id in _ID_RANGE
+                if draft_id in ID_RANGE
                 else None
             )
             if row is None:
-                raise _no_draft(draft_id)
+                raise no_draft(draft_id)
             if state is DraftState.SENT and row[1] == DraftState.SENT.value:
                 return self.get_draft(draft_id)
             db.execute(
@@ -875,21 +824,10 @@ class SqliteStore:
     def events(self, incident_ref: str) -> list[Event]:
         """The incident's event log in order."""
         rows = self._read(
-            "SELECT id, incident_ref, at, actor, type, data FROM events "
-            "WHERE incident_ref = ? ORDER BY id",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident_ref = ? ORDER BY id",
             (incident_ref,),
         )
-        return [
-            Event(
-                id=r[0],
-                incident_ref=r[1],
-                at=from_iso(r[2]),
-                actor=r[3],
-                type=r[4],
-                data=json.loads(r[5]),
-            )
-            for r in rows
-        ]
+        return [ROWS.event(r) for r in rows]
 
     # -- reviews ------------------------------------------------------------------------
 
@@ -914,45 +852,18 @@ class SqliteStore:
                 "UPDATE drafts SET state = ?, updated_at = ? WHERE id = ?",
                 (state.value, isoformat(review.at), review.draft_id),
             )
-            self._log(
-                db,
-                incident_ref,
-                f"review.{review.decision}",
-                review.reviewer,
-                review.at,
-                {
-                    "draft_id": review.draft_id,
-                    "revision": review.revision,
-                    "role": review.role,
-                    "note": review.note,
-                    "approval_hash": review.approval_hash,
-                },
-            )
+            event, data = reviewed(review)
+            self._log(db, incident_ref, event, review.reviewer, review.at, data)
         return review.replace(id=int(cursor.lastrowid or 0))
 
     def reviews(self, draft_id: int) -> list[Review]:
         """Every review of a draft, oldest first."""
-        if draft_id not in _ID_RANGE:
+        if draft_id not in ID_RANGE:
             return []
         rows = self._read(
-            "SELECT id, draft_id, revision, reviewer, role, decision, note, approval_hash, at "
-            "FROM reviews WHERE draft_id = ? ORDER BY id",
-            (draft_id,),
+            f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE draft_id = ? ORDER BY id", (draft_id,)
         )
-        return [
-            Review(
-                id=r[0],
-                draft_id=r[1],
-                revision=r[2],
-                reviewer=r[3],
-                role=r[4],
-                decision=r[5],
-                note=r[6],
-                approval_hash=r[7],
-                at=from_iso(r[8]),
-            )
-            for r in rows
-        ]
+        return [ROWS.review(r) for r in rows]
 
     # -- deliveries -----------------------------------------------------------------------
 
@@ -982,22 +893,8 @@ class SqliteStore:
                         "WHERE idempotency_key = ?",
                         (isoformat(now), d.idempotency_key),
                     )
-                    self._log(
-                        db,
-                        d.incident_ref,
-                        "delivery.reopened",
-                        actor,
-                        now,
-                        {
-                            "draft_id": d.draft_id,
-                            "revision": d.revision,
-                            "tenant": d.tenant,
-                            "channel": d.channel,
-                            "idempotency_key": d.idempotency_key,
-                            "attempts": exists[1],
-                            "last_error": exists[2],
-                        },
-                    )
+                    data = planned_data(d, attempts=exists[1], last_error=exists[2])
+                    self._log(db, d.incident_ref, "delivery.reopened", actor, now, data)
                 if exists:
                     continue
                 db.execute(
@@ -1016,30 +913,17 @@ class SqliteStore:
                         isoformat(now),
                     ),
                 )
-                self._log(
-                    db,
-                    d.incident_ref,
-                    "delivery.planned",
-                    actor,
-                    now,
-                    {
-                        "draft_id": d.draft_id,
-                        "revision": d.revision,
-                        "tenant": d.tenant,
-                        "channel": d.channel,
-                        "idempotency_key": d.idempotency_key,
-                    },
-                )
+                self._log(db, d.incident_ref, "delivery.planned", actor, now, planned_data(d))
         return [self.get_delivery(d.idempotency_key) for d in planned]
 
     def get_delivery(self, key: str) -> Delivery:
         """One delivery by its idempotency key."""
         rows = self._read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = ?", (key,)
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE idempotency_key = ?", (key,)
         )
         if not rows:
-            raise NotFoundError(f"no delivery with key {key}")
-        return _delivery(rows[0])
+            raise no_delivery(key)
+        return ROWS.delivery(rows[0])
 
     def deliveries(
         self,
@@ -1049,7 +933,7 @@ class SqliteStore:
         incident_ref: str | None = None,
     ) -> list[Delivery]:
         """Deliveries filtered by draft, incident and state, oldest first."""
-        if draft_id is not None and draft_id not in _ID_RANGE:
+        if draft_id is not None and draft_id not in ID_RANGE:
             return []
         clauses: list[str] = []
         params: list[Any] = []
@@ -1064,9 +948,9 @@ class SqliteStore:
             params.extend(states)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return [
-            _delivery(r)
+            ROWS.delivery(r)
             for r in self._read(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id", params
             )
         ]
 
@@ -1089,7 +973,7 @@ class SqliteStore:
                 (key,),
             ).fetchone()
             if row is None:
-                raise NotFoundError(f"no delivery with key {key}")
+                raise no_delivery(key)
             state, lease_owner, lease_until = row
             if state in ("delivered", "failed"):
                 return None
@@ -1136,7 +1020,7 @@ class SqliteStore:
         nobody has claimed (e.g. marking a superseded revision failed).  A receipt keeps the
         row's last error; an error's event carries the attempts made so far.
         """
-        state = "delivered" if receipt is not None else ("failed" if final else "pending")
+        state = finished_state(receipt, final)
         with self._write() as db:
             row = db.execute(
                 "SELECT incident_ref, draft_id, revision, tenant, channel, state, lease_owner, "
@@ -1144,7 +1028,7 @@ class SqliteStore:
                 (key,),
             ).fetchone()
             if row is None:
-                raise NotFoundError(f"no delivery with key {key}")
+                raise no_delivery(key)
             if row[5] == "delivered" or (receipt is None and row[6] != owner):
                 return self.get_delivery(key)
             # A receipt keeps the last error on record: the history of a retried delivery.
@@ -1161,20 +1045,14 @@ class SqliteStore:
                     key,
                 ),
             )
-            data: dict[str, Any] = {
-                "draft_id": row[1],
-                "revision": row[2],
-                "tenant": row[3],
-                "channel": row[4],
-                "idempotency_key": key,
-            }
-            if receipt is not None:
-                data.update(external_id=receipt.external_id, text_sha256=receipt.text_sha256)
-            else:
-                data.update(error=error, attempts=row[7])
-            self._log(
-                db, row[0], f"delivery.{state if state != 'pending' else 'retry'}", actor, now, data
+            event, data = finished(
+                state,
+                delivery_data(row[1], row[2], row[3], row[4], key),
+                receipt=receipt,
+                error=error,
+                attempts=row[7],
             )
+            self._log(db, row[0], event, actor, now, data)
         return self.get_delivery(key)
 
     # -- users (team mode) ------------------------------------------------------------------
@@ -1198,19 +1076,19 @@ class SqliteStore:
 
     def get_user(self, name: str) -> User:
         """Return a user (disabled ones too) or raise ``NotFoundError``."""
-        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        rows = self._read(f"SELECT {USER_COLUMNS} FROM users WHERE name = ?", (name,))
         if not rows:
             raise no_user(name)
-        return _user(rows[0])
+        return ROWS.user(rows[0])
 
     def user_for_token(self, token_hash: str) -> User | None:
         """The user whose current token hashes to ``token_hash``, or None."""
-        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE token_hash = ?", (token_hash,))
-        return _user(rows[0]) if rows else None
+        rows = self._read(f"SELECT {USER_COLUMNS} FROM users WHERE token_hash = ?", (token_hash,))
+        return ROWS.user(rows[0]) if rows else None
 
     def list_users(self) -> list[User]:
         """Every user, disabled ones too, by name."""
-        return [_user(r) for r in self._read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+        return [ROWS.user(r) for r in self._read(f"SELECT {USER_COLUMNS} FROM users ORDER BY name")]
 
     def set_user_token(self, name: str, *, token_hash: str, now: datetime, actor: str) -> User:
         """Replace a user's token hash (the old token stops at once) and log it."""
@@ -1240,7 +1118,7 @@ class SqliteStore:
         """The store's session secret, made once (``UserStore.session_key``): two processes
         asking at once both insert-or-keep the one row, then read the row that won."""
         if self._session_key is None:
-            rows = self._read(_SESSION_KEY)
+            rows = self._read(SESSION_KEY)
             if not rows:
                 with self._write() as db:
                     db.execute(
@@ -1248,40 +1126,9 @@ class SqliteStore:
                         "ON CONFLICT (id) DO NOTHING",
                         (secrets.token_bytes(32),),
                     )
-                rows = self._read(_SESSION_KEY)
+                rows = self._read(SESSION_KEY)
             self._session_key = bytes(rows[0][0])
         return self._session_key
-
-
-_DELIVERY_COLUMNS = (
-    "idempotency_key, incident_ref, draft_id, revision, tenant, channel, text_sha256, state, "
-    "attempts, lease_owner, lease_until, external_id, receipt, error, created_at, updated_at"
-)
-
-
-def _delivery(r: tuple[Any, ...]) -> Delivery:
-    receipt = None
-    if r[12]:
-        raw = json.loads(r[12])
-        receipt = Receipt(**{**raw, "delivered_at": from_iso(raw["delivered_at"])})
-    return Delivery(
-        idempotency_key=r[0],
-        incident_ref=r[1],
-        draft_id=r[2],
-        revision=r[3],
-        tenant=r[4],
-        channel=r[5],
-        text_sha256=r[6],
-        state=r[7],
-        attempts=r[8],
-        lease_owner=r[9],
-        lease_until=_dt(r[10]),
-        external_id=r[11],
-        receipt=receipt,
-        error=r[13],
-        created_at=from_iso(r[14]),
-        updated_at=from_iso(r[15]),
-    )
 
 
 def _flagged_pubsec(data: str) -> bool:
@@ -1318,21 +1165,12 @@ def _rollback(db: sqlite3.Connection) -> None:
         db.execute("ROLLBACK")
 
 
-def _duplicate(ref: str) -> Exception:
-    from comms.errors import UsageError
-
-    return UsageError(f"incident '{ref}' already exists; pick another --ref or omit it")
-
-
 def _window(limit: int | None, offset: int) -> tuple[int, int]:
     """LIMIT and OFFSET for a page: one row beyond ``limit`` (it tells whether there is
     more), and no number past SQLite's INTEGER (-1 is no limit; an offset that large
     leaves nothing)."""
-    fetch = -1 if limit is None or limit + 1 not in _ID_RANGE else limit + 1
-    return fetch, min(offset, _ID_RANGE[-1])
-
-
-_STORE_ID = "SELECT value FROM meta WHERE key = 'store_id'"
+    fetch = -1 if limit is None or limit + 1 not in ID_RANGE else limit + 1
+    return fetch, min(offset, ID_RANGE[-1])
 
 
 def _make_store_id(db: sqlite3.Connection) -> None:
@@ -1340,94 +1178,6 @@ def _make_store_id(db: sqlite3.Connection) -> None:
     db.execute(
         "INSERT INTO meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING",
         (secrets.token_hex(8),),
-    )
-
-
-def _already_sent(draft_id: int) -> TransitionError:
-    # Checked inside the write: a send finishing meanwhile must not be reopened by an edit.
-    return TransitionError(f"draft {draft_id} was already sent; draft the next message instead")
-
-
-def _no_draft(draft_id: int) -> NotFoundError:
-    return NotFoundError(f"no draft {draft_id}; see them with: comms drafts list")
-
-
-def _page(
-    rows: list[tuple[Any, ...]],
-    limit: int | None,
-    read: Callable[[tuple[Any, ...]], T],
-    name: Callable[[tuple[Any, ...]], str],
-) -> Page[T]:
-    """One page from ``rows`` (read with one row beyond ``limit``, which only says there is
-    more); rows ``read`` cannot read are left out and named in ``skipped``."""
-    more = limit is not None and len(rows) > limit
-    items: list[T] = []
-    skipped: list[str] = []
-    for row in rows[:limit] if more else rows:
-        try:
-            items.append(read(row))
-        except _UNREADABLE:
-            skipped.append(name(row))
-    return Page(items, more=more, skipped=skipped)
-
-
-def _draft(r: tuple[Any, ...]) -> Draft:
-    return Draft(
-        id=r[0],
-        incident_ref=r[1],
-        kind=MessageKind(r[2]),
-        state=DraftState(r[3]),
-        created_at=from_iso(r[4]),
-        updated_at=from_iso(r[5]),
-        revision=_revision(r[0], r[6:]),
-    )
-
-
-def _incident(r: tuple[Any, ...]) -> Incident:
-    return Incident(
-        ref=r[0],
-        title=r[1],
-        severity=Severity(r[2]),
-        status=r[3],
-        tenants=json.loads(r[4]),
-        security=bool(r[5]),
-        pubsec=bool(r[6]),
-        started_at=from_iso(r[7]),
-        created_at=from_iso(r[8]),
-        updated_at=from_iso(r[9]),
-        mitigated_at=_dt(r[10]),
-        mitigated_by=r[11],
-        resolved_at=_dt(r[12]),
-        resolved_by=r[13],
-    )
-
-
-def _revision(draft_id: int, r: Sequence[Any]) -> Revision:
-    return Revision(
-        draft_id=draft_id,
-        number=r[0],
-        subject=r[1],
-        body=r[2],
-        variables=json.loads(r[3]),
-        author=r[4],
-        created_at=from_iso(r[5]),
-        edited=bool(r[6]),
-        findings=json.loads(r[7]),
-    )
-
-
-_USER_COLUMNS = "name, role, created_at, created_by, disabled, token_changed_at"
-_SESSION_KEY = "SELECT secret FROM session_secret WHERE id = 1"
-
-
-def _user(r: Sequence[Any]) -> User:
-    return User(
-        name=r[0],
-        role=Role(r[1]),
-        created_at=from_iso(r[2]),
-        created_by=r[3],
-        disabled=bool(r[4]),
-        token_changed_at=_dt(r[5]),
     )
 
 

@@ -125,10 +125,19 @@ def require_role(user: User, roles: Sequence[Role], doing: str) -> None:
 
 
 class UserAdminStore(UserStore, Protocol):
-    """What managing users needs: the user store, with several steps in one transaction."""
+    """What managing users needs: the user store, with several steps in one transaction.
+
+    Each function below reads the users, decides, and writes inside one ``transaction``,
+    and the decision must still hold when the write lands, however many people manage
+    users at once: two bootstrapping an empty store make one admin, two admins disabling
+    each other leave one active.  So a transaction that reads the users keeps every other
+    user change out until it ends: SQLite's ``BEGIN IMMEDIATE``, the memory store's lock,
+    PostgreSQL's users lock (taken on the first read of the users inside a transaction).
+    """
 
     def transaction(self) -> AbstractContextManager[None]:
-        """Join the changes made inside into one transaction (see ``comms.ports.Store``)."""
+        """Join the changes made inside into one transaction (see ``comms.ports.Store``),
+        which no other change to the users interleaves with."""
 
 
 @dataclass(frozen=True)
