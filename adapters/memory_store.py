@@ -539,12 +539,13 @@ class MemoryStore:
         rca_severities: tuple[str, ...] = (),
         resolved_since: datetime | None = None,
         horizon: Horizon | None = None,
+        refs: Sequence[str] | None = None,
     ) -> list[ClockRow]:
         """Every incident's clocks, oldest first (``ClockSource`` and ``AlertState``).
 
         ``open_only`` keeps open incidents, plus resolved ones of ``rca_severities`` with an
         RCA outstanding and those whose status changed at or after ``resolved_since``;
-        ``horizon`` keeps only the rows it admits.  Pubsec is the incident's flag or any of
+        ``horizon`` keeps only the rows it admits, ``refs`` only those incidents.  Pubsec is the incident's flag or any of
         its tenants' current flags; ``lagging`` comes from the ``update.sent`` events of
         incidents with several tenants, ``director_engaged_at`` from the first
         ``director.engaged`` event of one still without a mitigation in sight.
@@ -553,6 +554,9 @@ class MemoryStore:
 
         with self._lock:
             rows = sorted(self._tables.incidents.values(), key=lambda r: r.seq)
+            if refs is not None:
+                named = set(refs)
+                rows = [r for r in rows if r.ref in named]
             pubsec = {
                 t for t, data in self._tables.tenants.items() if json.loads(data).get("pubsec")
             }

@@ -1042,9 +1042,17 @@ class PostgresStore:
                 raise no_incident(ref)
             self._log(db, ref, event, actor, at, data)
 
-    def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
-        """Every incident's clocks as plain tuples (for cadence checks), oldest first."""
-        return read_clock_rows(self._db, "status <> 'resolved'" if open_only else "true", ())
+    def clock_rows(
+        self, *, open_only: bool = True, refs: Sequence[str] | None = None
+    ) -> list[ClockRow]:
+        """Every incident's clocks as plain tuples (for cadence checks), oldest first; with
+        ``refs``, only those incidents'."""
+        where = ["status <> 'resolved'" if open_only else "true"]
+        params: list[Any] = []
+        if refs is not None:
+            where.append("ref = ANY(%s::text[])")
+            params.append(list(refs))
+        return read_clock_rows(self._db, " AND ".join(where), params)
 
     # -- drafts ------------------------------------------------------------------------------
 

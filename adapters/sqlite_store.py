@@ -564,8 +564,11 @@ class SqliteStore:
                 raise no_incident(ref)
             self._log(db, ref, event, actor, at, data)
 
-    def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
-        """Every incident's clocks as plain tuples (for cadence checks), oldest first.
+    def clock_rows(
+        self, *, open_only: bool = True, refs: Sequence[str] | None = None
+    ) -> list[ClockRow]:
+        """Every incident's clocks as plain tuples (for cadence checks), oldest first; with
+        ``refs``, only those incidents'.
 
         Pubsec is the incident's flag or any of its tenants' current flags; ``lagging``
         comes from the ``update.sent`` events of incidents with several tenants, and
@@ -574,8 +577,17 @@ class SqliteStore:
         """
         from comms.cadence import NO_MITIGATION_IN_SIGHT
 
-        where = " WHERE status <> 'resolved'" if open_only else ""
-        rows = self._read(f"SELECT {CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq")
+        clauses = ["status <> 'resolved'"] if open_only else []
+        params: list[Any] = []
+        chosen = list(dict.fromkeys(refs)) if refs is not None else []
+        if refs is not None and len(chosen) <= 500:  # SQLite's bound-variable limit aside
+            clauses.append(f"ref IN ({', '.join('?' for _ in chosen) or 'NULL'})")
+            params += chosen
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(f"SELECT {CLOCK_COLUMNS} FROM incidents{where} ORDER BY seq", params)
+        if len(chosen) > 500:
+            wanted = set(chosen)
+            rows = [r for r in rows if r[0] in wanted]
         pubsec = {r[0] for r in self._read("SELECT id, data FROM tenants") if _flagged_pubsec(r[1])}
         several = [r[0] for r in rows if r[13] is not None and len(json.loads(r[4])) > 1]
         updates: dict[str, list[SentUpdate]] = {}

@@ -297,8 +297,11 @@ class DeliveryLedger(Protocol):
 class ClockSource(Protocol):
     """Every incident's clocks in bulk, for the cadence evaluation."""
 
-    def clock_rows(self, *, open_only: bool = True) -> list[ClockRow]:
-        """One plain row per incident (open ones only by default), oldest first."""
+    def clock_rows(
+        self, *, open_only: bool = True, refs: Sequence[str] | None = None
+    ) -> list[ClockRow]:
+        """One plain row per incident (open ones only by default), oldest first; with
+        ``refs``, only those incidents (a page about one incident reads one row)."""
 
 
 class UserStore(Protocol):

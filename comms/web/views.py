@@ -55,13 +55,11 @@ def shown_time(moment: datetime | None) -> str:
 
 def deadlines(store: Store, refs: set[str], policy: Policy, now: datetime) -> list[Deadline]:
     """Every pending clock of the incidents ``refs`` at ``now`` (``cadence.evaluate``),
-    most urgent first.  Resolved incidents are read only when one of ``refs`` is."""
+    most urgent first."""
     if not refs:
         return []
-    rows = [r for r in store.clock_rows(open_only=True) if r.ref in refs]
-    if len({r.ref for r in rows}) < len(refs):  # a resolved incident: its final update
-        rows = [r for r in store.clock_rows(open_only=False) if r.ref in refs]
-    return evaluate(rows, policy, now)
+    # A resolved incident is read too: its final update or RCA may still be owed.
+    return evaluate(store.clock_rows(open_only=False, refs=sorted(refs)), policy, now)
 
 
 def next_updates(found: Sequence[Deadline]) -> dict[str, Deadline]:
@@ -111,6 +109,8 @@ class QueueRow:
     def tenants_shown(self) -> str:
         """The incident's tenants, the first few named."""
         tenants = self.incident.tenants
+        if not tenants:  # imported from incident.io before its tenant field was set
+            return "none yet"
         more = len(tenants) - TENANTS_SHOWN
         return ", ".join(tenants[:TENANTS_SHOWN]) + (f" +{more} more" if more > 0 else "")
 
@@ -142,7 +142,8 @@ def queue(store: Store, policy: Policy, now: datetime) -> list[QueueRow]:
     """Drafts waiting for review (``review.waiting``), the most urgent first: the earliest
     customer update due, then severity, then the oldest draft."""
     drafts = waiting(store)
-    incidents: dict[str, Incident] = {}
+    # The open incidents in one read; a waiting draft of a resolved one is read alone.
+    incidents = {i.ref: i for i in store.list_incidents(open_only=True)}
     for draft in drafts:
         if draft.incident_ref not in incidents:
             incidents[draft.incident_ref] = store.get_incident(draft.incident_ref)

@@ -153,6 +153,19 @@ def test_clock_rows_hold_every_clock_of_the_open_incidents_oldest_first(store: S
     assert store.clock_rows() == EXPECTED[:2]
 
 
+def test_clock_rows_of_named_incidents_only(store: Store) -> None:
+    populate(store)
+    assert store.clock_rows(open_only=False, refs=["INC-3", "INC-1"]) == [
+        EXPECTED[0],
+        EXPECTED[2],
+    ]
+    assert store.clock_rows(refs=["INC-3"]) == []  # resolved, and open_only by default
+    assert store.clock_rows(open_only=False, refs=[]) == []
+    assert store.clock_rows(open_only=False, refs=["INC-404"]) == []
+    many = [f"INC-{n}" for n in range(1, 700)]  # past SQLite's 500 bound variables
+    assert store.clock_rows(open_only=False, refs=many) == EXPECTED
+
+
 def test_the_alert_state_reads_exactly_the_stores_clock_rows(
     store: Store, alerts: AlertState
 ) -> None:
