@@ -22,6 +22,11 @@ own session, together ``--requests`` requests, half queue pages and half draft p
 drafts picked at random among the waiting ones and the sent ones.  Prints p50 / p95 / max
 of each page and exits 1 when a target is missed: draft page p95 <= 100 ms, queue page
 p95 <= 150 ms.  Bounded: it stops after ``--requests`` whatever happens.
+
+``--think 0`` (the default) is a stress test: every client asks again the moment it has
+its answer, so the latency is mostly queueing behind the other 19 on this machine's two
+cores (the 20 client threads included).  ``--think 1`` models 20 people each clicking
+about once a second: the latency is then what one of them waits for a page.
 """
 
 from __future__ import annotations
@@ -220,6 +225,8 @@ def load(bases: list[str], token: str, drafts: list[int], args: Any) -> dict[str
         with httpx.Client(base_url=bases[number % len(bases)], timeout=30) as client:
             sign_in(client, token)
             for n in counter:
+                if args.think:  # a person reading the page before the next click
+                    time.sleep(rng.expovariate(1 / args.think))
                 page = "queue" if n % 2 == 0 else "draft"
                 path = "/" if page == "queue" else f"/drafts/{rng.choice(drafts)}"
                 started = time.perf_counter()
@@ -248,6 +255,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a client waits between requests (exponential; default 0: each "
+        "client asks again the moment it has its answer, a stress test of 20 clients)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the seeded schema")
     parser.add_argument("--reseed", action="store_true", help="drop a kept schema first")
     args = parser.parse_args()
@@ -292,7 +306,8 @@ def main() -> None:
             server, base = start_server(env, work)
             servers.append(server)
             bases.append(base)
-        load(bases, token, drafts[:50], argparse.Namespace(clients=1, requests=40))  # warm up
+        warm = argparse.Namespace(clients=1, requests=40, think=0.0)
+        load(bases, token, drafts[:50], warm)
         started = time.monotonic()
         times = load(bases, token, drafts, args)
         wall = time.monotonic() - started
@@ -308,8 +323,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     total = sum(len(v) for v in times.values())
     print(
-        f"{total} requests, {args.clients} clients, {args.servers} server(s), {wall:.1f} s "
-        f"({total / wall:.0f} requests/s)"
+        f"{total} requests, {args.clients} clients, {args.servers} server(s), "
+        f"think {args.think:g} s, {wall:.1f} s ({total / wall:.0f} requests/s)"
     )
     ok = True
     for page, target in TARGETS.items():
