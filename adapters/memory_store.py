@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from comms.alerts import AlertState as AlertRecord
     from comms.bootstrap import DatabaseURL
     from comms.cadence import Horizon
+    from comms.incidentio import WebhookMemory
     from comms.ports import AlertState, Store
 
 CLOCK_COLUMNS = ("engaged_at", "rca_internal_at", "rca_external_at")
@@ -301,6 +302,8 @@ class _Tables:
     users: dict[str, tuple[User, str]] = field(default_factory=dict)  # name -> (user, hash)
     user_log: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)
     session_key: list[bytes] = field(default_factory=list)  # one secret, made on first use
+    webhook_deliveries: dict[str, datetime] = field(default_factory=dict)  # id -> received
+    webhook_states: dict[str, datetime] = field(default_factory=dict)  # incident -> newest
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -420,6 +423,7 @@ class MemoryStore:
         security: bool = False,
         pubsec: bool = False,
         ref: str | None = None,
+        engaged: bool = True,
     ) -> Incident:
         """Open an incident; ``ref`` defaults to the next ``INC-n``."""
         with self.transaction():
@@ -442,7 +446,7 @@ class MemoryStore:
                 created_at=at,
                 updated_at=at,
                 status_changed_at=at,
-                engaged_at=at,
+                engaged_at=at if engaged else None,
             )
             incident = row.model()  # validates before anything is kept
             incidents[ref] = row
@@ -455,7 +459,8 @@ class MemoryStore:
                 pubsec=pubsec,
             )
             self._log(ref, "incident.opened", actor, now, data)
-            self._log(ref, "gdcmoc.engaged", actor, now, {"by": actor})
+            if engaged:
+                self._log(ref, "gdcmoc.engaged", actor, now, {"by": actor})
         return incident
 
     def get_incident(self, ref: str) -> Incident:
@@ -1043,6 +1048,42 @@ class MemoryStore:
         with self._lock:
             return list(self._tables.user_log)
 
+    # -- incident.io webhooks (comms.incidentio.WebhookMemory) -----------------------------
+
+    def webhook_seen(self, delivery_id: str) -> bool:
+        """Whether delivery ``delivery_id`` was handled (and not yet forgotten)."""
+        with self._lock:
+            return delivery_id in self._tables.webhook_deliveries
+
+    def webhook_newest(self, incident_id: str) -> datetime | None:
+        """The newest ``updated_at`` handled for incident.io incident ``incident_id``."""
+        with self._lock:
+            return self._tables.webhook_states.get(incident_id)
+
+    def record_webhook(
+        self,
+        delivery_id: str,
+        *,
+        now: datetime,
+        incident_id: str | None = None,
+        updated_at: datetime | None = None,
+    ) -> None:
+        """Remember a handled delivery (ids older than ``DELIVERY_IDS_KEPT`` go) and the
+        state it carried; the newest state never moves back."""
+        from comms.incidentio import DELIVERY_IDS_KEPT
+
+        with self.transaction():
+            seen = self._tables.webhook_deliveries
+            seen.setdefault(delivery_id, utc(now))
+            horizon = utc(now) - DELIVERY_IDS_KEPT
+            for old in [d for d, at in seen.items() if at < horizon]:
+                del seen[old]
+            if incident_id is not None and updated_at is not None:
+                states = self._tables.webhook_states
+                current = states.get(incident_id)
+                if current is None or utc(updated_at) > current:
+                    states[incident_id] = utc(updated_at)
+
     # -- alert state (comms.ports.AlertState) -------------------------------------------
 
     def load(self) -> dict[Key, AlertRecord]:
@@ -1129,11 +1170,14 @@ class MemoryStore:
 
 
 if TYPE_CHECKING:
-    # mypy proves here that MemoryStore provides both ports in full.
+    # mypy proves here that MemoryStore provides the ports (and the webhook memory) in full.
     def _is_store(store: MemoryStore) -> Store:
         return store
 
     def _is_alert_state(store: MemoryStore) -> AlertState:
+        return store
+
+    def _is_webhook_memory(store: MemoryStore) -> WebhookMemory:
         return store
 
 

@@ -117,6 +117,7 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from comms.bootstrap import DatabaseURL
+    from comms.incidentio import WebhookMemory
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -310,6 +311,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE session_secret (
         id integer PRIMARY KEY CHECK (id = 1),
         secret bytea NOT NULL
+    );
+    """,
+    # What incident.io's webhook receiver remembers (comms.incidentio.WebhookMemory): the
+    # delivery ids handled lately, and the newest state handled per incident.io incident,
+    # shared by every `comms serve` on the database.
+    """
+    CREATE TABLE webhook_deliveries (
+        id text PRIMARY KEY,
+        received_at timestamptz NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_at);
+    CREATE TABLE webhook_states (
+        object_id text PRIMARY KEY,
+        updated_at timestamptz NOT NULL
     );
     """,
 )
@@ -927,6 +942,7 @@ class PostgresStore:
         security: bool = False,
         pubsec: bool = False,
         ref: str | None = None,
+        engaged: bool = True,
     ) -> Incident:
         """Open an incident; ``ref`` defaults to the next ``INC-n`` (unique however many
         open at once: the counter row is locked until the incident is stored)."""
@@ -949,7 +965,7 @@ class PostgresStore:
                     started_at,
                     now,
                     now,
-                    now,
+                    now if engaged else None,
                     now,
                 ),
             ).rowcount
@@ -964,7 +980,8 @@ class PostgresStore:
                 pubsec=pubsec,
             )
             self._log(db, ref, "incident.opened", actor, now, data)
-            self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
+            if engaged:
+                self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
         return self.get_incident(ref)
 
     def get_incident(self, ref: str) -> Incident:
@@ -1648,6 +1665,49 @@ class PostgresStore:
             self._session_key = bytes(rows[0][0])
         return self._session_key
 
+    # -- incident.io webhooks (comms.incidentio.WebhookMemory) -----------------------------
+
+    def webhook_seen(self, delivery_id: str) -> bool:
+        """Whether delivery ``delivery_id`` was handled (and not yet forgotten)."""
+        return bool(self._db.read("SELECT 1 FROM webhook_deliveries WHERE id = %s", (delivery_id,)))
+
+    def webhook_newest(self, incident_id: str) -> datetime | None:
+        """The newest ``updated_at`` handled for incident.io incident ``incident_id``."""
+        rows = self._db.read(
+            "SELECT updated_at FROM webhook_states WHERE object_id = %s", (incident_id,)
+        )
+        return rows[0][0].astimezone(UTC) if rows else None
+
+    def record_webhook(
+        self,
+        delivery_id: str,
+        *,
+        now: datetime,
+        incident_id: str | None = None,
+        updated_at: datetime | None = None,
+    ) -> None:
+        """Remember a handled delivery (ids older than ``DELIVERY_IDS_KEPT`` go) and the
+        state it carried; ``GREATEST`` keeps the newest state whoever writes first."""
+        from comms.incidentio import DELIVERY_IDS_KEPT
+
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO webhook_deliveries (id, received_at) VALUES (%s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
+                (delivery_id, now),
+            )
+            db.execute(
+                "DELETE FROM webhook_deliveries WHERE received_at < %s",
+                (now - DELIVERY_IDS_KEPT,),
+            )
+            if incident_id is not None and updated_at is not None:
+                db.execute(
+                    "INSERT INTO webhook_states (object_id, updated_at) VALUES (%s, %s) "
+                    "ON CONFLICT (object_id) DO UPDATE SET "
+                    "updated_at = GREATEST(webhook_states.updated_at, EXCLUDED.updated_at)",
+                    (incident_id, updated_at),
+                )
+
 
 def _lock_counter(db: Connection, name: str, floor: str) -> None:
     """Lock counter ``name`` without moving it (made, after ``floor``, if lost by hand)."""
@@ -1673,3 +1733,9 @@ def _log_user(db: Connection, at: datetime, actor: str, name: str, action: str, 
         "INSERT INTO user_log (at, actor, user_name, action, role) VALUES (%s, %s, %s, %s, %s)",
         (at, actor, name, action, role),
     )
+
+
+if TYPE_CHECKING:
+    # mypy proves here that PostgresStore is the webhook receiver's memory in full.
+    def _is_webhook_memory(store: PostgresStore) -> WebhookMemory:
+        return store

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,7 @@ from comms.times import from_iso, isoformat
 
 if TYPE_CHECKING:
     from comms.bootstrap import DatabaseURL
+    from comms.incidentio import WebhookMemory
 
 BUSY_TIMEOUT_MS = 30_000
 # Times and JSON are kept as text.
@@ -236,6 +237,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE session_secret (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         secret BLOB NOT NULL
+    );
+    """,
+    # What incident.io's webhook receiver remembers (comms.incidentio.WebhookMemory): the
+    # delivery ids handled lately and the newest state handled per incident.io incident.
+    # Times are microseconds since the epoch, so that they compare as numbers.
+    """
+    CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        received_us INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_us);
+    CREATE TABLE webhook_states (
+        object_id TEXT PRIMARY KEY,
+        updated_us INTEGER NOT NULL
     );
     """,
 )
@@ -453,6 +468,7 @@ class SqliteStore:
         security: bool = False,
         pubsec: bool = False,
         ref: str | None = None,
+        engaged: bool = True,
     ) -> Incident:
         """Open an incident; ``ref`` defaults to the next ``INC-n``."""
         with self._write() as db:
@@ -475,7 +491,7 @@ class SqliteStore:
                     isoformat(started_at),
                     isoformat(now),
                     isoformat(now),
-                    isoformat(now),
+                    isoformat(now) if engaged else None,
                     isoformat(now),
                 ),
             )
@@ -488,7 +504,8 @@ class SqliteStore:
                 pubsec=pubsec,
             )
             self._log(db, ref, "incident.opened", actor, now, data)
-            self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
+            if engaged:
+                self._log(db, ref, "gdcmoc.engaged", actor, now, {"by": actor})
         return self.get_incident(ref)
 
     def get_incident(self, ref: str) -> Incident:
@@ -1142,6 +1159,62 @@ class SqliteStore:
             self._session_key = bytes(rows[0][0])
         return self._session_key
 
+    # -- incident.io webhooks (comms.incidentio.WebhookMemory) -----------------------------
+
+    def webhook_seen(self, delivery_id: str) -> bool:
+        """Whether delivery ``delivery_id`` was handled (and not yet forgotten)."""
+        return bool(self._read("SELECT 1 FROM webhook_deliveries WHERE id = ?", (delivery_id,)))
+
+    def webhook_newest(self, incident_id: str) -> datetime | None:
+        """The newest ``updated_at`` handled for incident.io incident ``incident_id``."""
+        rows = self._read(
+            "SELECT updated_us FROM webhook_states WHERE object_id = ?", (incident_id,)
+        )
+        return _from_micros(rows[0][0]) if rows else None
+
+    def record_webhook(
+        self,
+        delivery_id: str,
+        *,
+        now: datetime,
+        incident_id: str | None = None,
+        updated_at: datetime | None = None,
+    ) -> None:
+        """Remember a handled delivery (ids older than ``DELIVERY_IDS_KEPT`` go) and the
+        state it carried; the newest state never moves back, whoever writes first."""
+        from comms.incidentio import DELIVERY_IDS_KEPT
+
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO webhook_deliveries (id, received_us) VALUES (?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (delivery_id, _micros(now)),
+            )
+            db.execute(
+                "DELETE FROM webhook_deliveries WHERE received_us < ?",
+                (_micros(now - DELIVERY_IDS_KEPT),),
+            )
+            if incident_id is not None and updated_at is not None:
+                db.execute(
+                    "INSERT INTO webhook_states (object_id, updated_us) VALUES (?, ?) "
+                    "ON CONFLICT (object_id) DO UPDATE SET "
+                    "updated_us = max(webhook_states.updated_us, excluded.updated_us)",
+                    (incident_id, _micros(updated_at)),
+                )
+
+
+def _micros(moment: datetime) -> int:
+    """A time as whole microseconds since the epoch (exact, unlike a float)."""
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def _flagged_pubsec(data: str) -> bool:
     """Whether a stored tenant is pubsec; an unreadable one counts as pubsec (no data leaks)."""
@@ -1200,3 +1273,9 @@ def _log_user(
         "INSERT INTO user_log (at, actor, user_name, action, role) VALUES (?, ?, ?, ?, ?)",
         (isoformat(at), actor, name, action, role),
     )
+
+
+if TYPE_CHECKING:
+    # mypy proves here that SqliteStore is the webhook receiver's memory in full.
+    def _is_webhook_memory(store: SqliteStore) -> WebhookMemory:
+        return store

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from comms.errors import ConfigError, UsageError
 
@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     from comms.cadence import Policy
     from comms.config_check import ConfigReport, TableCheck, TableContext, TableProblemsError
     from comms.delivery import Process
+    from comms.incidentio import (
+        IncidentioAPI,
+        Rules,
+        SlackPoster,
+        WebhookMemory,
+        WebhookReceiver,
+    )
     from comms.lint.config import LintConfig
     from comms.models import User
     from comms.notice import ReviewNotifier
@@ -62,7 +69,17 @@ CHANNEL_CONFIGS: dict[str, str] = {
     "zendesk": "comms.adapters.zendesk:ZendeskConfig",
 }
 
+# Services comms reads from or tells, not delivery channels: "module:function(table, environ)".
+SERVICES: dict[str, str] = {
+    "incidentio": "comms.adapters.incidentio:from_settings",
+    "slack": "comms.adapters.slack_web:from_settings",
+}
+
 CHANNELS: tuple[str, ...] = tuple(PUBLISHERS)
+INCIDENTIO_TOKEN_ENV = "COMMS_INCIDENTIO_TOKEN"
+# The signing secret of the incident.io webhook endpoint (whsec_…), for comms serve.
+INCIDENTIO_WEBHOOK_SECRET_ENV = "COMMS_INCIDENTIO_WEBHOOK_SECRET"
+SLACK_TOKEN_ENV = "COMMS_SLACK_BOT_TOKEN"
 SWITCHBOARD_URL_ENV = "COMMS_SWITCHBOARD_URL"
 SWITCHBOARD_TOKEN_ENV = "COMMS_SWITCHBOARD_TOKEN"
 # Stands in for a secret or URL the environment gives at send time, to check the rest.
@@ -214,6 +231,21 @@ def _check_switchboard(table: Mapping[str, Any], context: TableContext) -> None:
         raise ConfigError(f"[switchboard]: no base_url; add one here or set {SWITCHBOARD_URL_ENV}")
 
 
+def _check_incidentio(table: Mapping[str, Any], context: TableContext) -> None:
+    _load("comms.adapters.incidentio:IncidentioConfig").from_table(table, context.environ)
+    _check_incidentio_mapping(table, context)
+
+
+def _check_incidentio_mapping(table: Mapping[str, Any], context: TableContext) -> None:
+    from comms.incidentio import rules_from_table
+
+    rules_from_table(table)
+
+
+def _check_slack(table: Mapping[str, Any], context: TableContext) -> None:
+    _load("comms.adapters.slack_web:SlackConfig").from_table(table)
+
+
 def _pydantic_problems(name: str, table: Mapping[str, Any], exc: Any) -> TableProblemsError:
     from comms.config_check import TableProblemsError
 
@@ -304,6 +336,8 @@ TABLE_CHECKS: dict[str, TableCheck] = {  # (full, load): see config_check.TableC
     "lint": (_check_lint, _check_lint_rules),
     "switchboard": (_check_switchboard, None),
     "zendesk": (_check_zendesk, None),
+    "incidentio": (_check_incidentio, _check_incidentio_mapping),
+    "slack": (_check_slack, None),
 }
 
 
@@ -481,6 +515,17 @@ def switchboard_stub() -> Any:
     """The Switchboard API stub server (``serve``, ``serve_in_thread``, ``FaultPlan`` …),
     for ``comms switchboard serve`` and ``comms demo``."""
     return importlib.import_module("comms.adapters.stub_server")
+
+
+def webhook_memory(store: Store) -> WebhookMemory:
+    """What the incident.io webhook receiver remembers between deliveries: the store's own,
+    shared by every ``comms serve`` on the database, or this process's for a store that
+    keeps none."""
+    if all(hasattr(store, name) for name in ("webhook_seen", "webhook_newest", "record_webhook")):
+        return cast("WebhookMemory", store)
+    from comms.incidentio import LocalWebhookMemory
+
+    return LocalWebhookMemory()
 
 
 def pinned_now(environ: Mapping[str, str]) -> datetime | None:
@@ -734,6 +779,51 @@ class Runtime:
         self._closers.append(directory.close)
         directory_port: TenantDirectory = directory
         return directory_port
+
+    def incidentio(self) -> IncidentioAPI:
+        """The incident.io client (``[incidentio]``, ``COMMS_INCIDENTIO_TOKEN``), closed with
+        the runtime."""
+        client: IncidentioAPI = _load(SERVICES["incidentio"])(
+            self.settings.table("incidentio"), self.environ
+        )
+        self._closers.append(client.close)
+        return client
+
+    def slack(self) -> SlackPoster:
+        """The Slack bot (``[slack]``, ``COMMS_SLACK_BOT_TOKEN``) for notes on send."""
+        poster: SlackPoster = _load(SERVICES["slack"])(self.settings.table("slack"), self.environ)
+        return poster
+
+    def slack_configured(self) -> bool:
+        """Whether a Slack bot token is set: only then does ``comms send`` post notes."""
+        return bool(self.environ.get(SLACK_TOKEN_ENV, "").strip())
+
+    def incidentio_rules(self) -> Rules:
+        """How incident.io's severities, statuses and tenant field map (``[incidentio]``)."""
+        from comms.incidentio import rules_from_table
+
+        return rules_from_table(self.settings.table("incidentio"))
+
+    def webhook_memory(self) -> WebhookMemory:
+        """What the webhook receiver remembers (:func:`webhook_memory`)."""
+        return webhook_memory(self.raw_store)
+
+    def incidentio_receiver(self) -> WebhookReceiver | None:
+        """The receiver of incident.io webhooks for ``comms serve``, or None when
+        ``COMMS_INCIDENTIO_WEBHOOK_SECRET`` is not set; ``ConfigError`` for a secret that is
+        not ``whsec_…``.  With ``COMMS_INCIDENTIO_TOKEN`` it fetches private incidents too."""
+        secret = self.environ.get(INCIDENTIO_WEBHOOK_SECRET_ENV, "").strip()
+        if not secret:
+            return None
+        from comms.incidentio import WebhookReceiver
+
+        source = self.incidentio() if self.environ.get(INCIDENTIO_TOKEN_ENV, "").strip() else None
+        try:
+            return WebhookReceiver(
+                secret, self.webhook_memory(), rules=self.incidentio_rules(), source=source
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{INCIDENTIO_WEBHOOK_SECRET_ENV}: {exc}") from None
 
     def sinks(self, specs: Sequence[str] = ()) -> list[AlertSink]:
         """Alert sinks from ``--sink`` specs, else ``[alerts] sinks``, else stdout."""

@@ -512,6 +512,8 @@ def send(
         lint_config=lint_config,
         now=clock(),
     )
+    if not verdict.audience:  # an incident imported without tenants: nobody to send to
+        raise UsageError(review.no_tenants(verdict.incident))
     known = store.deliveries(draft_id=draft_id)
     intents = plan(
         verdict.draft, verdict.audience, chosen, store_id=store.store_id(), planned=known

@@ -230,8 +230,9 @@ class Incident(_Record):
     def __post_init__(self) -> None:
         object.__setattr__(self, "severity", Severity(self.severity))
         object.__setattr__(self, "status", Status(self.status))
-        if not self.tenants:
-            raise ValueError("an incident affects at least one tenant")
+        # No tenants is allowed: an incident imported from incident.io before its tenant
+        # field was set has none yet; sending refuses it until some are added
+        # (review.audience).
         _aware(self, "started_at", "created_at", "updated_at", "mitigated_at", "resolved_at")
 
     @property

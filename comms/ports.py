@@ -102,8 +102,13 @@ class IncidentStore(Protocol):
         security: bool = False,
         pubsec: bool = False,
         ref: str | None = None,
+        engaged: bool = True,
     ) -> Incident:
         """Open an incident and log ``incident.opened``; ``ref`` defaults to the next ``INC-n``.
+
+        ``engaged`` (the person opening it is the GDCMOC, engaged now) also sets the
+        engagement clock and logs ``gdcmoc.engaged``; an incident that opened itself (an
+        incident.io webhook) has nobody engaged yet, and its engagement clock runs.
 
         A ``ref`` already taken raises ``UsageError``.
         """

@@ -273,6 +273,15 @@ class ApprovalRefusedError(CommsError):
     exit_code = EXIT_FINDINGS
 
 
+def no_tenants(incident: Incident) -> str:
+    """Why a message of an incident without tenants (imported from incident.io before its
+    tenant field was set) can be neither approved nor sent, and what to do."""
+    return (
+        f"{incident.ref} has no tenants yet; add them first: "
+        f"comms incident set {incident.ref} --add-tenant ID"
+    )
+
+
 def audience(incident: Incident, tenant_ids: Sequence[str]) -> list[str]:
     """The recipients of one send: ``tenant_ids`` in order without repeats, or every tenant
     of the incident when none are named.
@@ -282,10 +291,7 @@ def audience(incident: Incident, tenant_ids: Sequence[str]) -> list[str]:
     """
     chosen = list(dict.fromkeys(tenant_ids)) or list(incident.tenants)
     if not chosen:
-        raise UsageError(
-            f"{incident.ref} has no tenants yet; add them first: "
-            f"comms incident set {incident.ref} --add-tenant ID"
-        )
+        raise UsageError(no_tenants(incident))
     strangers = [t for t in chosen if t not in incident.tenants]
     if strangers:
         raise UsageError(
@@ -395,14 +401,17 @@ def gate(
     """Decide whether draft ``draft_id`` may be sent to ``tenants`` (none: the incident's)
     through ``channels``, at ``now``; reads the store and writes nothing.
 
-    Refused, with one problem per reason: a draft already sent, an empty message, a missing
-    or stale approval (``override_reason`` replaces the approval only), error-level lint
-    findings, another tenant named, or a promised next-update time already past at ``now``.
+    Refused, with one problem per reason: an incident without tenants yet, a draft already
+    sent, an empty message, a missing or stale approval (``override_reason`` replaces the
+    approval only), error-level lint findings, another tenant named, or a promised
+    next-update time already past at ``now``.
     An unknown or unaffected tenant is a ``UsageError``.
     """
     draft = store.get_draft(draft_id)
     incident = store.get_incident(draft.incident_ref)
-    chosen = audience(incident, tenants)
+    # No tenants at all is one more problem (a reviewer still reads the draft); a named
+    # tenant the incident does not affect is a mistake in the command.
+    chosen = audience(incident, tenants) if tenants or incident.tenants else []
     known = store.list_tenants()
     by_id = {t.id: t for t in known}
     missing = [t for t in chosen if t not in by_id]
@@ -443,6 +452,8 @@ def gate(
     late = late_promise(draft, now) if draft.state is not DraftState.SENT else None
     if late is not None:
         problems.append(late)
+    if not chosen:
+        problems.insert(0, no_tenants(incident))
     return Gate(draft, incident, tuple(chosen), tuple(problems), status, late)
 
 

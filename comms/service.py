@@ -6,7 +6,7 @@ function takes an explicit ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -620,7 +620,7 @@ def timeline_markdown(
         f"# Timeline of {incident.ref}: {incident.title}",
         "",
         f"Severity {incident.severity.value}, status {incident.status.value}, tenants "
-        f"{', '.join(incident.tenants)}. Started {format_time(incident.started_at)}"
+        f"{', '.join(incident.tenants) or 'none yet'}. Started {format_time(incident.started_at)}"
         + (f", resolved {format_time(incident.resolved_at)}." if incident.resolved_at else "."),
         "",
         "| time (UTC) | who | what |",
@@ -639,11 +639,28 @@ def timeline_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _describe_sync(d: Mapping[str, Any]) -> str:
+    """An ``incidentio.synced`` event: what incident.io changed, or that nothing did."""
+    changes = d.get("changes") or {}
+    parts = [
+        f"{name} {change.get('from')} → {change.get('to')}"
+        for name, change in changes.items()
+        if isinstance(change, dict)
+    ]
+    if changes.get("tenants_added"):
+        parts.append("tenants added: " + ", ".join(changes["tenants_added"]))
+    what = "; ".join(parts) or (
+        f"nothing to change in comms (incident.io: {d.get('status')}, {d.get('severity')})"
+    )
+    return f"synced from incident.io {d.get('reference')}: {what}"
+
+
 def _describe(event: Event) -> str:
     d = event.data
     match event.type:
         case "incident.opened":
-            text = f"opened {d.get('severity')} incident '{d.get('title')}' for {', '.join(d.get('tenants', []))}"
+            tenants = ", ".join(d.get("tenants", [])) or "no tenants yet"
+            text = f"opened {d.get('severity')} incident '{d.get('title')}' for {tenants}"
         case "incident.status":
             text = f"status {d.get('from')} → {d.get('to')}"
             if d.get("confirmed_by"):
@@ -678,6 +695,18 @@ def _describe(event: Event) -> str:
             text = f"GDCMOC engaged ({d.get('by')})"
         case "director.engaged":
             text = f"escalated to the Dedicated Director ({d.get('by', event.actor)})"
+        case "incident.linked":
+            text = f"linked to incident.io {d.get('reference')}" + (
+                f" ({d['permalink']})" if d.get("permalink") else ""
+            )
+            text += f": {d.get('severity')}, {d.get('status')}"
+        case "incidentio.synced":
+            text = _describe_sync(d)
+        case "slack.noted":
+            text = (
+                f"told Slack channel {d.get('channel')} what draft {d.get('draft_id')} "
+                f"r{d.get('revision')} said to customers"
+            )
         case _:
             extra = ", ".join(f"{k}={v}" for k, v in d.items())
             text = f"{event.type}" + (f": {extra}" if extra else "")

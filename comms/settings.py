@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +121,15 @@ SCHEMA: dict[str, dict[str, str]] = {
         "max_attempts": "whole",
         "max_retry_after": "number",
     },
+    "incidentio": {
+        "api_url": "text",
+        "timeout_seconds": "number",
+        "max_attempts": "whole",
+        "tenant_field": "text",
+        "severities": "table",
+        "statuses": "table",
+    },
+    "slack": {"base_url": "text", "timeout_seconds": "whole"},
 }
 
 _TABLES = tuple(SCHEMA)
@@ -319,6 +327,8 @@ def find_config(
 def read_config(path: Path) -> tuple[str, dict[str, Any]]:
     """The text of a config file and its parsed tables; ``ConfigError`` as ``file:line:col:
     problem`` when it is not TOML, and for a file over 1 MiB (reading stops there)."""
+    import tomllib  # ~5 ms of import: only when there is a file to read
+
     from comms.limits import MAX_INPUT_BYTES, TooLargeError, read_capped
 
     try:
@@ -389,10 +399,13 @@ def check_updates(table: Mapping[str, Any]) -> dict[str, int]:
     minutes = table.get("interval_minutes", {})
     if not isinstance(minutes, dict):
         raise ConfigError("updates.interval_minutes must be a table like { S1 = 60 }")
-    from comms.models import Severity
+    known: set[str] = set()
+    if minutes:  # comms.models costs ~12 ms of import, and most files set no intervals
+        from comms.models import Severity
 
+        known = set(Severity)
     for severity, value in minutes.items():
-        if severity not in set(Severity):
+        if severity not in known:
             raise ConfigError(f"updates.interval_minutes: unknown severity '{severity}' (S1–S4)")
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(

@@ -302,7 +302,7 @@ def _echo_incidents(found: Sequence[Incident], empty: str) -> None:
         click.echo(empty)
     for i in found:
         click.echo(
-            f"{i.ref:<10} {i.severity.value} {i.status.value:<13} {format_time(i.started_at)}  {i.title}  [{', '.join(i.tenants)}]"
+            f"{i.ref:<10} {i.severity.value} {i.status.value:<13} {format_time(i.started_at)}  {i.title}  [{', '.join(i.tenants) or 'no tenants yet'}]"
         )
 
 
@@ -326,8 +326,9 @@ def incident_show(ref: str, fmt: str) -> None:
     from comms.times import format_time
 
     click.echo(f"{found.ref}: {found.title}")
+    tenants = ", ".join(found.tenants) or f"none yet (comms incident set {ref} --add-tenant ID)"
     click.echo(
-        f"  severity {found.severity.value}, status {found.status.value}, tenants {', '.join(found.tenants)}"
+        f"  severity {found.severity.value}, status {found.status.value}, tenants {tenants}"
         + (", pubsec" if found.pubsec else "")
         + (", security" if found.security else "")
     )
@@ -472,6 +473,14 @@ def incident_set(
     click.echo(f"{result.ref}: {result.severity.value} {result.status.value} — {result.title}")
     if status == "resolved":
         click.echo(f'next: comms draft resolved --incident {result.ref} --set resolution="…"')
+
+
+# `comms incident import|sync`: incidents from incident.io.  The module imports click and
+# common only; httpx and the adapter load when one of them runs.
+from comms.commands.incidentio import import_incident, sync  # noqa: E402
+
+incident.add_command(import_incident)
+incident.add_command(sync)
 
 
 # -- templates ----------------------------------------------------------------------------
@@ -650,6 +659,12 @@ def draft(
     click.echo("")
     click.echo(service.message_text(result), nl=False)
     _echo_findings(result.revision.findings)
+    if not runtime.store.get_incident(ref).tenants:  # imported from incident.io without any
+        click.echo(
+            f"note: {ref} has no tenants yet; add them before review: "
+            f"comms incident set {ref} --add-tenant ID",
+            err=True,
+        )
 
 
 def _draft_json(d: Draft) -> dict[str, Any]:

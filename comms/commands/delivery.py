@@ -550,15 +550,36 @@ def send(
     if draft_id is None and not resume:
         raise click.UsageError("name the draft to send (comms send DRAFT) or use --resume")
     override = reason if skip_review else None
+    rt = common.runtime()
     with SendProgress(sys.stderr, tty=sys.stderr.isatty(), ticker=True) as progress:
-        report = _deliver(
-            common.runtime(), draft_id, tenant_ids, channels, override, concurrency, progress
-        )
+        report = _deliver(rt, draft_id, tenant_ids, channels, override, concurrency, progress)
     if draft_id is None and not report.outcomes:
         click.echo("nothing to resume")
         return
     _print_report(report, fmt)
+    _note_in_slack(rt, report)
     report.raise_for_unfinished()
+
+
+def _note_in_slack(rt: Runtime, report: SendReport) -> None:
+    """Tell the incident's Slack channel (from incident.io) what customers were told, once
+    per revision sent in full; on standard error, so that standard output stays the report.
+    A note Slack refused only warns: the send stands either way."""
+    from comms import incidentio
+
+    sent = sorted({o.delivery.draft_id for o in report.outcomes})
+    results = incidentio.note_sent(
+        rt.store,
+        sent,
+        poster=rt.slack if rt.slack_configured() else None,
+        actor=rt.actor,
+        now=rt.now(),
+    )
+    for result in results:
+        if result.failed:
+            click.echo(f"warning: {result.reason}", err=True)
+        elif result.posted:
+            click.echo(result.reason, err=True)
 
 
 def _print_report(report: SendReport, fmt: str) -> None:

@@ -101,7 +101,9 @@ def serve(
     People sign in with the token `comms users add` printed; scripts send it as
     `Authorization: Bearer <token>`. Behind an authenticating proxy, the proxy names the
     user in --proxy-header, believed only from --trusted-proxy addresses. Several servers
-    may run on one database: sessions are signed with a key kept in the store.
+    may run on one database: sessions are signed with a key kept in the store. With
+    COMMS_INCIDENTIO_WEBHOOK_SECRET set, incident.io's webhooks are taken at
+    POST /hooks/incidentio.
 
     \b
     Example:
@@ -122,5 +124,10 @@ def serve(
         trusted_proxies=trusted_proxies,
         proxy_header=proxy_header,
     )
-    app = build(rt, config, channels=CHANNELS, notify=_notify(rt, config.public_url))
+    receiver = rt.incidentio_receiver()  # COMMS_INCIDENTIO_WEBHOOK_SECRET
+    app = build(
+        rt, config, channels=CHANNELS, notify=_notify(rt, config.public_url), incidentio=receiver
+    )
+    if receiver is not None:
+        click.echo("incident.io webhooks: POST /hooks/incidentio", err=True)
     run(app, config, announce=_announcer(config.public_url), log_level=log_level)

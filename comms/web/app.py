@@ -14,6 +14,11 @@ Authentication, as the pages and the API see it:
   carries a CSRF token; without it, or with another session's: 403.
 - the API: ``Authorization: Bearer <token>`` only (no cookies, so no CSRF): none or a
   wrong one is 401.
+- ``POST /hooks/incidentio``: incident.io's webhook, authenticated by its Standard
+  Webhooks signature alone (``comms.incidentio.handle_webhook``): 200 applied, 204
+  acknowledged (a replay, an older state, an event comms does not use), 400 malformed,
+  401 not signed with the secret or stale, 413 too large, 503 not set up or the store
+  failing (the sender retries).
 
 Sign-in attempts are limited per client address (429 with ``Retry-After``).  No token or
 secret appears in a page, a URL or a log line: tokens travel in POST bodies and headers.
@@ -21,8 +26,10 @@ secret appears in a page, a URL or a log line: tokens travel in POST bodies and 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -36,11 +43,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comms.errors import CommsError
+from comms.incidentio import MAX_BODY_BYTES as MAX_HOOK_BODY
+from comms.incidentio import WebhookReceiver
 from comms.web import handlers as h
 from comms.web.config import ServeConfig
 from comms.web.context import (
     ACCESS_LOG,
     HERE,
+    LOG,
     MAX_BODY,
     SECURITY_HEADERS,
     Call,
@@ -51,9 +61,13 @@ from comms.web.context import (
     TooLargeError,
     error_response,
     problem,
+    status_of,
 )
 from comms.web.openapi import openapi_document
 from comms.web.security import RateLimiter
+
+# One line per webhook delivery: its id, the answer and why (never the body).
+HOOK_LOG = logging.getLogger("comms.web.hooks")
 
 # -- wiring -------------------------------------------------------------------------------
 
@@ -84,6 +98,58 @@ def _run(server: Server, handler: Handler, request: Request, body: bytes, api: b
     except CommsError as exc:
         response = error_response(call, exc)
     return call.finish(response)
+
+
+def _hook_endpoint(server: Server, receiver: WebhookReceiver | None) -> Callable[[Request], Any]:
+    """``POST /hooks/incidentio``: no session and no CSRF token, the signature is the
+    authentication.  The raw body and headers go to the core as received (the signature
+    covers the exact bytes); the answer is the result's status, at once."""
+
+    async def endpoint(request: Request) -> Response:
+        if receiver is None:
+            return problem(
+                503,
+                "incident.io webhooks are not set up here: give comms serve the endpoint's "
+                "signing secret in COMMS_INCIDENTIO_WEBHOOK_SECRET",
+            )
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_HOOK_BODY:
+                return problem(413, f"the delivery is over {MAX_HOOK_BODY} bytes")
+            chunks.append(chunk)
+        headers = dict(request.headers)
+        try:
+            result = await run_in_threadpool(
+                receiver.handle,
+                headers,
+                b"".join(chunks),
+                store=server.store,
+                now=datetime.fromtimestamp(server.wall(), UTC),
+            )
+        except CommsError as exc:  # the store failing: the sender tries again later
+            LOG.error("POST /hooks/incidentio: %s", exc)
+            return problem(status_of(exc), str(exc))
+        HOOK_LOG.info(
+            "incident.io delivery %s: %s %s",
+            headers.get("webhook-id", "-")[:64],  # as sent: not yet known to be incident.io's
+            result.status,
+            result.reason,
+        )
+        if result.status == 204:
+            return Response(status_code=204)
+        if result.status == 200:
+            applied = result.applied
+            return JSONResponse(
+                {
+                    "ref": result.ref,
+                    "action": applied.action if applied else "unchanged",
+                    "reason": result.reason,
+                }
+            )
+        return problem(result.status, result.reason)
+
+    return endpoint
 
 
 class Guard:
@@ -159,6 +225,7 @@ def create_app(
     channels: Sequence[str] | None = None,
     limiter: RateLimiter | None = None,
     wall: Callable[[], float] = time.time,
+    incidentio: WebhookReceiver | None = None,
 ) -> Starlette:
     """The review server over ``services`` (a ``comms.bootstrap.Runtime``).
 
@@ -166,7 +233,9 @@ def create_app(
     (event ``"changes-requested"``); its ``CommsError`` is logged, never shown as a failure.
     ``channels`` are the channel names an approval may cover (default: ``[send]
     channels``); ``limiter`` limits sign-in attempts; ``wall`` is the session clock (Unix
-    seconds), separate from ``services.now`` which ``COMMS_NOW`` may pin.
+    seconds), separate from ``services.now`` which ``COMMS_NOW`` may pin; it also dates
+    webhook deliveries, whose signatures carry the sender's real time.  ``incidentio``
+    receives ``POST /hooks/incidentio`` (None: that route answers 503).
     """
     config = config or ServeConfig()
     defaults = services.default_channels()
@@ -209,6 +278,7 @@ def create_app(
         api("/api/drafts/{draft_id}/request-changes", h.api_decide("changes-requested"), ("POST",)),
         api("/api/incidents/{ref}", h.api_incident),
         api("/api/health", h.api_health),
+        Route("/hooks/incidentio", _hook_endpoint(server, incidentio), methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -256,6 +256,13 @@ def _schemas() -> dict[str, Any]:
         "RequestChangesRequest": request_changes,
         "Incident": incident,
         "Problem": problem,
+        "WebhookApplied": _object(
+            {
+                "ref": {"type": "string", "description": "The comms incident."},
+                "action": {"type": "string", "enum": ["imported", "synced", "unchanged"]},
+                "reason": {"type": "string", "description": "What was applied, one line."},
+            }
+        ),
     }
 
 
@@ -275,6 +282,7 @@ _NAMES = {
     "409": "Conflict",
     "413": "TooLarge",
     "415": "UnsupportedMediaType",
+    "503": "Unavailable",
 }
 
 
@@ -296,6 +304,58 @@ def _decision(operation: str, summary: str, body: str) -> dict[str, Any]:
     }
 
 
+def _incidentio_hook() -> dict[str, Any]:
+    signed = [
+        {
+            "name": name,
+            "in": "header",
+            "required": True,
+            "description": description,
+            "schema": {"type": "string"},
+        }
+        for name, description in (
+            ("webhook-id", "The delivery's id; a repeated one is acknowledged, not applied."),
+            ("webhook-timestamp", "Unix seconds when signed; more than 5 minutes off is 401."),
+            ("webhook-signature", "v1,<base64 HMAC-SHA256> under the endpoint's secret."),
+        )
+    ]
+    return {
+        "post": {
+            "operationId": "incidentioWebhook",
+            "summary": (
+                "incident.io's webhook (Standard Webhooks): incident created and updated "
+                "events open and sync comms incidents. The signature is the authentication."
+            ),
+            "security": [],
+            "parameters": signed,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": _json("WebhookApplied", "Applied."),
+                "204": {
+                    "description": (
+                        "Acknowledged, nothing applied: a replay, a state older than one "
+                        "applied, an event or incident comms does not take, or a refusal "
+                        "a retry would not change."
+                    )
+                },
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {
+                    "description": "Not signed with the endpoint's secret, or stale.",
+                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                },
+                "413": {
+                    "description": "The delivery is over 1 MiB.",
+                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                },
+                **_problems("503"),
+            },
+        }
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI 3.1 document, built afresh on each call."""
     problem_content = {"application/problem+json": {"schema": _ref("Problem")}}
@@ -309,6 +369,7 @@ def openapi_document() -> dict[str, Any]:
             ("Conflict", "The revision read is no longer the latest: nothing was approved."),
             ("TooLarge", "The request body is over 64 KiB."),
             ("UnsupportedMediaType", "The body is not application/json."),
+            ("Unavailable", "Not set up, or the store failed: try again later."),
         )
     }
     return {
@@ -320,7 +381,8 @@ def openapi_document() -> dict[str, Any]:
                 "Drafts waiting for review, a draft with its lint findings and the diff to "
                 "the last update sent, approve or request changes, an incident's timeline "
                 "and clocks. Authenticate with `Authorization: Bearer <token>` (a token "
-                "from `comms users add`); session cookies are for the pages only. Errors "
+                "from `comms users add`); session cookies are for the pages only. "
+                "`/hooks/incidentio` takes incident.io's signed webhooks instead. Errors "
                 "are RFC 9457 problem details."
             ),
         },
@@ -388,6 +450,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/hooks/incidentio": _incidentio_hook(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

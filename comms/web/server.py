@@ -16,6 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from comms.errors import ConfigError
+from comms.incidentio import WebhookReceiver
 from comms.web.app import create_app
 from comms.web.config import ServeConfig
 from comms.web.context import Notify, Services
@@ -29,12 +30,13 @@ def build(
     *,
     channels: Sequence[str] | None = None,
     notify: Notify | None = None,
+    incidentio: WebhookReceiver | None = None,
 ) -> Starlette:
     """The app for ``comms serve``; ``ConfigError`` when the store has no user yet (nobody
-    could sign in)."""
+    could sign in).  ``incidentio`` receives incident.io's webhooks."""
     if not services.raw_store.list_users():
         raise ConfigError(NO_USERS)
-    return create_app(services, config, notify=notify, channels=channels)
+    return create_app(services, config, notify=notify, channels=channels, incidentio=incidentio)
 
 
 def log_config(level: str) -> dict[str, Any]:

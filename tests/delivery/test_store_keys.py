@@ -113,6 +113,8 @@ def _as_an_older_version_left_it(path: Path) -> str:
         db.execute("DROP INDEX IF EXISTS events_type")
         for table in ("users", "user_log", "session_secret"):  # version 6
             db.execute(f"DROP TABLE IF EXISTS {table}")
+        for table in ("webhook_deliveries", "webhook_states"):  # version 7
+            db.execute(f"DROP TABLE IF EXISTS {table}")
         db.execute("ALTER TABLE drafts DROP COLUMN superseded_by")
         db.execute("PRAGMA user_version = 2")
         db.commit()

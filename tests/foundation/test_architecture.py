@@ -32,6 +32,7 @@ CORE = [
     "watch.py",
     "limits.py",
     "tenants.py",
+    "incidentio.py",
     "lint",
 ]
 # Longest a click command function may be, body and decorators excluded.

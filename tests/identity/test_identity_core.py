@@ -152,10 +152,14 @@ def test_a_sqlite_file_of_the_previous_version_gains_the_user_tables(tmp_path: P
     with SqliteStore(path) as store:
         store.put_tenant(Tenant(id="acme", name="Acme Corp"))
         core_draft(store, ["acme"], now=NOW)
+    users = next(n for n, sql in enumerate(MIGRATIONS) if "CREATE TABLE users" in sql)
     with sqlite3.connect(path) as db:
+        # What the release before the user tables left (later versions' tables too).
         for table in ("users", "user_log", "session_secret"):
             db.execute(f"DROP TABLE {table}")
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        for table in ("webhook_deliveries", "webhook_states"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute(f"PRAGMA user_version = {users}")
     with SqliteStore(path) as store:
         assert store.get_draft(1).revision.author == "gdcmoc"
         identity.add_user(store, name="ana", role="admin", token=None, now=NOW)
@@ -172,21 +176,24 @@ def test_a_postgresql_schema_of_the_previous_version_is_migrated_by_comms_db_mig
         pytest.skip("COMMS_TEST_POSTGRES_URL is not set")
     import psycopg
 
-    from comms.adapters.postgres_store import SCHEMA_VERSION, PostgresStore
+    from comms.adapters.postgres_store import MIGRATIONS, SCHEMA_VERSION, PostgresStore
     from tests.contract.backends import postgres_schema
     from tests.identity.support import fails, ok
 
+    users = next(n for n, sql in enumerate(MIGRATIONS) if "CREATE TABLE users" in sql)
     with postgres_schema() as url:
         with PostgresStore(url) as store:
             store.put_tenant(Tenant(id="acme", name="Acme"))
-        # What the previous release left: its schema version, without the user tables.
+        # What the release before the user tables left: its schema version, without them
+        # (nor the later versions' tables).
         with psycopg.connect(url, autocommit=True) as db:
             db.execute("DROP TABLE users, user_log, session_secret")
-            db.execute("DELETE FROM schema_version WHERE version = %s", (SCHEMA_VERSION,))
+            db.execute("DROP TABLE webhook_deliveries, webhook_states")
+            db.execute("DELETE FROM schema_version WHERE version > %s", (users,))
         monkeypatch.setenv("COMMS_DATABASE_URL", url)
         fails(
             ["users", "list"], 3, f"older than this comms ({SCHEMA_VERSION}); run: comms db migrate"
         )
-        assert f"migrated from schema version {SCHEMA_VERSION - 1}" in ok(["db", "migrate"]).stdout
+        assert f"migrated from schema version {users}" in ok(["db", "migrate"]).stdout
         token = ok(["users", "add", "ana", "--role", "admin"]).stdout.strip()
         assert "acme" in ok(["tenants", "list"], token).stdout

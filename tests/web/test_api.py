@@ -33,7 +33,7 @@ DRAFT = "/api/drafts/{draft_id}"
 def _api_routes(app: Any) -> set[tuple[str, str]]:
     found = set()
     for route in app.routes:
-        if isinstance(route, Route) and route.path.startswith("/api/"):
+        if isinstance(route, Route) and route.path.startswith(("/api/", "/hooks/")):
             found |= {(m.lower(), route.path) for m in route.methods or () if m != "HEAD"}
     return found
 
