@@ -138,8 +138,9 @@ class CommsClickError(click.ClickException):
 
 
 EPILOG = """\b
-Exit codes: 0 ok; 1 findings at or above the fail level, or something overdue;
-2 usage (bad option, unknown template, missing variable); 3 operational failure.
+Exit codes: 0 ok; 1 findings at or above the fail level, something overdue, or a
+review rule refusing you (role, four eyes); 2 usage (bad option, unknown template,
+missing variable); 3 operational failure (config, store, network, COMMS_TOKEN).
 
 \b
 Example:

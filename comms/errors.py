@@ -14,7 +14,7 @@
     └── PublishError           a channel refused or failed a delivery (channel, status)
 
 Lint findings and overdue deadlines are data, not exceptions.  The CLI catches
-``CommsError`` in one place, prints ``error: <message>`` and exits with ``exit_code``.
+``CommsError`` in one place, prints ``Error: <message>`` (click's form) and exits with ``exit_code``.
 """
 
 from __future__ import annotations
