@@ -339,9 +339,9 @@ def list_after(lines: list[str], heading: int) -> list[str]:
 
 @cache
 def _public_words(domains: tuple[str, ...], audience: str | None) -> frozenset[str]:
-    words = {w for d in domains for w in re.split(r"[.\-_]+", d.lower()) if w}
+    words = {w for d in domains for w in regex(r"[.\-_]+").split(d.lower()) if w}
     if audience:
-        words |= {w for w in re.split(r"[\s.\-_]+", audience.lower()) if w}
+        words |= {w for w in regex(r"[\s.\-_]+").split(audience.lower()) if w}
     return frozenset(words)
 
 

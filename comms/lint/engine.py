@@ -17,6 +17,7 @@ from comms.lint.rules import (
     LEVELS,
     Pack,
     Rule,
+    WordIndex,
     default_packs,
     load_pack_source,
     merged,
@@ -50,7 +51,7 @@ DEFAULT_SUPPORT_EMAILS = ("support@gitlab.com",)
 DEFAULT_INTERNAL_URL_PREFIXES = ("gitlab.com/gitlab-com/", "gitlab.net", "dev.gitlab.org")
 LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
 MAX_MATCH_SHOWN = 200
-_LINE_BREAK = re.compile(r"\r\n?|\n")
+_LINE_BREAK = r"\r\n?|\n"
 _SENTENCE = r"[^\s.!?][^.!?\n]*(?:[.!?]+|$)"  # a sentence, as the length metric counts
 _OPEN_STATUSES = ("investigating", "identified", "mitigating", "monitoring")
 
@@ -298,6 +299,11 @@ def _kind_value(kind: str | None) -> str | None:
     return str(kind).strip().lower().replace("_", "-").replace(" ", "-")
 
 
+@lru_cache(maxsize=1)
+def _line_break() -> re.Pattern[str]:
+    return compiled.compile(_LINE_BREAK)
+
+
 class _Lines:
     """Maps an offset to (line, column), both 1-based, counting CRLF, CR and LF as breaks.
 
@@ -311,7 +317,7 @@ class _Lines:
     def _starts(self) -> list[int]:
         text = self.text
         if "\r" in text:
-            starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+            starts = [0] + [m.end() for m in _line_break().finditer(text)]
         else:
             # The common case, without a regex match object per line.
             starts = [0]
@@ -444,11 +450,28 @@ def _scan_words(
         if not keys:
             return
         regex = phrase_regex(keys, fast=True)
-        spans = [m.span() for m in regex.finditer(low)] if regex is not None else []
+        spans = []
+        if regex is not None:
+            # Each match runs up to the next phrase (group "p"); the last one has none.
+            spans = [span for m in regex.finditer(low) if (span := m.span("p"))[0] >= 0]
         if regex is None or not all(_word_edges(low, a, b) for a, b in spans):
             uni = phrase_regex(keys)
             assert uni is not None
             spans = [m.span() for m in uni.finditer(low)]
+    _found_phrases(text, low, spans, s, index, lines, found)
+
+
+def _found_phrases(
+    text: str,
+    low: str,
+    spans: list[tuple[int, int]],
+    s: Setup,
+    index: WordIndex,
+    lines: _Lines,
+    found: list[Finding],
+) -> None:
+    """The findings of the phrase matches at ``spans``, found in ``low`` (the text
+    lower-cased, or the text itself when lower-casing changed its length)."""
     for start, end in spans:
         if not _boundary_ok(text, start, end):
             continue
@@ -485,7 +508,16 @@ def _scan(
     # The line scanners start with a line break; one in front lets them see the first line.
     scanned, shift = ("\n" + text, 1) if anchor == "line" and scanners else (text, 0)
     append = candidates.append
-    for scanner, groups in scanners:
+    for scanner, groups, at_start in scanners:
+        if at_start is not None:
+            # The scanner steps back to the character before a match: offset 0 apart.
+            m = at_start.match(text)
+            if m is not None:
+                name = m.lastgroup or ""
+                order, rule = groups[name]
+                start, end = m.span(name)
+                if end > start:
+                    append((start, order, end, rule))
         for m in scanner.finditer(scanned):
             name = m.lastgroup or ""
             order, rule = groups[name]
@@ -539,10 +571,15 @@ def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> int | None
         # token before it is taken back here.
         ascii_chars, ext = _extender(rule.extend_left)
         while start > 0:
-            ch = text[start - 1]
-            if ch in ascii_chars or (ch >= "\x80" and ext.match(ch)):
-                start -= 1
-            else:
+            # The class's ASCII members are stripped in C, a window at a time; a character
+            # beyond ASCII is asked of the class itself.
+            low = max(0, start - 64)
+            kept = text[low:start].rstrip(ascii_chars)
+            start = low + len(kept)
+            if kept:
+                if kept[-1] >= "\x80" and ext.match(kept[-1]):
+                    start -= 1
+                    continue
                 break
     if rule.validator and not VALIDATORS[rule.validator](text, start, end, s.ctx):
         return None
@@ -550,11 +587,11 @@ def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> int | None
 
 
 @lru_cache(maxsize=32)
-def _extender(cls: str) -> tuple[frozenset[str], re.Pattern[str]]:
-    """The class as a set of its ASCII members (a set test is cheaper than a regex call),
-    and compiled, for the rest."""
+def _extender(cls: str) -> tuple[str, re.Pattern[str]]:
+    """The class's ASCII members (for ``str.rstrip``: cheaper than a regex call a
+    character), and the class compiled, for the rest."""
     regex = compiled.compile(cls)
-    return frozenset(ch for ch in map(chr, range(128)) if regex.match(ch)), regex
+    return "".join(ch for ch in map(chr, range(128)) if regex.match(ch)), regex
 
 
 def run(text: str, s: Setup) -> list[Finding]:

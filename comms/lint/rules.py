@@ -197,17 +197,22 @@ class Pack:
         class costs ~10 ms; so patterns are grouped by the character they start with, and
         each group becomes
 
-            c(?<=(?=(?P<g1>pattern1)|(?P<g2>pattern2)|...).)
+            c(?<=(?=[b1](?P<g1>pattern1)|[b2](?P<g2>pattern2)|...)..)
 
         The literal lets the engine jump between occurrences of ``c``; the lookbehind steps
-        back one character and tries the alternatives there in file order.  Patterns that
+        back to the character before it and tries the alternatives there in file order,
+        each behind a class that character must belong to (``[b1]``, from the pattern's
+        lookbehinds, prechecks.py; ``.`` when there is none): the engine skips an
+        alternative whose class does not fit with one comparison.  Such a scanner cannot
+        match at offset 0; its third member (``_Start``) tries that offset.  Patterns that
         start with a digit share one ``[0-9]`` scanner (only at the start of a run of digits
         when every one of them requires that), capitals one ``[A-Z]`` scanner.  Line rules
-        share one literal newline.  With ``text``, only the scanners whose first characters
-        occur in it are returned (and compiled).  Groups
-        map to (order in the pack, rule) so callers can resolve overlaps like a single
-        leftmost-first alternation would.  The line scanner starts with the line break: run
-        it over ``"\\n" + text`` so that it also sees the first line.
+        share one literal newline, their alternatives behind a class of their first
+        character.  With ``text``, only the scanners whose first characters occur in it are
+        returned (and compiled).  Groups map to (order in the pack, rule) so callers can
+        resolve overlaps like a single leftmost-first alternation would.  The line scanner
+        starts with the line break: run it over ``"\\n" + text`` so that it also sees the
+        first line.
 
         With a short ``text``, a scanner holds only the alternatives whose necessary
         literals (see ``necessary``) occur in it, so a message of a few lines compiles a
@@ -285,7 +290,9 @@ class Pack:
         return regex
 
 
-Scanner = tuple[re.Pattern[str], dict[str, tuple[int, "Rule"]]]
+# A compiled scanner: its regex, its groups (name -> (order in the pack, rule)) and, for
+# one that steps back to the character before a match, its test at offset 0.
+Scanner = tuple[re.Pattern[str], dict[str, tuple[int, "Rule"]], "_Start | None"]
 
 
 class _Bucket:
@@ -342,24 +349,58 @@ class _Bucket:
         got = self._regex.get(key)
         if got is None:
             groups = {name: (order, rule) for name, _, order, rule in alts}
-            # The source depends on every alternative of the bucket (the guard and the
-            # first characters are worked out over all of them), and on the chosen ones.
-            everything = "\x00".join(f"{a[0]}\x01{a[1]}" for a in self.alts)
-            chosen = "\x00".join(a[0] for a in alts)
-            source = compiled.derive(
-                "scanner",
-                f"{variant}\x02{self.key}\x02{everything}\x02{chosen}",
-                lambda: self._source(variant, alts),
-            )
-            got = self._regex[key] = (
-                compiled.compile(source, re.MULTILINE | re.DOTALL),
-                groups,
-            )
+            regex = compiled.compile(self._derived(variant, alts), re.MULTILINE | re.DOTALL)
+            start = None
+            if self.key not in ("*", "line"):
+                start = _Start(self, variant, alts)
+            got = self._regex[key] = (regex, groups, start)
         return got
 
-    def _source(self, variant: str, alts: list[tuple[str, str, int, Rule]]) -> str:
-        """The scanner's regex source for these alternatives (see ``Pack.scanners``)."""
-        joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
+    def _derived(
+        self, variant: str, alts: list[tuple[str, str, int, Rule]], *, plain: bool = False
+    ) -> str:
+        """The scanner's source (``plain``: without the one-character tests of
+        prechecks.py), kept in the store of compiled patterns when there is one."""
+        # The source depends on every alternative of the bucket (the guard and the first
+        # characters are worked out over all of them), and on the chosen ones.
+        everything = "\x00".join(f"{a[0]}\x01{a[1]}" for a in self.alts)
+        chosen = "\x00".join(a[0] for a in alts)
+        return compiled.derive(
+            "scanner" if plain else "scanner/prechecked",
+            f"{variant}\x02{self.key}\x02{everything}\x02{chosen}",
+            lambda: self._source(variant, alts, plain=plain),
+        )
+
+    def _source(
+        self, variant: str, alts: list[tuple[str, str, int, Rule]], *, plain: bool = False
+    ) -> str:
+        """The scanner's regex source for these alternatives (see ``Pack.scanners``).
+
+        Unless ``plain``, each alternative gets a one-character test in front where
+        prechecks.py finds one (the engine then skips it with one comparison where that
+        character does not fit): the first character of a line pattern, or the character
+        before the match of another, which is why those scanners step back two characters
+        (to the character before the match) instead of one, and cannot match at the very
+        start of the text (``_Start``).
+        """
+        if plain or self.key == "*":
+            joined = "|".join(f"(?P<{name}>{body})" for name, body, _, _ in alts)
+        else:
+            from comms.lint import prechecks
+
+            tests = [
+                (prechecks.first if variant else prechecks.before)(body) for _, body, _, _ in alts
+            ]
+            if variant:
+                joined = "|".join(
+                    f"(?P<{name}>{body})" if test is None else f"{test}(?<=(?=(?P<{name}>{body})).)"
+                    for (name, body, _, _), test in zip(alts, tests, strict=True)
+                )
+            else:
+                joined = "|".join(
+                    f"{test or '.'}(?P<{name}>{body})"
+                    for (name, body, _, _), test in zip(alts, tests, strict=True)
+                )
         if variant == "\n":
             # A literal newline lets the engine jump between line starts; the alternatives
             # sit in a lookahead so that a block ending with its line break does not hide a
@@ -373,7 +414,33 @@ class _Bucket:
             first = "[" + "".join(sorted(self.chars)) + "]"
         else:
             first = re.escape(self.key)
-        return f"{first}{self._guard()}(?<=(?=(?:{joined})).)"
+        if plain:
+            return f"{first}{self._guard()}(?<=(?=(?:{joined})).)"
+        # Two characters back: the one before the match, then the first one.
+        return f"{first}{self._guard()}(?<=(?=(?:{joined}))..)"
+
+
+class _Start:
+    """A scanner's test for a match at the very start of the text, where there is no
+    character before it to step back to: the scanner without one-character tests, tried
+    there only (compiled when a text starts with one of the scanner's first characters)."""
+
+    __slots__ = ("_regex", "alts", "bucket", "variant")
+
+    def __init__(self, bucket: _Bucket, variant: str, alts: list[tuple[str, str, int, Rule]]):
+        self.bucket = bucket
+        self.variant = variant
+        self.alts = alts
+        self._regex: re.Pattern[str] | None = None
+
+    def match(self, text: str) -> re.Match[str] | None:
+        """The scanner's match at offset 0 of ``text``, if any."""
+        if not text or (self.bucket.triggers and text[0] not in self.bucket.triggers):
+            return None
+        if self._regex is None:
+            source = self.bucket._derived(self.variant, self.alts, plain=True)
+            self._regex = compiled.compile(source, re.MULTILINE | re.DOTALL)
+        return self._regex.match(text)
 
 
 def _plan(rules: Iterable[Rule], anchor: str) -> list[_Bucket]:
@@ -787,7 +854,7 @@ def expand(token: str) -> list[str]:
     """'will (be |)done' -> ['will be done', 'will done']: every choice of each group."""
     if "(" not in token:
         return [" ".join(token.split())]
-    m = re.search(r"\(([^()]*)\)", token)
+    m = _regex(r"\(([^()]*)\)").search(token)
     if m is None:
         return [" ".join(token.split())]
     return [
@@ -853,6 +920,16 @@ def parse_pack(name: str, source: str, *, check_patterns: bool = True) -> Pack:
     return pack_from_data(name, data, check_patterns=check_patterns)
 
 
+_RULE_ID = r"[A-Z][A-Za-z0-9]*\.[A-Z][A-Za-z0-9.]*"
+
+
+@lru_cache(maxsize=16)
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A small regex of this module, compiled on first use (through the store of compiled
+    patterns when there is one: every process that lints reads the packs)."""
+    return compiled.compile(pattern)
+
+
 def pack_from_data(name: str, data: dict[str, Any], *, check_patterns: bool = True) -> Pack:
     """Validate a pack's parsed TOML tables into a Pack (see ``parse_pack``)."""
     meta = data.get("pack", {})
@@ -861,9 +938,7 @@ def pack_from_data(name: str, data: dict[str, Any], *, check_patterns: bool = Tr
     for raw in data.get("rule", []):
         rid = raw.get("id")
         where = f"pack '{name}' rule '{rid}'"
-        if not isinstance(rid, str) or not re.fullmatch(
-            r"[A-Z][A-Za-z0-9]*\.[A-Z][A-Za-z0-9.]*", rid
-        ):
+        if not isinstance(rid, str) or not _regex(_RULE_ID).fullmatch(rid):
             raise PackError(f"{where}: id must be dotted like 'Leak.IPAddress'")
         kind = raw.get("kind", "existence")
         level = raw.get("level", "warning")
@@ -1013,7 +1088,7 @@ class WordIndex:
         self.calls += 1
         if len(low) > _SUBSET_UP_TO or self.calls > _MAX_SUBSETS or compiled.installed():
             return self.all_keys
-        words = set(_WORDS.findall(low))
+        words = set(_regex(_WORDS).findall(low))
         keys = tuple(sorted(k for w in words & self.by_first.keys() for k in self.by_first[w]))
         return keys + self.always
 
@@ -1024,7 +1099,7 @@ _SUBSET_UP_TO = 20_000
 # Texts linted with subset scanners (and phrase lists) before a process switches to the
 # full ones: a one-shot `comms draft` compiles little, a batch does not compile per text.
 _MAX_SUBSETS = 8
-_WORDS = re.compile(r"\w+")
+_WORDS = r"\w+"  # compiled on use, through the store of compiled patterns when there is one
 
 
 @lru_cache(maxsize=8)
@@ -1039,8 +1114,9 @@ def word_index(packs: tuple[Pack, ...]) -> WordIndex:
                     phrases.setdefault(spelled.lower(), []).append((rule, spelled))
     by_first: dict[str, list[str]] = {}
     always = []
+    words = _regex(_WORDS)
     for key in phrases:
-        first = _WORDS.match(key)
+        first = words.match(key)
         if first is None:
             always.append(key)
         else:
@@ -1061,11 +1137,22 @@ def phrase_regex(keys: tuple[str, ...], *, fast: bool = False) -> re.Pattern[str
     underscore (else None): it then accepts at least every boundary the Unicode one does,
     and the caller checks each of its matches against the Unicode rule, falling back to
     the Unicode regex if one fails.
+
+    The ``fast`` regex does not start at every position (a pattern that starts with
+    ``\\b`` is tried at each of them, ~30 ms a MiB): it walks from word to word itself and
+    tries the phrases at the start of each, so one match covers the text up to the next
+    phrase.  Group ``p`` is the phrase, unset in the last match (the rest of the text); a
+    phrase can only start where an ASCII word starts, so it finds what ``\\b(?:…)\\b``
+    finds, in the same order.
     """
     if fast:
         if not keys or not all(k[:1] in _ASCII_WORD and k[-1:] in _ASCII_WORD for k in keys):
             return None
-        return compiled.compile(r"(?a:\b)" + _trie(keys) + r"(?a:\b)")
+        trie = _trie(keys)
+        word, other = "[A-Za-z0-9_]", "[^A-Za-z0-9_]"
+        return compiled.compile(
+            f"(?:{other}*+(?!{trie}(?a:\\b)){word}++)*+{other}*+(?:(?P<p>{trie})(?a:\\b)|\\Z)"
+        )
     return compiled.compile(r"\b" + _trie(keys) + r"\b")
 
 
