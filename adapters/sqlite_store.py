@@ -9,7 +9,7 @@ up instead of failing, and each change lands together with its event.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -1153,7 +1153,7 @@ class SqliteStore:
                     db.execute(
                         "INSERT INTO session_secret (id, secret) VALUES (1, ?) "
                         "ON CONFLICT (id) DO NOTHING",
-                        (secrets.token_bytes(32),),
+                        (os.urandom(32),),
                     )
                 rows = self._read(SESSION_KEY)
             self._session_key = bytes(rows[0][0])
@@ -1262,7 +1262,7 @@ def _make_store_id(db: sqlite3.Connection) -> None:
     # 64 random bits: distinct for every store ever made, short enough for any key header.
     db.execute(
         "INSERT INTO meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING",
-        (secrets.token_hex(8),),
+        (os.urandom(8).hex(),),
     )
 
 
