@@ -554,6 +554,7 @@ class Decision:
     audience: tuple[str, ...]
     channels: tuple[str, ...]
     blocking_rules: tuple[str, ...] = ()
+    pending: bool = False  # an approval recorded, another still needed (stays in review)
 
     @property
     def error_count(self) -> int:
@@ -576,6 +577,7 @@ def decide(
     override_reason: str | None = None,
     lint_config: LintConfig | None = None,
     revision: int | None = None,
+    policy: ReviewPolicy | None = None,
 ) -> Decision:
     """Record a reviewer's ``decision`` ("approved" or "changes-requested") as ``role`` on
     the draft's latest revision, and move the draft to approved or changes-requested.
@@ -592,6 +594,11 @@ def decide(
     with an ``override_reason``, logged with the rules as ``review.findings-overridden``;
     else ``ApprovalRefusedError``.  With ``revision`` (the number the reviewer read), a
     draft revised since is a ``StaleRevisionError`` and nothing is recorded.
+
+    With ``policy``, an approval moves the draft to approved only once every approval the
+    policy needs is there (a security incident's first approval leaves it in review, in
+    the queue of whoever must still approve; a sirt approval of an incident that needs an
+    imoc's leaves it there too).
     """
     if override_reason is not None and not override_reason.strip():
         raise UsageError("approving over error-level findings needs a reason; it is recorded")
@@ -632,10 +639,21 @@ def decide(
             f"finding(s): {', '.join(rules)}; fix them (comms lint --fix) and draft again, or "
             "approve anyway with --reason '…' (recorded; they still block sending)"
         )
+    review = Review(
+        draft_id=draft.id,
+        revision=draft.revision.number,
+        reviewer=reviewer,
+        role=role,
+        decision=decision,
+        approval_hash=approval_hash(draft.revision.subject, draft.revision.body, chosen, channels),
+        at=now,
+        note=note,
+    )
     with store.transaction():
         # Read again inside the transaction: a revision drafted since the checks above
         # must not receive this decision.
         _check_current(store.get_draft(draft_id), draft.revision.number)
+        state = _state_after(store, draft, incident, review, policy, chosen, channels, now)
         if rules:
             store.append_event(
                 incident.ref,
@@ -650,23 +668,36 @@ def decide(
                     "rules": list(rules),
                 },
             )
-        saved = store.add_review(
-            Review(
-                draft_id=draft.id,
-                revision=draft.revision.number,
-                reviewer=reviewer,
-                role=role,
-                decision=decision,
-                approval_hash=approval_hash(
-                    draft.revision.subject, draft.revision.body, chosen, channels
-                ),
-                at=now,
-                note=note,
-            ),
-            incident_ref=incident.ref,
-            state=DraftState.APPROVED if decision == "approved" else DraftState.CHANGES_REQUESTED,
-        )
-    return Decision(draft, saved, tuple(chosen), tuple(channels), rules)
+        saved = store.add_review(review, incident_ref=incident.ref, state=state)
+    pending = decision == "approved" and state is DraftState.IN_REVIEW
+    return Decision(draft, saved, tuple(chosen), tuple(channels), rules, pending)
+
+
+def _state_after(
+    store: GateStore,
+    draft: Draft,
+    incident: Incident,
+    review: Review,
+    policy: ReviewPolicy | None,
+    chosen: Sequence[str],
+    channels: Sequence[str],
+    now: datetime,
+) -> DraftState:
+    """The draft's state once ``review`` is recorded (see ``decide``)."""
+    if review.decision != "approved":
+        return DraftState.CHANGES_REQUESTED
+    if policy is None:
+        return DraftState.APPROVED
+    status = review_status(
+        draft,
+        incident,
+        [*store.reviews(draft.id), review],
+        tenants=chosen,
+        channels=channels,
+        policy=policy,
+        now=now,
+    )
+    return DraftState.APPROVED if not status.missing else DraftState.IN_REVIEW
 
 
 def _check_current(draft: Draft, revision: int | None) -> None:

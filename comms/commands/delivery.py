@@ -272,10 +272,12 @@ def review_approve(
         now=rt.now(),
         override_reason=reason,
         lint_config=rt.lint_config(),
+        policy=rt.review_policy(),
     )
     click.echo(
         f"draft {done.draft.id} r{done.draft.revision.number} approved by {done.review.reviewer} "
         f"({done.review.role}) for {', '.join(done.audience)} via {', '.join(done.channels)}"
+        + ("; it stays in review for the other approval it needs" if done.pending else "")
     )
     if done.blocking_rules:
         click.echo(

@@ -74,13 +74,14 @@ def _notify(rt: Runtime, public_url: str | None) -> Notify | None:
     "trusted_proxies",
     multiple=True,
     metavar="CIDR",
-    help="A proxy whose X-Forwarded-For/-Proto and --proxy-header are believed (repeatable).",
+    help="A proxy whose X-Forwarded-For/-Proto are believed (repeatable).",
 )
 @click.option(
     "--proxy-header",
     default=None,
     metavar="NAME",
-    help="Header in which a trusted proxy names the signed-in user (default X-WEBAUTH-USER).",
+    help="Turn on sign-in by header: a --trusted-proxy names the user in it, e.g. "
+    "X-WEBAUTH-USER (off by default; the proxy must strip it from clients' requests).",
 )
 @click.option(
     "--log-level",

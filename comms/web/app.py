@@ -132,7 +132,7 @@ def _hook_endpoint(server: Server, receiver: WebhookReceiver | None) -> Callable
             return problem(status_of(exc), str(exc))
         HOOK_LOG.info(
             "incident.io delivery %s: %s %s",
-            headers.get("webhook-id", "-")[:64],  # as sent: not yet known to be incident.io's
+            loggable(headers.get("webhook-id", "-")[:64]),  # as sent: not yet incident.io's
             result.status,
             result.reason,
         )
@@ -198,7 +198,7 @@ class Guard:
                     '%s "%s %s" %s %.0fms %s',
                     scope["client"][0] if scope.get("client") else "-",
                     scope["method"],
-                    scope["path"],
+                    loggable(scope["path"]),
                     status[0],
                     (time.perf_counter() - started) * 1000,
                     scope.get("comms.user", "-"),
@@ -215,6 +215,23 @@ class Guard:
             if not self.config.trusts(hop):
                 scope["client"] = (hop, 0)
                 break
+
+
+def loggable(text: str) -> str:
+    """``text`` for one log line: control, format and line-separator characters escaped,
+    so that a request path (percent-decoded by then) cannot write a line of its own."""
+    import unicodedata
+
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() and unicodedata.category(ch) not in ("Zl", "Zp")
+        else f"\\x{ord(ch):02x}"
+        if ord(ch) < 256
+        else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
 
 
 def create_app(

@@ -9,9 +9,8 @@ Standard library only: the check of the table runs at the start of every command
 host = "127.0.0.1"                     # address to listen on
 port = 8750
 public_url = "https://comms.example"   # the address people use: links, Secure cookies
-trusted_proxies = ["10.0.0.5/32"]      # the only peers whose X-Forwarded-* and
-                                       # proxy_header are believed
-proxy_header = "X-WEBAUTH-USER"        # names the signed-in user (from trusted_proxies)
+trusted_proxies = ["10.0.0.5/32"]      # the only peers whose X-Forwarded-* are believed
+proxy_header = "X-WEBAUTH-USER"        # opt-in: a trusted proxy names the signed-in user
 ```
 """
 
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 KEYS = ("host", "port", "public_url", "trusted_proxies", "proxy_header")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8750
-# As Grafana's auth proxy names it.
+# As Grafana's auth proxy names it (shown in help; proxy sign-in is off until one is set).
 DEFAULT_PROXY_HEADER = "X-WEBAUTH-USER"
 # An HTTP header name is a token (RFC 9110 §5.1); letters, digits and - are what proxies use.
 _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
@@ -46,15 +45,17 @@ class ServeConfig:
 
     ``public_url`` (None: unknown) is the address people use; an ``https`` one makes the
     session cookie Secure even when a proxy terminates TLS.  ``trusted_proxies`` are the
-    only peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` and ``proxy_header`` are
-    believed; with none, neither ever is.
+    only peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed.  Sign-in by
+    header is a separate opt-in: only with ``proxy_header`` set does a trusted proxy name
+    the user in it (trusting a TLS-terminating proxy for addresses must not let every
+    client name any user through a header that proxy passes on).
     """
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     public_url: str | None = None
     trusted_proxies: tuple[Network, ...] = ()
-    proxy_header: str = DEFAULT_PROXY_HEADER
+    proxy_header: str | None = None
 
     @property
     def https(self) -> bool:
@@ -63,8 +64,8 @@ class ServeConfig:
 
     @property
     def proxy_auth(self) -> bool:
-        """True when a trusted proxy may name the user in ``proxy_header``."""
-        return bool(self.trusted_proxies)
+        """True when a trusted proxy may name the user in ``proxy_header`` (both set)."""
+        return bool(self.trusted_proxies) and self.proxy_header is not None
 
     def trusts(self, address: str | None) -> bool:
         """Whether the peer at ``address`` is one of ``trusted_proxies``."""
@@ -174,6 +175,11 @@ def check_serve(table: Mapping[str, Any], context: TableContext | None = None) -
             values[key] = _PARSERS[key](value)
         except ValueError as exc:
             raise ConfigError(f"serve.{key} {exc}") from None
+    if values.get("proxy_header") and not values.get("trusted_proxies"):
+        raise ConfigError(
+            "serve.proxy_header needs serve.trusted_proxies: the header is believed only from "
+            "those proxies"
+        )
     return ServeConfig(**values)
 
 
@@ -204,10 +210,15 @@ def serve_config(
             values[key] = _PARSERS[key](value)
         except ValueError as exc:
             raise UsageError(f"{_OPTIONS[key]} {exc}") from None
-    return ServeConfig(
+    chosen = ServeConfig(
         host=values.get("host", base.host),
         port=values.get("port", base.port),
         public_url=values.get("public_url", base.public_url),
         trusted_proxies=values.get("trusted_proxies", base.trusted_proxies),
         proxy_header=values.get("proxy_header", base.proxy_header),
     )
+    if chosen.proxy_header and not chosen.trusted_proxies:
+        raise UsageError(
+            "--proxy-header needs --trusted-proxy: the header is believed only from those proxies"
+        )
+    return chosen

@@ -262,8 +262,10 @@ class Call:
         """The user a trusted proxy names in ``proxy_header``, or None (no proxy, or an
         untrusted peer, whose header is ignored)."""
         config = self.server.config
+        if not config.proxy_auth or config.proxy_header is None:
+            return None
         name = self.request.headers.get(config.proxy_header)
-        if name is None or not config.proxy_auth:
+        if name is None:
             return None
         if not self.request.scope.get("comms.trusted", False):
             LOG.warning(

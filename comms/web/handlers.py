@@ -39,7 +39,9 @@ def queue_page(call: Call) -> Response:
 
 def _draft_id(call: Call) -> int:
     raw = call.request.path_params["draft_id"]
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+    # ASCII digits only: "²" is a digit to str.isdigit but not to int(), and a fullwidth
+    # digit one (U+FF11) is one to both; neither is how anyone writes a draft number.
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
         raise NotFoundError(f"no draft {raw[:20]}")
     return int(raw)
 
@@ -105,15 +107,17 @@ def sign_in_page(call: Call) -> Response:
 
 def sign_in(call: Call) -> Response:
     """Check the POSTed token and start a session (rate-limited per address)."""
-    wait = call.server.limiter.hit(call.address)
-    if wait is not None:
-        raise RateLimitedError(wait)
     form = call.form()
     session = call.read_session()
     if session is None:
         raise CsrfError("the form has no session; reload the sign-in page and try again")
     call.csrf_seed = session.nonce
     call.check_csrf(form)
+    # Counted only once the form is the sign-in page's own: junk and cross-site posts are
+    # refused (403) without using up the address's attempts.
+    wait = call.server.limiter.hit(call.address)
+    if wait is not None:
+        raise RateLimitedError(wait)
     user = call.authenticate((form.get("token") or [""])[0], "that token")
     # A new nonce: a session fixed before signing in is worth nothing after it.
     fresh = new_session(call.server.wall(), user, call.server.signer)
@@ -236,6 +240,7 @@ def decide(call: Call, draft_id: int, ask: Ask) -> review.Decision:
         override_reason=ask.reason if ask.decision == "approved" else None,
         lint_config=server.lint,
         revision=ask.revision,
+        policy=server.policy,
     )
     if ask.decision == "changes-requested" and server.notify is not None:
         try:

@@ -209,3 +209,28 @@ def test_on_postgresql_two_servers_share_sessions_and_decisions(postgres_rt: Run
         assert postgres_rt.raw_store.get_draft(draft.id).state is DraftState.APPROVED
         first.close()
         second.close()
+
+
+def test_a_first_approval_leaves_the_draft_in_the_queue_of_who_must_still_approve(
+    rt: Runtime, web: Any
+) -> None:
+    """Found in review: one approval took a draft out of the queue although the send gate
+    still needed another (SIRT on a security incident, the IMOC when SIRT came first)."""
+    security = open_draft(rt, CLEAN, security=True)
+    plain = open_draft(rt, CLEAN, title="Slow pipelines")
+    api = web()
+
+    def queued() -> set[int]:
+        return {row["id"] for row in api.get("/api/queue", headers=bearer("sam")).json()["drafts"]}
+
+    first = api.post(
+        f"/api/drafts/{security.id}/approve", json={"revision": 1}, headers=bearer("sam")
+    )
+    assert first.json()["state"] == "in-review"
+    early = api.post(f"/api/drafts/{plain.id}/approve", json={"revision": 1}, headers=bearer("sia"))
+    assert early.json()["state"] == "in-review"  # SIRT's approval is not the IMOC's
+    assert queued() == {security.id, plain.id}
+    api.post(f"/api/drafts/{security.id}/approve", json={"revision": 1}, headers=bearer("sia"))
+    api.post(f"/api/drafts/{plain.id}/approve", json={"revision": 1}, headers=bearer("sam"))
+    assert queued() == set()
+    assert rt.raw_store.get_draft(security.id).state is DraftState.APPROVED

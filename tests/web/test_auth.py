@@ -208,7 +208,9 @@ def test_two_servers_on_one_database_serve_the_same_sessions(rt: Runtime, web: W
 def test_the_proxy_header_counts_only_from_trusted_proxies(
     rt: Runtime, web: WebClient, make_app: MakeApp
 ) -> None:
-    app = make_app(ServeConfig(trusted_proxies=parse_networks(["10.0.0.0/24"])))
+    app = make_app(
+        ServeConfig(trusted_proxies=parse_networks(["10.0.0.0/24"]), proxy_header="X-WEBAUTH-USER")
+    )
     named = {"X-WEBAUTH-USER": "sam"}
     stranger = web(app, "203.0.113.9")
     ignored = stranger.get("/", headers=named)
@@ -237,6 +239,17 @@ def test_the_proxy_header_counts_only_from_trusted_proxies(
     )
     assert web(custom, "10.0.0.7").get("/", headers={"X-Forwarded-User": "sam"}).status_code == 200
     assert web(make_app(), "10.0.0.7").get("/", headers=named).status_code == 303
+
+
+def test_a_trusted_proxy_names_nobody_unless_sign_in_by_header_is_on(
+    web: WebClient, make_app: MakeApp
+) -> None:
+    """Trusting a TLS-terminating proxy for addresses must not let every client that
+    sends X-WEBAUTH-USER through it act as that user (found in review: admin by header)."""
+    app = make_app(ServeConfig(trusted_proxies=parse_networks(["10.0.0.7"])))
+    proxy = web(app, "10.0.0.7")
+    for header in ("X-WEBAUTH-USER", "x-webauth-user"):
+        assert proxy.get("/", headers={header: "ana"}).status_code == 303
 
 
 def test_sign_in_attempts_are_rate_limited_per_address(
@@ -285,6 +298,17 @@ def test_the_stylesheet_is_served_and_cacheable(rt: Runtime, web: WebClient) -> 
     assert "max-age" in css.headers["cache-control"]
     assert "@import" not in css.text
     assert "url(http" not in css.text
+
+
+def test_a_path_cannot_write_a_log_line_of_its_own(
+    web: WebClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="comms.web")
+    forged = "/nope%0A2026-11-30 10:20:21,295 INFO comms.web.access: 10.9.9.9 approved"
+    web().get(forged)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("/nope\\x0a2026-11-30" in line for line in lines), lines
+    assert not any("\n" in line for line in lines)
 
 
 def test_no_token_in_any_answer_or_log_line(

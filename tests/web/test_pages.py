@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from click.testing import CliRunner
-from web_support import NOW, Web, form_value, open_draft, redraft
+from web_support import NOW, Web, bearer, form_value, open_draft, redraft
 
 from comms.bootstrap import Runtime
 from comms.cli import cli
@@ -214,6 +214,10 @@ def test_unknown_draft_and_incident_are_404(rt: Runtime, web: WebClient) -> None
     browser.sign_in("sam")
     assert browser.get("/drafts/999").status_code == 404
     assert browser.get("/drafts/abc").status_code == 404
+    # Digits to str.isdigit that are no ASCII digits: no 500, no other draft's page.
+    assert browser.get("/drafts/%C2%B2").status_code == 404  # superscript two
+    assert browser.get("/drafts/%EF%BC%91").status_code == 404  # fullwidth one
+    assert browser.get("/api/drafts/%C2%B2", headers=bearer("sam")).status_code == 404
     assert browser.get("/incidents/INC-404").status_code == 404
     assert browser.get("/no/such/page").status_code == 404
 

@@ -90,6 +90,7 @@ def test_options_override_the_serve_table() -> None:
         ({"trusted_proxies": ["10.0.0.300"]}, "'10.0.0.300' is not an address"),
         ({"public_url": "https://x.example/?q=1"}, "serve.public_url must be"),
         ({"proxy_header": ""}, "serve.proxy_header must be a header name"),
+        ({"proxy_header": "X-WEBAUTH-USER"}, "serve.proxy_header needs serve.trusted_proxies"),
         ({"host": "a b"}, "serve.host must be an address"),
     ],
 )

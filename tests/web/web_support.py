@@ -71,11 +71,18 @@ def open_draft(
     severity: Severity = Severity.S1,
     title: str = "Sign-in failures",
     now: datetime = NOW,
+    security: bool = False,
 ) -> Draft:
     """Open an incident for ``tenants`` and draft its first update, as the GDCMOC."""
     store = rt.raw_store
     incident = service.open_incident(
-        store, title=title, severity=severity, tenants=tenants, now=now, actor=AUTHOR
+        store,
+        title=title,
+        severity=severity,
+        tenants=tenants,
+        now=now,
+        actor=AUTHOR,
+        security=security,
     )
     return redraft(rt, incident.ref, impact, now=now)
 
