@@ -11,6 +11,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import accumulate
 
 from comms.lint import compiled
 from comms.lint.rules import (
@@ -319,12 +320,11 @@ class _Lines:
         if "\r" in text:
             starts = [0] + [m.end() for m in _line_break().finditer(text)]
         else:
-            # The common case, without a regex match object per line.
-            starts = [0]
-            pos = text.find("\n")
-            while pos != -1:
-                starts.append(pos + 1)
-                pos = text.find("\n", pos + 1)
+            # The common case, without a regex match object (or a Python step) per line:
+            # each line's start is the sum of the lengths of the lines before it, plus one
+            # for each of their breaks (the last sum, the end of the text + 1, is dropped).
+            starts = list(accumulate(map((1).__add__, map(len, text.split("\n"))), initial=0))
+            starts.pop()
         self.starts = starts
         return starts
 
@@ -692,7 +692,7 @@ def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
             elif rule.kind == "metric" and rule.metric == "sentence_words":
                 for m in _long_sentences(rule.max).finditer(text):
                     start, end = m.span("s")
-                    if end - start > rule.max * 2 and len(m.group("s").split()) > rule.max:
+                    if end - start > rule.max * 2 and _words_over(text[start:end], rule.max):
                         found.append(_make(rule, level, text, start, end, lines))
     for rule, level in naming:
         _named_in_text(text, s, rule, level, lines, found)
@@ -757,6 +757,15 @@ def _long_sentences(words: int) -> re.Pattern[str]:
     short = f"[^\\s.!?][^.!?\\n]{{0,{2 * words - 2}}}+(?:[.!?]+|$)"
     long = f"[^\\s.!?][^.!?\\n]{{{2 * words - 1},}}(?:[.!?]+|$)"
     return compiled.compile(f"(?:[\\s.!?]*+{short})*+[\\s.!?]*+(?:(?P<s>{long})|\\Z)", re.MULTILINE)
+
+
+def _words_over(sentence: str, words: int) -> bool:
+    """``len(sentence.split()) > words``, without splitting most sentences: a sentence
+    with fewer than ``words`` spaces and no other whitespace (the space is the one
+    whitespace character ``isprintable`` accepts) has at most ``words`` words."""
+    if sentence.count(" ") < words and sentence.isprintable():
+        return False
+    return len(sentence.split()) > words
 
 
 def _dedupe(found: list[Finding]) -> list[Finding]:

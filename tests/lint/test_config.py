@@ -95,6 +95,20 @@ def test_packs_and_vocabulary_are_read_relative_to_base_dir(tmp_path: Path) -> N
     assert {"Team.Codename", "Leak.Vocabulary"} <= rules
 
 
+def test_a_team_pattern_with_a_top_level_choice_finds_every_branch(tmp_path: Path) -> None:
+    # "foo1|bar2" starts with "f" or "b": the scanner of "f" alone missed "bar2".
+    (tmp_path / "team.toml").write_text(
+        '[pack]\nname = "team"\n\n[[rule]]\nid = "Team.Words"\nkind = "existence"\n'
+        'level = "error"\nmessage = "team word"\nignorecase = false\n'
+        'patterns = ["foo1|bar2"]\n',
+        encoding="utf-8",
+    )
+    config = validate({"packs": ["team.toml"]}, base_dir=tmp_path)
+    text = "We saw foo1 and bar2 here."
+    found = [text[f.start : f.end] for f in lint(text, config=config) if f.rule == "Team.Words"]
+    assert found == ["foo1", "bar2"]
+
+
 def test_the_lint_path_never_imports_pydantic(tmp_path: Path) -> None:
     """`comms lint` with a [lint] table validates it without pydantic (45-60 ms)."""
     (tmp_path / "comms.toml").write_text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -430,6 +431,52 @@ def test_first_chars_reads_the_pattern() -> None:
     assert first_chars(r"a?b") is None
     assert first_chars(r"(?=a)b") is None
     assert first_chars(r"[\w]") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=" \t\xa0\u2028\u200b\x1cab.", max_size=40), st.integers(0, 10))
+def test_words_over_counts_like_split(sentence: str, words: int) -> None:
+    from comms.lint.engine import _words_over
+
+    assert _words_over(sentence, words) == (len(sentence.split()) > words)
+
+
+def test_next_chars_reads_the_pattern() -> None:
+    from comms.lint.rules import next_chars
+
+    assert next_chars(r"a(?<!x)[bc]") == frozenset("bc")
+    # A choice of words: the second character of each, the rest after the group included.
+    assert next_chars(r"(?:SELECT(?<!\wSELECT)\s|DROP\s)") == frozenset("ER")
+    assert next_chars(r"(?:a|b)c") == frozenset("c")
+    assert next_chars(r"(?:a|bc)") is None  # "a" alone has no second character
+    assert next_chars(r"(?:ab|cd)?e") is None
+    assert next_chars(r"(?:ab|cd)+") is None
+    assert next_chars(r"(?:a|b)?c") is None
+    assert next_chars(r"\b(?:ab|cd)") is None  # \b is no first character
+
+
+def test_next_chars_holds_for_every_match_of_the_shipped_patterns() -> None:
+    # The scanners' guards test the character after the first against next_chars: every
+    # match of a shipped pattern, in the rule examples, must have it.
+    from comms.lint.rules import default_packs, first_chars, next_chars
+    from tests.lint.test_rules import EXAMPLES
+
+    texts = [t for flag, passing, _ in EXAMPLES.values() for t in flag + passing]
+    checked = 0
+    for pack in default_packs():
+        for rule in pack.rules:
+            for pattern in rule.patterns:
+                body = f"(?i:{pattern})" if rule.ignorecase else pattern
+                following = next_chars(body)
+                if following is None or first_chars(body) is None:
+                    continue
+                regex = re.compile(body, re.MULTILINE)
+                for text in texts:
+                    for m in regex.finditer(text):
+                        if m.end() > m.start() + 1 and text[m.start() + 1].isascii():
+                            assert text[m.start() + 1] in following, (rule.id, m.group())
+                            checked += 1
+    assert checked > 50
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
