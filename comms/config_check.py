@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,17 +21,46 @@ if TYPE_CHECKING:
     from comms.settings import Problem
 
 
-@dataclass(frozen=True)
 class TableContext:
     """What a table's check needs besides the table: the folder of comms.toml (lint packs),
     the ``[updates]`` intervals (cadence), the environment (``COMMS_SWITCHBOARD_URL`` stands
     in for ``base_url``), and ``whole``, the table as the file has it when the check sees
-    only some of its keys (a required key is missing only when ``whole`` lacks it)."""
+    only some of its keys (a required key is missing only when ``whole`` lacks it).
 
-    base_dir: Path
-    intervals: Mapping[str, int] = field(default_factory=dict)
-    environ: Mapping[str, str] = field(default_factory=dict)
-    whole: Mapping[str, Any] | None = None
+    A plain class, not a frozen dataclass: generating a dataclass's methods costs ~1 ms of
+    every command whose comms.toml has a table."""
+
+    __slots__ = ("base_dir", "environ", "intervals", "whole")
+
+    def __init__(
+        self,
+        base_dir: Path,
+        intervals: Mapping[str, int] | None = None,
+        environ: Mapping[str, str] | None = None,
+        whole: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.base_dir = base_dir
+        self.intervals = {} if intervals is None else intervals
+        self.environ = {} if environ is None else environ
+        self.whole = whole
+
+    def __repr__(self) -> str:
+        return (
+            f"TableContext(base_dir={self.base_dir!r}, intervals={self.intervals!r}, "
+            f"environ={self.environ!r}, whole={self.whole!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TableContext):
+            return NotImplemented
+        return (self.base_dir, self.intervals, self.environ, self.whole) == (
+            other.base_dir,
+            other.intervals,
+            other.environ,
+            other.whole,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def has(self, table: Mapping[str, Any], key: str) -> bool:
         """Whether the file sets ``key`` in the table being checked."""
@@ -92,7 +120,7 @@ def _table_problems(
         return [(_mentioned(name, first, table, None), first)]
     # Each key on its own, so that every bad key is reported, not just the first.
     found: dict[str, str | None] = {}
-    alone = replace(context, whole=table)
+    alone = TableContext(context.base_dir, context.intervals, context.environ, table)
     for key in table:
         try:
             check({key: table[key]}, alone)
@@ -137,14 +165,35 @@ def config_problems(
     return found
 
 
-@dataclass(frozen=True)
 class ConfigReport:
     """What ``comms config check`` found: the file read (None: none, the defaults apply)
-    and every problem, in file order."""
+    and every problem, in file order.  (A plain class, like ``TableContext``.)"""
 
-    file: Path | None
-    problems: tuple[Problem, ...]
-    looked_in: tuple[Path, ...] = ()
+    __slots__ = ("file", "looked_in", "problems")
+
+    def __init__(
+        self, file: Path | None, problems: tuple[Problem, ...], looked_in: tuple[Path, ...] = ()
+    ) -> None:
+        self.file = file
+        self.problems = problems
+        self.looked_in = looked_in
+
+    def __repr__(self) -> str:
+        return (
+            f"ConfigReport(file={self.file!r}, problems={self.problems!r}, "
+            f"looked_in={self.looked_in!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConfigReport):
+            return NotImplemented
+        return (self.file, self.problems, self.looked_in) == (
+            other.file,
+            other.problems,
+            other.looked_in,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def ok(self) -> bool:
