@@ -11,9 +11,9 @@ import pytest
 from comms import incidentio, review, service
 from comms.errors import ConfigError, UsageError
 from comms.incidentio import PubsecError, Rules, rules_from_table
-from comms.models import MessageKind, Severity, Status, Tenant
-from comms.render import Renderer
+from comms.models import Severity, Status, Tenant
 from tests.incidentio.conftest import TOKEN
+from tests.incidentio.drafting import first_update
 from tests.incidentio.fake_incidentio import FakeIncidentio, ulid
 
 RULES = Rules()
@@ -239,16 +239,7 @@ def test_no_tenant_field_imports_without_tenants_and_says_to_add_them(
         "set INC-2291 --add-tenant ID (or set the field there and run comms incident sync "
         "INC-2291) before drafting",
     )
-    draft = service.compose(
-        store,
-        Renderer(),
-        ref="INC-2291",
-        kind=MessageKind.INVESTIGATION_START,
-        values={"impact": "Pushing container images fails."},
-        now=now,
-        author="jane",
-        interval_minutes=120,
-    ).draft
+    draft = first_update(store, "INC-2291", now, interval_minutes=120)
     with pytest.raises(UsageError, match=r"^INC-2291 has no tenants yet; add them first"):
         review.decide(
             store,

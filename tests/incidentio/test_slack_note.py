@@ -16,10 +16,10 @@ from comms.adapters.slack_web import SlackWebPoster, from_settings
 from comms.delivery import Process
 from comms.errors import ConfigError, PublishError
 from comms.incidentio import PubsecError, SlackNote, build_slack_note, slack_escape
-from comms.models import Incident, MessageKind, Revision, Severity, Tenant
-from comms.render import Renderer
+from comms.models import Incident, Revision, Severity, Tenant
 from comms.review import ReviewPolicy
 from tests.contract.fakes import FakePublisher
+from tests.incidentio.drafting import first_update
 from tests.incidentio.fake_incidentio import FakeIncidentio
 from tests.incidentio.fake_slack import FakeSlack
 
@@ -148,16 +148,7 @@ def test_pubsec_is_never_built() -> None:
 
 
 def _send_update(store: Any, ref: str, now: datetime) -> int:
-    draft = service.compose(
-        store,
-        Renderer(),
-        ref=ref,
-        kind=MessageKind.INVESTIGATION_START,
-        values={"impact": "Users cannot sign in to the web interface."},
-        now=now,
-        author="jane",
-        interval_minutes=60,
-    ).draft
+    draft = first_update(store, ref, now, impact="Users cannot sign in to the web interface.")
     review.decide(
         store,
         draft.id,
@@ -223,16 +214,7 @@ def test_no_note_before_delivery_without_a_link_or_for_pubsec(
     incidentio.import_incident(
         store, client, "INC-2291", rules=incidentio.Rules(), now=now, actor="jane"
     )
-    draft = service.compose(
-        store,
-        Renderer(),
-        ref="INC-2291",
-        kind=MessageKind.INVESTIGATION_START,
-        values={"impact": "Users cannot sign in."},
-        now=now,
-        author="jane",
-        interval_minutes=60,
-    ).draft
+    draft = first_update(store, "INC-2291", now, impact="Users cannot sign in.")
     assert (
         incidentio.slack_note_for(store, draft.id, actor="jane").reason
         == f"draft {draft.id} r1 was not delivered yet"

@@ -18,9 +18,9 @@ from comms import service
 from comms.bootstrap import Runtime, open_alert_state, open_store
 from comms.cadence import OVERDUE, UPDATE, evaluate, policy_from_config
 from comms.errors import UsageError
-from comms.models import MessageKind, Severity, Tenant
-from comms.render import Renderer
+from comms.models import Severity, Tenant
 from tests.contract.backends import BACKENDS
+from tests.incidentio.drafting import first_update
 
 STARTED = datetime(2026, 11, 27, 13, 52, tzinfo=UTC)
 POLICY = policy_from_config({}, {"S1": 60, "S2": 120})
@@ -164,16 +164,7 @@ def test_the_review_pages_show_it(tenantless: str) -> None:
 
     with Runtime(clock=lambda: NOW) as rt:
         add_team(rt)
-        service.compose(
-            rt.raw_store,
-            Renderer(),
-            ref=tenantless,
-            kind=MessageKind.INVESTIGATION_START,
-            values={"impact": "Pushing container images fails."},
-            now=NOW,
-            author="gus",
-            interval_minutes=60,
-        )
+        first_update(rt.raw_store, tenantless, NOW, author="gus")
         web = Web(create_app(rt))
         try:
             queue = web.get("/api/queue", headers=bearer("sam"))
@@ -211,16 +202,7 @@ def test_the_core_refuses_to_approve_or_send_it(tenantless: str) -> None:
     from comms import review
 
     with Runtime() as rt:
-        draft = service.compose(
-            rt.store,
-            Renderer(),
-            ref=tenantless,
-            kind=MessageKind.INVESTIGATION_START,
-            values={"impact": "Pushing container images fails."},
-            now=STARTED,
-            author="jane",
-            interval_minutes=60,
-        ).draft
+        draft = first_update(rt.store, tenantless, STARTED)
         with pytest.raises(UsageError, match="has no tenants yet; add them first"):
             review.decide(
                 rt.store,
