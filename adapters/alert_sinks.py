@@ -153,11 +153,7 @@ def review_notifier(
     kind, _, value = spec.partition(":")
     if kind.strip().lower() != "slack" or not value:
         raise UsageError("notify.review must be like 'slack:env:COMMS_REVIEW_SLACK_URL'")
-    if value.startswith("env:"):
-        name = value[4:]
-        if not environ.get(name):
-            raise UsageError(f"notify.review: environment variable {name} is not set")
-        value = environ[name]
+    value = _from_env(value, environ, "notify.review")
     if not _is_url(value):
         raise UsageError("notify.review needs an http(s) URL, like slack:https://hooks.slack.com/…")
     return SlackReviewNotifier(client_factory(), value)
@@ -247,6 +243,17 @@ def _is_url(value: str) -> bool:
         return False
 
 
+def _from_env(value: str, environ: Mapping[str, str], what: str) -> str:
+    """``value``, or for ``env:NAME`` the variable's value (a secret kept off the command
+    line and out of comms.toml); ``UsageError`` when it is not set."""
+    if not value.startswith("env:"):
+        return value
+    name = value[4:]
+    if not environ.get(name):
+        raise UsageError(f"{what}: environment variable {name} is not set")
+    return environ[name]
+
+
 def build_sinks(
     specs: Sequence[str],
     client_factory: Callable[[], httpx.Client],
@@ -263,11 +270,7 @@ def build_sinks(
     for spec in specs:
         kind, _, value = spec.partition(":")
         kind = kind.strip().lower()
-        if value.startswith("env:"):
-            name = value[4:]
-            if not env.get(name):
-                raise UsageError(f"sink '{kind}': environment variable {name} is not set")
-            value = env[name]
+        value = _from_env(value, env, f"sink '{kind}'")
         if kind == "stdout" and not value:
             sinks.append(StdoutSink())
             continue

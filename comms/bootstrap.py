@@ -142,17 +142,22 @@ def _check_send(table: Mapping[str, Any], context: TableContext) -> None:
         send_concurrency(table["concurrency"])
 
 
+def _placeholders(specs: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with a placeholder URL for every ``env:NAME`` the specs name and it
+    lacks: those are secrets the environment gives when the command runs, so an unset one
+    is not a problem of the file (the parser builds no client, sends nothing)."""
+    named = {m for spec in specs for m in re.findall(r"env:(\w+)", spec)}
+    return {**dict.fromkeys(named, _PLACEHOLDER_URL), **environ}
+
+
 def _check_alerts(table: Mapping[str, Any], context: TableContext) -> None:
     _unknown("alerts", table, ("sinks",))
     sinks = table.get("sinks", [])
     if not isinstance(sinks, list) or not all(isinstance(x, str) for x in sinks):
         raise ConfigError('alerts.sinks must be a list like ["stdout", "slack:env:SLACK_URL"]')
-    # The sinks' own parser judges each spec; ``env:NAME`` values are secrets the
-    # environment gives when the watcher starts, so an unset one is not a file problem.
-    named = {m for spec in sinks for m in re.findall(r"env:(\w+)", spec)}
-    environ = {**dict.fromkeys(named, _PLACEHOLDER_URL), **context.environ}
+    # The sinks' own parser judges each spec.
     try:
-        _load(SINKS)(sinks, lambda: None, environ)  # builds no client, sends nothing
+        _load(SINKS)(sinks, lambda: None, _placeholders(sinks, context.environ))
     except UsageError as exc:
         raise ConfigError(f"alerts.sinks: {exc}") from None
 
@@ -203,12 +208,8 @@ def _check_notify(table: Mapping[str, Any], context: TableContext) -> None:
         return
     if not isinstance(spec, str):
         raise ConfigError("notify.review must be like 'slack:env:COMMS_REVIEW_SLACK_URL'")
-    # An ``env:NAME`` the environment lacks is a problem of the process, not of the file.
-    environ = {**context.environ}
-    if spec.partition(":")[2].startswith("env:"):
-        environ.setdefault(spec.partition(":")[2][4:], "https://hooks.slack.com/services/x")
     try:
-        _load(REVIEW_NOTIFIER)(spec, lambda: None, environ)  # builds no client
+        _load(REVIEW_NOTIFIER)(spec, lambda: None, _placeholders([spec], context.environ))
     except UsageError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -831,17 +832,17 @@ class Runtime:
         if not isinstance(configured, list) or not all(isinstance(x, str) for x in configured):
             raise ConfigError('alerts.sinks must be a list like ["stdout", "slack:env:SLACK_URL"]')
         chosen = list(specs) or configured or ["stdout"]
-
-        def client_factory() -> Any:
-            import httpx
-
-            client = httpx.Client(timeout=10.0)
-            self._closers.append(client.close)
-            return client
-
         build = _load(SINKS)
-        sinks: list[AlertSink] = build(chosen, client_factory, dict(self.environ))
+        sinks: list[AlertSink] = build(chosen, self._http_client, dict(self.environ))
         return sinks
+
+    def _http_client(self) -> Any:
+        """An ``httpx.Client`` for sinks and notifiers, closed with the runtime."""
+        import httpx
+
+        client = httpx.Client(timeout=10.0)
+        self._closers.append(client.close)
+        return client
 
     def public_url(self) -> str | None:
         """The address people open ``comms serve`` at (``[serve] public_url``), or None."""
@@ -856,15 +857,7 @@ class Runtime:
             spec = f"slack:env:{REVIEW_SLACK_ENV}"
         if spec is None:
             return None
-
-        def client_factory() -> Any:
-            import httpx
-
-            client = httpx.Client(timeout=10.0)
-            self._closers.append(client.close)
-            return client
-
-        notifier: ReviewNotifier = _load(REVIEW_NOTIFIER)(spec, client_factory, self.environ)
+        notifier: ReviewNotifier = _load(REVIEW_NOTIFIER)(spec, self._http_client, self.environ)
         return notifier
 
     # -- lifetime ---------------------------------------------------------------------

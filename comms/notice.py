@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
+from comms.errors import CommsError
 from comms.models import Draft, Incident
 
 SUBMITTED: Final = "submitted"
@@ -74,8 +75,6 @@ def announce(
     or not Slack took the notice, so a failed notice never fails the review."""
     if notifier is None:
         return None
-    from comms.errors import CommsError
-
     notice = review_notice(
         draft, incident, event=event, actor=actor, public_url=public_url, note=note
     )
