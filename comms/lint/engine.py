@@ -700,7 +700,7 @@ def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
     return _dedupe(found)
 
 
-_NAMING_RULES = ("Leak.DisplayName", "Leak.ChatUser")
+_NAMING_RULES = ("Leak.DisplayName", "Leak.ChatUser", "Leak.PersonName", "Leak.ObjectName")
 
 
 def _named_in_text(

@@ -76,10 +76,12 @@ TOOL_SITES = _set(
     "sentry service-now slack victorops zendesk zoom"
 )
 HOST_ROLES = _set(
-    "api app backup bastion be cache console consul db deploy elastic es etcd fe file gitaly "
-    "git gke host ingress jump k8s kafka kas lb haproxy logs mon mx nfs node ns pages patroni "
-    "pg pgbouncer postgres praefect primary prometheus proxy redis registry replica runner "
-    "secondary sentry server sidekiq srv standby stor storage vault vm web worker zk"
+    "api app backup bastion be broker cache cass cassandra ceph clickhouse console consul db "
+    "deploy elastic elasticsearch es etcd fe file gitaly git gke host influx influxdb ingress "
+    "jump k8s kafka kas lb haproxy logs mariadb master memcache memcached minio mon mongo "
+    "mongodb mx mysql nats nfs node ns osd pages patroni pg pgbouncer postgres praefect "
+    "primary prometheus proxy rabbitmq redis registry replica rmq runner secondary sentry "
+    "server sidekiq srv standby stor storage vault vm web worker zk zookeeper"
 )
 # Tokens of letters and digits that are names of standards, encodings and architectures.
 NOT_MACHINES = _set(
@@ -122,12 +124,19 @@ _WORK_PATH = (
     r"|/(?:blob|tree|compare)/|/user-attachments/|/archives/[A-Z0-9]|/d/[\w-]+"
     r"|/app/(?:kibana|discover)|/runbooks?/|/(?:grafana|kibana|dashboards?)\b|show_bug\.cgi"
 )
+# A data centre or site code with its number: dc2, iad1, use1, fra2, sjc1b.
+_SITE_CODE = r"[a-z]{2,5}\d{1,2}[a-z]?"
+# A container image's repository path and its tag or digest (acme/api:2.14.1,
+# acme/api@sha256:…), after a registry's host.
+_IMAGE = r"/[a-z0-9][\w.-]*(?:/[a-z0-9][\w.-]*)*(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})"
 # A numbered issue, merge request, epic, work item or pull request of a project (two path
 # segments or more before it: group and project, or owner and repository).
 _TRACKER_PATH = (
     r"^/(?:[\w.~-]+/){2,}(?:-/)?(?:issues|merge_requests|epics|work_items|pull|pulls)/\d+"
     r"(?![\w.-])"
 )
+# Short labels that name a site or a tier in machine names (web-01-sv-gprd: "sv" service).
+_SITE_LABELS = _set("sv db be fe lb cny")
 # Roles that read as something else in capitals: ES6 (ECMAScript), PG13 (a version), VM1.
 _CAPITAL_NOT_ROLES = _set("es pg vm be fe ns mx api app git host node file server")
 
@@ -162,12 +171,20 @@ def machine_name(token: str, *, strict: bool = False) -> bool:
     m = _regex(_MACHINE).fullmatch(value)
     if not m:
         return False
-    letters, digits = m.group(1), m.group(2)
+    letters, digits, tail = m.group(1), m.group(2), m.group(3)
     parts = letters.split("-")
     if any(_role(p) for p in parts):
         return True
     if titled:
         return False
+    labels = tail.split("-")[1:]
+    if any(label in INFRA_LABELS or label in _SITE_LABELS for label in labels):
+        return True  # gitlab-01-sv-gprd: an environment or a site after the number
+    padded = (digits[:1] == "0" and len(digits) >= 2) or any(
+        label[:1] == "0" and label.isdigit() and len(label) >= 2 for label in labels
+    )
+    if not strict and "-" in value and padded:
+        return True  # frontend-01, cass-use1c-09: a zero-padded machine number
     if parts[-1] in CALENDAR and len(digits) in (2, 4):
         return False
     if not all(lexicon.is_word(p) for p in parts):
@@ -248,8 +265,12 @@ def classify(
     if len(labels) < 2 or not all(labels):
         return None
     last = labels[-1]
-    if prose and (not last.isalpha() or last in FILE_EXTENSIONS):
-        return None  # a version, a number, a file
+    if prose and not last.isalpha():
+        # lb01.dc2, web-3.iad1: a machine under a site code; else a version or a number.
+        site = _regex(_SITE_CODE).fullmatch(last) is not None
+        return INTERNAL if site and machine_name(labels[0]) else None
+    if prose and last in FILE_EXTENSIONS:
+        return None  # a file
     if under_prefix(labels, rest, prefixes):
         return INTERNAL
     domains = _suffixes(labels)
@@ -289,4 +310,6 @@ def classify(
         return INTERNAL
     if "/" in rest and _regex(_WORK_PATH).search(rest):
         return INTERNAL
+    if prose and rest[:1] == "/" and _regex(_IMAGE).fullmatch(rest):
+        return INTERNAL  # a container image with its tag or digest: a deployment detail
     return THIRD_PARTY

@@ -53,7 +53,16 @@ TITLES = {
 }
 # Cues strong enough on their own; any other needs the name seen twice.
 STRONG = frozenset(
-    ["@mention", "chat speaker", "display name", "by-line", "people field", "e-mail", "gke"]
+    [
+        "@mention",
+        "chat speaker",
+        "display name",
+        "by-line",
+        "people field",
+        "e-mail",
+        "gke",
+        "person in running text",
+    ]
 )
 
 
@@ -99,7 +108,7 @@ _CHAT = (
 _CAP = r"[A-Z][\w'’.-]*"
 _DISPLAY = re.compile(
     rf"(?:^|(?<=[ \t]{{2}})|(?<=\())[ \t]*((?:{_CAP}[ \t]){{1,3}}{_CAP})[ \t]+"
-    r"(?:[^\w\s@]{1,2}[ \t]+)?\(?@([A-Za-z0-9_][\w.-]*[A-Za-z0-9_])",
+    r"(?:[^\w\s@]{1,2}[ \t]+)?(?:\[[\w .-]{1,20}\][ \t]+)?\(?@([A-Za-z0-9_][\w.-]*[A-Za-z0-9_])",
     re.MULTILINE,
 )
 _BY_LINE = re.compile(
@@ -232,6 +241,11 @@ class _Learner:
             self.add(m.group(1), NAME, "after a preposition")
         for m in _GKE.finditer(doc):
             self.add(m.group(1), NAME, "gke")
+        for rule, name in _found_by_context(doc):
+            if rule == "Leak.PersonName":
+                self._person(name, "person in running text")
+            else:
+                self.add(name, NAME, "beside its kind")
         for m in _FAMILY.finditer(doc):
             parts = m.group(1).split("-")
             root = "-".join(parts[:2])
@@ -340,8 +354,14 @@ class _Learner:
         if len(text) < 3 or text.lower() in self.public or text.lower() in TECHNOLOGY:
             return False
         parts = [p for p in re.split(r"[-_.]", text) if p]
-        if any(p.lower() in self.public for p in parts):
+        # "omame-gitlab", a person's user name on the company's own site, is a name;
+        # "gitlab-org" (no other part a name) is the company's.
+        own = [p for p in parts if p.lower() not in self.public]
+        if len(own) < len(parts) and not any(
+            p.isalpha() and len(p) >= 4 and not self._known(p) for p in own
+        ):
             return False
+        parts = own
         if text.isdigit() or _SHAPE_STANDARD.fullmatch(text):
             return False
         # A user name: digits or separators in it, or letters that are no word.
@@ -414,6 +434,22 @@ def _occurrences(names: set[str], docs: Sequence[str]) -> Counter[str]:
     return found
 
 
+def _found_by_context(doc: str) -> list[tuple[str, str]]:
+    """(rule, name) for each person or Kubernetes object the linter finds in ``doc`` by its
+    context (Leak.PersonName, Leak.ObjectName): what it found in one document, the
+    vocabulary then finds in every other."""
+    from comms.lint.engine import lint
+    from comms.lint.validators import named
+
+    out = []
+    for f in lint(doc):
+        if f.rule in _BY_CONTEXT:
+            names = named(f.rule, doc[f.start : f.end])
+            for name in names[:1] if f.rule == "Leak.PersonName" else names:
+                out.append((f.rule, name))
+    return out
+
+
 def _list_after(doc: str, start: int) -> list[str]:
     """The list items (or plain lines) under a heading, up to the next heading or gap."""
     lines: list[str] = []
@@ -434,7 +470,14 @@ def _caught(text: str) -> bool:
     tool, a jargon word): learning it again would only duplicate (or harden) that."""
     from comms.lint.engine import lint
 
-    return any(f.start == 0 and f.end >= len(text) for f in lint(text))
+    # A person's or an object's name is found by its context (a given name, a deed, a kind
+    # beside it); the vocabulary finds it where nothing says what it is.
+    return any(
+        f.start == 0 and f.end >= len(text) and f.rule not in _BY_CONTEXT for f in lint(text)
+    )
+
+
+_BY_CONTEXT = frozenset(["Leak.PersonName", "Leak.ObjectName"])
 
 
 def learn(documents: Iterable[str], *, public: Iterable[str] = ()) -> list[Entry]:

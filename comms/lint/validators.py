@@ -213,7 +213,9 @@ def _bare_host(text: str, start: int, end: int, ctx: Context) -> bool:
     name with a machine number (hosts.machine_name)."""
     if start > 0 and text[start - 1] in "@._:#\\":
         return False
-    name = text[start:end].split(":", 1)[0]
+    name, colon, port = text[start:end].partition(":")
+    if colon and len(port) >= 3 and name.islower() and any(c.isdigit() for c in name):
+        return True  # a numbered name with a port (edge-fra-2:8443): nothing else is
     return bool(_hosts().machine_name(name))
 
 
@@ -416,6 +418,11 @@ def named(rule: str, value: str) -> list[str]:
     if rule == "Leak.ChatUser":
         value = _TIME_OR_MARKS.sub(" ", value.strip().lstrip(">").strip()).strip().rstrip(":")
         words = value.split()
+    elif rule == "Leak.PersonName":
+        return _person_parts(value.split())
+    elif rule == "Leak.ObjectName":
+        parts = _object_parts(value)
+        return [parts[1]] if parts else []
     else:
         words = _display_words(value)
     if not words:
@@ -434,6 +441,28 @@ def named(rule: str, value: str) -> list[str]:
     return names
 
 
+def _person_parts(words: list[str]) -> list[str]:
+    """What a Leak.PersonName match names elsewhere in its text: the name as written, its
+    given name and family name on their own (when no month or everyday sentence word), and
+    a single name that is no word in lower case too (a chat nick: "lantao")."""
+    from comms.lint import cues, lexicon
+
+    names = [" ".join(words)]
+    for w in words if len(words) > 1 else ():
+        low = w.lower()
+        if (
+            len(w) >= 3
+            and w[:1].isupper()
+            and low not in cues._NOT_FIRST_NAMES
+            and w not in _SENTENCE_WORDS
+            and (not lexicon.is_word(low) or cues.first_name(w) or lexicon.is_surname(w))
+        ):
+            names.append(w)
+    if len(words) == 1 and len(words[0]) >= 4 and not cues.known(words[0]):
+        names.append(words[0].lower())  # a chat nick: "lantao" (not every family name)
+    return names
+
+
 # Capitalised words that start sentences or name months, and are first or last names too.
 _SENTENCE_WORDS = _set(
     "Will May Can Mark Bill Grant Chase Hope Rich Frank Jack Guy Art Don Long Young White "
@@ -444,6 +473,45 @@ _SENTENCE_WORDS = _set(
     "Still Just Even Then Over Under After Before Also Only Ghost User Bot Team Support "
     "Status Service Services Security Engineering Operations Release Deploy Update"
 )
+
+
+def _person_name(text: str, start: int, end: int, ctx: Context) -> bool:
+    """A person named in running text (the Leak.PersonName patterns): two words are a given
+    name and a family name (cues._full_name); one word after a people word ("cc", "by",
+    "asked") is a given name; one word before a deed is a given name or no everyday word
+    ("Lantao is looking"), never a technology, a team or an abbreviation."""
+    from comms.lint import cues
+
+    public = _public_words(ctx.public_domains)
+    words = text[start:end].split()
+    if len(words) > 1:
+        return cues._full_name(words[0], " ".join(words[1:]), public)
+    name = words[0]
+    if cues.first_name(name, public):
+        return True
+    if _ADDRESSED_BEFORE.search(text, max(0, start - 20), start):
+        return False  # after "by", "cc" …: only a given name ("by Cloudflare" is not one)
+    low = name.lower()
+    return (
+        len(name) >= 3
+        and low not in cues.NOT_PEOPLE
+        and low not in cues._NOT_FIRST_NAMES
+        and low not in public
+        and not cues.known(name, public)
+    )
+
+
+_ADDRESSED_BEFORE: Any = _Lazy(
+    r"(?:\b(?:by:?|cc:?|hi|hey|thanks?,?|ping(?:ed)?|paged|asked|told|kudos|contacted|"
+    r"notified|informed|to|from)[ \t])$",
+    re.IGNORECASE,
+)
+
+
+def _public_words(domains: tuple[str, ...]) -> frozenset[str]:
+    from comms.lint.cues import _public_words as words
+
+    return words(domains, None)
 
 
 _ENVIRONMENTS = _set("prod nonprod preprod stg staging gprd gstg gpre uat")
@@ -472,14 +540,149 @@ def _environment_name(text: str, start: int, end: int, ctx: Context) -> bool:
     return m is not None and len(m.group(1)) >= 3 and m.group(1) not in ("Non", "Pre")
 
 
+# The characters Kubernetes draws generated name parts from (apimachinery's SafeEncodeString:
+# no vowels, no 0, 1 or 3, so that no generated part spells a word).
+_K8S_SAFE = frozenset("bcdfghjklmnpqrstvwxz2456789")
+
+
+def _generated(part: str, *, digit: bool = True) -> bool:
+    """A generated name part: a ReplicaSet's pod-template hash (``7d9f8b6c5d``; nine or ten
+    digits before Kubernetes 1.8) or a pod's random suffix, drawn from the safe alphabet,
+    with a letter (and, unless ``digit`` is False, a digit)."""
+    if part.isdigit():
+        return len(part) in (9, 10)
+    return (
+        set(part) <= _K8S_SAFE
+        and any(c.isalpha() for c in part)
+        and (not digit or any(c.isdigit() for c in part))
+    )
+
+
 def _pod(text: str, start: int, end: int, ctx: Context) -> bool:
-    """name-<replicaset hash>-<5 chars>: the generated parts carry digits, the name letters."""
+    """A generated Kubernetes name, found from its last part: a Deployment's pod
+    (name-<hash>-<5 characters>), a ReplicaSet (name-<hash>), a DaemonSet's, StatefulSet
+    controller's or Job's pod (name-<5 characters>) and a CronJob's Job (name-<8 digits:
+    its schedule time in minutes>, and its pods).  The name is lower case and starts with
+    a letter; the generated parts come from Kubernetes's safe alphabet, so words
+    ("-based", "-level") never pass."""
     if start > 0 and text[start - 1] in "@./_:#":
         return False
-    parts = text[start:end].split("-")
-    if len(parts) < 3 or not parts[0][:1].isalpha():
+    value = text[start:end]
+    parts = value.split("-")
+    if len(parts) < 2 or not parts[0][:1].isalpha() or not value.islower() or "" in parts:
         return False
-    return any(ch.isdigit() for ch in parts[-2] + parts[-1])
+    last, before = parts[-1], parts[-2]
+    if len(last) == 5:
+        if (
+            len(parts) >= 3
+            and (_generated(before, digit=False) or _cron_time(before))
+            and _generated(last, digit=False)
+            and (_generated(before) or _generated(last) or _cron_time(before))
+        ):
+            return True  # name-<hash>-<suffix>: a digit in one of them (a word has none)
+        if len(parts) >= 3 and before.isdigit() and len(before) in (9, 10) and last.isalnum():
+            return True  # before Kubernetes 1.8: a decimal hash, any random suffix
+        return _generated(last)  # name-<suffix>
+    if _cron_time(last):
+        return all(p.isalpha() for p in parts[:-1])
+    return 6 <= len(last) <= 10 and _generated(last) and any(p.isalpha() for p in parts[:-1])
+
+
+def _object_parts(value: str) -> tuple[str, str, bool, bool] | None:
+    """(kind, name, quoted, name written before the kind) of a Leak.ObjectName match."""
+    words = value.replace("=", " ").split()
+    if len(words) < 2:
+        return None
+    if words[0] in ("-n", "--namespace"):
+        return "-n", words[-1].strip("`'\""), False, False
+    first = words[0].rstrip(":=")
+    if (first[:1].isalpha() and first.lower().rstrip("s").rstrip(":") in _OBJECT_KINDS) or (
+        first.lower() in ("helm", "node") and len(words) >= 3
+    ):
+        name = words[-1].lstrip(":=")
+        kind = " ".join(words[:-1]).lower()
+        before = False
+    else:
+        name, kind, before = words[0], " ".join(words[1:]).lower(), True
+    quoted = name[:1] in "`'\"" and name[-1:] in "`'\"" and len(name) > 2
+    return kind, name.strip("`'\""), quoted, before
+
+
+_KUBE_TOOLS: Any = _Lazy(
+    r"\b(?:kubectl|helm|flux|oc|k9s|kubens|stern|argocd|istioctl|velero|linkerd)\b"
+)
+_OBJECT_KINDS = _set(
+    "namespace deployment daemonset statefulset replicaset cronjob configmap cluster "
+    "helmrelease kustomization pod pvc ingres ingresse ingress nodepool ns"
+)
+
+
+def _object_name(text: str, start: int, end: int, ctx: Context) -> bool:
+    """A Kubernetes object named beside its kind (cues._object_name decides the name)."""
+    if start > 0 and text[start - 1] in "@#/._:\\":
+        return False
+    parts = _object_parts(text[start:end])
+    if parts is None:
+        return False
+    kind, name, quoted, before = parts
+    from comms.lint import cues
+
+    if kind == "-n":
+        # kubectl's (or helm's, flux's …) namespace flag, not head's or grep's "-n".
+        line_start = text.rfind("\n", 0, start) + 1
+        if not _KUBE_TOOLS.search(text, line_start, start):
+            return False
+
+    public = _public_words(ctx.public_domains)
+    if cues._object_name(name, quoted, kind, public, before=before):
+        return True
+    # "in namespace payments": a plain word after "in/to/from the namespace".
+    return (
+        kind.startswith("namespace")
+        and not before
+        and name.isalpha()
+        and name not in cues._NOT_OBJECTS
+        and _IN_NAMESPACE.search(text, max(0, start - 12), start) is not None
+    )
+
+
+_IN_NAMESPACE: Any = _Lazy(r"\b(?:in|into|to|from|of)(?:[ \t]+the)?[ \t]+$", re.IGNORECASE)
+
+
+def _cron_time(part: str) -> bool:
+    """A CronJob's Job suffix: its scheduled time in minutes since 1970 (eight digits from
+    1990 to 2160)."""
+    return len(part) == 8 and part.isdigit() and part[0] in "123"
+
+
+_KINDS_ANY = _set(
+    "clusterrole clusterrolebinding configmap configmaps crd cronjob cronjobs "
+    "customresourcedefinition daemonset daemonsets deploy deployment deployments helmrelease "
+    "helmreleases horizontalpodautoscaler hpa ingress ingresses kustomization kustomizations "
+    "netpol networkpolicy pdb persistentvolume persistentvolumeclaim persistentvolumeclaims "
+    "persistentvolumes poddisruptionbudget pvc replicaset replicasets rolebinding "
+    "serviceaccount serviceaccounts statefulset statefulsets sts svc"
+)
+# Kinds whose names are also words or abbreviations in prose ("no/yes", "cm/s", "job/task"):
+# the name needs a dash, digit or dot (``pod/web-0``, not ``rollout/annotation``).
+_KINDS_NAMED = _set(
+    "application certificate cj clusterissuer cm ds endpoints ep gateway gitrepository "
+    "helmrepository hr ing issuer job jobs ks namespace namespaces no node nodes ns po pod "
+    "podmonitor pods prometheusrule pv role rollout rollouts rs sa secret secrets service "
+    "servicemonitor services virtualservice"
+)
+
+
+def _kube_object(text: str, start: int, end: int, ctx: Context) -> bool:
+    """kind/name as kubectl writes an object (``deployment/api``, ``pod/web-7d9f…``,
+    ``svc/web``, ``deployment.apps/web``, ``ReplicaSet/web-5f7b8c9d4``)."""
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "/.-_@:\\"):
+        return False
+    kind, _, name = text[start:end].partition("/")
+    base = kind.split(".", 1)[0].lower()
+    if base in _KINDS_ANY:
+        return len(name) >= 2
+    return base in _KINDS_NAMED and any(c.isdigit() or c in "-." for c in name)
 
 
 def _cloud_resource(text: str, start: int, end: int, ctx: Context) -> bool:
@@ -493,9 +696,14 @@ def _cloud_resource(text: str, start: int, end: int, ctx: Context) -> bool:
 
 
 def _ticket_ref(text: str, start: int, end: int, ctx: Context) -> bool:
-    """#1234, !123, group/project#12, JIRA-123 (not public standards like COVID-19)."""
+    """#1234, !123, &12 (an epic), group/project#12, JIRA-123, INC-2023-0412 (not public
+    standards like COVID-19); a short #12 or !12 only where a tracker word or a commit
+    title's parentheses say it is one ("fixes #12", "(#12)", "MR !45")."""
     value = text[start:end]
-    if "#" not in value and "!" not in value:
+    if "#" not in value and "!" not in value and "&" not in value:
+        if _DATED_KEY.fullmatch(value):
+            # KEY-YEAR-NUMBER (INC-2023-0412): an incident or change record.
+            return value.split("-", 1)[0] not in _NOT_TICKETS and _token_start(text, start)
         # Found at the dash of KEY-123: the key is the word before the dash, not part of a
         # longer hyphenated word.
         dash = value.rfind("-")
@@ -506,17 +714,35 @@ def _ticket_ref(text: str, start: int, end: int, ctx: Context) -> bool:
         if not _JIRA_KEY.fullmatch(value, key_start, dash) or before == "-":
             return False
     if value[:1].isupper() and "-" in value and "#" not in value and "!" not in value:
-        return value.split("-", 1)[0].upper() not in _NOT_TICKETS and (
-            start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "-_/.")
-        )
-    mark = max(value.rfind("#"), value.rfind("!"))
+        return value.split("-", 1)[0].upper() not in _NOT_TICKETS and _token_start(text, start)
+    mark = max(value.rfind("#"), value.rfind("!"), value.rfind("&"))
     qualifier, digits = value[:mark], value[mark + 1 :]
     if qualifier:
         if "/" in qualifier:
             return not qualifier.startswith(("/", "."))
         # GitLab's short form within a group: production#243, on-call-handovers!12.
         return len(digits) >= 2 and bool(_PROJECT_SLUG.fullmatch(qualifier))
-    return len(digits) >= 3
+    if len(digits) >= 3:
+        return True
+    if value[0] == "&":
+        return len(digits) >= 2 and _token_start(text, start)  # an epic: "&42"
+    return bool(_SHORT_REF.search(text, max(0, start - 40), start)) or (
+        start > 0 and text[start - 1] == "(" and text[end : end + 1] == ")"
+    )
+
+
+def _token_start(text: str, start: int) -> bool:
+    return start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "-_/.")
+
+
+_DATED_KEY: Any = _Lazy(r"[A-Z][A-Z0-9]{1,9}-(?:19|20)\d\d-\d{1,6}")
+# Words before a short issue or merge-request number: "fixes #12", "MR !45", "see #9".
+_SHORT_REF: Any = _Lazy(
+    r"(?i)\b(?:issues?|bugs?|tickets?|PRs?|MRs?|pull[ \t]+requests?|merge[ \t]+requests?|"
+    r"epics?|fix(?:es|ed)?|close[sd]?|resolve[sd]?|see|refs?|related(?:[ \t]+to)?|"
+    r"duplicate[sd]?(?:[ \t]+of)?|reverts?|reverted|follow-?up(?:[ \t]+(?:to|in|of))?)"
+    r"[ \t]*:?[ \t]*$"
+)
 
 
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF-")
@@ -662,6 +888,9 @@ VALIDATORS: dict[str, Validator] = {
     "not_hedged": _not_hedged,
     "not_public": _not_public,
     "opaque_id": _opaque_id,
+    "kube_object": _kube_object,
+    "object_name": _object_name,
+    "person_name": _person_name,
     "pod": _pod,
     "secret": _secret,
     "ticket_ref": _ticket_ref,

@@ -3,7 +3,8 @@ Leak.NamedInText's examples in test_rules.py."""
 
 from __future__ import annotations
 
-from comms.lint.cues import cluster_names, names, person_names
+from comms.lint import lint
+from comms.lint.cues import cluster_names, first_name, names, person_names
 
 
 def test_a_first_name_that_is_a_word_counts_only_when_never_in_lower_case() -> None:
@@ -18,7 +19,8 @@ def test_a_first_name_that_is_a_word_counts_only_when_never_in_lower_case() -> N
 
 def test_speakers_need_two_of_them_each_saying_a_sentence() -> None:
     notes = "Tamsin: Could we have seen this earlier?\nObed: Probably not, no traffic there.\n"
-    assert person_names(notes) == {"Tamsin", "Obed"}
+    # A name that is no word is looked for in lower case too (a chat nick).
+    assert person_names(notes) == {"Tamsin", "Obed", "tamsin", "obed"}
     assert person_names("Tamsin: Could we have seen this earlier?\n") == set()
     assert person_names("Codespaces: degraded\nDependabot: delayed updates\n") == set()
 
@@ -45,3 +47,51 @@ def test_public_and_audience_words_are_never_names() -> None:
     assert "Acmecorp" in names(text)
     assert "Acmecorp" not in names(text, audience="Acmecorp Inc")
     assert "Acmecorp" not in names(text, public_domains=("acmecorp.example",))
+
+
+def test_fields_in_any_case_and_several_on_a_line() -> None:
+    assert {"Jorun Vasquell", "Idrin Tassaly"} <= person_names(
+        "**Incident commander:** Jorun Vasquell. Reviewers: Idrin Tassaly, okel\n"
+    )
+    assert "Attendees" not in person_names("Attendees: Jorun Vasquell, Pim Oduya\nA: b c d e\n")
+
+
+def test_slack_copies_and_thread_events() -> None:
+    copied = "Oribe Castellan  10:41 AM\nthe rollout is stuck\nmvaskor  10:43 AM\nlooking\n"
+    assert {"Oribe Castellan", "mvaskor"} <= person_names(copied)
+    assert "qorvath-dev" in person_names("qorvath-dev commented 3 hours ago\nRolled back.\n")
+    assert person_names("Update  10:30 AM\nAll good.\n") == set()
+
+
+def test_timeline_deeds_in_the_present_tense() -> None:
+    table = "| 08:04 | Ysolde acknowledges and starts investigating |\n"
+    assert "Ysolde" in person_names(table)
+    assert person_names("12:00 - Everything is back to normal.\n") == set()
+
+
+def test_given_names_come_from_the_name_data_not_months_or_words() -> None:
+    assert all(first_name(w) for w in ("Priya", "Wojciech", "Henrik"))
+    assert not any(first_name(w) for w in ("May", "August", "Jan", "Will", "Grace", "Support"))
+
+
+def _people(text: str) -> set[str]:
+    return {text[f.start : f.end] for f in lint(text) if f.rule == "Leak.PersonName"}
+
+
+def test_person_names_in_running_text() -> None:
+    assert _people("Paged the on-call (Marcus Oyelaran) at once.") == {"Marcus Oyelaran"}
+    assert _people("Later Anneliese suggested a pause; Raghav agreed.") == {"Anneliese", "Raghav"}
+    assert _people("| 08:10 | Henrik and Mette identify a bad push |") == {"Henrik and Mette"}
+    assert _people("Closed by Henrik; cc Signe") == {"Henrik", "Signe"}
+    assert _people("Vaskeloth is looking at it.") == {"Vaskeloth"}
+
+
+def test_no_person_in_product_names_or_sentence_starts() -> None:
+    for text in (
+        "GitHub Pages is degraded; Git Operations and API Requests are slow.",
+        "Everything is back up. We're investigating; We'll post an update.",
+        "Copilot Chat and Codespaces recovered. Grant Access is a button.",
+        "By Monday the fix is out; thanks for your patience. Hi Team.",
+        "Prometheus noticed it and Kubernetes restarted the pods.",
+    ):
+        assert _people(text) == set(), text

@@ -164,12 +164,12 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
     ),
     "Leak.NamedInText": (
         [
-            "Jane Quorvik @jquorvik · 1 day ago\nQuorvik restarted the primary.",
+            "Jane Quorvik @jquorvik · 1 day ago\nQuorvik's change was rolled back.",
             ">zelmor [1:26 PM]\nstuck builds\nthen zelmor fixed it",
             # Cues: a timeline subject, a name thanked, meeting notes, an action owner, a
             # people field or list, a cluster.
             "| 10:05 | Orvald evaluated the logs |\nOrvald then left.",
-            "| 09:15 | Ross evaluated two repositories |",
+            "| 09:15 | Ross evaluated two repositories |\nRoss then left.",
             "We noticed it early (thanks, Brannoc Quillfeather).",
             "  Tamsin: Could we have seen this on staging first?\n"
             "  Obed: Probably not, the canary had no traffic.",
@@ -188,6 +188,25 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "Update: We are investigating reports of degraded performance for Actions.",
             "Our Production Kubernetes cluster and the Redis cluster are healthy.",
             "Gitaly Cluster and Geo replication are unaffected.",
+        ],
+        {},
+    ),
+    "Leak.PersonName": (
+        [
+            "We paged the on-call (Marcus Oyelaran) at once.",
+            "Later Anneliese suggested a pause, and Raghav agreed.",
+            "| 08:10 | Henrik and Mette identify a bad push |",
+            "Closed by Henrik; cc Signe.",
+            "Vaskeloth is looking at it.",
+            "Ole Brandvik rolled it back.",
+        ],
+        [
+            "GitHub Pages is degraded; Git Operations and API Requests are slow.",
+            "Everything is back up. We're investigating; We'll post an update.",
+            "By Monday the fix is out; thanks for your patience. Hi Team.",
+            "Prometheus noticed it and Kubernetes restarted the pods.",
+            "Grant Access stays a button; May and August are months.",
+            "Hi John, thanks for your patience.",
         ],
         {},
     ),
@@ -255,9 +274,56 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         ],
         {},
     ),
+    "Leak.ObjectName": (
+        [
+            "The statefulset redis-cart lost a replica.",
+            "Pods in namespace payments crashed.",
+            "kubectl -n qorvex-apps get pods",
+            "HelmRelease podinfo failed; (ns storefront) too.",
+            "The cluster prod-europe-west1 and the `apps-prod` Kustomization were fine.",
+            "The aks-weu-prod-01 cluster and the orvex-api deployment restarted.",
+        ],
+        [
+            "The fileserver cluster and the pod namespace instead.",
+            "We set pod anti-affinity on our 100-node cluster.",
+            "Pods crash-looping and pods crashlooping recovered.",
+            "Use head -n 20 and grep -n foo.",
+            "The default namespace and kube-system namespace are fine.",
+        ],
+        {},
+    ),
+    "Leak.KubernetesObject": (
+        [
+            "We ran a rollout restart of deployment/orvex-api.",
+            "svc/ledger-web and sts/quorra-db were fine.",
+            "deployment.apps/orvex-api restarted",
+            "pod/orvex-api-7d9f8b6c5d-x2k4q was deleted",
+            "Controlled By: ReplicaSet/orvex-api-5f7b8c9d4",
+            "kustomization.kustomize.toolkit.fluxcd.io/apps-zeta reconciled",
+        ],
+        [
+            "Select read/write, and/or the job/task view.",
+            "Throughput was 12 cm/s; no/yes answers; pod/container limits.",
+            "We are adding rollout/annotation controls.",
+            "Logs under /var/lib/kubelet/pods/ were rotated.",
+        ],
+        {},
+    ),
     "Leak.PodName": (
-        ["webservice-7d9f8b6c5d-x2x4z restarted"],
-        ["A well-known-and-loved feature stays."],
+        [
+            "webservice-7d9f8b6c5d-x2x4z restarted",
+            "orvex-api-6b7c9d8f5-pqr7s failed readiness",
+            "kube-proxy-8zv4w and ledger-agent-b7x2m were evicted",
+            "Then orvex-api-5f7b8c9d4 scaled down.",
+            "Job nightly-export-28012345 failed; its pod nightly-export-28012345-h7xkp too.",
+            "legacy-web-2035384211-7ci7o (an old decimal hash) restarted",
+        ],
+        [
+            "A well-known-and-loved feature stays.",
+            "A state-based, cloud-native and event-driven setup.",
+            "Build 20240115 and covid-19 and x86-64 are fine.",
+            "The check-in and sign-on flows are back.",
+        ],
         {},
     ),
     "Leak.EnvironmentName": (
@@ -296,6 +362,8 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "Calls to api.svc.dc1.corpnet fail.",
             "nfs-file-02.stor.gitlab.com filled up.",
             "The api.corpnet:8443 endpoint failed.",
+            "lb01.dc2 and web-3.iad1 drained connections.",
+            "The image ghcr.io/orvex/podinfo:6.3.5 was missing.",
         ],
         [
             "Your instance acme.gitlab-dedicated.com is available.",
@@ -303,6 +371,7 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "Read the README.md file, e.g. the setup section.",
             "Packages come from debian.org and images from ghcr.io.",
             "Call os.path.join; the fix was deployed.We are monitoring.",
+            "Upgrade to python3.11 or ubuntu20.04; version 1.2.3 is out.",
         ],
         {},
     ),
@@ -317,6 +386,11 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "we restarted web100[1-4] and cache300*",
             "DB3 host metrics and NFS-07 disk usage",
             "shared-runners-manager-4 stopped",
+            # An environment or site label after the number, a zero-padded number, a
+            # stateful service's ordinal, a port.
+            "gitlab-01-sv-gprd and frontend-01 were drained",
+            "zookeeper-2, elasticsearch-master-2 and mongo-rs2-b lost quorum",
+            "haproxy on edge-fra-2:8443 was fine",
         ],
         [
             "COVID-19 and UTF-8 and SHA-256 are fine.",
@@ -324,6 +398,7 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "top-10 issues",
             "ubuntu22, python3 and jan2024 images",
             "ES6, PG13, S1 and HTTP2 are not machines.",
+            "Step 1 of phase-2 and tier-1 support; python-3 and x86-64 builds.",
         ],
         {},
     ),
@@ -337,9 +412,27 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         ["Issue number 5 is #1 on the list.", "Colour #fff and C# are fine."],
         {},
     ),
+    "Leak.ChangeRequest": (
+        [
+            "Rolled back in PR 512.",
+            "See MR !45 and MRs 12.",
+            "Merged as pull request 1777; merge request 99 follows.",
+        ],
+        [
+            "Our PR team wrote a post.",
+            "Pull requests work again; merge requests too.",
+            "PRs 2x faster since Monday.",
+        ],
+        {},
+    ),
     "Leak.TicketRef": (
         [
             "Tracked in INFRA-4521.",
+            "Logged as INC-2023-0412.",
+            "Part of epic &42 and group/project&7.",
+            "Rolled back; fixes #12 (see #9).",
+            "Revert the cache change (#87)",
+            "Discussed in merge request !45 and issue #7.",
             "See #123456 for the details.",
             "Fixed by !4567.",
             "gitlab-org/gitlab#12345",
@@ -351,6 +444,8 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
             "We are #1 in support.",
             "CVE-2021-44228 is patched.",
             "Since 2019-01-23 and x-AB-12 and ABC-12-34.",
+            "We are the #2 choice; R&D, AT&T, Q&A and 5&6 are fine.",
+            "ISO-2022-1 and &#123; stay.",
         ],
         {},
     ),
