@@ -10,7 +10,7 @@ paging (api-docs.incident.io):
     GET /v1/incident_statuses    ``{"incident_statuses": [...]}``
     GET /v2/custom_fields        ``{"custom_fields": [...]}``
 
-and returns the core's records (``comms.incidentio.IoIncident`` …), never JSON.  Every
+and returns the core's records (``comms.incidentio.records.IoIncident`` …), never JSON.  Every
 request is a GET, so every uncertain failure is retried (``comms.adapters.retry``: backoff
 with jitter, ``Retry-After`` on a 429; the API allows 1,200 requests a minute per key).
 A 401 or 403 is a ``ConfigError`` naming ``COMMS_INCIDENTIO_TOKEN`` (exit 3); an API that
@@ -30,7 +30,7 @@ import httpx
 
 from comms.adapters.retry import RetryPolicy, retry_after_seconds
 from comms.errors import ConfigError, NotFoundError, PublishError
-from comms.incidentio import (
+from comms.incidentio.records import (
     IoCustomField,
     IoIncident,
     IoSeverity,
@@ -50,7 +50,7 @@ URL_ENV = "COMMS_INCIDENTIO_URL"
 DEFAULT_URL = "https://api.incident.io"
 MAX_PAGE_SIZE = 250
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-# The [incidentio] keys the core reads (comms.incidentio.rules_from_table), not this module.
+# The [incidentio] keys the core reads (comms.incidentio.mapping.rules_from_table), not this module.
 MAPPING_KEYS = ("severities", "statuses", "tenant_field")
 
 

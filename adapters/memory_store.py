@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from comms.adapters.store_common import (
     already_sent,
     delivery_data,
+    findings_counted,
     finished,
     finished_state,
     incident_taken,
@@ -65,7 +66,7 @@ from comms.models import (
     User,
 )
 from comms.ports import Page, check_page
-from comms.records import ClockRow
+from comms.records import ClockRow, DraftSummary
 from comms.times import from_iso, utc
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
     from comms.alerts import AlertState as AlertRecord
     from comms.bootstrap import DatabaseURL
     from comms.cadence import Horizon
-    from comms.incidentio import WebhookMemory
+    from comms.incidentio.webhooks import WebhookMemory
     from comms.ports import AlertState, Store
 
 CLOCK_COLUMNS = ("engaged_at", "rca_internal_at", "rca_external_at")
@@ -304,6 +305,8 @@ class _Tables:
     session_key: list[bytes] = field(default_factory=list)  # one secret, made on first use
     webhook_deliveries: dict[str, datetime] = field(default_factory=dict)  # id -> received
     webhook_states: dict[str, datetime] = field(default_factory=dict)  # incident -> newest
+    # (draft id, revision) -> (owner, claimed at): Slack notes claimed (comms.ports.NoteLedger)
+    slack_notes: dict[tuple[int, int], tuple[str, datetime]] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -724,6 +727,31 @@ class MemoryStore:
             ]
             return _page(wanted, limit, offset, self._draft)
 
+    def draft_summaries(self, *, states: Sequence[DraftState]) -> list[DraftSummary]:
+        """The drafts in ``states`` as listings show them, oldest first (see the port)."""
+        wanted = set(states)
+        with self._lock:
+            found = []
+            for row in self._tables.drafts.values():
+                if row.state not in wanted:
+                    continue
+                latest = self._tables.revisions[row.id][-1]
+                found.append(
+                    DraftSummary(
+                        row.id,
+                        row.incident_ref,
+                        row.kind.value,
+                        row.state.value,
+                        row.created_at,
+                        row.updated_at,
+                        latest.number,
+                        latest.subject,
+                        latest.author,
+                        *findings_counted(json.loads(latest.findings)),
+                    )
+                )
+        return sorted(found, key=lambda s: (s.created_at, s.id))
+
     def revisions(self, draft_id: int) -> list[Revision]:
         """Every revision of a draft, oldest first."""
         with self._lock:
@@ -1020,7 +1048,8 @@ class MemoryStore:
             if found is None:
                 raise no_user(name)
             token_hash = changes.pop("token_hash", found[1])
-            user = found[0].replace(**changes)
+            # Every change made here ends the user's sessions (``UserStore``).
+            user = found[0].replace(session_epoch=found[0].session_epoch + 1, **changes)
             self._tables.users[name] = (user, token_hash)
             self._log_user(now, actor, user, action)
         return user
@@ -1036,6 +1065,10 @@ class MemoryStore:
         action = "user.disabled" if disabled else "user.enabled"
         return self._change_user(name, now, actor, action, disabled=disabled)
 
+    def end_user_sessions(self, name: str, *, now: datetime, actor: str) -> User:
+        """Move the user's session epoch on and log it (``UserStore.end_user_sessions``)."""
+        return self._change_user(name, now, actor, "user.signed-out")
+
     def session_key(self) -> bytes:
         """The store's session secret, made once (``UserStore.session_key``)."""
         with self._lock:
@@ -1048,12 +1081,27 @@ class MemoryStore:
         with self._lock:
             return list(self._tables.user_log)
 
-    # -- incident.io webhooks (comms.incidentio.WebhookMemory) -----------------------------
+    # -- incident.io webhooks (comms.incidentio.webhooks.WebhookMemory) --------------------
 
     def webhook_seen(self, delivery_id: str) -> bool:
         """Whether delivery ``delivery_id`` was handled (and not yet forgotten)."""
         with self._lock:
             return delivery_id in self._tables.webhook_deliveries
+
+    def claim_webhook(self, delivery_id: str, *, now: datetime) -> bool:
+        """Store delivery ``delivery_id`` as handled unless it is: True for the one call that
+        stored it (inside ``transaction()``, undone with it)."""
+        with self.transaction():
+            seen = self._tables.webhook_deliveries
+            if delivery_id in seen:
+                return False
+            seen[delivery_id] = utc(now)
+            return True
+
+    def release_webhook(self, delivery_id: str) -> None:
+        """Forget claimed delivery ``delivery_id`` (it was not handled after all)."""
+        with self.transaction():
+            self._tables.webhook_deliveries.pop(delivery_id, None)
 
     def webhook_newest(self, incident_id: str) -> datetime | None:
         """The newest ``updated_at`` handled for incident.io incident ``incident_id``."""
@@ -1070,7 +1118,7 @@ class MemoryStore:
     ) -> None:
         """Remember a handled delivery (ids older than ``DELIVERY_IDS_KEPT`` go) and the
         state it carried; the newest state never moves back."""
-        from comms.incidentio import DELIVERY_IDS_KEPT
+        from comms.incidentio.webhooks import DELIVERY_IDS_KEPT
 
         with self.transaction():
             seen = self._tables.webhook_deliveries
@@ -1083,6 +1131,24 @@ class MemoryStore:
                 current = states.get(incident_id)
                 if current is None or utc(updated_at) > current:
                     states[incident_id] = utc(updated_at)
+
+    # -- Slack notes of sent revisions (comms.ports.NoteLedger) ----------------------------
+
+    def claim_note(self, draft_id: int, revision: int, *, owner: str, now: datetime) -> bool:
+        """Take the note of ``draft_id`` r``revision`` unless it is taken (``NoteLedger``)."""
+        with self.transaction():
+            notes = self._tables.slack_notes
+            if (draft_id, revision) in notes:
+                return False
+            notes[draft_id, revision] = (owner, utc(now))
+            return True
+
+    def release_note(self, draft_id: int, revision: int, *, owner: str) -> None:
+        """Give back ``owner``'s claim on the note (``NoteLedger.release_note``)."""
+        with self.transaction():
+            notes = self._tables.slack_notes
+            if notes.get((draft_id, revision), ("",))[0] == owner:
+                del notes[draft_id, revision]
 
     # -- alert state (comms.ports.AlertState) -------------------------------------------
 

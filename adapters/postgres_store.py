@@ -55,6 +55,7 @@ from comms.adapters.store_common import (
     REVISION_COLUMNS,
     SESSION_KEY,
     STORE_ID,
+    SUMMARY_COLUMNS,
     UNREADABLE,
     USER_COLUMNS,
     Rows,
@@ -111,13 +112,13 @@ from comms.models import (
     User,
 )
 from comms.ports import Page, check_page
-from comms.records import ClockRow
+from comms.records import ClockRow, DraftSummary
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from comms.bootstrap import DatabaseURL
-    from comms.incidentio import WebhookMemory
+    from comms.incidentio.webhooks import WebhookMemory
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -313,8 +314,8 @@ MIGRATIONS: tuple[str, ...] = (
         secret bytea NOT NULL
     );
     """,
-    # What incident.io's webhook receiver remembers (comms.incidentio.WebhookMemory): the
-    # delivery ids handled lately, and the newest state handled per incident.io incident,
+    # What incident.io's webhook receiver remembers (comms.incidentio.webhooks.WebhookMemory):
+    # the delivery ids handled lately, and the newest state handled per incident.io incident,
     # shared by every `comms serve` on the database.
     """
     CREATE TABLE webhook_deliveries (
@@ -325,6 +326,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE webhook_states (
         object_id text PRIMARY KEY,
         updated_at timestamptz NOT NULL
+    );
+    """,
+    # Each user's session epoch: a session cookie carries the one it was made in, and is
+    # refused once it has moved on (signing out ends the user's sessions on every server,
+    # and a disabled user enabled again gets none of them back).
+    """
+    ALTER TABLE users ADD COLUMN session_epoch bigint NOT NULL DEFAULT 0;
+    """,
+    # The Slack note of each sent revision, claimed before it is posted (comms.ports.NoteLedger):
+    # two sends finishing one draft at once post it once.  A row stays once posted.
+    """
+    CREATE TABLE slack_notes (
+        draft_id bigint NOT NULL,
+        revision integer NOT NULL,
+        owner text NOT NULL,
+        claimed_at timestamptz NOT NULL,
+        PRIMARY KEY (draft_id, revision)
     );
     """,
 )
@@ -1199,6 +1217,24 @@ class PostgresStore:
             params,
         )
 
+    def draft_summaries(self, *, states: Sequence[DraftState]) -> list[DraftSummary]:
+        """The drafts in ``states`` as listings show them, oldest first (see the port);
+        the findings are counted here, so no revision's JSON crosses the wire."""
+        if not states:
+            return []
+        rows = self._db.read(
+            f"SELECT {SUMMARY_COLUMNS}, "
+            "CASE WHEN json_typeof(r.findings) = 'array' "
+            "THEN json_array_length(r.findings) ELSE 0 END, "
+            "CASE WHEN json_typeof(r.findings) = 'array' THEN (SELECT count(*) "
+            "FROM json_array_elements(r.findings) f WHERE f ->> 'level' = 'error') ELSE 0 END "
+            "FROM drafts d JOIN LATERAL (SELECT number, subject, author, findings "
+            "FROM revisions WHERE draft_id = d.id ORDER BY number DESC LIMIT 1) r ON true "
+            "WHERE d.state = ANY(%s::text[]) ORDER BY d.created_at, d.id",
+            ([s.value for s in states],),
+        )
+        return page(rows, None, lambda r: ROWS.summary(r, (r[9], r[10])), lambda r: str(r[0]))
+
     def revisions(self, draft_id: int) -> list[Revision]:
         """Every revision of a draft, oldest first."""
         rows = (
@@ -1627,7 +1663,8 @@ class PostgresStore:
         """Replace a user's token hash (the old token stops at once) and log it."""
         with self._db.transaction(lock=LOCK_USERS) as db:
             row = db.execute(
-                "UPDATE users SET token_hash = %s, token_changed_at = %s WHERE name = %s "
+                "UPDATE users SET token_hash = %s, token_changed_at = %s, "
+                "session_epoch = session_epoch + 1 WHERE name = %s "
                 f"RETURNING {USER_COLUMNS}",
                 (token_hash, now, name),
             ).fetchone()
@@ -1640,13 +1677,27 @@ class PostgresStore:
         """Disable (or enable again) a user and log it."""
         with self._db.transaction(lock=LOCK_USERS) as db:
             row = db.execute(
-                f"UPDATE users SET disabled = %s WHERE name = %s RETURNING {USER_COLUMNS}",
+                "UPDATE users SET disabled = %s, session_epoch = session_epoch + 1 "
+                f"WHERE name = %s RETURNING {USER_COLUMNS}",
                 (disabled, name),
             ).fetchone()
             if row is None:
                 raise no_user(name)
             action = "user.disabled" if disabled else "user.enabled"
             _log_user(db, now, actor, name, action, row[1])
+        return ROWS.user(row)
+
+    def end_user_sessions(self, name: str, *, now: datetime, actor: str) -> User:
+        """Move the user's session epoch on and log it (``UserStore.end_user_sessions``)."""
+        with self._db.transaction(lock=LOCK_USERS) as db:
+            row = db.execute(
+                "UPDATE users SET session_epoch = session_epoch + 1 "
+                f"WHERE name = %s RETURNING {USER_COLUMNS}",
+                (name,),
+            ).fetchone()
+            if row is None:
+                raise no_user(name)
+            _log_user(db, now, actor, name, "user.signed-out", row[1])
         return ROWS.user(row)
 
     def session_key(self) -> bytes:
@@ -1665,11 +1716,29 @@ class PostgresStore:
             self._session_key = bytes(rows[0][0])
         return self._session_key
 
-    # -- incident.io webhooks (comms.incidentio.WebhookMemory) -----------------------------
+    # -- incident.io webhooks (comms.incidentio.webhooks.WebhookMemory) --------------------
 
     def webhook_seen(self, delivery_id: str) -> bool:
         """Whether delivery ``delivery_id`` was handled (and not yet forgotten)."""
         return bool(self._db.read("SELECT 1 FROM webhook_deliveries WHERE id = %s", (delivery_id,)))
+
+    def claim_webhook(self, delivery_id: str, *, now: datetime) -> bool:
+        """Store delivery ``delivery_id`` as handled unless it is: True for the one call that
+        inserted it.  A copy claimed in another open transaction waits for it to end (the
+        primary key's lock), then conflicts if it committed; inside ``transaction()`` the
+        claim is undone with it."""
+        with self._db.transaction() as db:
+            inserted = db.execute(
+                "INSERT INTO webhook_deliveries (id, received_at) VALUES (%s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
+                (delivery_id, now),
+            ).rowcount
+        return inserted == 1
+
+    def release_webhook(self, delivery_id: str) -> None:
+        """Forget claimed delivery ``delivery_id`` (it was not handled after all)."""
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM webhook_deliveries WHERE id = %s", (delivery_id,))
 
     def webhook_newest(self, incident_id: str) -> datetime | None:
         """The newest ``updated_at`` handled for incident.io incident ``incident_id``."""
@@ -1688,7 +1757,7 @@ class PostgresStore:
     ) -> None:
         """Remember a handled delivery (ids older than ``DELIVERY_IDS_KEPT`` go) and the
         state it carried; ``GREATEST`` keeps the newest state whoever writes first."""
-        from comms.incidentio import DELIVERY_IDS_KEPT
+        from comms.incidentio.webhooks import DELIVERY_IDS_KEPT
 
         with self._db.transaction() as db:
             db.execute(
@@ -1707,6 +1776,27 @@ class PostgresStore:
                     "updated_at = GREATEST(webhook_states.updated_at, EXCLUDED.updated_at)",
                     (incident_id, updated_at),
                 )
+
+    # -- Slack notes of sent revisions (comms.ports.NoteLedger) ----------------------------
+
+    def claim_note(self, draft_id: int, revision: int, *, owner: str, now: datetime) -> bool:
+        """Take the note of ``draft_id`` r``revision`` unless it is taken (``NoteLedger``):
+        a claim made at the same moment waits on the primary key, then conflicts."""
+        with self._db.transaction() as db:
+            inserted = db.execute(
+                "INSERT INTO slack_notes (draft_id, revision, owner, claimed_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (draft_id, revision) DO NOTHING",
+                (draft_id, revision, owner, now),
+            ).rowcount
+        return inserted == 1
+
+    def release_note(self, draft_id: int, revision: int, *, owner: str) -> None:
+        """Give back ``owner``'s claim on the note (``NoteLedger.release_note``)."""
+        with self._db.transaction() as db:
+            db.execute(
+                "DELETE FROM slack_notes WHERE draft_id = %s AND revision = %s AND owner = %s",
+                (draft_id, revision, owner),
+            )
 
 
 def _lock_counter(db: Connection, name: str, floor: str) -> None:

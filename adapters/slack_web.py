@@ -1,4 +1,4 @@
-"""The Slack Web API adapter: posts ``comms.incidentio.SlackNote`` with Slack's own SDK.
+"""The Slack Web API adapter: posts ``comms.incidentio.slack.SlackNote`` with Slack's own SDK.
 
 ``SlackWebPoster`` implements the core's ``SlackPoster`` port over
 ``slack_sdk.WebClient.chat_postMessage`` with a bot token (``COMMS_SLACK_BOT_TOKEN``, scope
@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from comms.adapters.retry import RetryPolicy, retry_after_seconds
 from comms.errors import ConfigError, PublishError
-from comms.incidentio import SlackNote
+from comms.incidentio.slack import SlackNote
 
 NAME = "slack"
 TOKEN_ENV = "COMMS_SLACK_BOT_TOKEN"
@@ -91,6 +91,7 @@ def _timed_out() -> PublishError:
         "Slack did not answer chat.postMessage in time; the note may have been posted, so "
         "it is not posted again",
         channel=NAME,
+        maybe_sent=True,
     )
 
 

@@ -30,12 +30,14 @@ from comms.adapters.store_common import (
     REVISION_COLUMNS,
     SESSION_KEY,
     STORE_ID,
+    SUMMARY_COLUMNS,
     UNREADABLE,
     USER_COLUMNS,
     Rows,
     SentUpdate,
     already_sent,
     delivery_data,
+    findings_counted,
     finished,
     finished_state,
     incident_taken,
@@ -70,12 +72,12 @@ from comms.models import (
     User,
 )
 from comms.ports import Page, check_page
-from comms.records import ClockRow
+from comms.records import ClockRow, DraftSummary
 from comms.times import from_iso, isoformat
 
 if TYPE_CHECKING:
     from comms.bootstrap import DatabaseURL
-    from comms.incidentio import WebhookMemory
+    from comms.incidentio.webhooks import WebhookMemory
 
 BUSY_TIMEOUT_MS = 30_000
 # Times and JSON are kept as text.
@@ -239,8 +241,8 @@ MIGRATIONS: tuple[str, ...] = (
         secret BLOB NOT NULL
     );
     """,
-    # What incident.io's webhook receiver remembers (comms.incidentio.WebhookMemory): the
-    # delivery ids handled lately and the newest state handled per incident.io incident.
+    # What incident.io's webhook receiver remembers (comms.incidentio.webhooks.WebhookMemory):
+    # the delivery ids handled lately and the newest state handled per incident.io incident.
     # Times are microseconds since the epoch, so that they compare as numbers.
     """
     CREATE TABLE webhook_deliveries (
@@ -251,6 +253,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE webhook_states (
         object_id TEXT PRIMARY KEY,
         updated_us INTEGER NOT NULL
+    );
+    """,
+    # Each user's session epoch: a session cookie carries the one it was made in, and is
+    # refused once it has moved on (signing out ends the user's sessions on every server,
+    # and a disabled user enabled again gets none of them back).
+    """
+    ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+    """,
+    # The Slack note of each sent revision, claimed before it is posted (comms.ports.NoteLedger):
+    # two sends finishing one draft at once post it once.  A row stays once posted.
+    """
+    CREATE TABLE slack_notes (
+        draft_id INTEGER NOT NULL,
+        revision INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        PRIMARY KEY (draft_id, revision)
     );
     """,
 )
@@ -751,6 +770,26 @@ class SqliteStore:
             params,
         )
 
+    def draft_summaries(self, *, states: Sequence[DraftState]) -> list[DraftSummary]:
+        """The drafts in ``states`` as listings show them, oldest first (see the port)."""
+        if not states:
+            return []
+        rows = self._read(
+            f"SELECT {SUMMARY_COLUMNS}, r.findings FROM drafts d JOIN revisions r "
+            "ON r.draft_id = d.id AND r.number = (SELECT MAX(number) FROM revisions "
+            f"WHERE draft_id = d.id) WHERE d.state IN ({', '.join('?' * len(states))})",
+            [s.value for s in states],
+        )
+        found = page(
+            rows,
+            None,
+            lambda r: ROWS.summary(r, findings_counted(json.loads(r[9]))),
+            lambda r: str(r[0]),
+        )
+        # Sorted here: a stored time is text, which need not sort as the time does.
+        found.sort(key=lambda s: (s.created_at, s.id))
+        return found
+
     def revisions(self, draft_id: int) -> list[Revision]:
         """Every revision of a draft, oldest first."""
         rows = (
@@ -1126,7 +1165,8 @@ class SqliteStore:
             if row is None:
                 raise no_user(name)
             db.execute(
-                "UPDATE users SET token_hash = ?, token_changed_at = ? WHERE name = ?",
+                "UPDATE users SET token_hash = ?, token_changed_at = ?, "
+                "session_epoch = session_epoch + 1 WHERE name = ?",
                 (token_hash, isoformat(now), name),
             )
             _log_user(db, now, actor, name, "user.token-rotated", row[0])
@@ -1138,9 +1178,22 @@ class SqliteStore:
             row = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise no_user(name)
-            db.execute("UPDATE users SET disabled = ? WHERE name = ?", (int(disabled), name))
+            db.execute(
+                "UPDATE users SET disabled = ?, session_epoch = session_epoch + 1 WHERE name = ?",
+                (int(disabled), name),
+            )
             action = "user.disabled" if disabled else "user.enabled"
             _log_user(db, now, actor, name, action, row[0])
+        return self.get_user(name)
+
+    def end_user_sessions(self, name: str, *, now: datetime, actor: str) -> User:
+        """Move the user's session epoch on and log it (``UserStore.end_user_sessions``)."""
+        with self._write() as db:
+            row = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise no_user(name)
+            db.execute("UPDATE users SET session_epoch = session_epoch + 1 WHERE name = ?", (name,))
+            _log_user(db, now, actor, name, "user.signed-out", row[0])
         return self.get_user(name)
 
     def session_key(self) -> bytes:
@@ -1159,11 +1212,27 @@ class SqliteStore:
             self._session_key = bytes(rows[0][0])
         return self._session_key
 
-    # -- incident.io webhooks (comms.incidentio.WebhookMemory) -----------------------------
+    # -- incident.io webhooks (comms.incidentio.webhooks.WebhookMemory) --------------------
 
     def webhook_seen(self, delivery_id: str) -> bool:
         """Whether delivery ``delivery_id`` was handled (and not yet forgotten)."""
         return bool(self._read("SELECT 1 FROM webhook_deliveries WHERE id = ?", (delivery_id,)))
+
+    def claim_webhook(self, delivery_id: str, *, now: datetime) -> bool:
+        """Store delivery ``delivery_id`` as handled unless it is: True for the one call that
+        inserted it (inside ``transaction()``, undone with it)."""
+        with self._write() as db:
+            inserted = db.execute(
+                "INSERT INTO webhook_deliveries (id, received_us) VALUES (?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (delivery_id, _micros(now)),
+            ).rowcount
+        return inserted == 1
+
+    def release_webhook(self, delivery_id: str) -> None:
+        """Forget claimed delivery ``delivery_id`` (it was not handled after all)."""
+        with self._write() as db:
+            db.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
 
     def webhook_newest(self, incident_id: str) -> datetime | None:
         """The newest ``updated_at`` handled for incident.io incident ``incident_id``."""
@@ -1182,7 +1251,7 @@ class SqliteStore:
     ) -> None:
         """Remember a handled delivery (ids older than ``DELIVERY_IDS_KEPT`` go) and the
         state it carried; the newest state never moves back, whoever writes first."""
-        from comms.incidentio import DELIVERY_IDS_KEPT
+        from comms.incidentio.webhooks import DELIVERY_IDS_KEPT
 
         with self._write() as db:
             db.execute(
@@ -1201,6 +1270,26 @@ class SqliteStore:
                     "updated_us = max(webhook_states.updated_us, excluded.updated_us)",
                     (incident_id, _micros(updated_at)),
                 )
+
+    # -- Slack notes of sent revisions (comms.ports.NoteLedger) ----------------------------
+
+    def claim_note(self, draft_id: int, revision: int, *, owner: str, now: datetime) -> bool:
+        """Take the note of ``draft_id`` r``revision`` unless it is taken (``NoteLedger``)."""
+        with self._write() as db:
+            inserted = db.execute(
+                "INSERT INTO slack_notes (draft_id, revision, owner, claimed_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (draft_id, revision) DO NOTHING",
+                (draft_id, revision, owner, isoformat(now)),
+            ).rowcount
+        return inserted == 1
+
+    def release_note(self, draft_id: int, revision: int, *, owner: str) -> None:
+        """Give back ``owner``'s claim on the note (``NoteLedger.release_note``)."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM slack_notes WHERE draft_id = ? AND revision = ? AND owner = ?",
+                (draft_id, revision, owner),
+            )
 
 
 def _micros(moment: datetime) -> int:

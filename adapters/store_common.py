@@ -35,7 +35,7 @@ from comms.models import (
     User,
 )
 from comms.ports import Page
-from comms.records import ClockRow
+from comms.records import ClockRow, DraftSummary
 from comms.times import from_iso, isoformat
 
 T = TypeVar("T")
@@ -69,9 +69,14 @@ DRAFT_COLUMNS = (
     "d.id, d.incident_ref, d.kind, d.state, d.created_at, d.updated_at, r.number, r.subject, "
     "r.body, r.variables, r.author, r.created_at, r.edited, r.findings"
 )
+# A draft (d) with its latest revision (r) as a listing shows it: no text (DraftSummary).
+SUMMARY_COLUMNS = (
+    "d.id, d.incident_ref, d.kind, d.state, d.created_at, d.updated_at, r.number, r.subject, "
+    "r.author"
+)
 EVENT_COLUMNS = "id, incident_ref, at, actor, type, data"
 REVIEW_COLUMNS = "id, draft_id, revision, reviewer, role, decision, note, approval_hash, at"
-USER_COLUMNS = "name, role, created_at, created_by, disabled, token_changed_at"
+USER_COLUMNS = "name, role, created_at, created_by, disabled, token_changed_at, session_epoch"
 STORE_ID = "SELECT value FROM meta WHERE key = 'store_id'"
 SESSION_KEY = "SELECT secret FROM session_secret WHERE id = 1"
 
@@ -225,6 +230,15 @@ def sent_update(at: datetime, data: Any) -> SentUpdate:
     )
 
 
+def findings_counted(findings: Any) -> tuple[int, int]:
+    """How many findings a revision stores, and how many of them are at error level; (0, 0)
+    for a stored value that is not a list."""
+    if not isinstance(findings, list):
+        return 0, 0
+    errors = sum(1 for f in findings if isinstance(f, dict) and f.get("level") == "error")
+    return len(findings), errors
+
+
 # -- rows of the SQL stores -----------------------------------------------------------------------
 
 
@@ -277,6 +291,22 @@ class Rows:
             created_at=self.time(r[4]),
             updated_at=self.time(r[5]),
             revision=self.revision(r[0], r[6:]),
+        )
+
+    def summary(self, r: Sequence[Any], counted: tuple[int, int]) -> DraftSummary:
+        """A row of ``SUMMARY_COLUMNS``, with its revision's findings ``counted`` (all,
+        errors)."""
+        return DraftSummary(
+            int(r[0]),
+            r[1],
+            MessageKind(r[2]).value,
+            DraftState(r[3]).value,
+            self.time(r[4]),
+            self.time(r[5]),
+            int(r[6]),
+            r[7],
+            r[8],
+            *counted,
         )
 
     def revision(self, draft_id: int, r: Sequence[Any]) -> Revision:
@@ -392,6 +422,7 @@ class Rows:
             created_by=r[3],
             disabled=bool(r[4]),
             token_changed_at=self.maybe_time(r[5]),
+            session_epoch=int(r[6]),
         )
 
 

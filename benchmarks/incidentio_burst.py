@@ -8,7 +8,7 @@ Builds the burst on the incident.io fake of the tests (``tests/incidentio/burst.
 incident declared, then severity, status, name and tenant changes, every event signed as
 incident.io's sender signs it), then times handling every delivery in the shuffled order:
 
-    core   ``comms.incidentio.handle_webhook`` in a loop (verification, replay and ordering
+    core   ``comms.incidentio.webhooks.handle_webhook`` in a loop (verification, replay and ordering
            checks, import or sync, the store's transactions, the webhook memory)
     http   the same deliveries POSTed to ``/hooks/incidentio`` of a ``comms serve`` process
            on a store of its own, from ``--senders`` concurrent connections, as incident.io's
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from comms.bootstrap import open_store, webhook_memory  # noqa: E402
 from comms.identity import hash_token  # noqa: E402
-from comms.incidentio import handle_webhook  # noqa: E402
+from comms.incidentio.webhooks import handle_webhook  # noqa: E402
 from comms.models import Role, Tenant  # noqa: E402
 from comms.ports import Store  # noqa: E402
 from tests.incidentio.burst import TENANTS, Burst, make_burst  # noqa: E402

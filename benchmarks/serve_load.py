@@ -4,17 +4,20 @@ loopback clients.
 
 Usage: python benchmarks/serve_load.py [--url postgresql://postgres@127.0.0.1:5432/test]
        [--incidents 10000] [--revisions 100000] [--clients 20] [--requests 2000]
-       [--servers 2] [--keep] [--reseed]
+       [--servers 2] [--think 0] [--keep] [--reseed] [--cpu N]
 
 The URL (default: COMMS_TEST_POSTGRES_URL) names a database; the data lives in a schema of
 its own (``bench_serve_<incidents>_<revisions>``), seeded through the store's own methods
 once and kept for the next run when ``--keep`` is given (``--reseed`` starts it again).
+After seeding, ``VACUUM ANALYZE`` leaves the tables as autovacuum would (a server run
+with autovacuum off would otherwise keep every draft's dead pre-"sent" row in the state
+index, and the queue's three state lookups would walk 30,000 of them).
 
 Seeded: 50 tenants; ``--incidents`` incidents (1–3 tenants each, severities mixed, 1 in
 100 still open, the others resolved with their RCAs done); ``--revisions`` revisions over three drafts an incident (investigation
 start, update, resolved); the drafts of closed incidents sent, each open incident's last
 draft waiting in review.  An IMOC user signs in through the sign-in form (CSRF and all),
-as a browser would.
+as a browser would.  The draft pages asked for are every waiting draft and 200 sent ones.
 
 Load: ``--servers`` `comms serve` processes on the one database (requests alternate
 between them: the server keeps no state of its own), ``--clients`` threads each with its
@@ -22,6 +25,16 @@ own session, together ``--requests`` requests, half queue pages and half draft p
 drafts picked at random among the waiting ones and the sent ones.  Prints p50 / p95 / max
 of each page and exits 1 when a target is missed: draft page p95 <= 100 ms, queue page
 p95 <= 150 ms.  Bounded: it stops after ``--requests`` whatever happens.
+
+Besides the latencies it prints the CPU time each party used per request, read from
+the kernel's own counters (``/proc``) of the server processes and of their PostgreSQL
+backends, and ``time.process_time`` of this load generator, and the load average at the
+end: CPU time is far less disturbed by other work on the machine than the latencies.
+
+``--cpu N`` measures instead of loading: one server, one client asking N queue pages and
+then N draft pages one at a time, and the CPU per request of each page, in the server
+and in its PostgreSQL backends.  Nothing waits for anything else there, so the figures
+change little with other work on the machine: compare them before and after a change.
 
 ``--think 0`` (the default) is a stress test: every client asks again the moment it has
 its answer, so the latency is mostly queueing behind the other 19 on this machine's two
@@ -51,6 +64,8 @@ import psycopg
 
 TARGETS = {"draft": 0.100, "queue": 0.150}
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+# The servers' PostgreSQL connections say so, to find their backends' CPU counters.
+APP_NAME = "comms-serve-bench"
 
 
 def schema_url(base: str, schema: str) -> str:
@@ -155,6 +170,17 @@ def seed(url: str, incidents: int, revisions: int) -> None:
         store.close()
 
 
+def vacuum(url: str, schema: str) -> None:
+    """``VACUUM ANALYZE`` every table of the schema, as autovacuum would in time."""
+    with psycopg.connect(url, autocommit=True) as db:
+        tables = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            [schema],
+        ).fetchall()
+        for (table,) in tables:
+            db.execute(f'VACUUM ANALYZE "{schema}"."{table}"')
+
+
 def add_reviewer(url: str) -> str:
     """A new IMOC user for this run (through the store, as `comms users add` does); its token."""
     from comms.bootstrap import open_store
@@ -204,6 +230,29 @@ def start_server(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes
     raise SystemExit("comms serve did not answer within 10 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` and of its children now alive, from
+    /proc; 0.0 for a process gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/task/{pid}/children") as kids:
+            children = [int(k) for k in kids.read().split()]
+    except (OSError, IndexError):
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children)
+
+
+def backend_cpu(admin_url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving the servers (same machine only)."""
+    with psycopg.connect(admin_url, autocommit=True) as db:
+        pids = db.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [APP_NAME]
+        ).fetchall()
+    return {pid: cpu_seconds(pid) for (pid,) in pids}
+
+
 def sign_in(client: httpx.Client, token: str) -> None:
     """Sign in as a browser does: the form's CSRF field, then POST the token."""
     page = client.get("/sign-in")
@@ -247,6 +296,32 @@ def load(bases: list[str], token: str, drafts: list[int], args: Any) -> dict[str
     return times
 
 
+def cpu_per_page(
+    base: str, token: str, drafts: list[int], pid: int, admin_url: str, count: int
+) -> dict[str, tuple[float, float]]:
+    """``count`` queue pages, then ``count`` draft pages, asked one at a time by one client
+    of the server ``pid``: per page, the CPU seconds per request of the server and of its
+    PostgreSQL backends."""
+    rng = random.Random(1)
+    found = {}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        sign_in(client, token)
+        for page in ("queue", "draft"):
+            paths = [
+                "/" if page == "queue" else f"/drafts/{rng.choice(drafts)}" for _ in range(count)
+            ]
+            for path in paths[:10]:  # warm: what a server that has been up a while keeps
+                client.get(path)
+            server, backends = cpu_seconds(pid), backend_cpu(admin_url)
+            for path in paths:
+                response = client.get(path)
+                if response.status_code != 200:
+                    raise SystemExit(f"{path} answered {response.status_code}")
+            used = sum(cpu - backends.get(b, 0.0) for b, cpu in backend_cpu(admin_url).items())
+            found[page] = ((cpu_seconds(pid) - server) / count, used / count)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("COMMS_TEST_POSTGRES_URL"))
@@ -264,6 +339,13 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the seeded schema")
     parser.add_argument("--reseed", action="store_true", help="drop a kept schema first")
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the load: CPU per request of N queue and N draft pages, one at a time",
+    )
     args = parser.parse_args()
     if not args.url:
         raise SystemExit("give --url postgresql://… or set COMMS_TEST_POSTGRES_URL")
@@ -273,6 +355,7 @@ def main() -> None:
     env = {**os.environ, "HOME": str(work), "COMMS_DATABASE_URL": url}
     for name in ("COMMS_CONFIG", "COMMS_NOW", "COMMS_TOKEN", "COMMS_AUTHOR", "COMMS_REVIEWER"):
         env.pop(name, None)
+    serve_env = {**env, "COMMS_DATABASE_URL": f"{url}&application_name={APP_NAME}"}
     with psycopg.connect(args.url, autocommit=True) as admin:
         if args.reseed:
             admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -290,27 +373,41 @@ def main() -> None:
         if fresh:
             print(f"seeding {args.incidents} incidents, {args.revisions} revisions …")
             seed(url, args.incidents, args.revisions)
+            vacuum(args.url, schema)
         token = add_reviewer(url)
         with psycopg.connect(url, autocommit=True) as db:
-            rows = db.execute(
-                "SELECT id, state FROM drafts ORDER BY random() LIMIT 5000"
+            waiting = [r[0] for r in db.execute("SELECT id FROM drafts WHERE state <> 'sent'")]
+            sent = db.execute(
+                "SELECT id FROM drafts WHERE state = 'sent' ORDER BY random() LIMIT 200"
             ).fetchall()
             counts = db.execute(
                 "SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM revisions)"
             ).fetchone()
-        waiting = [r[0] for r in rows if r[1] != "sent"]
-        drafts = waiting + [r[0] for r in rows if r[1] == "sent"][:200]
+        drafts = waiting + [r[0] for r in sent]
         print(f"store: {counts[0]} incidents, {counts[1]} revisions; {len(waiting)} waiting")
         bases = []
+        if args.cpu:
+            server, base = start_server(serve_env, work)
+            servers.append(server)
+            for page, (served, used) in cpu_per_page(
+                base, token, drafts, server.pid, args.url, args.cpu
+            ).items():
+                print(
+                    f"  {page:5} page  CPU per request: server {served * 1000:.2f} ms, "
+                    f"its PostgreSQL backends {used * 1000:.2f} ms ({args.cpu} requests)"
+                )
+            return
         for _ in range(args.servers):
-            server, base = start_server(env, work)
+            server, base = start_server(serve_env, work)
             servers.append(server)
             bases.append(base)
         warm = argparse.Namespace(clients=1, requests=40, think=0.0)
         load(bases, token, drafts[:50], warm)
-        started = time.monotonic()
+        before = ([cpu_seconds(s.pid) for s in servers], backend_cpu(args.url))
+        started, own = time.monotonic(), time.process_time()
         times = load(bases, token, drafts, args)
-        wall = time.monotonic() - started
+        wall, own = time.monotonic() - started, time.process_time() - own
+        after = ([cpu_seconds(s.pid) for s in servers], backend_cpu(args.url))
     finally:
         for server in servers:
             server.terminate()
@@ -325,6 +422,13 @@ def main() -> None:
     print(
         f"{total} requests, {args.clients} clients, {args.servers} server(s), "
         f"think {args.think:g} s, {wall:.1f} s ({total / wall:.0f} requests/s)"
+    )
+    served = sum(after[0]) - sum(before[0])
+    backends = sum(cpu - before[1].get(pid, 0.0) for pid, cpu in after[1].items())
+    print(
+        f"  CPU per request: servers {served / total * 1000:.2f} ms, their PostgreSQL "
+        f"backends {backends / total * 1000:.2f} ms, this load generator "
+        f"{own / total * 1000:.2f} ms; load average {os.getloadavg()[0]:.2f}"
     )
     ok = True
     for page, target in TARGETS.items():

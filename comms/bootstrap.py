@@ -26,13 +26,10 @@ if TYPE_CHECKING:
     from comms.cadence import Policy
     from comms.config_check import ConfigReport, TableCheck, TableContext, TableProblemsError
     from comms.delivery import Process
-    from comms.incidentio import (
-        IncidentioAPI,
-        Rules,
-        SlackPoster,
-        WebhookMemory,
-        WebhookReceiver,
-    )
+    from comms.incidentio.mapping import Rules
+    from comms.incidentio.records import IncidentioAPI
+    from comms.incidentio.slack import SlackPoster
+    from comms.incidentio.webhooks import WebhookMemory, WebhookReceiver
     from comms.lint.config import LintConfig
     from comms.models import User
     from comms.notice import ReviewNotifier
@@ -238,7 +235,7 @@ def _check_incidentio(table: Mapping[str, Any], context: TableContext) -> None:
 
 
 def _check_incidentio_mapping(table: Mapping[str, Any], context: TableContext) -> None:
-    from comms.incidentio import rules_from_table
+    from comms.incidentio.mapping import rules_from_table
 
     rules_from_table(table)
 
@@ -524,7 +521,7 @@ def webhook_memory(store: Store) -> WebhookMemory:
     keeps none."""
     if all(hasattr(store, name) for name in ("webhook_seen", "webhook_newest", "record_webhook")):
         return cast("WebhookMemory", store)
-    from comms.incidentio import LocalWebhookMemory
+    from comms.incidentio.webhooks import LocalWebhookMemory
 
     return LocalWebhookMemory()
 
@@ -801,7 +798,7 @@ class Runtime:
 
     def incidentio_rules(self) -> Rules:
         """How incident.io's severities, statuses and tenant field map (``[incidentio]``)."""
-        from comms.incidentio import rules_from_table
+        from comms.incidentio.mapping import rules_from_table
 
         return rules_from_table(self.settings.table("incidentio"))
 
@@ -816,7 +813,7 @@ class Runtime:
         secret = self.environ.get(INCIDENTIO_WEBHOOK_SECRET_ENV, "").strip()
         if not secret:
             return None
-        from comms.incidentio import WebhookReceiver
+        from comms.incidentio.webhooks import WebhookReceiver
 
         source = self.incidentio() if self.environ.get(INCIDENTIO_TOKEN_ENV, "").strip() else None
         try:

@@ -80,7 +80,8 @@ class StoreError(CommsError):
 
 
 class PublishError(CommsError):
-    """A delivery channel failed; ``retryable`` says whether trying again may help."""
+    """A delivery channel failed; ``retryable`` says whether trying again may help, and
+    ``maybe_sent`` whether the message may have been taken all the same (no answer in time)."""
 
     def __init__(
         self,
@@ -90,9 +91,11 @@ class PublishError(CommsError):
         status: int | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        maybe_sent: bool = False,
     ) -> None:
         self.channel = channel
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
         super().__init__(message)

@@ -208,8 +208,9 @@ def set_disabled(
     store: UserAdminStore, name: str, *, disabled: bool, token: str | None, now: datetime
 ) -> User:
     """Disable (``disabled``) or enable user ``name``, as the admin presenting ``token``;
-    a disabled user's token is refused everywhere at once.  The last active admin is never
-    disabled (nobody could manage users after that): ``RefusedError``."""
+    a disabled user's token is refused everywhere at once.  Either way their review-server
+    sessions end for good (enabled again, they sign in afresh).  The last active admin is
+    never disabled (nobody could manage users after that): ``RefusedError``."""
     with store.transaction():
         caller = authenticate(store, token)
         require_role(caller, (Role.ADMIN,), "disable or enable users")
@@ -224,9 +225,17 @@ def set_disabled(
         return store.set_user_disabled(name, disabled=disabled, now=now, actor=caller.name)
 
 
+def sign_out(store: UserStore, user: User, *, now: datetime) -> User:
+    """End every review-server session of ``user`` (signed in already), in every browser
+    and on every server of the store: their session epoch moves on, logged as done by
+    them.  One session cannot end alone: sessions are kept nowhere but in the cookie."""
+    return store.end_user_sessions(user.name, now=now, actor=user.name)
+
+
 def rotate(store: UserAdminStore, name: str, *, token: str | None, now: datetime) -> Issued:
-    """Give user ``name`` a new token (the old one stops at once), as ``name`` themselves
-    or as an admin presenting ``token``; ``RefusedError`` for anyone else."""
+    """Give user ``name`` a new token (the old one stops at once, and their review-server
+    sessions end), as ``name`` themselves or as an admin presenting ``token``;
+    ``RefusedError`` for anyone else."""
     secret = new_token()
     with store.transaction():
         caller = authenticate(store, token)

@@ -353,7 +353,9 @@ USER_NAME = re.compile(r"[\w.@-](?:[\w .@-]{0,62}[\w.@-])?")
 @dataclass(frozen=True, slots=True)
 class User(_Record):
     """A person who signs in with an API token (team mode).  Only the token's hash is
-    stored; ``disabled`` users are refused everywhere."""
+    stored; ``disabled`` users are refused everywhere.  ``session_epoch`` moves on (by
+    one) whenever the user's review-server sessions must all end: signing out, being
+    disabled or enabled, a new token."""
 
     name: str
     role: Role
@@ -361,6 +363,7 @@ class User(_Record):
     created_by: str = ""
     disabled: bool = False
     token_changed_at: datetime | None = None
+    session_epoch: int = 0
 
     def __post_init__(self) -> None:
         _aware(self, "created_at", "token_changed_at")

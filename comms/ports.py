@@ -8,6 +8,7 @@ smallest port it reads or writes, and a new backend (PostgreSQL) knows the whole
     DraftStore   │
     ReviewStore  │
     DeliveryLedger
+    NoteLedger   │
     ClockSource  │
     UserStore    ┘
     AlertState                                         SqliteAlerts, MemoryStore
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
         Tenant,
         User,
     )
-    from comms.records import ClockRow
+    from comms.records import ClockRow, DraftSummary
 
 # The clock every use case is given: a timezone-aware UTC "now".
 Clock = Callable[[], datetime]
@@ -191,6 +192,11 @@ class DraftStore(Protocol):
     def revisions(self, draft_id: int) -> list[Revision]:
         """Every revision of a draft, oldest first."""
 
+    def draft_summaries(self, *, states: Sequence[DraftState]) -> list[DraftSummary]:
+        """The drafts in ``states`` with their latest revision, as listings show them
+        (``DraftSummary``: no text, the stored findings counted), oldest first (by
+        ``created_at``, then id): the review queue reads no message text."""
+
     def set_draft_state(
         self,
         draft_id: int,
@@ -299,6 +305,20 @@ class DeliveryLedger(Protocol):
         carries the attempts made so far."""
 
 
+class NoteLedger(Protocol):
+    """The Slack notes of sent revisions, claimed before they are posted: two ``comms send``
+    finishing one draft at once post its note once (``comms.incidentio.slack``)."""
+
+    def claim_note(self, draft_id: int, revision: int, *, owner: str, now: datetime) -> bool:
+        """Take the note of revision ``revision`` of draft ``draft_id`` for ``owner``, in one
+        atomic step: True for the one call that took it; False while another claim holds it
+        and after it was posted (a claim is kept for good unless released)."""
+
+    def release_note(self, draft_id: int, revision: int, *, owner: str) -> None:
+        """Give back ``owner``'s claim on the note (its post failed: nothing was posted), so
+        that the next ``comms send`` posts it; another owner's claim stays."""
+
+
 class ClockSource(Protocol):
     """Every incident's clocks in bulk, for the cadence evaluation."""
 
@@ -338,7 +358,13 @@ class UserStore(Protocol):
 
     def set_user_disabled(self, name: str, *, disabled: bool, now: datetime, actor: str) -> User:
         """Disable (or enable again) a user and log it; ``NotFoundError`` for an unknown
-        name."""
+        name.  Either way their ``session_epoch`` moves on, as ``set_user_token``'s does:
+        no session from before comes back."""
+
+    def end_user_sessions(self, name: str, *, now: datetime, actor: str) -> User:
+        """Move the user's ``session_epoch`` on by one, in one write (every session made
+        before, on any server, is refused from then on), and log it as ``user.signed-out``;
+        ``NotFoundError`` for an unknown name."""
 
     def session_key(self) -> bytes:
         """A random secret of at least 32 bytes, made once when first asked for and the same
@@ -352,6 +378,7 @@ class Store(
     DraftStore,
     ReviewStore,
     DeliveryLedger,
+    NoteLedger,
     ClockSource,
     UserStore,
     Protocol,

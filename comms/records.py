@@ -6,6 +6,24 @@ from datetime import datetime
 from typing import NamedTuple
 
 
+class DraftSummary(NamedTuple):
+    """A draft and its latest revision as a listing shows them (the review queue): no
+    text, and the findings stored with the revision counted, all and those at error
+    level.  ``kind`` and ``state`` are the values of ``MessageKind`` and ``DraftState``."""
+
+    id: int
+    incident_ref: str
+    kind: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    revision: int
+    subject: str
+    author: str
+    findings: int
+    errors: int
+
+
 class ClockRow(NamedTuple):
     """One incident's clocks, read in bulk for cadence checks without pydantic validation.
 

@@ -567,10 +567,10 @@ def _note_in_slack(rt: Runtime, report: SendReport) -> None:
     """Tell the incident's Slack channel (from incident.io) what customers were told, once
     per revision sent in full; on standard error, so that standard output stays the report.
     A note Slack refused only warns: the send stands either way."""
-    from comms import incidentio
+    from comms.incidentio.slack import note_sent
 
     sent = sorted({o.delivery.draft_id for o in report.outcomes})
-    results = incidentio.note_sent(
+    results = note_sent(
         rt.store,
         sent,
         poster=rt.slack if rt.slack_configured() else None,

@@ -1,7 +1,7 @@
 """``comms incident import`` and ``comms incident sync``: incidents from incident.io.
 
 Attached to the ``incident`` group of ``comms.commands.core``.  Each command parses, makes
-one call into ``comms.incidentio`` and prints; notes (values that did not map, missing
+one call into ``comms.incidentio.sync`` and prints; notes (values that did not map, missing
 tenants) go to standard error so that standard output stays the result.
 """
 
@@ -17,7 +17,9 @@ from comms.errors import UsageError
 
 if TYPE_CHECKING:
     from comms.bootstrap import Runtime
-    from comms.incidentio import Applied, IncidentSource, Rules
+    from comms.incidentio.mapping import Rules
+    from comms.incidentio.records import IncidentSource
+    from comms.incidentio.sync import Applied
 
 
 def _source(runtime: Runtime) -> IncidentSource:
@@ -26,7 +28,7 @@ def _source(runtime: Runtime) -> IncidentSource:
 
 
 def _rules(runtime: Runtime) -> Rules:
-    from comms.incidentio import rules_from_table
+    from comms.incidentio.mapping import rules_from_table
 
     return rules_from_table(runtime.settings.table("incidentio"))
 
@@ -77,10 +79,10 @@ def import_incident(ref_or_url: str, adopt: bool, fmt: str) -> None:
       comms incident import INC-2291
       comms incident import https://app.incident.io/gitlab/incidents/2291
     """
-    from comms import incidentio
+    from comms.incidentio import sync as incidents
 
     runtime = common.runtime()
-    result = incidentio.import_incident(
+    result = incidents.import_incident(
         runtime.store,
         _source(runtime),
         ref_or_url,
@@ -107,7 +109,7 @@ def sync(ref: str | None, fmt: str) -> None:
       comms incident sync INC-2291
       comms incident sync --format json
     """
-    from comms import incidentio
+    from comms.incidentio import sync as incidents
 
     runtime = common.runtime()
     options: dict[str, Any] = {
@@ -116,9 +118,9 @@ def sync(ref: str | None, fmt: str) -> None:
         "actor": runtime.actor,
     }
     if ref:
-        _echo(incidentio.sync_incident(runtime.store, _source(runtime), ref, **options), fmt)
+        _echo(incidents.sync_incident(runtime.store, _source(runtime), ref, **options), fmt)
         return
-    outcomes = incidentio.sync_open(runtime.store, _source(runtime), **options)
+    outcomes = incidents.sync_open(runtime.store, _source(runtime), **options)
     if fmt == "json":
         emit_json(
             [

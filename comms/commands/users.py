@@ -124,15 +124,22 @@ def _set_disabled(name: str, disabled: bool) -> None:
         rt.raw_store, name, disabled=disabled, token=rt.token, now=rt.now()
     )
     if done.disabled:
-        click.echo(f"user {done.name} disabled: their token is refused from now on")
+        click.echo(
+            f"user {done.name} disabled: their token is refused from now on, and their "
+            "review-server sessions have ended"
+        )
     else:
-        click.echo(f"user {done.name} enabled: their token works again")
+        click.echo(
+            f"user {done.name} enabled: their token works again; they sign in to the review "
+            "server afresh (sessions from before stay ended)"
+        )
 
 
 @users.command("disable")
 @click.argument("name")
 def users_disable(name: str) -> None:
-    """Disable a user: their token is refused at once, everywhere (admin only).
+    """Disable a user: their token is refused at once, everywhere, and their review-server
+    sessions end (admin only).
 
     \b
     Example:
@@ -144,7 +151,8 @@ def users_disable(name: str) -> None:
 @users.command("enable")
 @click.argument("name")
 def users_enable(name: str) -> None:
-    """Enable a disabled user again, with the token they had (admin only).
+    """Enable a disabled user again, with the token they had (admin only); they sign in
+    to the review server afresh.
 
     \b
     Example:

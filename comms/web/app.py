@@ -10,18 +10,20 @@ Authentication, as the pages and the API see it:
 - pages: a signed session cookie (from signing in with an API token), or a user named by
   ``proxy_header`` from one of ``trusted_proxies``.  No cookie: 303 to ``/sign-in``.  A
   cookie this store did not sign: 403 (and the cookie is dropped).  A session whose user
-  was disabled or whose token changed: 401 with the sign-in form.  Every POST form
+  signed out (``POST /sign-out`` ends all their sessions, on every server), was disabled
+  or enabled again, or whose token changed: 401 with the sign-in form.  Every POST form
   carries a CSRF token; without it, or with another session's: 403.
 - the API: ``Authorization: Bearer <token>`` only (no cookies, so no CSRF): none or a
   wrong one is 401.
 - ``POST /hooks/incidentio``: incident.io's webhook, authenticated by its Standard
-  Webhooks signature alone (``comms.incidentio.handle_webhook``): 200 applied, 204
+  Webhooks signature alone (``comms.incidentio.webhooks.handle_webhook``): 200 applied, 204
   acknowledged (a replay, an older state, an event comms does not use), 400 malformed,
   401 not signed with the secret or stale, 413 too large, 503 not set up or the store
   failing (the sender retries).
 
-Sign-in attempts are limited per client address (429 with ``Retry-After``).  No token or
-secret appears in a page, a URL or a log line: tokens travel in POST bodies and headers.
+Sign-in attempts, and wrong bearer tokens, are limited per client address (429 with
+``Retry-After``; a right bearer token is never counted).  No token or secret appears in a
+page, a URL or a log line: tokens travel in POST bodies and headers.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comms.errors import CommsError
-from comms.incidentio import MAX_BODY_BYTES as MAX_HOOK_BODY
-from comms.incidentio import WebhookReceiver
+from comms.incidentio.webhooks import MAX_BODY_BYTES as MAX_HOOK_BODY
+from comms.incidentio.webhooks import WebhookReceiver
 from comms.web import handlers as h
 from comms.web.config import ServeConfig
 from comms.web.context import (
@@ -249,10 +251,11 @@ def create_app(
     ``notify(event, draft, user, note)`` is called after a request for changes is recorded
     (event ``"changes-requested"``); its ``CommsError`` is logged, never shown as a failure.
     ``channels`` are the channel names an approval may cover (default: ``[send]
-    channels``); ``limiter`` limits sign-in attempts; ``wall`` is the session clock (Unix
-    seconds), separate from ``services.now`` which ``COMMS_NOW`` may pin; it also dates
-    webhook deliveries, whose signatures carry the sender's real time.  ``incidentio``
-    receives ``POST /hooks/incidentio`` (None: that route answers 503).
+    channels``); ``limiter`` limits sign-in attempts (and, counted apart with its settings,
+    wrong bearer tokens); ``wall`` is the session clock (Unix seconds), separate from
+    ``services.now`` which ``COMMS_NOW`` may pin; it also dates webhook deliveries, whose
+    signatures carry the sender's real time.  ``incidentio`` receives ``POST
+    /hooks/incidentio`` (None: that route answers 503).
     """
     config = config or ServeConfig()
     defaults = services.default_channels()

@@ -57,6 +57,11 @@ class ServeConfig:
     trusted_proxies: tuple[Network, ...] = ()
     proxy_header: str | None = None
 
+    def __post_init__(self) -> None:
+        plain = tuple(_ipv4_network(n) for n in self.trusted_proxies)
+        if plain != self.trusted_proxies:
+            object.__setattr__(self, "trusted_proxies", plain)
+
     @property
     def https(self) -> bool:
         """True when people reach the server over HTTPS (by ``public_url``)."""
@@ -68,14 +73,17 @@ class ServeConfig:
         return bool(self.trusted_proxies) and self.proxy_header is not None
 
     def trusts(self, address: str | None) -> bool:
-        """Whether the peer at ``address`` is one of ``trusted_proxies``."""
+        """Whether the peer at ``address`` is one of ``trusted_proxies``.  An IPv4 proxy
+        counts in either form: a server listening on ``::`` sees 10.0.0.5 as
+        ``::ffff:10.0.0.5`` (and ``trusted_proxies`` hold such networks as IPv4 ones)."""
         if not address or not self.trusted_proxies:
             return False
         try:
             peer = ipaddress.ip_address(address)
         except ValueError:  # a Unix socket path, or "testclient"
             return False
-        return any(peer in network for network in self.trusted_proxies)
+        plain = getattr(peer, "ipv4_mapped", None) or peer
+        return any(plain in network or peer in network for network in self.trusted_proxies)
 
     def link(self, path: str) -> str | None:
         """The absolute address of ``path`` (``/drafts/3``) at ``public_url``, or None."""
@@ -123,14 +131,25 @@ def parse_public_url(value: Any) -> str:
     return value.strip().rstrip("/")
 
 
+def _ipv4_network(network: Network) -> Network:
+    """An IPv4-mapped IPv6 network (``::ffff:10.0.0.0/120``) as the IPv4 one it maps
+    (``10.0.0.0/24``); any other network as it is."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
+
+
 def parse_networks(values: Iterable[Any]) -> tuple[Network, ...]:
-    """Addresses or networks in CIDR form (``10.0.0.5``, ``10.0.0.0/24``, ``::1``)."""
+    """Addresses or networks in CIDR form (``10.0.0.5``, ``10.0.0.0/24``, ``::1``); an
+    IPv4-mapped one (``::ffff:10.0.0.5``) as the IPv4 one it maps."""
     found: list[Network] = []
     for value in values:
         if not isinstance(value, str):
             raise ValueError(f"must be addresses or networks like 10.0.0.0/24, not {value!r}")
         try:
-            found.append(ipaddress.ip_network(value.strip(), strict=False))
+            found.append(_ipv4_network(ipaddress.ip_network(value.strip(), strict=False)))
         except ValueError:
             raise ValueError(
                 f"'{value}' is not an address or network; write it like 10.0.0.5 or 10.0.0.0/24"

@@ -35,6 +35,7 @@ from comms.models import Draft, User
 from comms.review import StaleRevisionError
 from comms.web import views
 from comms.web.config import ServeConfig
+from comms.web.fragments import Fragments
 from comms.web.security import (
     CsrfError,
     ForgedError,
@@ -114,13 +115,12 @@ class MediaTypeError(UsageError):
 
 
 class RateLimitedError(CommsError):
-    """Too many sign-in attempts from one address: HTTP 429 with ``Retry-After``."""
+    """Too many sign-in attempts (or wrong bearer tokens, ``what``) from one address:
+    HTTP 429 with ``Retry-After``."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, what: str = "sign-in attempts") -> None:
         self.seconds = int(seconds + 0.999)
-        super().__init__(
-            f"too many sign-in attempts from your address; wait {self.seconds} seconds"
-        )
+        super().__init__(f"too many {what} from your address; wait {self.seconds} seconds")
 
 
 def status_of(exc: CommsError) -> int:
@@ -152,7 +152,8 @@ def status_of(exc: CommsError) -> int:
 @dataclass
 class Server:
     """What every request shares: the store, the policies read once at start, the signer
-    (keyed by the store's ``session_key``), the sign-in limiter and the notify hook."""
+    (keyed by the store's ``session_key``), the sign-in limiter (and ``bearer_limiter``,
+    of wrong bearer tokens, with the same settings) and the notify hook."""
 
     store: Store
     clock: Callable[[], datetime]
@@ -165,20 +166,30 @@ class Server:
     limiter: RateLimiter
     notify: Notify | None
     wall: Callable[[], float] = time.time
+    bearer_limiter: RateLimiter = field(init=False)
     pages: Environment = field(init=False)
+    fragments: Fragments = field(init=False)
     _signer: Signer | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        # Counted apart from sign-ins, which count every attempt: a script's good requests
+        # never use up its address's sign-ins, nor a person's sign-ins its API calls.
+        limiter = self.limiter
+        self.bearer_limiter = RateLimiter(limiter.limit, limiter.window, limiter.clock)
         self.pages = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Compiled once: no stat of every template file on every page.
+            auto_reload=False,
         )
         self.pages.filters["when"] = views.shown_time
         self.pages.filters["state"] = views.draft_state_label
         self.pages.globals["time_left"] = views.time_left
+        self.fragments = Fragments(self.pages)
+        self.pages.globals["queue_rows"] = self.fragments.queue_rows
 
     @property
     def signer(self) -> Signer:
@@ -326,11 +337,21 @@ class Call:
             ) from None
 
     def api_user(self) -> User:
-        """The user whose bearer token the API request carries."""
+        """The user whose bearer token the API request carries.  Wrong tokens are limited
+        per address as sign-ins are (``RateLimitedError``, checked before the token);
+        only failures count."""
         scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("send your comms token as Authorization: Bearer <token>")
-        self.user = self.authenticate(token, "the bearer token")
+        limiter = self.server.bearer_limiter
+        wait = limiter.wait(self.address)
+        if wait is not None:
+            raise RateLimitedError(wait, "wrong bearer tokens")
+        try:
+            self.user = self.authenticate(token, "the bearer token")
+        except AuthError:
+            limiter.hit(self.address)
+            raise
         self.request.scope["comms.user"] = self.user.name
         return self.user
 

@@ -23,6 +23,7 @@ from comms.web.context import (
     safe_next,
     sign_in_form,
 )
+from comms.web.reads import PageReads
 from comms.web.security import CsrfError, ForgedError, new_session
 
 # -- pages --------------------------------------------------------------------------------
@@ -49,8 +50,10 @@ def _draft_id(call: Call) -> int:
 def _inspect(call: Call, draft_id: int) -> views.DraftView:
     server = call.server
     now = server.clock()
+    # The gate and the page read the tenants and reviews alike: once each per request.
+    store = PageReads(server.store)
     seen = review.inspect_draft(
-        server.store,
+        store,
         draft_id,
         tenants=(),
         channels=server.channels,
@@ -58,7 +61,7 @@ def _inspect(call: Call, draft_id: int) -> views.DraftView:
         lint_config=server.lint,
         now=now,
     )
-    return views.draft_view(server.store, seen, server.cadence, now)
+    return views.draft_view(store, seen, server.cadence, now)
 
 
 def draft_page(call: Call) -> Response:
@@ -128,10 +131,12 @@ def sign_in(call: Call) -> Response:
 
 
 def sign_out(call: Call) -> Response:
-    """End the session."""
+    """End the user's sessions everywhere: this browser's, a copy of its cookie, their
+    other browsers', on every server of the store (``identity.sign_out``)."""
     form = call.form()
-    call.page_user()
+    user = call.page_user()
     call.check_csrf(form)
+    identity.sign_out(call.server.store, user, now=call.server.clock())
     call.cookies_out.append((call.cookie_name(), None))
     return RedirectResponse("/sign-in", status_code=303)
 

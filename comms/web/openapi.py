@@ -282,6 +282,7 @@ _NAMES = {
     "409": "Conflict",
     "413": "TooLarge",
     "415": "UnsupportedMediaType",
+    "429": "TooManyRequests",
     "503": "Unavailable",
 }
 
@@ -298,7 +299,7 @@ def _decision(operation: str, summary: str, body: str) -> dict[str, Any]:
             },
             "responses": {
                 "200": _json("Decision", "Recorded."),
-                **_problems("400", "401", "403", "404", "409", "413", "415"),
+                **_problems("400", "401", "403", "404", "409", "413", "415", "429"),
             },
         }
     }
@@ -369,8 +370,13 @@ def openapi_document() -> dict[str, Any]:
             ("Conflict", "The revision read is no longer the latest: nothing was approved."),
             ("TooLarge", "The request body is over 64 KiB."),
             ("UnsupportedMediaType", "The body is not application/json."),
+            ("TooManyRequests", "Too many wrong bearer tokens from this address lately."),
             ("Unavailable", "Not set up, or the store failed: try again later."),
         )
+    }
+    # Retry-After: the seconds until the address may try again (any token, right or not).
+    responses["TooManyRequests"]["headers"] = {
+        "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}
     }
     return {
         "openapi": "3.1.0",
@@ -393,7 +399,10 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getQueue",
                     "summary": "Drafts waiting for review, most urgent first.",
-                    "responses": {"200": _json("Queue", "The queue."), **_problems("401")},
+                    "responses": {
+                        "200": _json("Queue", "The queue."),
+                        **_problems("401", "429"),
+                    },
                 }
             },
             "/api/drafts/{draft_id}": {
@@ -403,7 +412,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [{"$ref": "#/components/parameters/DraftId"}],
                     "responses": {
                         "200": _json("Draft", "The draft."),
-                        **_problems("401", "404"),
+                        **_problems("401", "404", "429"),
                     },
                 }
             },
@@ -431,7 +440,7 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _json("Incident", "The incident."),
-                        **_problems("401", "404"),
+                        **_problems("401", "404", "429"),
                     },
                 }
             },

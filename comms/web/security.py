@@ -1,11 +1,14 @@
 """Sessions, CSRF tokens and sign-in rate limits for the review server; standard library only.
 
 A session is a signed cookie, not a row: ``v1.<payload>.<signature>``, the payload being
-JSON ``{"n": nonce, "u": user, "f": fingerprint, "i": issued}`` in URL-safe base64 and the
-signature an HMAC-SHA256 under the store's ``session_key`` (the same for every server on
-one database, so any of them reads any session).  The fingerprint is an HMAC of the user's
-name and the moment their token last changed: rotating the token or disabling the user
-ends every session at once, because each request reads the user again.
+JSON ``{"n": nonce, "u": user, "f": fingerprint, "e": epoch, "i": issued}`` in URL-safe
+base64 and the signature an HMAC-SHA256 under the store's ``session_key`` (the same for
+every server on one database, so any of them reads any session).  The fingerprint is an
+HMAC of the user's name and the moment their token last changed; the epoch is the user's
+``session_epoch`` when the session began, which signing out, disabling, enabling and a
+new token move on.  Each request reads the user again, so any of those ends every session
+of the user at once, on every server, with no session state kept anywhere: a cookie
+copied before signing out is refused like the browser's own.
 
 A CSRF token is an HMAC of the session's nonce (or, behind an authenticating proxy, of
 the user), so it needs no storage either; a page puts it in every form.
@@ -31,7 +34,7 @@ from comms.times import isoformat
 
 # A session lasts a working day at most; signing in again is one paste of the token.
 SESSION_SECONDS = 12 * 3600
-# Sign-in attempts per client address and window.
+# Sign-in attempts (and wrong bearer tokens) per client address and window.
 SIGN_IN_ATTEMPTS = 10
 SIGN_IN_WINDOW = 60.0
 # Addresses the rate limiter remembers at most (the oldest are forgotten first).
@@ -47,8 +50,9 @@ class CsrfError(CommsError):
 
 
 class SessionEndedError(CommsError):
-    """A genuine session whose user changed since: token rotated, user disabled or
-    removed, or the session too old.  HTTP 401: sign in again."""
+    """A genuine session whose user changed since: signed out, token rotated, user
+    disabled (or enabled again) or removed, or the session too old.  HTTP 401: sign in
+    again."""
 
 
 def _b64(data: bytes) -> str:
@@ -62,12 +66,14 @@ def _unb64(text: str) -> bytes:
 @dataclass(frozen=True)
 class Session:
     """What a session cookie says: a random ``nonce`` (the CSRF tokens' seed), and once
-    signed in, the ``user``'s name and token ``fingerprint``; ``issued`` in Unix seconds."""
+    signed in, the ``user``'s name, token ``fingerprint`` and session ``epoch``;
+    ``issued`` in Unix seconds."""
 
     nonce: str
     issued: int
     user: str | None = None
     fingerprint: str | None = None
+    epoch: int = 0
 
 
 class Signer:
@@ -100,7 +106,7 @@ class Signer:
         """The cookie value for ``session``."""
         fields = {"n": session.nonce, "i": session.issued}
         if session.user is not None:
-            fields |= {"u": session.user, "f": session.fingerprint or ""}
+            fields |= {"u": session.user, "f": session.fingerprint or "", "e": session.epoch}
         payload = _b64(json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
         return f"v1.{payload}.{self.mac('session', payload)}"
 
@@ -120,6 +126,8 @@ class Signer:
                 issued=int(fields["i"]),
                 user=str(fields["u"]) if "u" in fields else None,
                 fingerprint=str(fields.get("f", "")) if "u" in fields else None,
+                # Signed before sessions carried an epoch: the one every user starts at.
+                epoch=int(fields.get("e", 0)),
             )
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             # Signed by us yet unreadable: written by a version of comms that is gone.
@@ -143,7 +151,7 @@ def new_session(now: float, user: User | None = None, signer: Signer | None = No
     nonce = secrets.token_urlsafe(18)
     if user is None or signer is None:
         return Session(nonce=nonce, issued=int(now))
-    return Session(nonce, int(now), user.name, signer.fingerprint(user))
+    return Session(nonce, int(now), user.name, signer.fingerprint(user), user.session_epoch)
 
 
 def session_user_ok(signer: Signer, session: Session, user: User, now: float) -> None:
@@ -154,10 +162,16 @@ def session_user_ok(signer: Signer, session: Session, user: User, now: float) ->
         raise SessionEndedError(f"user {user.name} is disabled; ask an admin (comms users list)")
     if not hmac.compare_digest(signer.fingerprint(user), session.fingerprint or ""):
         raise SessionEndedError("your token was changed since you signed in; sign in again")
+    if session.epoch != user.session_epoch:
+        raise SessionEndedError(
+            "this session has ended: you signed out (which signs you out everywhere), or an "
+            "admin disabled your user since; sign in again"
+        )
 
 
 class RateLimiter:
-    """At most ``limit`` attempts per ``window`` seconds per client address.
+    """At most ``limit`` attempts per ``window`` seconds per client address: ``hit``
+    counts an attempt, ``wait`` only looks.
 
     Kept in memory: each server process counts on its own, so N servers behind one load
     balancer allow N times as many (still far too few to guess a 256-bit token).
@@ -188,6 +202,20 @@ class RateLimiter:
             if len(times) >= self.limit:
                 return max(1.0, times[0] + self.window - now)
             times.append(now)
+            return None
+
+    def wait(self, address: str) -> float | None:
+        """The seconds ``address`` must wait before its next attempt, or None: a look that
+        counts nothing (so that only failures need to be counted, with ``hit``)."""
+        times = self._seen.get(address)
+        if times is None:  # the common case, a client that never failed: no lock taken
+            return None
+        now = self.clock()
+        with self._lock:
+            while times and now - times[0] >= self.window:
+                times.popleft()
+            if len(times) >= self.limit:
+                return max(1.0, times[0] + self.window - now)
             return None
 
     def _forget(self, now: float) -> None:

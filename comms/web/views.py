@@ -13,17 +13,18 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from comms.cadence import UPDATE, Deadline, Policy, evaluate, human_duration
 from comms.delivery import body_sha256
 from comms.errors import NotFoundError
 from comms.models import Draft, DraftState, Event, Incident, Review, Tenant
-from comms.review import WAITING, Inspection, promised_update, waiting
+from comms.review import WAITING, Inspection, promised_update
 from comms.times import format_time, isoformat
 
 if TYPE_CHECKING:
     from comms.ports import Store
+    from comms.records import ClockRow, DraftSummary
     from comms.service import Timeline
 
 LEVELS = ("error", "warning", "suggestion")
@@ -88,72 +89,121 @@ def deadline_dict(deadline: Deadline) -> dict[str, Any]:
 # -- the queue ----------------------------------------------------------------------------
 
 
+class Headline(NamedTuple):
+    """What the queue shows of a draft's incident."""
+
+    ref: str
+    title: str
+    severity: str
+    security: bool
+    tenants: tuple[str, ...]
+
+    @classmethod
+    def of(cls, incident: ClockRow | Incident) -> Headline:
+        """From the incident's clock row, or the incident itself."""
+        return cls(
+            incident.ref,
+            incident.title,
+            str(incident.severity),
+            incident.security,
+            tuple(incident.tenants),
+        )
+
+    def tenants_shown(self) -> str:
+        """The incident's tenants, the first few named."""
+        if not self.tenants:  # imported from incident.io before its tenant field was set
+            return "none yet"
+        more = len(self.tenants) - TENANTS_SHOWN
+        return ", ".join(self.tenants[:TENANTS_SHOWN]) + (f" +{more} more" if more > 0 else "")
+
+
+class Shown(NamedTuple):
+    """Everything a queue row shows at one moment: its deadline's state, the time left
+    ("in 12m") and when it is due, the draft and its incident.  The row's HTML is a
+    function of these alone, so it is rendered once per distinct value and kept
+    (``comms.web.fragments``): a new revision, state, finding count or subject, a changed
+    incident, or another minute left is another value."""
+
+    state: str | None
+    left: str | None
+    due_at: datetime | None
+    draft: DraftSummary
+    incident: Headline
+
+
 @dataclass(frozen=True)
 class QueueRow:
     """One draft waiting for review, with its incident and the next update it must meet."""
 
-    draft: Draft
-    incident: Incident
+    draft: DraftSummary
+    incident: Headline
     due: Deadline | None
 
     @property
     def errors(self) -> int:
         """Error-level findings stored with the latest revision."""
-        return sum(1 for f in self.draft.revision.findings if f.get("level") == "error")
+        return self.draft.errors
 
     @property
     def warnings(self) -> int:
         """Findings below error level stored with the latest revision."""
-        return len(self.draft.revision.findings) - self.errors
+        return self.draft.findings - self.draft.errors
 
     def tenants_shown(self) -> str:
         """The incident's tenants, the first few named."""
-        tenants = self.incident.tenants
-        if not tenants:  # imported from incident.io before its tenant field was set
-            return "none yet"
-        more = len(tenants) - TENANTS_SHOWN
-        return ", ".join(tenants[:TENANTS_SHOWN]) + (f" +{more} more" if more > 0 else "")
+        return self.incident.tenants_shown()
+
+    def shown(self, now: datetime) -> Shown:
+        """Everything the row shows at ``now``."""
+        due = self.due
+        if due is None:
+            return Shown(None, None, None, self.draft, self.incident)
+        return Shown(due.state, time_left(due.due_at, now), due.due_at, self.draft, self.incident)
 
     def to_dict(self, now: datetime) -> dict[str, Any]:
         """The row as ``/api/queue`` gives it."""
-        due = self.due
+        draft, due = self.draft, self.due
         return {
-            "id": self.draft.id,
-            "revision": self.draft.revision.number,
-            "state": self.draft.state.value,
-            "kind": self.draft.kind.value,
-            "author": self.draft.revision.author,
-            "subject": self.draft.revision.subject,
+            "id": draft.id,
+            "revision": draft.revision,
+            "state": draft.state,
+            "kind": draft.kind,
+            "author": draft.author,
+            "subject": draft.subject,
             "incident": self.incident.ref,
             "title": self.incident.title,
-            "severity": self.incident.severity.value,
+            "severity": self.incident.severity,
             "security": self.incident.security,
             "tenants": list(self.incident.tenants),
-            "findings": len(self.draft.revision.findings),
-            "errors": self.errors,
+            "findings": draft.findings,
+            "errors": draft.errors,
             "update_due_at": _iso(due.due_at) if due else None,
             "update_state": due.state if due else None,
             "seconds_left": round((due.due_at - now).total_seconds()) if due else None,
-            "updated_at": isoformat(self.draft.updated_at),
+            "updated_at": isoformat(draft.updated_at),
         }
 
 
 def queue(store: Store, policy: Policy, now: datetime) -> list[QueueRow]:
-    """Drafts waiting for review (``review.waiting``), the most urgent first: the earliest
-    customer update due, then severity, then the oldest draft."""
-    drafts = waiting(store)
-    # The open incidents in one read; a waiting draft of a resolved one is read alone.
-    incidents = {i.ref: i for i in store.list_incidents(open_only=True)}
-    for draft in drafts:
-        if draft.incident_ref not in incidents:
-            incidents[draft.incident_ref] = store.get_incident(draft.incident_ref)
-    due = next_updates(deadlines(store, set(incidents), policy, now))
-    rows = [QueueRow(d, incidents[d.incident_ref], due.get(d.incident_ref)) for d in drafts]
+    """Drafts waiting for review (in a ``review.WAITING`` state), the most urgent first: the
+    earliest customer update due, then severity, then the oldest draft."""
+    # Summaries: the queue shows no message text, so none is read.
+    drafts = store.draft_summaries(states=WAITING)
+    refs = {d.incident_ref for d in drafts}
+    # One read of the drafts' incidents serves both their deadlines and what the rows
+    # show.  An incident the store could not read as a clock row (it skips those) is read
+    # on its own, so that its error, if any, is the page's.
+    clocks = store.clock_rows(open_only=False, refs=sorted(refs)) if refs else []
+    shown = {row.ref: Headline.of(row) for row in clocks}
+    for ref in sorted(refs - shown.keys()):
+        shown[ref] = Headline.of(store.get_incident(ref))
+    due = next_updates(evaluate(clocks, policy, now))
+    rows = [QueueRow(d, shown[d.incident_ref], due.get(d.incident_ref)) for d in drafts]
     rows.sort(
         key=lambda r: (
             r.due is None,
             r.due.due_at if r.due else now,
-            SEVERITY_ORDER.get(r.incident.severity.value, 9),
+            SEVERITY_ORDER.get(r.incident.severity, 9),
             r.draft.id,
         )
     )
@@ -510,6 +560,6 @@ def incident_view(store: Store, timeline: Timeline, policy: Policy, now: datetim
     )
 
 
-def draft_state_label(state: DraftState) -> str:
-    """A draft's state as the pages say it."""
-    return state.value.replace("-", " ")
+def draft_state_label(state: DraftState | str) -> str:
+    """A draft's state (or its value) as the pages say it."""
+    return str(state).replace("-", " ")

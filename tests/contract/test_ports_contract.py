@@ -26,6 +26,7 @@ STORE_PORTS = (
     ports.DraftStore,
     ports.ReviewStore,
     ports.DeliveryLedger,
+    ports.NoteLedger,
     ports.ClockSource,
     ports.UserStore,
     ports.Store,

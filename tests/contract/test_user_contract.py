@@ -188,3 +188,39 @@ def test_the_session_key_is_made_once_and_the_same_for_every_handle(
     assert len(key) >= 32
     assert store.session_key() == key
     assert reopen().session_key() == key
+
+
+def test_ending_a_users_sessions_moves_their_session_epoch_on_and_is_logged(
+    store: Store, database_url: str, reopen: Callable[[], Store]
+) -> None:
+    """Signing out ends every session of the user (issue 9): the epoch sessions carry
+    moves on, on every handle at once, and stays moved on."""
+    add(store)
+    add(store, "ria", Role.SIRT, RIA)
+    assert store.get_user("sam").session_epoch == 0
+    ended = store.end_user_sessions("sam", now=NOW + M, actor="sam")
+    assert ended.session_epoch == 1
+    assert ended == store.get_user("sam") == reopen().get_user("sam")
+    assert store.end_user_sessions("sam", now=NOW + M, actor="sam").session_epoch == 2
+    assert store.get_user("ria").session_epoch == 0
+    assert store.user_for_token(SAM) == store.get_user("sam")
+    with pytest.raises(NotFoundError, match="no user 'nobody'; see them with: comms users"):
+        store.end_user_sessions("nobody", now=NOW, actor="nobody")
+    rows = user_log(store, database_url)
+    actions = [next(v for v in row if str(v).startswith("user.")) for row in rows]
+    assert actions == ["user.added", "user.added", "user.signed-out", "user.signed-out"]
+
+
+def test_disabling_enabling_and_rotating_end_sessions_too(store: Store) -> None:
+    """Each moves the epoch on, even at one and the same ``now`` (a pinned clock), so that
+    enabling a user again never brings back the sessions they had before."""
+    add(store)
+    changed = [
+        store.get_user("sam"),
+        store.set_user_disabled("sam", disabled=True, now=NOW, actor="admin"),
+        store.set_user_disabled("sam", disabled=False, now=NOW, actor="admin"),
+        store.set_user_token("sam", token_hash=RIA, now=NOW, actor="sam"),
+        store.set_user_token("sam", token_hash=SAM, now=NOW, actor="sam"),
+    ]
+    assert [u.session_epoch for u in changed] == [0, 1, 2, 3, 4]
+    assert store.get_user("sam").session_epoch == 4

@@ -1,9 +1,9 @@
-"""The webhook memory contract (``comms.incidentio.WebhookMemory``): what the incident.io
+"""The webhook memory contract (``comms.incidentio.webhooks.WebhookMemory``): what the incident.io
 webhook receiver remembers between deliveries (the delivery ids handled, the newest state
 handled per incident), kept in the database so that every ``comms serve`` on it shares it.
 
 Every test runs once per backend (``backends.BACKENDS``) through ``comms.bootstrap``; the
-core's in-process ``LocalWebhookMemory`` is held to the first five in
+core's in-process ``LocalWebhookMemory`` is held to the first seven in
 ``tests/incidentio/test_webhook_memory.py``.
 """
 
@@ -12,14 +12,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from comms.bootstrap import webhook_memory
-from comms.incidentio import TOLERANCE, WebhookMemory, handle_webhook
+from comms.incidentio.webhooks import TOLERANCE, WebhookMemory, handle_webhook
 from comms.models import Tenant
 from comms.ports import Store
+from tests.contract.older_schema import upgraded_from_before
 from tests.contract.support import NOW
 
 S = timedelta(seconds=1)
@@ -40,6 +42,26 @@ def test_a_recorded_delivery_is_seen(memory: WebhookMemory) -> None:
     assert not memory.webhook_seen("msg_2")
     memory.record_webhook("msg_1", now=NOW + S)  # the sender's retry of a handled delivery
     assert memory.webhook_seen("msg_1")
+
+
+def test_a_delivery_is_claimed_once(memory: WebhookMemory) -> None:
+    assert memory.claim_webhook("msg_1", now=NOW)
+    assert memory.webhook_seen("msg_1")
+    assert not memory.claim_webhook("msg_1", now=NOW + S)  # a copy of the same delivery
+    memory.record_webhook("msg_1", now=NOW + S, incident_id="inc", updated_at=NOW)
+    assert not memory.claim_webhook("msg_1", now=NOW + 2 * S)
+    memory.record_webhook("msg_2", now=NOW)  # recorded without a claim: handled all the same
+    assert not memory.claim_webhook("msg_2", now=NOW)
+    assert memory.claim_webhook("msg_3", now=NOW)
+
+
+def test_a_released_claim_can_be_taken_again(memory: WebhookMemory) -> None:
+    """The store failed while the delivery was applied: the sender's retry must apply it."""
+    assert memory.claim_webhook("msg_1", now=NOW)
+    memory.release_webhook("msg_1")
+    assert not memory.webhook_seen("msg_1")
+    assert memory.claim_webhook("msg_1", now=NOW + S)
+    memory.release_webhook("msg_never_claimed")  # harmless
 
 
 def test_the_newest_state_only_moves_forward(memory: WebhookMemory) -> None:
@@ -113,6 +135,48 @@ def test_concurrent_records_keep_the_newest(store: Store, reopen: Callable[[], S
     assert all(handles[0].webhook_seen(f"msg_{n}_{i}") for n in range(4) for i in range(10))
 
 
+def test_a_claim_is_undone_with_the_store_transaction_it_was_made_in(store: Store) -> None:
+    memory = webhook_memory(store)
+    claimed: list[bool] = []
+
+    def claim_then_fail() -> None:
+        with store.transaction():
+            claimed.append(memory.claim_webhook("msg_1", now=NOW))
+            raise RuntimeError("the apply failed")
+
+    with pytest.raises(RuntimeError, match="the apply failed"):
+        claim_then_fail()
+    assert claimed == [True]
+    assert not memory.webhook_seen("msg_1")
+    assert memory.claim_webhook("msg_1", now=NOW)
+
+
+def test_concurrent_claims_take_each_delivery_once(
+    store: Store, reopen: Callable[[], Store]
+) -> None:
+    handles = [webhook_memory(store)] + [webhook_memory(reopen()) for _ in range(3)]
+    start = threading.Barrier(len(handles))
+    won: list[list[str]] = [[] for _ in handles]
+    errors: list[BaseException] = []
+
+    def claim(n: int) -> None:
+        try:
+            start.wait(10)
+            won[n] = [
+                d for d in (f"msg_{i}" for i in range(20)) if handles[n].claim_webhook(d, now=NOW)
+            ]
+        except BaseException as exc:  # re-raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(handles))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(d for ids in won for d in ids) == sorted(f"msg_{i}" for i in range(20))
+
+
 def test_a_shuffled_burst_on_the_store_ends_in_each_incident_s_last_state(store: Store) -> None:
     from tests.incidentio.burst import TENANTS, make_burst
     from tests.incidentio.conftest import SECRET, TOKEN
@@ -138,46 +202,11 @@ def test_a_shuffled_burst_on_the_store_ends_in_each_incident_s_last_state(store:
     assert held == burst.expected
 
 
-def test_a_store_of_the_previous_version_gains_the_memory(store: Store, database_url: str) -> None:
-    """SQLite migrates itself on open; PostgreSQL refuses the older schema until
-    ``comms db migrate`` (``PostgresStore.migrate``) adds the tables."""
-    from comms.bootstrap import open_store, parse_database_url
-    from comms.errors import StoreError
-
-    parsed = parse_database_url(database_url)
-    store.put_tenant(Tenant(id="acme", name="Acme Corp"))
-    store.close()
-    if parsed.scheme == "sqlite":
-        import contextlib
-        import sqlite3
-
-        from comms.adapters.sqlite_store import MIGRATIONS
-
-        with contextlib.closing(sqlite3.connect(parsed.path)) as db, db:
-            db.execute("DROP TABLE webhook_deliveries")
-            db.execute("DROP TABLE webhook_states")
-            db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
-    elif parsed.scheme == "postgresql":
-        import psycopg
-
-        from comms.adapters.postgres_store import SCHEMA_VERSION, PostgresStore
-
-        with psycopg.connect(database_url, autocommit=True) as db:
-            db.execute("DROP TABLE webhook_deliveries, webhook_states")
-            db.execute("DELETE FROM schema_version WHERE version = %s", (SCHEMA_VERSION,))
-        older = open_store(database_url)
-        try:
-            with pytest.raises(StoreError, match="run: comms db migrate"):
-                older.list_tenants()
-        finally:
-            older.close()
-        with PostgresStore(database_url) as migrating:
-            assert migrating.migrate() == (SCHEMA_VERSION - 1, SCHEMA_VERSION)
-    upgraded = open_store(database_url)
-    try:
-        assert [t.id for t in upgraded.list_tenants()] == ["acme"]
-        memory = webhook_memory(upgraded)
+def test_a_store_of_the_previous_version_gains_the_memory(
+    database_url: str, tmp_path: Path
+) -> None:
+    with upgraded_from_before(database_url, "CREATE TABLE webhook_deliveries", tmp_path) as store:
+        memory = webhook_memory(store)
         memory.record_webhook("msg_1", now=NOW, incident_id="inc", updated_at=NOW)
         assert memory.webhook_seen("msg_1")
-    finally:
-        upgraded.close()
+        assert not memory.claim_webhook("msg_1", now=NOW)

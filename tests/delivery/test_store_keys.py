@@ -115,6 +115,7 @@ def _as_an_older_version_left_it(path: Path) -> str:
             db.execute(f"DROP TABLE IF EXISTS {table}")
         for table in ("webhook_deliveries", "webhook_states"):  # version 7
             db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute("DROP TABLE IF EXISTS slack_notes")  # version 9
         db.execute("ALTER TABLE drafts DROP COLUMN superseded_by")
         db.execute("PRAGMA user_version = 2")
         db.commit()

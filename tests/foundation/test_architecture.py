@@ -32,7 +32,7 @@ CORE = [
     "watch.py",
     "limits.py",
     "tenants.py",
-    "incidentio.py",
+    "incidentio",
     "lint",
 ]
 # Longest a click command function may be, body and decorators excluded.

@@ -4,7 +4,10 @@ rules, the user-management use cases, and the schema upgrades that bring the use
 from __future__ import annotations
 
 import ast
+import base64
+import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -147,21 +150,77 @@ def test_admins_manage_users_and_everyone_rotates_their_own(store: SqliteStore) 
     assert [u.name for u in store.list_users()] == ["ana", "sam"]
 
 
+# -- schema upgrades: a database made at an older version (by that version's migrations
+# alone, so that later migrations need no undoing here), then upgraded as a user would.
+
+TENANT_ROW = ("acme", "Acme Corp", '{"id": "acme", "name": "Acme Corp"}', NOW.isoformat())
+ANA = User(name="ana", role=Role.ADMIN, created_at=NOW, created_by="ana", token_changed_at=NOW)
+ANA_ROW = ("ana", "admin", "0" * 64, NOW.isoformat(), "ana", NOW.isoformat())
+SECRET = bytes(range(32))
+
+
+def version_before(migrations: tuple[str, ...], marker: str) -> int:
+    """The schema version just before the migration whose SQL holds ``marker``."""
+    return next(n for n, sql in enumerate(migrations) if marker in sql)
+
+
+def sqlite_before(path: Path, marker: str) -> int:
+    """A SQLite file at the version before ``marker``'s migration, holding tenant acme
+    (and ana with the session secret, once there are users); its version."""
+    version = version_before(MIGRATIONS, marker)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for sql in MIGRATIONS[:version]:
+            db.executescript(sql)
+        db.execute(
+            "INSERT INTO tenants (id, name, data, updated_at) VALUES (?, ?, ?, ?)", TENANT_ROW
+        )
+        if any("CREATE TABLE users" in sql for sql in MIGRATIONS[:version]):
+            db.execute(
+                "INSERT INTO users (name, role, token_hash, created_at, created_by, disabled, "
+                "token_changed_at) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                ANA_ROW,
+            )
+            db.execute("INSERT INTO session_secret (id, secret) VALUES (1, ?)", (SECRET,))
+        db.execute(f"PRAGMA user_version = {version}")
+        db.commit()
+    return version
+
+
+@contextlib.contextmanager
+def postgres_before(marker: str) -> Iterator[tuple[str, int]]:
+    """A PostgreSQL schema at the version before ``marker``'s migration, holding tenant
+    acme (and ana, once there are users): its URL and version."""
+    if not os.environ.get("COMMS_TEST_POSTGRES_URL"):
+        pytest.skip("COMMS_TEST_POSTGRES_URL is not set")
+    import psycopg
+
+    from comms.adapters.postgres_store import MIGRATIONS as PG_MIGRATIONS
+    from comms.adapters.postgres_store import PostgresStore
+    from tests.contract.backends import postgres_schema
+
+    version = version_before(PG_MIGRATIONS, marker)
+    with postgres_schema(migrate=False) as url:
+        with PostgresStore(url) as making:
+            making.migrate(to=version)
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(
+                "INSERT INTO tenants (id, name, data, updated_at) VALUES (%s, %s, %s, %s)",
+                TENANT_ROW,
+            )
+            if any("CREATE TABLE users" in sql for sql in PG_MIGRATIONS[:version]):
+                db.execute(
+                    "INSERT INTO users (name, role, token_hash, created_at, created_by, "
+                    "disabled, token_changed_at) VALUES (%s, %s, %s, %s, %s, false, %s)",
+                    ANA_ROW,
+                )
+        yield url, version
+
+
 def test_a_sqlite_file_of_the_previous_version_gains_the_user_tables(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
+    sqlite_before(path, "CREATE TABLE users")
     with SqliteStore(path) as store:
-        store.put_tenant(Tenant(id="acme", name="Acme Corp"))
-        core_draft(store, ["acme"], now=NOW)
-    users = next(n for n, sql in enumerate(MIGRATIONS) if "CREATE TABLE users" in sql)
-    with sqlite3.connect(path) as db:
-        # What the release before the user tables left (later versions' tables too).
-        for table in ("users", "user_log", "session_secret"):
-            db.execute(f"DROP TABLE {table}")
-        for table in ("webhook_deliveries", "webhook_states"):
-            db.execute(f"DROP TABLE {table}")
-        db.execute(f"PRAGMA user_version = {users}")
-    with SqliteStore(path) as store:
-        assert store.get_draft(1).revision.author == "gdcmoc"
+        assert [t.id for t in store.list_tenants()] == ["acme"]
         identity.add_user(store, name="ana", role="admin", token=None, now=NOW)
         assert [u.name for u in store.list_users()] == ["ana"]
     with sqlite3.connect(path) as db:
@@ -172,24 +231,10 @@ def test_a_sqlite_file_of_the_previous_version_gains_the_user_tables(tmp_path: P
 def test_a_postgresql_schema_of_the_previous_version_is_migrated_by_comms_db_migrate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not os.environ.get("COMMS_TEST_POSTGRES_URL"):
-        pytest.skip("COMMS_TEST_POSTGRES_URL is not set")
-    import psycopg
-
-    from comms.adapters.postgres_store import MIGRATIONS, SCHEMA_VERSION, PostgresStore
-    from tests.contract.backends import postgres_schema
+    from comms.adapters.postgres_store import SCHEMA_VERSION
     from tests.identity.support import fails, ok
 
-    users = next(n for n, sql in enumerate(MIGRATIONS) if "CREATE TABLE users" in sql)
-    with postgres_schema() as url:
-        with PostgresStore(url) as store:
-            store.put_tenant(Tenant(id="acme", name="Acme"))
-        # What the release before the user tables left: its schema version, without them
-        # (nor the later versions' tables).
-        with psycopg.connect(url, autocommit=True) as db:
-            db.execute("DROP TABLE users, user_log, session_secret")
-            db.execute("DROP TABLE webhook_deliveries, webhook_states")
-            db.execute("DELETE FROM schema_version WHERE version > %s", (users,))
+    with postgres_before("CREATE TABLE users") as (url, users):
         monkeypatch.setenv("COMMS_DATABASE_URL", url)
         fails(
             ["users", "list"], 3, f"older than this comms ({SCHEMA_VERSION}); run: comms db migrate"
@@ -197,3 +242,50 @@ def test_a_postgresql_schema_of_the_previous_version_is_migrated_by_comms_db_mig
         assert f"migrated from schema version {users}" in ok(["db", "migrate"]).stdout
         token = ok(["users", "add", "ana", "--role", "admin"]).stdout.strip()
         assert "acme" in ok(["tenants", "list"], token).stdout
+
+
+def test_a_sqlite_file_before_session_epochs_gains_them_and_its_sessions_stay(
+    tmp_path: Path,
+) -> None:
+    """Upgrading signs nobody out: every user starts at epoch 0, which is also what a
+    cookie signed before epochs carries; the first sign-out then ends it."""
+    from comms.web.security import SessionEndedError, Signer, session_user_ok
+
+    path = tmp_path / "old.db"
+    sqlite_before(path, "session_epoch")
+    # A cookie as the release before signed it: no "e" in its payload.
+    signer = Signer(SECRET)
+    fields = {"n": "nonce", "i": 1_000, "u": "ana", "f": signer.fingerprint(ANA)}
+    payload = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=").decode()
+    old = f"v1.{payload}.{signer.mac('session', payload)}"
+    with SqliteStore(path) as store:
+        assert store.session_key() == SECRET
+        upgraded = store.get_user("ana")
+        assert upgraded == ANA
+        assert upgraded.session_epoch == 0
+        session = signer.decode(old)
+        session_user_ok(signer, session, upgraded, 1_000)
+        after = identity.sign_out(store, upgraded, now=NOW)
+        assert after.session_epoch == 1
+        with pytest.raises(SessionEndedError, match="you signed out"):
+            session_user_ok(signer, session, after, 1_000)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_schema_before_session_epochs_says_run_comms_db_migrate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from comms.adapters.postgres_store import SCHEMA_VERSION, PostgresStore
+    from tests.identity.support import fails, ok
+
+    with postgres_before("session_epoch") as (url, epoch):
+        monkeypatch.setenv("COMMS_DATABASE_URL", url)
+        fails(
+            ["users", "list"], 3, f"older than this comms ({SCHEMA_VERSION}); run: comms db migrate"
+        )
+        assert f"migrated from schema version {epoch}" in ok(["db", "migrate"]).stdout
+        with PostgresStore(url) as store:
+            assert store.get_user("ana") == ANA
+            assert store.get_user("ana").session_epoch == 0

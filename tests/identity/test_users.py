@@ -109,14 +109,18 @@ def test_a_disabled_user_is_refused_at_once_and_enabled_again(team: Team) -> Non
     sam = team.add("sam", "imoc")
     fails(["users", "disable", "ana"], 1, "sam is an imoc; only admin may disable or enable", sam)
     assert ok(["users", "disable", "sam"], admin).stdout == (
-        "user sam disabled: their token is refused from now on\n"
+        "user sam disabled: their token is refused from now on, and their review-server "
+        "sessions have ended\n"
     )
     fails(["incident", "list"], 3, "user sam is disabled; ask an admin", sam)
     fails(["users", "rotate", "sam"], 3, "user sam is disabled", sam)
     assert ok(["users", "enable", "sam"], admin).stdout == (
-        "user sam enabled: their token works again\n"
+        "user sam enabled: their token works again; they sign in to the review server "
+        "afresh (sessions from before stay ended)\n"
     )
     ok(["incident", "list"], sam)
+    # Each moved sam's session epoch on: no cookie from before the disable works again.
+    assert team.rows("SELECT session_epoch FROM users WHERE name = 'sam'") == [(2,)]
 
 
 def test_the_last_active_admin_is_never_disabled(team: Team) -> None:

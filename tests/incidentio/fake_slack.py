@@ -4,13 +4,15 @@
 As Slack does, an API error is HTTP 200 with ``{"ok": false, "error": …}`` (``invalid_auth``
 for another token, ``channel_not_found``, ``not_in_channel`` for ``fake.outside``); a rate
 limit is HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``
-(queue it with ``fake.rate_limit(times)``).  ``fake.posts`` holds every accepted message.
+(queue it with ``fake.rate_limit(times)``).  ``fake.posts`` holds every accepted message;
+``fake.delay`` seconds pass before each answer (a slow Slack, to widen a race).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,6 +25,8 @@ class FakeSlack:
         self.posts: list[dict[str, Any]] = []
         self.limited = 0
         self.calls = 0
+        self.delay = 0.0
+        self._lock = threading.Lock()  # the server answers requests in threads
         self._http: ThreadingHTTPServer | None = None
 
     @property
@@ -45,6 +49,14 @@ class FakeSlack:
         self._http.server_close()
 
     def handle(
+        self, path: str, auth: str | None, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            return self._answer(path, auth, body)
+
+    def _answer(
         self, path: str, auth: str | None, body: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         self.calls += 1
@@ -83,12 +95,15 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 self.path, self.headers.get("Authorization"), body
             )
             data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a timeout under test): Slack posted anyway
 
     return Handler

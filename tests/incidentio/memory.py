@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from comms.incidentio import LocalWebhookMemory as MemoryWebhookMemory
+from comms.incidentio.webhooks import LocalWebhookMemory as MemoryWebhookMemory
 
 __all__ = ["MemoryWebhookMemory"]

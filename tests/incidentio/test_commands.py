@@ -196,6 +196,19 @@ def test_incident_io_down_is_one_line_exit_3(
     )
 
 
+def test_a_fullwidth_digit_is_refused_before_incident_io_is_asked(api: FakeIncidentio) -> None:
+    api.declare("Sign-in failures", tenants=["acme"])
+
+    result = run("import", "INC-\uff15")
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: 'INC-\uff15' is not an incident.io incident; give its reference (INC-2291) or "
+        "its URL (https://app.incident.io/…/incidents/2291)\n"
+    )
+    assert api.requests == []
+
+
 def test_an_unknown_incident_is_exit_2(api: FakeIncidentio) -> None:
     result = run("import", "INC-9999")
 

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from comms import incidentio, review, service
+from comms import review, service
 from comms.errors import ConfigError, UsageError
-from comms.incidentio import PubsecError, Rules, rules_from_table
+from comms.incidentio import sync
+from comms.incidentio.mapping import Rules, incident_key, rules_from_table, unmapped
+from comms.incidentio.records import parse_incident
+from comms.incidentio.sync import PubsecError
 from comms.models import Severity, Status, Tenant
 from tests.incidentio.conftest import TOKEN
 from tests.incidentio.drafting import first_update
@@ -19,15 +22,13 @@ from tests.incidentio.fake_incidentio import FakeIncidentio, ulid
 RULES = Rules()
 
 
-def _import(store: Any, client: Any, ref: str, now: datetime, **options: Any) -> incidentio.Applied:
+def _import(store: Any, client: Any, ref: str, now: datetime, **options: Any) -> sync.Applied:
     options.setdefault("rules", RULES)
-    return incidentio.import_incident(store, client, ref, now=now, actor="jane", **options)
+    return sync.import_incident(store, client, ref, now=now, actor="jane", **options)
 
 
-def _sync(
-    store: Any, client: Any, ref: str, now: datetime, rules: Rules = RULES
-) -> incidentio.Applied:
-    return incidentio.sync_incident(store, client, ref, rules=rules, now=now, actor="jane")
+def _sync(store: Any, client: Any, ref: str, now: datetime, rules: Rules = RULES) -> sync.Applied:
+    return sync.sync_incident(store, client, ref, rules=rules, now=now, actor="jane")
 
 
 def _types(store: Any, ref: str) -> list[str]:
@@ -47,13 +48,30 @@ def _types(store: Any, ref: str) -> list[str]:
     ],
 )
 def test_incident_key(typed: str, key: str) -> None:
-    assert incidentio.incident_key(typed) == key
+    assert incident_key(typed) == key
 
 
 @pytest.mark.parametrize("typed", ["", "INC", "https://example.com/", "drop table", "INC-12a"])
 def test_incident_key_refuses_what_is_no_incident(typed: str) -> None:
     with pytest.raises(UsageError, match="give its reference \\(INC-2291\\) or its URL"):
-        incidentio.incident_key(typed)
+        incident_key(typed)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "INC-\uff15",  # a fullwidth five, as an East Asian input method types it
+        "\uff12\uff12\uff19\uff11",  # 2291 in fullwidth digits
+        "INC-\u0665",  # an Arabic-Indic five
+        "INC-2\U0001d7d0",  # a mathematical bold two
+        "01HX0000000000000000000\u212aA9",  # a Kelvin sign, which matches k ignoring case
+        "https://app.incident.io/gitlab/incidents/\uff12\uff12\uff19\uff11",
+    ],
+)
+def test_incident_key_refuses_digits_that_are_not_ascii(typed: str) -> None:
+    """Only ASCII digits and letters reach incident.io: anything else is refused here."""
+    with pytest.raises(UsageError, match=r"is not an incident\.io incident"):
+        incident_key(typed)
 
 
 def test_import_opens_the_linked_incident(
@@ -77,11 +95,11 @@ def test_import_opens_the_linked_incident(
     assert found.tenants == ["acme", "initech"]
     assert found.started_at.isoformat() == "2026-11-27T13:52:01+00:00"  # declared, not imported
     assert found.pubsec is False
-    assert result.link == incidentio.Link(
+    assert result.link == sync.Link(
         declared["id"], "INC-2291", "https://app.incident.io/gitlab/incidents/2291", "C02291"
     )
     assert _types(store, "INC-2291") == ["incident.opened", "gdcmoc.engaged", "incident.linked"]
-    assert incidentio.link_of(store, "INC-2291") == result.link
+    assert sync.link_of(store, "INC-2291") == result.link
 
 
 def test_reimport_is_idempotent(
@@ -195,7 +213,7 @@ def test_an_unlinked_incident_of_that_ref_is_adopted_only_when_asked(
         Status.MITIGATING,
     )
     assert found.tenants == ["acme", "initech"]
-    assert incidentio.link_of(store, "INC-2291") is not None
+    assert sync.link_of(store, "INC-2291") is not None
 
 
 def test_unknown_severity_is_refused_with_the_line_to_add(
@@ -502,7 +520,7 @@ def test_sync_open_goes_on_past_a_refusal(
     fake.update(first["id"], severity="Sev 0")
     fake.update(second["id"], status="Fixing")
 
-    outcomes = incidentio.sync_open(store, client, rules=RULES, now=now, actor="jane")
+    outcomes = sync.sync_open(store, client, rules=RULES, now=now, actor="jane")
 
     assert [(o.ref, o.applied.action if o.applied else None) for o in outcomes] == [
         ("INC-2292", "synced"),
@@ -534,14 +552,12 @@ def test_unmapped_lists_what_the_rules_cannot_map(fake: FakeIncidentio, client: 
         {"id": ulid(299), "name": "Waiting on vendor", "category": "live", "rank": 20}
     )
 
-    assert incidentio.unmapped(client, rules_from_table({"tenant_field": "Customers"})) == [
+    assert unmapped(client, rules_from_table({"tenant_field": "Customers"})) == [
         'severity "Sev 0": add it under [incidentio.severities]',
         'status "Waiting on vendor" (live) is kept as it is in comms; map it under [incidentio.statuses]',
         "no custom field 'Customers': incidents import without tenants",
     ]
-    assert incidentio.unmapped(client, RULES)[:1] == [
-        'severity "Sev 0": add it under [incidentio.severities]'
-    ]
+    assert unmapped(client, RULES)[:1] == ['severity "Sev 0": add it under [incidentio.severities]']
 
 
 def test_catalog_entries_match_by_alias_and_external_id(
@@ -580,9 +596,9 @@ def test_catalog_entries_match_by_alias_and_external_id(
             }
         ],
     }
-    io = incidentio.parse_incident(payload)
+    io = parse_incident(payload)
 
-    result = incidentio.apply_incident(store, io, rules=RULES, now=now, actor="jane")
+    result = sync.apply_incident(store, io, rules=RULES, now=now, actor="jane")
 
     assert result.incident.tenants == ["initech", "globex"]
     assert result.incident.severity is Severity.S3

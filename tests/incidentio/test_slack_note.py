@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from comms import delivery, incidentio, review, service
+from comms import service
 from comms.adapters.retry import RetryPolicy
 from comms.adapters.slack_web import SlackWebPoster, from_settings
-from comms.delivery import Process
 from comms.errors import ConfigError, PublishError
-from comms.incidentio import PubsecError, SlackNote, build_slack_note, slack_escape
+from comms.incidentio.mapping import Rules
+from comms.incidentio.slack import NotePlan, SlackNote, build_slack_note, slack_note_for
+from comms.incidentio.sync import PubsecError, import_incident
 from comms.models import Incident, Revision, Severity, Tenant
-from comms.review import ReviewPolicy
-from tests.contract.fakes import FakePublisher
-from tests.incidentio.drafting import first_update
+from comms.notice import slack_escape
+from tests.incidentio.drafting import first_update, sent_update
 from tests.incidentio.fake_incidentio import FakeIncidentio
 from tests.incidentio.fake_slack import FakeSlack
 
@@ -147,48 +147,14 @@ def test_pubsec_is_never_built() -> None:
 # -- the note for a draft as delivered ----------------------------------------------------------
 
 
-def _send_update(store: Any, ref: str, now: datetime) -> int:
-    draft = first_update(store, ref, now, impact="Users cannot sign in to the web interface.")
-    review.decide(
-        store,
-        draft.id,
-        decision="approved",
-        role="imoc",
-        reviewer="sam",
-        note="",
-        tenants=[],
-        channels=["switchboard"],
-        now=now,
-    )
-    publisher = FakePublisher("switchboard", now=lambda: now)
-    report = delivery.send(
-        store,
-        draft.id,
-        publishers=lambda channels: {"switchboard": publisher},
-        tenants=[],
-        channels=["switchboard"],
-        override_reason=None,
-        policy=ReviewPolicy.from_table({}),
-        lint_config=None,
-        actor="jane",
-        clock=lambda: now,
-        process=Process(host="test", pid=1, alive=lambda pid: True),
-        concurrency=1,
-    )
-    report.raise_for_unfinished()
-    return draft.id
-
-
 def test_the_note_for_a_delivered_draft(
     fake: FakeIncidentio, client: Any, store: Any, tenants: Any, now: datetime
 ) -> None:
     fake.declare("Sign-in failures", severity="Critical", tenants=["acme", "initech"])
-    incidentio.import_incident(
-        store, client, "INC-2291", rules=incidentio.Rules(), now=now, actor="jane"
-    )
-    draft_id = _send_update(store, "INC-2291", now)
+    import_incident(store, client, "INC-2291", rules=Rules(), now=now, actor="jane")
+    draft_id = sent_update(store, "INC-2291", now)
 
-    plan = incidentio.slack_note_for(store, draft_id, actor="jane")
+    plan = slack_note_for(store, draft_id, actor="jane")
 
     assert plan.note is not None
     assert plan.reason == "note for INC-2291 to Slack channel C02291"
@@ -205,24 +171,22 @@ def test_no_note_before_delivery_without_a_link_or_for_pubsec(
     service.open_incident(
         store, title="Slow pipelines", severity=Severity.S3, tenants=["acme"], now=now, actor="jane"
     )
-    unlinked = _send_update(store, "INC-1", now)
-    assert incidentio.slack_note_for(store, unlinked, actor="jane") == incidentio.NotePlan(
+    unlinked = sent_update(store, "INC-1", now)
+    assert slack_note_for(store, unlinked, actor="jane") == NotePlan(
         None, "INC-1 has no incident.io Slack channel"
     )
 
     fake.declare("Sign-in failures", tenants=["acme"])
-    incidentio.import_incident(
-        store, client, "INC-2291", rules=incidentio.Rules(), now=now, actor="jane"
-    )
+    import_incident(store, client, "INC-2291", rules=Rules(), now=now, actor="jane")
     draft = first_update(store, "INC-2291", now, impact="Users cannot sign in.")
     assert (
-        incidentio.slack_note_for(store, draft.id, actor="jane").reason
+        slack_note_for(store, draft.id, actor="jane").reason
         == f"draft {draft.id} r1 was not delivered yet"
     )
 
     service.set_incident(store, "INC-2291", now=now, actor="jane", add_tenants=["fedgov"])
-    plan = incidentio.slack_note_for(store, draft.id, actor="jane")
-    assert plan == incidentio.NotePlan(None, "INC-2291 is PubSec: nothing goes to Slack")
+    plan = slack_note_for(store, draft.id, actor="jane")
+    assert plan == NotePlan(None, "INC-2291 is PubSec: nothing goes to Slack")
 
 
 # -- the adapter over slack_sdk, against the fake ---------------------------------------------

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from comms.incidentio import LocalWebhookMemory, WebhookMemory
+from comms.incidentio.webhooks import LocalWebhookMemory, WebhookMemory
 from tests.contract.test_webhook_memory_contract import (  # noqa: F401 - collected here too
+    test_a_delivery_is_claimed_once,
     test_a_recorded_delivery_is_seen,
+    test_a_released_claim_can_be_taken_again,
     test_ids_are_kept_while_a_replay_could_still_pass_the_timestamp_check,
     test_microseconds_count,
     test_older_ids_are_forgotten,

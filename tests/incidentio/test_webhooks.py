@@ -1,5 +1,5 @@
 """incident.io webhooks: signed deliveries (Standard Webhooks, as Svix sends them) applied to
-a real SQLite store through ``comms.incidentio.handle_webhook``."""
+a real SQLite store through ``comms.incidentio.webhooks.handle_webhook``."""
 
 from __future__ import annotations
 
@@ -11,9 +11,17 @@ from typing import Any
 
 import pytest
 
-from comms import incidentio
 from comms.adapters.sqlite_store import SqliteStore
+from comms.bootstrap import webhook_memory
 from comms.errors import ConfigError, StoreError
+from comms.incidentio.mapping import Rules
+from comms.incidentio.sync import import_incident
+from comms.incidentio.webhooks import (
+    MAX_BODY_BYTES,
+    WebhookMemory,
+    WebhookResult,
+    handle_webhook,
+)
 from comms.models import Severity, Status, Tenant
 from tests.incidentio.burst import make_burst
 from tests.incidentio.conftest import SECRET
@@ -25,12 +33,12 @@ def deliver(
     body: bytes,
     headers: dict[str, str],
     store: Any,
-    memory: MemoryWebhookMemory,
+    memory: WebhookMemory,
     now: datetime,
     **options: Any,
-) -> incidentio.WebhookResult:
+) -> WebhookResult:
     options.setdefault("secret", SECRET)
-    return incidentio.handle_webhook(headers, body, store=store, now=now, seen=memory, **options)
+    return handle_webhook(headers, body, store=store, now=now, seen=memory, **options)
 
 
 @pytest.fixture
@@ -39,7 +47,7 @@ def send(store: Any, memory: MemoryWebhookMemory, signer: Signer, now: datetime)
 
     def go(
         body: bytes, *, at: datetime | None = None, delivery_id: str | None = None, **options: Any
-    ) -> incidentio.WebhookResult:
+    ) -> WebhookResult:
         headers = signer.headers(body, at=at or now, delivery_id=delivery_id)
         return deliver(body, headers, store, memory, now, **options)
 
@@ -228,9 +236,7 @@ def test_an_older_state_than_an_import_is_ignored(
     of the current state and a late webhook of an older one end in the current state."""
     declared = fake.declare("Sign-in failures", tenants=["acme"])
     fake.update(declared["id"], status="Monitoring")
-    incidentio.import_incident(
-        store, client, "INC-2291", rules=incidentio.Rules(), now=now, actor="jane"
-    )
+    import_incident(store, client, "INC-2291", rules=Rules(), now=now, actor="jane")
 
     result = send(fake.outbox[0][1])
 
@@ -264,7 +270,7 @@ def test_a_malformed_body_is_400(send: Any, store: Any, body: bytes, reason: str
 
 
 def test_an_oversized_body_is_413(send: Any) -> None:
-    assert send(b" " * (incidentio.MAX_BODY_BYTES + 1)).status == 413
+    assert send(b" " * (MAX_BODY_BYTES + 1)).status == 413
 
 
 def test_other_event_types_are_acknowledged(send: Any, memory: MemoryWebhookMemory) -> None:
@@ -362,6 +368,29 @@ def test_a_store_failure_is_503_so_the_sender_retries(
         assert not memory.webhook_seen(headers["webhook-id"])  # the retry will be applied
     finally:
         store.close()
+
+
+def test_a_store_failure_gives_the_store_s_own_claim_back(
+    fake: FakeIncidentio, signer: Signer, tmp_path: Path, now: datetime
+) -> None:
+    """The store as its own memory (as ``comms serve`` uses it): the claim is rolled back
+    with the failed apply, and the sender's retry of the delivery is applied."""
+
+    class LockedStore(SqliteStore):
+        def create_incident(self, **kwargs: Any) -> Any:
+            raise StoreError("database is locked")
+
+    fake.declare("Sign-in failures", tenants=["acme"])
+    body = fake.outbox[0][1]
+    headers = signer.headers(body, at=now)
+    with LockedStore(tmp_path / "one.db") as locked:
+        locked.put_tenant(Tenant(id="acme", name="Acme Corp"))
+        failed = deliver(body, headers, locked, webhook_memory(locked), now)
+        assert failed.status == 503
+        assert not locked.webhook_seen(headers["webhook-id"])
+    with SqliteStore(tmp_path / "one.db") as store:
+        retried = deliver(body, headers, store, webhook_memory(store), now)
+        assert (retried.status, retried.ref) == (200, "INC-2291")
 
 
 def test_a_secret_that_is_no_signing_secret_is_a_config_error(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from web_support import NOW, TEAM, Web, bearer, form_value, open_draft, token
+from web_support import NOW, TEAM, Web, bearer, check_answer, form_value, open_draft, token
 
 from comms.bootstrap import Runtime
 from comms.identity import hash_token
@@ -270,6 +270,124 @@ def test_sign_in_attempts_are_rate_limited_per_address(
     assert web(app, "198.51.100.5").sign_in("sam").status_code == 303
     clock[0] += 61
     assert guesser.post("/sign-in", data={"csrf": csrf, "token": token("sam")}).status_code == 303
+
+
+def test_signing_out_ends_the_session_everywhere(rt: Runtime, web: WebClient) -> None:
+    """A copied cookie is refused after sign-out, by this server and by another one on the
+    same database (issue 9: the browser forgot the cookie, the server did not)."""
+    browser, laptop, ana = web(), web(), web()
+    browser.sign_in("sam")
+    laptop.sign_in("sam")
+    ana.sign_in("ana")
+    copied = browser.client.cookies["comms_session"]
+    with Runtime(clock=lambda: NOW) as other_process:
+        elsewhere = web(create_app(other_process))
+        elsewhere.client.cookies.set("comms_session", copied)
+        assert elsewhere.get("/").status_code == 200
+        assert "Sign out everywhere" in browser.get("/").text  # what the button does
+        out = browser.post("/sign-out", data={"csrf": browser.csrf("/")})
+        assert out.status_code == 303
+        thief = web()
+        thief.client.cookies.set("comms_session", copied)
+        for client in (thief, elsewhere, laptop):
+            ended = client.get("/")
+            assert ended.status_code == 401, ended.text[:300]
+            assert "signed out" in ended.text
+        # Only sam's sessions: ana stays signed in; sam signs in again, anywhere.
+        assert ana.get("/").status_code == 200
+        assert browser.sign_in("sam").status_code == 303
+        assert browser.get("/").status_code == 200
+        assert elsewhere.sign_in("sam").status_code == 303
+        assert browser.get("/").status_code == 200
+
+
+def test_disabling_and_enabling_a_user_does_not_bring_their_sessions_back(
+    rt: Runtime, web: WebClient
+) -> None:
+    sam = web()
+    sam.sign_in("sam")
+    copied = sam.client.cookies["comms_session"]
+    rt.raw_store.set_user_disabled("sam", disabled=True, now=NOW, actor="ana")
+    assert sam.get("/").status_code == 401
+    rt.raw_store.set_user_disabled("sam", disabled=False, now=NOW, actor="ana")
+    again = web()
+    again.client.cookies.set("comms_session", copied)
+    ended = again.get("/")
+    assert ended.status_code == 401
+    assert "sign in again" in ended.text
+    # Enabled, sam signs in afresh.
+    assert again.sign_in("sam").status_code == 303
+    assert again.get("/").status_code == 200
+
+
+def test_failed_bearer_tokens_are_rate_limited_per_address(
+    rt: Runtime, web: WebClient, make_app: MakeApp
+) -> None:
+    clock = [0.0]
+    app = make_app(limiter=RateLimiter(limit=10, window=60, clock=lambda: clock[0]))
+    guesser = web(app, "198.51.100.4")
+    # Requests with the right token are never counted, however many.
+    for _ in range(25):
+        assert guesser.get("/api/queue", headers=bearer("sam")).status_code == 200
+    for attempt in range(10):
+        wrong = {"Authorization": f"Bearer comms_guess{attempt}"}
+        assert guesser.get("/api/queue", headers=wrong).status_code == 401
+    blocked = guesser.get("/api/queue", headers=bearer("sam"))
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) == 60
+    assert blocked.json()["detail"] == (
+        "too many wrong bearer tokens from your address; wait 60 seconds"
+    )
+    check_answer("GET", "/api/queue", blocked)
+    posted = guesser.post(
+        "/api/drafts/1/approve", json={"revision": 1}, headers={"Authorization": "Bearer x"}
+    )
+    assert posted.status_code == 429
+    # No token at all is a plain 401, not an attempt; another address is not held up; the
+    # sign-in form keeps its own count; after the window the first is let in again.
+    assert web(app, "198.51.100.4").get("/api/queue").status_code == 401
+    assert web(app, "198.51.100.5").get("/api/queue", headers=bearer("sam")).status_code == 200
+    assert web(app, "198.51.100.4").sign_in("sam").status_code == 303
+    clock[0] += 61
+    assert guesser.get("/api/queue", headers=bearer("sam")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("trusted", "peer", "hop"),
+    [
+        ("127.0.0.1", "::ffff:127.0.0.1", "::ffff:127.0.0.1"),
+        ("127.0.0.1", "127.0.0.1", "::ffff:127.0.0.1"),
+        ("127.0.0.0/8", "::ffff:127.0.0.1", "127.0.0.2"),
+        ("10.0.0.0/24", "::ffff:10.0.0.7", "::ffff:10.0.0.8"),
+        ("::ffff:10.0.0.7", "10.0.0.7", "10.0.0.7"),
+        ("::ffff:10.0.0.0/120", "10.0.0.7", "::ffff:10.0.0.8"),
+        ("::ffff:10.0.0.0/120", "::ffff:10.0.0.7", "10.0.0.8"),
+    ],
+)
+def test_an_ipv4_proxy_is_trusted_whether_seen_as_ipv4_or_ipv4_mapped_ipv6(
+    web: WebClient,
+    make_app: MakeApp,
+    caplog: pytest.LogCaptureFixture,
+    trusted: str,
+    peer: str,
+    hop: str,
+) -> None:
+    """A server listening on ``::`` sees an IPv4 proxy as ``::ffff:a.b.c.d`` (issue 9)."""
+    caplog.set_level(logging.INFO, logger="comms.web.access")
+    config = ServeConfig(trusted_proxies=parse_networks([trusted]), proxy_header="X-WEBAUTH-USER")
+    app = make_app(config)
+    named = {"X-WEBAUTH-USER": "sam"}
+    page = web(app, peer).get("/", headers=named)
+    assert page.status_code == 200, page.text[:300]
+    assert ">sam<" in page.text
+    # The client is the nearest hop the proxies did not add, whichever form they wrote.
+    caplog.clear()
+    forwarded = {**named, "X-Forwarded-For": f"203.0.113.9, {hop}"}
+    assert web(app, peer).get("/", headers=forwarded).status_code == 200
+    assert [r.getMessage().split()[0] for r in caplog.records] == ["203.0.113.9"]
+    # Anyone else's header is still ignored, in either form.
+    for stranger in ("203.0.113.9", "::ffff:203.0.113.9", "::ffff:10.0.1.7"):
+        assert web(app, stranger).get("/", headers=named).status_code == 303, stranger
 
 
 @pytest.mark.parametrize(
