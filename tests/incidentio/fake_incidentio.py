@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.http_reply import reply_json
+
 BASE_TIME = datetime(2026, 11, 27, 13, 52, tzinfo=UTC)
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -423,24 +425,11 @@ def _handler(fake: FakeIncidentio) -> type[BaseHTTPRequestHandler]:
                 status, body, headers = fake.handle(
                     "GET", self.path, self.headers.get("Authorization")
                 )
-            self._reply(status, body, headers)
+            reply_json(self, status, body, headers, content_type="application/json")
 
         def do_POST(self) -> None:
             status, body, _ = fake.handle("POST", self.path, self.headers.get("Authorization"))
-            self._reply(status, body, {})
-
-        def _reply(self, status: int, body: Any, headers: dict[str, str]) -> None:
-            data = json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (a timeout under test)
+            reply_json(self, status, body, content_type="application/json")
 
     return Handler
 

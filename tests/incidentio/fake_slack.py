@@ -16,6 +16,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.http_reply import reply_json
+
 
 class FakeSlack:
     def __init__(self, *, token: str, channels: set[str] | None = None) -> None:
@@ -94,16 +96,6 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             status, answer, headers = fake.handle(
                 self.path, self.headers.get("Authorization"), body
             )
-            data = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (a timeout under test): Slack posted anyway
+            reply_json(self, status, answer, headers)
 
     return Handler

@@ -55,6 +55,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.http_reply import reply_json
+
 FAULT_KINDS = ("429", "500", "drop", "timeout", "commit_then_drop", "commit_then_500")
 
 
@@ -653,18 +655,7 @@ def _handler_for(server: ZendeskServer) -> type[BaseHTTPRequestHandler]:
         ) -> None:
             seen.status = status
             seen.idempotency_lookup = headers.get("x-idempotency-lookup")
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                # The client gave up (a timeout fault): nothing left to tell it.
-                self.close_connection = True
+            reply_json(self, status, payload, headers)
 
         def _drop(self) -> None:
             """Close the socket without an answer, as a crashed proxy would."""
