@@ -154,7 +154,7 @@ def _run(
     fail_level: str | None,
     config_path: Path | None,
 ) -> int:
-    from comms.lint.engine import at_or_above
+    from comms.lint.engine import at_or_above, locate
     from comms.lint.engine import lint as run_lint
 
     if in_place and not do_fix:
@@ -200,6 +200,8 @@ def _run(
             else:
                 findings = run_lint(text, **options)
             results.extend((name, f) for f in findings)
+    # Lines and columns for every finding in one loop (thousands for a long text).
+    locate([f for _, f in results])
     if fmt in ("json", "sarif"):
         import json
 

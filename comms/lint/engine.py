@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import accumulate
+from operator import attrgetter, itemgetter
 
 from comms.lint import compiled
 from comms.lint.rules import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from comms.lint.config import LintConfig
     from comms.lint.shadow import Shadow
+    from comms.lint.vocabulary import NameSearch
 
 DEFAULT_PUBLIC_DOMAINS = (
     "gitlab.com",
@@ -334,6 +336,20 @@ class _Lines:
         return line, offset - starts[line - 1] + 1
 
 
+def locate(findings: Iterable[Finding]) -> None:
+    """Work out ``line`` and ``column`` of the findings now, all in one loop: what a
+    command printing thousands of them would otherwise pay per finding and property."""
+    for f in findings:
+        lines = f._lines
+        if lines is None:
+            continue
+        starts = lines.starts if lines.starts is not None else lines._starts()
+        line = bisect_right(starts, f.start)
+        f._line = line
+        f._column = f.start - starts[line - 1] + 1
+        f._lines = None
+
+
 def mask(value: str) -> str:
     """Hide a secret: only its length is shown."""
     return f"[secret, {len(value)} characters]"
@@ -375,7 +391,8 @@ def _replacement(rule: Rule, value: str, at_start: bool) -> str | None:
 def _message(rule: Rule, shown: str, replacement: str | None) -> str:
     if "{" not in rule.message:
         return rule.message
-    short = shown.splitlines()[0][:60] if shown else ""
+    # A printable match holds no line break (the common case: no list of its lines).
+    short = shown[:60] if shown.isprintable() else shown.splitlines()[0][:60]
     return rule.message.replace("{match}", short).replace("{replacement}", replacement or "")
 
 
@@ -438,7 +455,7 @@ def _scan_words(
     index = word_index(packs)
     if not index.phrases:
         return
-    low = text.lower()
+    low = _lower(text)
     if len(low) != len(text):
         # A few characters change length when lower-cased ("İ"); keep offsets exact instead.
         low = text
@@ -459,6 +476,20 @@ def _scan_words(
             assert uni is not None
             spans = [m.span() for m in uni.finditer(low)]
     _found_phrases(text, low, spans, s, index, lines, found)
+
+
+def _lower(text: str) -> str:
+    """``text.lower()``, in blocks for a long text: a block without a character beyond
+    ASCII is copied as ASCII and lower-cased on the ASCII path, ~4x faster than the whole
+    text on the Unicode one.  Only a capital sigma lower-cases by what is around it
+    (final sigma): a text with one is lower-cased whole."""
+    if len(text) <= _LOWER_BLOCK or text.isascii() or "\u03a3" in text:
+        return text.lower()
+    step = _LOWER_BLOCK
+    return "".join([text[i : i + step].lower() for i in range(0, len(text), step)])
+
+
+_LOWER_BLOCK = 2048
 
 
 def _found_phrases(
@@ -526,7 +557,7 @@ def _scan(
                 append((start - shift, order, end - shift, rule))
     if not candidates:
         return
-    candidates.sort(key=_by_position)
+    candidates.sort(key=_BY_POSITION)
     covered = 0
     levels = s.levels
     for anchor_at, order, end, rule in candidates:
@@ -560,8 +591,10 @@ def _scan(
         found.append(_make(rule, level, text, hit, end, lines))
 
 
-def _by_position(c: tuple[int, int, int, Rule]) -> tuple[int, int]:
-    return c[0], c[1]
+# (start, order): the sort key of a candidate; (start, end, rule) of a finding.  Taken in
+# C: a megabyte has thousands of each.
+_BY_POSITION = itemgetter(0, 1)
+_BY_SPAN = attrgetter("start", "end", "rule")
 
 
 def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> int | None:
@@ -569,7 +602,7 @@ def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> int | None
     if rule.extend_left:
         # Patterns anchor on a rare character ('@', '.', '-') for speed; the part of the
         # token before it is taken back here.
-        ascii_chars, ext = _extender(rule.extend_left)
+        ascii_chars, ext = _EXTENDERS.get(rule.extend_left) or _extender(rule.extend_left)
         while start > 0:
             # The class's ASCII members are stripped in C, a window at a time; a character
             # beyond ASCII is asked of the class itself.
@@ -586,12 +619,16 @@ def _accept(text: str, s: Setup, rule: Rule, start: int, end: int) -> int | None
     return start
 
 
-@lru_cache(maxsize=32)
 def _extender(cls: str) -> tuple[str, re.Pattern[str]]:
     """The class's ASCII members (for ``str.rstrip``: cheaper than a regex call a
-    character), and the class compiled, for the rest."""
+    character), and the class compiled, for the rest (kept in ``_EXTENDERS``)."""
     regex = compiled.compile(cls)
-    return "".join(ch for ch in map(chr, range(128)) if regex.match(ch)), regex
+    got = _EXTENDERS[cls] = "".join(ch for ch in map(chr, range(128)) if regex.match(ch)), regex
+    return got
+
+
+# A plain dict, not lru_cache: asked once per candidate, thousands of times a megabyte.
+_EXTENDERS: dict[str, tuple[str, re.Pattern[str]]] = {}
 
 
 def run(text: str, s: Setup) -> list[Finding]:
@@ -613,7 +650,7 @@ def run(text: str, s: Setup) -> list[Finding]:
     if not raw:
         return found
     found += raw
-    found.sort(key=lambda f: (f.start, f.end, f.rule))
+    found.sort(key=_BY_SPAN)
     return _dedupe(found)
 
 
@@ -670,12 +707,12 @@ def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
                 continue
             if rule.source is not None:
                 if rule.source == "vocabulary":
-                    regex = _vocabulary_regex(s.vocabulary)
-                    if regex is not None:
-                        from comms.lint.vocabulary import finditer
+                    search = _vocabulary_regex(s.vocabulary)
+                    if search is not None:
+                        from comms.lint.vocabulary import spans
 
-                        for m in finditer(regex, text):
-                            found.append(_make(rule, level, text, *m.span(), lines))
+                        for start, end in spans(search, text):
+                            found.append(_make(rule, level, text, start, end, lines))
                     continue
                 if rule.source == "named":
                     naming.append((rule, level))  # last: it skips what others found
@@ -696,7 +733,7 @@ def _run(text: str, s: Setup, lines: _Lines) -> list[Finding]:
                         found.append(_make(rule, level, text, start, end, lines))
     for rule, level in naming:
         _named_in_text(text, s, rule, level, lines, found)
-    found.sort(key=lambda f: (f.start, f.end, f.rule))
+    found.sort(key=_BY_SPAN)
     return _dedupe(found)
 
 
@@ -719,22 +756,21 @@ def _named_in_text(
         words |= {w for f in naming for w in named(f.rule, text[f.start : f.end])}
     if not words:
         return
-    from comms.lint.vocabulary import finditer, names_regex
+    from comms.lint.vocabulary import names_regex, spans
 
-    regex = names_regex(tuple(sorted(words)))
-    if regex is None:
+    search = names_regex(tuple(sorted(words)))
+    if search is None:
         return
 
     taken = sorted((f.start, f.end) for f in found if f.end > f.start)
-    for m in finditer(regex, text):
-        start, end = m.span()
+    for start, end in spans(search, text):
         i = bisect_right(taken, (start, len(text) + 1)) - 1
         if i >= 0 and taken[i][0] <= start and end <= taken[i][1]:
             continue  # inside a finding already (the display name itself)
         found.append(_make(rule, level, text, start, end, lines))
 
 
-def _vocabulary_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
+def _vocabulary_regex(words: tuple[str, ...]) -> NameSearch | None:
     """The learned vocabulary's regex (its module loads only when there is one)."""
     if not words:
         return None

@@ -28,9 +28,6 @@ import re
 DATA = os.path.join(os.path.dirname(__file__), "lexicon.json")
 # Which parts have been read in this process (a test checks that a plain draft reads none).
 _LOADED: set[str] = set()
-_WORDS: str | None = None  # " word word ... ": searched, not split (a set of 25,000 costs ms)
-_IS_WORD: dict[str, bool] = {}
-_SUFFIXES: tuple[frozenset[str], frozenset[str], frozenset[str]] | None = None
 
 # How common (Zipf frequency: log10 of uses per billion words) a word must be to count as
 # everyday English, by length: nearly every pair of letters is somebody's abbreviation
@@ -54,7 +51,6 @@ PRODUCT_WORDS = (
 
 
 _DATA: dict[str, str] = {}
-_NAMES: dict[str, frozenset[str]] = {}
 
 
 def _data() -> dict[str, str]:
@@ -66,51 +62,94 @@ def _data() -> dict[str, str]:
     return _DATA
 
 
+class _Sorted:
+    """One of lexicon.json's sorted, space-separated lists, asked ``word in list`` without
+    being split: a set of 20,000 words costs ~3 ms to build, those of every list a tenth
+    of a one-shot `comms lint` of a megabyte, which asks a few hundred words.  A word is
+    searched in the stretch of the list that holds the words with its first character
+    (found by bisection, once per character); answers are kept."""
+
+    __slots__ = ("_bounds", "_known", "_text")
+
+    def __init__(self, words: str) -> None:
+        self._text = f" {words} "
+        self._bounds: dict[str, tuple[int, int]] = {}
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        known = self._known.get(word)
+        if known is None:
+            # A space would let a search run over two words of the list (which holds none).
+            if not word or " " in word:
+                known = False
+            else:
+                bounds = self._bounds.get(word[0])
+                if bounds is None:
+                    bounds = self._bounds[word[0]] = self._stretch(word[0])
+                known = self._text.find(f" {word} ", *bounds) >= 0
+            if len(self._known) >= _MAX_KNOWN:
+                self._known.clear()  # a long-lived process asks about ever more words
+            self._known[word] = known
+        return known
+
+    def _stretch(self, first: str) -> tuple[int, int]:
+        """(start, end) of the part of the list whose words start with ``first``: from the
+        space before the first of them to the space after the last."""
+        return self._after(first, before=True), self._after(first, before=False) + 1
+
+    def _after(self, first: str, *, before: bool) -> int:
+        """Where the words that sort after ``first`` (``before``: from ``first`` on)
+        start, less one: the offset of the space in front of them.  By bisection over
+        offsets: the words are sorted, and a space belongs to the word after it."""
+        text = self._text
+        lo, hi = 0, len(text) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            key = text[text.rfind(" ", 0, mid + 1) + 1 : mid + 2][:1]  # the word's first
+            if (key >= first) if before else (key > first):
+                hi = mid
+            else:
+                lo = mid + 1
+        return text.rfind(" ", 0, lo + 1)
+
+
+_MAX_KNOWN = 50_000
+_LISTS: dict[str, _Sorted] = {}
+
+
+def _list(part: str) -> _Sorted:
+    """One of lexicon.json's lists (read on first use)."""
+    found = _LISTS.get(part)
+    if found is None:
+        found = _LISTS[part] = _Sorted(_data()[part])
+    return found
+
+
 def is_word(word: str) -> bool:
-    """True for an everyday English word or a product name (``word`` in lower case).
-
-    The first few look-ups search the word list as one string; after ``_SEARCHES`` of them
-    (a long text asks hundreds of times), the list becomes a set (~3 ms once, then free).
-    """
-    global _WORDS, _WORD_SET
-    known = _IS_WORD.get(word)
-    if known is None:
-        if _WORD_SET is not None:
-            known = word in _WORD_SET
-        else:
-            if _WORDS is None:
-                _WORDS = f" {_data()['words']} "
-                _LOADED.add("words")
-            known = word.isalpha() and f" {word} " in _WORDS
-            if len(_IS_WORD) >= _SEARCHES:
-                _WORD_SET = frozenset(_WORDS.split())
-        _IS_WORD[word] = known
-    return known
-
-
-_SEARCHES = 48
-_WORD_SET: frozenset[str] | None = None
+    """True for an everyday English word or a product name (``word`` in lower case)."""
+    _LOADED.add("words")
+    return word.isalpha() and word in _list("words")
 
 
 def is_first_name(word: str) -> bool:
     """True for a given name, capitalised as written (``Priya``, ``Wojciech``)."""
-    return word in _names("first_names")
+    _LOADED.add("names")
+    return word in _list("first_names")
 
 
 def is_surname(word: str) -> bool:
     """True for a family name, capitalised as written (``Lindqvist``, ``Okafor``)."""
-    return word in _names("last_names")
+    _LOADED.add("names")
+    return word in _list("last_names")
 
 
-def _names(part: str) -> frozenset[str]:
-    names = _NAMES.get(part)
-    if names is None:
-        names = _NAMES[part] = frozenset(_data()[part].split())
-        _LOADED.add("names")
-    return names
+_SUFFIXES: tuple[frozenset[str], frozenset[str], frozenset[str]] | None = None
 
 
 def _suffixes() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    # Sets: the suffix list is small, and not every item of it is a single sorted word.
     global _SUFFIXES
     if _SUFFIXES is None:
         data = _data()

@@ -19,7 +19,10 @@ one character must belong to in every match:
 The scanner puts the class in front of the alternative's group, so the engine skips the
 alternative with one comparison where the class does not fit.  A class is a necessary
 condition only: where it fits, the alternative runs as written; so a scanner finds
-exactly what it found without them.  None means "no such class": the alternative is left
+exactly what it found without them.  Where the class says all that a lookbehind right
+after the first character says (``\\d(?<![\\d.:-]\\d)``: the class is ``[^\\d.:-]``), the
+scanner leaves that lookbehind out of the alternative (``without_before``): it would only
+test the same character again.  None means "no such class": the alternative is left
 as it is.  Only run when a scanner's source is built (kept in the store of compiled
 patterns), never per text.
 """
@@ -81,6 +84,28 @@ def before(body: str) -> str | None:
     except _SAFE:
         return None
     return None if cls is None else _source(cls)
+
+
+# A first character (an escape, a class or a plain character), then a lookbehind that
+# tests the character before it together with that same first character:
+# "\\d(?<![\\d.:-]\\d)", "-(?<=[a-z0-9]-)".
+_LEADING = (
+    r"(\\.|\[(?:\\.|[^\]\\])+\]|[^\\\[\](){}|?*+.^$])\(\?<[=!]\[(?:\\.|[^\]\\])+\]\1\)(?![*+?{])"
+)
+
+
+def without_before(body: str, test: str | None) -> str:
+    """``body`` without the lookbehind right after its first character when ``test`` (what
+    ``before(body)`` found) is read from that lookbehind, and says all it does: given the
+    first character, the lookbehind holds exactly when the character before fits
+    ``test``.  The scanner tests that character in front of the alternative already, so
+    testing it again costs every attempt a lookbehind for nothing."""
+    if test is None:
+        return body
+    m = re.match(_LEADING, body)
+    if m is None or before(m.group()) != test:
+        return body
+    return m.group(1) + body[m.end() :]
 
 
 def first(body: str) -> str | None:

@@ -368,7 +368,7 @@ class _Bucket:
         return compiled.derive(
             # The kinds name the version of ``_source`` and ``_guard``: a store written
             # by an older one keeps its sources under the old names.
-            "scanner/2" if plain else "scanner/prechecked/2",
+            "scanner/2" if plain else "scanner/prechecked/3",
             f"{variant}\x02{self.key}\x02{everything}\x02{chosen}",
             lambda: self._source(variant, alts, plain=plain),
         )
@@ -400,7 +400,7 @@ class _Bucket:
                 )
             else:
                 joined = "|".join(
-                    f"{test or '.'}(?P<{name}>{body})"
+                    f"{test or '.'}(?P<{name}>{prechecks.without_before(body, test)})"
                     for (name, body, _, _), test in zip(alts, tests, strict=True)
                 )
         if variant == "\n":

@@ -103,16 +103,19 @@ _NOT_TICKETS = frozenset(
         "H",
     ]
 )
-_ZONE: Any = _Lazy(
+_ZONE = (
     r"\s*(?:\(\s*)?(?:UTC|GMT|Z\b|[ECMPA][SD]T\b|[ECMA]E[SD]?T\b|BST|IST|JST|KST|SGT|HKT|"
     r"AEST|AEDT|ACST|NZST|NZDT|WIB|CST|CET|CEST|EET|EEST|WET|WEST|MSK|BRT|ART|"
     r"(?:UTC|GMT)?\s?[+\-−]\d{1,2}(?::?\d{2})?\b|[A-Z][a-z]+/[A-Z][A-Za-z_]+)"
 )
-_TIME_TAIL: Any = _Lazy(
+_TIME_TAIL = (
     r"\s*(?:-|–|—|to|until|and|through)"
-    r"\s*(?:[01]?\d|2[0-3])(?::[0-5]\d){1,2}(?:\s?[ap]\.?m\.?)?",
-    re.IGNORECASE,
+    r"\s*(?:[01]?\d|2[0-3])(?::[0-5]\d){1,2}(?:\s?[ap]\.?m\.?)?"
 )
+# A zone after a clock time, or after the end of the range it starts ("13:00-17:00 UTC"):
+# the range's end, when there is one, is taken for good (atomic), as a match of its own
+# would be, and the zone must follow it.
+_ZONE_AFTER: Any = _Lazy(f"(?>(?i:{_TIME_TAIL})?){_ZONE}")
 _HEDGE: Any = _Lazy(
     r"\b(?:expect|estimate|anticipate|approximately|around|about|aim|target|hope|ETA|"
     r"projected|likely)",
@@ -131,7 +134,14 @@ class Context:
     ``internal_prefixes`` are (host, path) pairs, lower case, path '' or starting with '/'.
     """
 
-    __slots__ = ("audience", "hosts", "internal_prefixes", "public_domains", "support_emails")
+    __slots__ = (
+        "audience",
+        "hosts",
+        "internal_prefixes",
+        "public_domains",
+        "public_words",
+        "support_emails",
+    )
 
     def __init__(
         self,
@@ -147,6 +157,8 @@ class Context:
         # Names classified for this configuration: a long text names the same sites often,
         # and two rules (internal host, third-party site) ask about each.
         self.hosts: dict[tuple[str, bool], str | None] = {}
+        # The words of the public domains (``_public_words``), worked out on first use.
+        self.public_words: frozenset[str] | None = None
 
 
 Validator = Callable[[str, int, int, Context], bool]
@@ -482,7 +494,7 @@ def _person_name(text: str, start: int, end: int, ctx: Context) -> bool:
     ("Lantao is looking"), never a technology, a team or an abbreviation."""
     from comms.lint import cues
 
-    public = _public_words(ctx.public_domains)
+    public = _public_words(ctx)
     words = text[start:end].split()
     if len(words) > 1:
         return cues._full_name(words[0], " ".join(words[1:]), public)
@@ -508,10 +520,15 @@ _ADDRESSED_BEFORE: Any = _Lazy(
 )
 
 
-def _public_words(domains: tuple[str, ...]) -> frozenset[str]:
-    from comms.lint.cues import _public_words as words
+def _public_words(ctx: Context) -> frozenset[str]:
+    """The words of the allow-listed domains (cues._public_words), kept on the context:
+    the person and object validators ask for them at every candidate."""
+    words = ctx.public_words
+    if words is None:
+        from comms.lint.cues import _public_words as public
 
-    return words(domains, None)
+        words = ctx.public_words = public(ctx.public_domains, None)
+    return words
 
 
 _ENVIRONMENTS = _set("prod nonprod preprod stg staging gprd gstg gpre uat")
@@ -633,7 +650,7 @@ def _object_name(text: str, start: int, end: int, ctx: Context) -> bool:
         if not _KUBE_TOOLS.search(text, line_start, start):
             return False
 
-    public = _public_words(ctx.public_domains)
+    public = _public_words(ctx)
     if cues._object_name(name, quoted, kind, public, before=before):
         return True
     # "in namespace payments": a plain word after "in/to/from the namespace".
@@ -822,15 +839,10 @@ def _tracker_number(text: str, start: int, end: int, ctx: Context) -> bool:
 
 def _no_zone(text: str, start: int, end: int, ctx: Context) -> bool:
     """A clock time is a finding unless a zone follows it (also after a range '13:00-17:00 UTC')."""
-    value = text[start:end]
-    hour = _DIGITS.match(value)
+    hour = _DIGITS.match(text, start, end)
     if not hour or int(hour.group()) > 24:
         return False
-    after = end
-    tail = _TIME_TAIL.match(text, after)
-    if tail:
-        after = tail.end()
-    return not _ZONE.match(text, after)
+    return not _ZONE_AFTER.match(text, end)
 
 
 def _not_hedged(text: str, start: int, end: int, ctx: Context) -> bool:

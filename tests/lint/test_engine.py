@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comms.lint import Finding, FixResult, LintConfig, blocking, fix, lint
+from comms.lint.engine import locate
 from comms.lint.rules import PackError, parse_pack
 from comms.lint.shadow import escape_invisible
 
@@ -58,6 +59,29 @@ def test_columns_count_code_points_and_crlf_lines() -> None:
     [f] = [f for f in lint(text) if f.rule == "Leak.Handle"]
     assert (f.line, f.column) == (2, 6)
     assert text[f.start : f.end] == "@bob"
+
+
+def test_locate_gives_the_lines_and_columns_the_properties_give() -> None:
+    text = "😀 é\r\nping @bob now\n\n#ops and @alice\rcall @carol"
+    lazy = [(f.line, f.column) for f in lint(text)]
+    findings = lint(text)
+    locate(findings)
+    assert [(f.line, f.column) for f in findings] == lazy
+    assert len(lazy) >= 4
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lower_casing_in_blocks_is_lower_casing(seed: int) -> None:
+    import random
+
+    from comms.lint.engine import _lower
+
+    rng = random.Random(seed)
+    chars = "aAzZ ΣσςİIıΑΓßẞÉé😀\n."
+    for _ in range(200):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 9000)))
+        assert _lower(text) == text.lower()
+        assert _lower(text.replace("Σ", "")) == text.replace("Σ", "").lower()
 
 
 def test_secrets_are_masked_everywhere() -> None:

@@ -64,6 +64,25 @@ def test_the_first_character_of_a_match(body: str, expected: str | None) -> None
     assert prechecks.first(body) == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "stripped"),
+    [
+        (r"\d(?<![\d.:-]\d)\d{3}", r"\d\d{3}"),
+        (r"-(?<=[a-z0-9]-)[a-z]+", r"-[a-z]+"),
+        (r"\.(?<=[A-Za-z]\.)x", r"\.x"),
+        # Not the lookbehind the test comes from, or one that says more than the test:
+        (r"x(?<=ab)y", r"x(?<=ab)y"),
+        (r"\d(?<=[A-Za-z]\d)(?:(?<=\bINC\d)|x)", r"\d(?:(?<=\bINC\d)|x)"),
+        (r"-(?<=\b(?:gke|aks)-)x", r"-(?<=\b(?:gke|aks)-)x"),
+        (r"[Bb](?<![\w-][Bb])ug", r"[Bb]ug"),
+        (r"a(?<![\w]b)c", r"a(?<![\w]b)c"),
+    ],
+)
+def test_the_lookbehind_a_test_says_all_of_is_left_to_the_test(body: str, stripped: str) -> None:
+    assert prechecks.without_before(body, prechecks.before(body)) == stripped
+    assert prechecks.without_before(body, None) == body
+
+
 # Characters and pieces that the packs' patterns look for, to build texts that reach deep
 # into the alternatives.
 PIECES = [

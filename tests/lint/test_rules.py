@@ -598,10 +598,16 @@ EXAMPLES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
         RESOLVED,
     ),
     "Struct.TimeZone": (
-        ["Next update at 14:30.", "We started at 3pm."],
+        [
+            "Next update at 14:30.",
+            "We started at 3pm.",
+            # A range's end is taken as written: "-14:00" is no zone offset after it.
+            "Window 13:00-14:00 today.",
+        ],
         [
             "Next update at 14:30 UTC.",
             "Window 13:00–17:00 UTC.",
+            "Window 13:00 to 17:00 (UTC).",
             "At 09:00 (UTC+2).",
         ],
         UPDATE,

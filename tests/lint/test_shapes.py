@@ -197,6 +197,21 @@ def test_the_lexicon_data_is_what_the_generator_makes() -> None:
     )
 
 
+def test_the_word_and_name_lists_are_searched_as_sets_would_be() -> None:
+    # lexicon._Sorted searches the lists without splitting them: they must stay sorted,
+    # one space between words, for a look-up to mean what a set's would.
+    from comms.lint.lexicon import _data, _Sorted
+
+    data = _data()
+    for part in ("words", "first_names", "last_names"):
+        words = data[part].split()
+        assert data[part] == " ".join(sorted(set(words))), part
+        listed, found = set(words), _Sorted(data[part])
+        asked = [*words[::7], *(w + "s" for w in words[::11]), *(w[:-1] for w in words[::13])]
+        asked += ["", " ", "a b", words[0] + " " + words[1], "Zzzz", "\u0100", "ツ"]
+        assert [w in found for w in asked] == [w in listed for w in asked], part
+
+
 # -- 3. Links on allow-listed domains ------------------------------------------------------
 
 

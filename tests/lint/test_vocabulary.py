@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from comms.errors import ConfigError
 from comms.lint import LintConfig, fix, lint
 from comms.lint.config import validate
-from comms.lint.vocabulary import VocabularyError, parse, vocabulary_regex
+from comms.lint.vocabulary import VocabularyError, names_regex, parse, spans, vocabulary_regex
 
 FILE = """\
 # comms lint vocabulary
@@ -130,3 +132,52 @@ def test_a_rule_level_applies_to_the_vocabulary(tmp_path: Path) -> None:
     assert [(f.rule, f.level) for f in lint("Hellman is down.", config=cfg)] == [
         ("Leak.Vocabulary", "warning")
     ]
+
+
+def _reference_spans(words: tuple[str, ...], text: str) -> list[tuple[int, int]]:
+    """What the searches replace: the name regex tried at every position, a match kept
+    when nothing of a word, handle, channel, path, host or address is right before it."""
+    from comms.lint.vocabulary import _forms, _trie
+
+    name = re.compile("(?:" + _trie(_forms(words)) + r")(?:['’]s|(?<=s)['’]|e?s)?(?![\w@-]|\.\w)")
+    out, pos = [], 0
+    while (m := name.search(text, pos)) is not None:
+        start = m.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] in "_@#/.\\-"):
+            pos = start + 1
+            continue
+        out.append(m.span())
+        pos = max(m.end(), start + 1)
+    return out
+
+
+NAMES = (
+    "cblecker",
+    "Hellman",
+    "Jane Quorvik",
+    "Jane",
+    "Quorvik",
+    "k8s-prow",
+    "Jones",
+    "Søren",
+    "a1",
+)
+PIECES = [
+    *NAMES,
+    *"aZ09_@#/.\\- \t\n(<>:,'\"’–é\u00a0\u2003ツ",
+    "'s",
+    "’s",
+    "es",
+    "-build",
+    "Jane  Quorvik",
+    "Jane\nQuorvik",
+]
+
+
+def test_the_searches_find_what_the_name_regex_finds_at_token_starts() -> None:
+    search = names_regex(NAMES)
+    assert search is not None
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 30)))
+        assert spans(search, text) == _reference_spans(NAMES, text), text
