@@ -10,6 +10,7 @@ a sentence, list item or line left with no meaning.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 MAX_PASSES = 4
 _SPACE = " \t"
+_BLANK = " \t\r\n"  # what a blank line is made of
 _PAIRS = {"()", "[]", "{}", "<>", "``", '""', "''", "“”", "‘’", "**", "__"}
 _CLOSERS = ".,;:!?)]}"
 _DANGLING = re.compile(
@@ -263,13 +265,8 @@ def _apply(
             brk = _LINE_END.match(text, end)
             end = brk.end() if brk else end
         spans.append((start, end, f))
-    chosen: list[tuple[int, int, Finding]] = []
-    for span in sorted(spans, key=lambda x: (x[0] - x[1], -LEVEL_RANK[x[2].level], x[0])):
-        if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
-            chosen.append(span)
-    chosen.sort(key=lambda c: c[0])
-    chosen = _widen(text, chosen, s)
-    done = [f for st, en, f in spans if any(c[0] <= st and en <= c[1] for c in chosen)]
+    chosen = _widen(text, _disjoint(spans), s)
+    done = _inside(spans, chosen)
     pieces: list[str] = []
     markers: dict[int, bool] = {}  # where something was removed -> may a word dangle there
     pos = length = 0
@@ -292,6 +289,43 @@ def _apply(
         out, low = _tidy(out, at, conservative=conservative, dangling=markers[m])
     done.sort(key=lambda f: (f.start, f.end, f.rule))
     return out, done
+
+
+def _disjoint(spans: list[tuple[int, int, Finding]]) -> list[tuple[int, int, Finding]]:
+    """The widest spans first (then the gravest), each kept unless it overlaps one kept
+    already; in text order.  Only kept spans that start within the widest span's length
+    before a span can reach into it, so those are found by bisect instead of checking
+    every kept span: thousands of findings in a big text cost milliseconds, not seconds."""
+    starts: list[int] = []
+    kept: list[tuple[int, int, Finding]] = []
+    widest = 0
+    for span in sorted(spans, key=lambda x: (x[0] - x[1], -LEVEL_RANK[x[2].level], x[0])):
+        start, end = span[0], span[1]
+        near = kept[bisect_left(starts, start - widest) : bisect_left(starts, end)]
+        if all(end <= c[0] or start >= c[1] for c in near):
+            at = bisect_right(starts, start)
+            starts.insert(at, start)
+            kept.insert(at, span)
+            widest = max(widest, end - start)
+    return kept
+
+
+def _inside(
+    spans: list[tuple[int, int, Finding]], chosen: list[tuple[int, int, Finding]]
+) -> list[Finding]:
+    """The findings of ``spans`` that lie inside one of ``chosen`` (in text order; widened
+    spans may overlap): the widest end among the chosen spans starting at or before a
+    span's start tells, found by bisect."""
+    starts = [c[0] for c in chosen]
+    reach: list[int] = []
+    for c in chosen:
+        reach.append(max(reach[-1], c[1]) if reach else c[1])
+    done = []
+    for start, end, f in spans:
+        at = bisect_right(starts, start)
+        if at and reach[at - 1] >= end:
+            done.append(f)
+    return done
 
 
 def _widen(
@@ -411,10 +445,11 @@ def _tidy(t: str, m: int, *, conservative: bool, dangling: bool = True) -> tuple
         if i > 0 and t[i - 1] in ".!?" and j < len(t) and t[j] in ".,;:" and t[j : j + 3] != "...":
             t = t[:j] + t[j + 1 :]
             continue
-        left = t[:i].rstrip(_SPACE)
-        if j < len(t) and t[j] in ",;:" and (not left or left[-1] in "\r\n([" or left[-1] in ".!?"):
-            t = t[:j] + t[j + 1 :]
-            continue
+        if j < len(t) and t[j] in ",;:":
+            left = _back_over(t, i, _SPACE)
+            if not left or t[left - 1] in "\r\n([" or t[left - 1] in ".!?":
+                t = t[:j] + t[j + 1 :]
+                continue
         # Spaces: none before a closer or a line end, none after an opener, at most one.
         if j > i:
             if at_line_end or t[j] in _CLOSERS or (i > 0 and t[i - 1] in "([{"):
@@ -444,6 +479,14 @@ def _tidy(t: str, m: int, *, conservative: bool, dangling: bool = True) -> tuple
         t, low = _drop_empty(t, m, low, lost_subject=lost)
     t = _capitalise(t, m)
     return t, low
+
+
+def _back_over(t: str, end: int, chars: str) -> int:
+    """Where the run of ``chars`` ending at ``end`` starts: ``len(t[:end].rstrip(chars))``
+    without copying the text before it (a fix makes thousands of these calls)."""
+    while end and t[end - 1] in chars:
+        end -= 1
+    return end
 
 
 def _question(t: str, m: int) -> bool:
@@ -496,13 +539,14 @@ def _drop_empty(t: str, m: int, low: int, *, lost_subject: bool = False) -> tupl
         if brk:
             t = t[:ls] + t[brk.end() :]
         else:
-            prev = re.search(r"(?:\r\n|\r|\n)$", t[:ls])
-            cut = prev.start() if prev else ls
+            prev = re.search(r"(?:\r\n|\r|\n)$", t[max(0, ls - 4) : ls])
+            cut = max(0, ls - 4) + prev.start() if prev else ls
             t = t[:cut]
             ls = cut
         low = min(low, ls)
         # Do not leave two blank lines where there was one.
-        if re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)[ \t]*$", t[:ls]) and re.match(
+        tail = t[_back_over(t, ls, _BLANK) : ls]  # where a match of the search can be
+        if re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)[ \t]*$", tail) and re.match(
             r"[ \t]*(?:\r?\n|\r|$)", t[ls:]
         ):
             brk2 = _LINE_END.search(t, ls)
@@ -518,17 +562,19 @@ def _capitalise(t: str, m: int) -> str:
         j += 1
     if j >= len(t) or not t[j].islower():
         return t
-    before = t[:m].rstrip(_SPACE)
-    if before and before[-1] in "\r\n":
+    b = _back_over(t, m, _SPACE)  # t[:b] is the text before, trailing spaces stripped
+    if b and t[b - 1] in "\r\n":
         # After a line break only a paragraph start or a finished sentence starts a sentence.
-        rest = before.rstrip()
+        r = b
+        while r and t[r - 1].isspace():
+            r -= 1
         if (
-            rest
-            and rest[-1] not in ".!?:"
-            and not re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)$", before)
+            r
+            and t[r - 1] not in ".!?:"
+            and not re.search(r"(?:\r?\n|\r)[ \t]*(?:\r?\n|\r)$", t[_back_over(t, b, _BLANK) : b])
         ):
             return t
-    elif before and before[-1] not in ".!?":
+    elif b and t[b - 1] not in ".!?":
         return t
     word = _WORD.match(t, j)
     if (
