@@ -36,6 +36,7 @@ from comms.adapters.store_common import (
     finished,
     finished_state,
     incident_taken,
+    names_of,
     no_delivery,
     no_draft,
     no_incident,
@@ -363,6 +364,11 @@ class MemoryStore:
             finally:
                 self._depth = 0
 
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """``Store.pinned``: nothing to pin in memory."""
+        yield
+
     def store_id(self) -> str:
         """This store's id (``DeliveryLedger.store_id``), made when it was created."""
         return self._store_id
@@ -411,6 +417,16 @@ class MemoryStore:
         with self._lock:
             rows = sorted(self._tables.tenants.items())
         return [Tenant(**json.loads(data)) for _, data in rows]
+
+    def tenant_names(self) -> dict[str, tuple[str, ...]]:
+        """Every tenant's id → its name then its aliases, by id (``TenantStore.tenant_names``)."""
+        with self._lock:
+            rows = sorted(self._tables.tenants.items())
+        found = []
+        for tenant_id, data in rows:
+            fields = json.loads(data)
+            found.append((tenant_id, fields.get("name"), fields.get("aliases")))
+        return names_of(found, self.get_tenant)
 
     # -- incidents ----------------------------------------------------------------------
 
@@ -532,10 +548,15 @@ class MemoryStore:
             id=event_id, incident_ref=incident_ref, at=now, actor=actor, type=type, data=data
         )
 
-    def events(self, incident_ref: str) -> list[Event]:
-        """The incident's event log in order."""
+    def events(self, incident_ref: str, *, types: Sequence[str] = ()) -> list[Event]:
+        """The incident's event log in order, of ``types`` only if given."""
+        kinds = set(types)
         with self._lock:
-            rows = [e for e in self._tables.events if e.incident_ref == incident_ref]
+            rows = [
+                e
+                for e in self._tables.events
+                if e.incident_ref == incident_ref and (not kinds or e.type in kinds)
+            ]
         return [e.model() for e in rows]
 
     # -- clocks -------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from comms.adapters.store_common import (
     finished,
     finished_state,
     incident_taken,
+    names_of,
     no_delivery,
     no_draft,
     no_incident,
@@ -553,10 +554,8 @@ class Database:
         comes back: never more than ``POOL_SIZE`` connections at once.
         """
         self._open()
-        if verify and self.version != SCHEMA_VERSION:
-            problem = self.schema_error(self.current_version())
-            if problem is not None:
-                raise problem
+        if verify:
+            self._verify()
         with self._lock:
             if self._closed:
                 raise StoreError("this comms store was closed; open it again")
@@ -578,6 +577,13 @@ class Database:
                 f"no PostgreSQL connection to {self.where} came free within "
                 f"{POOL_TIMEOUT:g} s; try again"
             ) from None
+
+    def _verify(self) -> None:
+        """``StoreError`` unless the stored schema is this comms' version."""
+        if self.version != SCHEMA_VERSION:
+            problem = self.schema_error(self.current_version())
+            if problem is not None:
+                raise problem
 
     def _lend_first(self, conn: Connection) -> Connection:
         """The first connection, checked after a long idle time (replaced if it was lost)."""
@@ -620,18 +626,52 @@ class Database:
             pool.putconn(conn)
 
     @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Serve this thread's calls inside from one connection (``Store.pinned``): taken
+        at the first call that needs one, given back when the outermost block ends."""
+        local = self._local
+        local.pins = getattr(local, "pins", 0) + 1
+        try:
+            yield
+        finally:
+            local.pins -= 1
+            conn: Connection | None = getattr(local, "pinned", None)
+            if not local.pins and conn is not None:
+                local.pinned = local.cursor = None
+                self.release(conn)
+
+    def _take(self, verify: bool) -> tuple[Connection, bool]:
+        """A connection for one call, and whether the caller gives it back: the thread's
+        pinned one (taken now if it pins and has none yet, or its old one was lost), else
+        one of its own."""
+        local = self._local
+        if not getattr(local, "pins", 0):
+            return self.acquire(verify=verify), True
+        conn: Connection | None = getattr(local, "pinned", None)
+        if conn is not None and not (conn.closed or conn.broken):
+            if verify:
+                self._verify()
+            return conn, False
+        if conn is not None:
+            local.pinned = None
+            self.release(conn)
+        local.pinned = self.acquire(verify=verify)
+        return local.pinned, False
+
+    @contextmanager
     def connection(self, *, verify: bool = True) -> Iterator[Connection]:
-        """The thread's transaction connection inside ``transaction()``, else a pooled one
-        (autocommit: each statement on its own)."""
+        """The thread's transaction connection inside ``transaction()``, its pinned one
+        inside ``pinned()``, else a pooled one (autocommit: each statement on its own)."""
         current: Connection | None = getattr(self._local, "conn", None)
         if current is not None:
             yield current
             return
-        conn = self.acquire(verify=verify)
+        conn, own = self._take(verify)
         try:
             yield conn
         finally:
-            self.release(conn)
+            if own:
+                self.release(conn)
 
     @contextmanager
     def transaction(self, *, verify: bool = True, lock: int | None = None) -> Iterator[Connection]:
@@ -650,7 +690,7 @@ class Database:
             finally:
                 local.depth -= 1
             return
-        conn = self.acquire(verify=verify)
+        conn, own = self._take(verify)
         try:
             try:
                 conn.execute("BEGIN")
@@ -670,8 +710,11 @@ class Database:
                 raise
             finally:
                 local.conn, local.depth = None, 0
+                if own:
+                    local.cursor = None
         finally:
-            self.release(conn)
+            if own:
+                self.release(conn)
 
     def read(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *, lock: int | None = None
@@ -682,9 +725,23 @@ class Database:
             try:
                 if lock is not None and conn is getattr(self._local, "conn", None):
                     _hold(self._local, lock)
-                return conn.execute(sql, params).fetchall()
+                return self.rows(conn, sql, params)
             except psycopg.Error as exc:
                 raise self.error(exc, conn) from exc
+
+    def rows(
+        self, conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """The rows of one statement on ``conn`` (lent to this thread).  Inside ``pinned()``
+        or ``transaction()`` the statements share one cursor, kept until the block ends: a
+        new cursor a statement cost a quarter of a lookup by key, in Python."""
+        local = self._local
+        cursor: psycopg.Cursor[tuple[Any, ...]] | None = getattr(local, "cursor", None)
+        if cursor is None or cursor.connection is not conn or cursor.closed:
+            cursor = conn.cursor()
+            if conn is getattr(local, "pinned", None) or conn is getattr(local, "conn", None):
+                local.cursor = cursor
+        return cursor.execute(sql, params).fetchall()
 
     def close(self) -> None:
         """Close the pool and every connection; closing twice is harmless."""
@@ -805,47 +862,92 @@ def _next_number(db: Connection, name: str, floor: str) -> int:
 # -- clock rows (shared with PostgresAlerts) -------------------------------------------------
 
 
-def _pubsec_tenants(conn: Connection) -> frozenset[str]:
-    """Ids of the tenants flagged pubsec now; one whose data is not an object counts too."""
-    rows = conn.execute(
-        "SELECT id, json_typeof(data) = 'object', data -> 'pubsec' FROM tenants"
-    ).fetchall()
-    return frozenset(r[0] for r in rows if not r[1] or r[2])
+# Whether one of the incident's tenants is flagged pubsec now: its flag as Python reads the
+# JSON value (true, a number but 0, a text, list or object not empty), or data that is not
+# an object at all (unreadable: its incidents' data stays out of alerts).  Joined here, so
+# that a clock read no longer sends every tenant's data to be decoded in Python.
+_FLAGGED = """(
+    json_typeof(t.data) <> 'object' OR CASE json_typeof(t.data -> 'pubsec')
+        WHEN 'boolean' THEN (t.data -> 'pubsec')::text = 'true'
+        WHEN 'number' THEN (t.data -> 'pubsec')::text::numeric <> 0
+        WHEN 'string' THEN (t.data -> 'pubsec')::text <> '""'
+        WHEN 'array' THEN json_array_length(t.data -> 'pubsec') > 0
+        WHEN 'object' THEN EXISTS (SELECT FROM json_object_keys(t.data -> 'pubsec'))
+        ELSE false
+    END
+)"""
+# Many incidents (the review queue, the watcher): the flagged ids are gathered once a
+# query (an InitPlan), every tenant's data read once.  A few (a draft page's one): only
+# their own tenants' data is read, for each.
+TENANTS_PUBSEC = f"incidents.tenants && ARRAY(SELECT t.id::text FROM tenants AS t WHERE {_FLAGGED})"
+OWN_TENANTS_PUBSEC = (
+    f"EXISTS (SELECT FROM tenants AS t WHERE t.id = ANY(incidents.tenants) AND {_FLAGGED})"
+)
+# Up to this many refs, a clock read reads each incident's own tenants.
+FEW_REFS = 8
 
 
-def read_clock_rows(db: Database, where: str, params: Sequence[Any]) -> Page[ClockRow]:
+def _one_of(column: str, values: Sequence[str]) -> tuple[str, str]:
+    """``column`` is one of ``values``: the condition and its parameter.
+
+    One value is compared as itself: with an array of one, PostgreSQL planned the prepared
+    statement anew on every run (a draft page's clock read, twice the server's work).
+    Several go as an array literal: psycopg dumps a list in Python at about a microsecond
+    an element, and the review queue sends a hundred refs, twice.  Every element is quoted,
+    so that none reads as NULL or splits.
+    """
+    if len(values) == 1:
+        return f"{column} = %s", values[0]
+    items = list(values)
+    joined = "".join(items)
+    if '"' in joined or "\\" in joined:  # rare: then each is escaped
+        items = [v.replace("\\", "\\\\").replace('"', '\\"') for v in items]
+    literal = '{"' + '","'.join(items) + '"}' if items else "{}"
+    return f"{column} = ANY(%s::text[])", literal
+
+
+def read_clock_rows(
+    db: Database, where: str, params: Sequence[Any], *, few: bool = False
+) -> Page[ClockRow]:
     """``ClockRow`` of every incident matching ``where``, oldest first, with pubsec from the
     tenants' current flags, the Director escalation and the tenants the latest update
-    missed from the event log.  A row that cannot be read is named in ``skipped``."""
+    missed from the event log.  A row that cannot be read is named in ``skipped``.
+    ``few``: ``where`` matches a handful of incidents at most."""
     from comms.cadence import NO_MITIGATION_IN_SIGHT
+
+    pubsec = OWN_TENANTS_PUBSEC if few else TENANTS_PUBSEC
 
     with db.connection() as conn:
         try:
-            rows = conn.execute(
-                f"SELECT {CLOCK_COLUMNS} FROM incidents WHERE {where} ORDER BY seq",
+            rows = db.rows(
+                conn,
+                f"SELECT {CLOCK_COLUMNS}, {pubsec} FROM incidents WHERE {where} ORDER BY seq",
                 params,
-            ).fetchall()
+            )
             if not rows:
                 return Page()
-            pubsec = _pubsec_tenants(conn)
             several = [r[0] for r in rows if r[13] is not None and len(r[4]) > 1]
             updates: dict[str, list[SentUpdate]] = {}
             if several:
-                for ref, at, data in conn.execute(
+                among, param = _one_of("incident_ref", several)
+                for ref, at, data in db.rows(
+                    conn,
                     "SELECT incident_ref, at, data FROM events WHERE type = 'update.sent' "
-                    "AND incident_ref = ANY(%s::text[]) ORDER BY id",
-                    (several,),
+                    f"AND {among} ORDER BY id",
+                    (param,),
                 ):
                     updates.setdefault(ref, []).append(sent_update(at, data))
             unmitigated = [r[0] for r in rows if r[3] in NO_MITIGATION_IN_SIGHT and r[11] is None]
             escalated: dict[str, datetime] = {}
             if unmitigated:
+                among, param = _one_of("incident_ref", unmitigated)
                 escalated = dict(
-                    conn.execute(
+                    db.rows(
+                        conn,
                         "SELECT incident_ref, min(at) FROM events WHERE type = 'director.engaged' "
-                        "AND incident_ref = ANY(%s::text[]) GROUP BY incident_ref",
-                        (unmitigated,),
-                    ).fetchall()
+                        f"AND {among} GROUP BY incident_ref",
+                        (param,),
+                    )
                 )
         except psycopg.Error as exc:
             raise db.error(exc, conn) from exc
@@ -853,7 +955,7 @@ def read_clock_rows(db: Database, where: str, params: Sequence[Any]) -> Page[Clo
     skipped: list[str] = []
     for r in rows:
         try:
-            out.append(ROWS.clock(r, pubsec=pubsec, escalated=escalated, updates=updates))
+            out.append(ROWS.clock(r, flagged=r[17], escalated=escalated, updates=updates))
         except (ValueError, TypeError):
             skipped.append(str(r[0]))  # one odd row must not stop every incident's clocks
     out.skipped = tuple(skipped)
@@ -887,6 +989,14 @@ class PostgresStore:
         """Join every change this thread makes inside into one transaction
         (``Store.transaction``); reads inside see them, nesting joins the outer block."""
         with self._db.transaction():
+            yield
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Serve this thread's calls inside from one pooled connection (``Store.pinned``):
+        a page's reads wait for a free connection once.  Each statement still commits on
+        its own and ``transaction()`` still joins changes (on this connection)."""
+        with self._db.pinned():
             yield
 
     # -- schema (``comms db``) ---------------------------------------------------------------
@@ -945,6 +1055,17 @@ class PostgresStore:
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by id."""
         return [Tenant(**r[0]) for r in self._db.read("SELECT data FROM tenants ORDER BY id")]
+
+    def tenant_names(self) -> dict[str, tuple[str, ...]]:
+        """Every tenant's id → its name then its aliases, by id (``TenantStore.tenant_names``):
+        two small values a tenant, not its whole data decoded and checked."""
+        # Text as it is, and no empty alias list to decode: most tenants have none.
+        rows = self._db.read(
+            "SELECT id, CASE WHEN json_typeof(data -> 'name') = 'string' "
+            "THEN data ->> 'name' END, CASE WHEN data ->> 'aliases' <> '[]' "
+            "THEN data -> 'aliases' END FROM tenants ORDER BY id"
+        )
+        return names_of(rows, self.get_tenant)
 
     # -- incidents ----------------------------------------------------------------------------
 
@@ -1085,9 +1206,14 @@ class PostgresStore:
         where = ["status <> 'resolved'" if open_only else "true"]
         params: list[Any] = []
         if refs is not None:
-            where.append("ref = ANY(%s::text[])")
-            params.append(list(refs))
-        return read_clock_rows(self._db, " AND ".join(where), params)
+            chosen = list(dict.fromkeys(refs))
+            if not chosen:
+                return Page()
+            among, param = _one_of("ref", chosen)
+            where.append(among)
+            params.append(param)
+        few = refs is not None and len(chosen) <= FEW_REFS
+        return read_clock_rows(self._db, " AND ".join(where), params, few=few)
 
     # -- drafts ------------------------------------------------------------------------------
 
@@ -1222,16 +1348,18 @@ class PostgresStore:
         the findings are counted here, so no revision's JSON crosses the wire."""
         if not states:
             return []
+        # The states are written into the statement (they are DraftState values), not sent
+        # as a parameter: prepared with one, PostgreSQL planned it anew on every run, as
+        # its plan for states unknown reads every draft.  The findings are read once.
+        wanted = ", ".join(f"'{DraftState(s).value}'" for s in sorted(set(states)))
         rows = self._db.read(
-            f"SELECT {SUMMARY_COLUMNS}, "
-            "CASE WHEN json_typeof(r.findings) = 'array' "
-            "THEN json_array_length(r.findings) ELSE 0 END, "
-            "CASE WHEN json_typeof(r.findings) = 'array' THEN (SELECT count(*) "
-            "FROM json_array_elements(r.findings) f WHERE f ->> 'level' = 'error') ELSE 0 END "
+            f"SELECT {SUMMARY_COLUMNS}, c.n, c.e "
             "FROM drafts d JOIN LATERAL (SELECT number, subject, author, findings "
             "FROM revisions WHERE draft_id = d.id ORDER BY number DESC LIMIT 1) r ON true "
-            "WHERE d.state = ANY(%s::text[]) ORDER BY d.created_at, d.id",
-            ([s.value for s in states],),
+            "CROSS JOIN LATERAL (SELECT count(*) AS n, "
+            "count(*) FILTER (WHERE f ->> 'level' = 'error') AS e FROM json_array_elements("
+            "CASE WHEN json_typeof(r.findings) = 'array' THEN r.findings ELSE '[]' END) f) c "
+            f"WHERE d.state IN ({wanted}) ORDER BY d.created_at, d.id"
         )
         return page(rows, None, lambda r: ROWS.summary(r, (r[9], r[10])), lambda r: str(r[0]))
 
@@ -1339,11 +1467,14 @@ class PostgresStore:
             id=event_id, incident_ref=incident_ref, at=now, actor=actor, type=type, data=data
         )
 
-    def events(self, incident_ref: str) -> list[Event]:
-        """The incident's event log in order."""
+    def events(self, incident_ref: str, *, types: Sequence[str] = ()) -> list[Event]:
+        """The incident's event log in order, of ``types`` only if given."""
+        where, params = "incident_ref = %s", [incident_ref]
+        if types:
+            among, param = _one_of("type", list(dict.fromkeys(types)))
+            where, params = f"{where} AND {among}", [incident_ref, param]
         rows = self._db.read(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident_ref = %s ORDER BY id",
-            (incident_ref,),
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id", params
         )
         return [ROWS.event(r) for r in rows]
 

@@ -41,6 +41,7 @@ from comms.adapters.store_common import (
     finished,
     finished_state,
     incident_taken,
+    names_of,
     no_delivery,
     no_draft,
     no_incident,
@@ -390,6 +391,11 @@ class SqliteStore:
         with self._write():
             yield
 
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """``Store.pinned``: this store has one connection already, so nothing changes."""
+        yield
+
     def store_id(self) -> str:
         """This store's id (``DeliveryLedger.store_id``), made when it was created."""
         if self._store_id is None:
@@ -472,6 +478,12 @@ class SqliteStore:
         return [
             Tenant(**json.loads(r[0])) for r in self._read("SELECT data FROM tenants ORDER BY id")
         ]
+
+    def tenant_names(self) -> dict[str, tuple[str, ...]]:
+        """Every tenant's id → its name then its aliases, by id (``TenantStore.tenant_names``):
+        the rest of each tenant is neither built nor checked."""
+        rows = self._read("SELECT id, data FROM tenants ORDER BY id")
+        return names_of([_names_row(tenant_id, data) for tenant_id, data in rows], self.get_tenant)
 
     # -- incidents ----------------------------------------------------------------------
 
@@ -889,11 +901,13 @@ class SqliteStore:
             id=event_id, incident_ref=incident_ref, at=now, actor=actor, type=type, data=data
         )
 
-    def events(self, incident_ref: str) -> list[Event]:
-        """The incident's event log in order."""
+    def events(self, incident_ref: str, *, types: Sequence[str] = ()) -> list[Event]:
+        """The incident's event log in order, of ``types`` only if given."""
+        kinds = list(dict.fromkeys(types))
+        among = f" AND type IN ({', '.join('?' for _ in kinds)})" if kinds else ""
         rows = self._read(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident_ref = ? ORDER BY id",
-            (incident_ref,),
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE incident_ref = ?{among} ORDER BY id",
+            (incident_ref, *kinds),
         )
         return [ROWS.event(r) for r in rows]
 
@@ -1303,6 +1317,18 @@ def _from_micros(value: int) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _names_row(tenant_id: str, data: str) -> tuple[str, Any, Any]:
+    """(id, name, aliases) of a stored tenant for ``names_of``: Nones when its data is no
+    JSON object (``names_of`` then reads it whole, and raises as ``get_tenant`` does)."""
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return tenant_id, None, None
+    return tenant_id, fields.get("name"), fields.get("aliases")
 
 
 def _flagged_pubsec(data: str) -> bool:

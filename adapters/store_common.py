@@ -14,7 +14,7 @@ compares word for word is written once here, so that the backends cannot drift a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from comms.models import (
     Revision,
     Role,
     Severity,
+    Tenant,
     User,
 )
 from comms.ports import Page
@@ -216,6 +217,28 @@ def finished(
     return f"delivery.{'retry' if state == 'pending' else state}", data
 
 
+def names_of(
+    rows: Iterable[Sequence[Any]], read: Callable[[str], Tenant]
+) -> dict[str, tuple[str, ...]]:
+    """``TenantStore.tenant_names`` from rows of (id, name, aliases) as stored (None where
+    the tenant has none).  A name that is not text or aliases that are not a list of texts
+    are read through ``read``: the whole tenant, checked, so the error is ``get_tenant``'s."""
+    found: dict[str, tuple[str, ...]] = {}
+    for tenant_id, name, aliases in rows:
+        if aliases is None and isinstance(name, str):
+            found[tenant_id] = (name,)
+        elif (
+            isinstance(name, str)
+            and isinstance(aliases, list)
+            and all(isinstance(a, str) for a in aliases)
+        ):
+            found[tenant_id] = (name, *aliases)
+        else:
+            tenant = read(tenant_id)
+            found[tenant_id] = (tenant.name, *tenant.aliases)
+    return found
+
+
 def sent_update(at: datetime, data: Any) -> SentUpdate:
     """An ``update.sent`` event as ``comms.cadence.tenant_lag`` takes it: when, to which
     tenants (None: all of them), and the next update it promised."""
@@ -244,6 +267,10 @@ def findings_counted(findings: Any) -> tuple[int, int]:
 
 def _as_is(value: Any) -> Any:
     return value
+
+
+_KINDS = frozenset(k.value for k in MessageKind)
+_STATES = frozenset(s.value for s in DraftState)
 
 
 class Rows:
@@ -296,11 +323,14 @@ class Rows:
     def summary(self, r: Sequence[Any], counted: tuple[int, int]) -> DraftSummary:
         """A row of ``SUMMARY_COLUMNS``, with its revision's findings ``counted`` (all,
         errors)."""
+        kind, state = r[2], r[3]
         return DraftSummary(
             int(r[0]),
             r[1],
-            MessageKind(r[2]).value,
-            DraftState(r[3]).value,
+            # A set lookup for the values as stored; the enum itself for the rest (it
+            # refuses an unknown one, or reads an alias).
+            kind if kind in _KINDS else MessageKind(kind).value,
+            state if state in _STATES else DraftState(state).value,
             self.time(r[4]),
             self.time(r[5]),
             int(r[6]),
@@ -378,39 +408,49 @@ class Rows:
         self,
         r: Sequence[Any],
         *,
-        pubsec: Collection[str],
+        pubsec: Collection[str] = (),
+        flagged: bool = False,
         escalated: Mapping[str, datetime],
         updates: Mapping[str, Sequence[SentUpdate]],
     ) -> ClockRow:
         """A row of ``CLOCK_COLUMNS`` with what other tables add: pubsec when one of its
-        tenants is in ``pubsec`` (flagged now), the Director's escalation, and the tenants
-        the latest update missed, from the incident's ``update.sent`` events."""
+        tenants is in ``pubsec`` (flagged now) or the query found one ``flagged``, the
+        Director's escalation, and the tenants the latest update missed, from the
+        incident's ``update.sent`` events."""
         from comms.cadence import parse_promise, tenant_lag
 
-        tenants = tuple(str(t) for t in self.data(r[4]))
-        last = self.maybe_time(r[13])
+        ref = r[0]
+        tenants = tuple(map(str, self.data(r[4])))
+        if self.time is _as_is:  # PostgreSQL: times come back as times (or None) already
+            started, created, engaged, changed, mitigated, resolved, last = r[7:14]
+            rca_internal, rca_external = r[15], r[16]
+        else:
+            time, maybe = self.time, self.maybe_time
+            started, created, engaged, changed = time(r[7]), time(r[8]), maybe(r[9]), time(r[10])
+            mitigated, resolved, last = maybe(r[11]), maybe(r[12]), maybe(r[13])
+            rca_internal, rca_external = maybe(r[15]), maybe(r[16])
         # The promise is what the sender typed: read it as the alert state does.
         promise = parse_promise(r[14], last)
         return ClockRow(
-            r[0],
+            ref,
             r[1],
             r[2],
             r[3],
             tenants,
-            bool(r[5]) or any(t in pubsec for t in tenants),
+            bool(r[5]) or flagged or (bool(pubsec) and any(t in pubsec for t in tenants)),
             bool(r[6]),
-            self.time(r[7]),
-            self.time(r[8]),
-            self.maybe_time(r[9]),
-            self.time(r[10]),
-            self.maybe_time(r[11]),
-            self.maybe_time(r[12]),
+            started,
+            created,
+            engaged,
+            changed,
+            mitigated,
+            resolved,
             last,
             promise,
-            self.maybe_time(r[15]),
-            self.maybe_time(r[16]),
-            escalated.get(r[0]),
-            tenant_lag(tenants, last, promise, updates[r[0]]) if r[0] in updates else (),
+            rca_internal,
+            rca_external,
+            escalated.get(ref),
+            tenant_lag(tenants, last, promise, updates[ref]) if ref in updates else (),
         )
 
     def user(self, r: Sequence[Any]) -> User:

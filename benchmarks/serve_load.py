@@ -401,7 +401,10 @@ def main() -> None:
             server, base = start_server(serve_env, work)
             servers.append(server)
             bases.append(base)
-        warm = argparse.Namespace(clients=1, requests=40, think=0.0)
+        # Every server warmed alike (a client each, some 40 requests each): with one client
+        # only the first was, and the second's start (templates, connections, the linter's
+        # patterns) was counted in the load.
+        warm = argparse.Namespace(clients=len(bases), requests=40 * len(bases), think=0.0)
         load(bases, token, drafts[:50], warm)
         before = ([cpu_seconds(s.pid) for s in servers], backend_cpu(args.url))
         started, own = time.monotonic(), time.process_time()

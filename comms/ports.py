@@ -4,17 +4,17 @@ The store is split by what each part of the core needs from it, so a use case na
 smallest port it reads or writes, and a new backend (PostgreSQL) knows the whole contract:
 
     TenantStore ─┐
-    IncidentStore├─ Store  (+ transaction, close)      SqliteStore, MemoryStore
+    IncidentStore├─ Store  (+ transaction, pinned, close)  SqliteStore, MemoryStore
     DraftStore   │
     ReviewStore  │
     DeliveryLedger
     NoteLedger   │
     ClockSource  │
     UserStore    ┘
-    AlertState                                         SqliteAlerts, MemoryStore
+    AlertState                                             SqliteAlerts, MemoryStore
 
-    Publisher (+ TenantDirectory)                      SwitchboardPublisher, ZendeskPublisher
-    AlertSink                                          StdoutSink, SlackSink, PagerDutySink …
+    Publisher (+ TenantDirectory)                          SwitchboardPublisher, ZendeskPublisher
+    AlertSink                                              StdoutSink, SlackSink, PagerDutySink …
 
 Every change a store makes is one transaction that also appends its event, so the log and
 the state never disagree; ``transaction()`` joins several changes into one.
@@ -87,6 +87,11 @@ class TenantStore(Protocol):
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by id."""
 
+    def tenant_names(self) -> dict[str, tuple[str, ...]]:
+        """Every tenant's id → its name then its aliases, by id: what the send gate checks a
+        message against, without reading (and checking) the rest of every tenant.  A stored
+        tenant whose name or aliases cannot be read raises as ``list_tenants`` would."""
+
 
 class IncidentStore(Protocol):
     """Incident records and their append-only event log."""
@@ -144,8 +149,9 @@ class IncidentStore(Protocol):
     ) -> Event:
         """Append one event to the incident's log."""
 
-    def events(self, incident_ref: str) -> list[Event]:
-        """The incident's event log in order."""
+    def events(self, incident_ref: str, *, types: Sequence[str] = ()) -> list[Event]:
+        """The incident's event log in order; with ``types``, only the events of those
+        types (a review page asks for one kind, not a long incident's whole log)."""
 
 
 class DraftStore(Protocol):
@@ -389,6 +395,17 @@ class Store(
         """Join the changes made inside into one transaction: all land, or none.
 
         Reads inside see the changes made so far; nesting joins the outer transaction.
+        """
+
+    def pinned(self) -> AbstractContextManager[None]:
+        """Serve every call this thread makes inside from one connection, taken at the
+        first call and given back at the end: a page's dozen reads wait for a free
+        connection once, not a dozen times.
+
+        Nothing else changes: each read still sees what is committed when it runs (no
+        snapshot), each change is still its own transaction and ``transaction()`` still
+        joins them.  Nesting joins the outer block; a store with one connection (SQLite,
+        memory) does nothing.
         """
 
     def close(self) -> None:

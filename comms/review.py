@@ -7,7 +7,9 @@ it.  ``gate`` (built on ``send_problems``) is the one gate every channel passes 
 mode) the reviewer's role inside.
 
 Everything here takes its store (the ports), policy, lint configuration and ``now`` as
-arguments and returns plain data: no printing, no environment, no settings.
+arguments and returns plain data: no printing, no environment, no settings.  The one thing
+kept between calls is what the gate found in a text (its lint findings and the tenant
+names in it), by the text's content and every other input of that check.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -179,13 +183,18 @@ def forbidden_names(audience: Sequence[Tenant], known: Sequence[Tenant]) -> list
     Every tenant outside the audience; and when one text goes to several tenants, the
     audience's own names too, since each recipient would read the others'.
     """
-    allowed = {audience[0].id} if len(audience) == 1 else set()
-    names: list[str] = []
-    for tenant in known:
-        if tenant.id in allowed:
-            continue
-        names += [tenant.name, *tenant.aliases]
-    return [n for n in names if n.strip()]
+    return forbidden_of([t.id for t in audience], {t.id: (t.name, *t.aliases) for t in known})
+
+
+def forbidden_of(audience: Sequence[str], names: Mapping[str, Sequence[str]]) -> list[str]:
+    """``forbidden_names`` from tenant ids and ``TenantStore.tenant_names`` (id → the
+    tenant's name then its aliases), as the gate reads them."""
+    allowed = {audience[0]} if len(audience) == 1 else set()
+    found: list[str] = []
+    for tenant_id, own in names.items():
+        if tenant_id not in allowed:
+            found += own
+    return [n for n in found if n.strip()]
 
 
 def named_tenants(text: str, names: Sequence[str]) -> list[str]:
@@ -301,8 +310,13 @@ def audience(incident: Incident, tenant_ids: Sequence[str]) -> list[str]:
     return chosen
 
 
+# The events ``submitted_at`` reads.
+SUBMITTED = ("review.submitted",)
+
+
 def submitted_at(events: Sequence[Event], draft: Draft) -> datetime | None:
-    """When ``draft``'s latest revision was last submitted for review, or None."""
+    """When ``draft``'s latest revision was last submitted for review, or None (``events``:
+    the incident's, or its ``SUBMITTED`` ones)."""
     for event in reversed(events):
         if (
             event.type == "review.submitted"
@@ -364,6 +378,98 @@ class Gate:
         return not self.problems
 
 
+class _Same:
+    """A lint configuration compared by identity (its own ``==`` compares every setting),
+    held while a checked text keyed by it is kept, so its id is never another's."""
+
+    __slots__ = ("config",)
+
+    def __init__(self, config: LintConfig | None) -> None:
+        self.config = config
+
+    def __hash__(self) -> int:
+        return id(self.config)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.config is self.config
+
+
+class _Kept:
+    """A bounded, thread-safe LRU of the gate's text checks (see ``_text_checks``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[_Same, bytes], TextChecks] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[_Same, bytes]) -> TextChecks | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[_Same, bytes], value: TextChecks) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class TextChecks:
+    """What the gate finds in a text itself: its error-level lint findings (as dicts) and
+    the forbidden tenant names it contains."""
+
+    blocking: tuple[dict[str, Any], ...]
+    named: tuple[str, ...]
+
+
+# Texts checked, kept by content: a review page viewed again, or by another reviewer,
+# lints nothing.  The key is every input of the check (a revision's number is not one:
+# a redaction rewrites a revision in place), hashed, so a kept entry holds no text.
+CHECKS_KEPT = 2048
+_checked = _Kept(CHECKS_KEPT)
+
+
+def _text_checks(
+    text: str,
+    draft: Draft,
+    incident: Incident,
+    forbidden: Sequence[str],
+    config: LintConfig | None,
+) -> TextChecks:
+    """``TextChecks`` of ``text`` for this draft's kind and incident, ``forbidden`` names
+    and lint ``config``: linted once per distinct input, then kept (``CHECKS_KEPT``)."""
+    kind, severity, status = draft.kind.value, incident.severity.value, incident.status.value
+    digest = hashlib.sha256(
+        json.dumps([text, kind, severity, status, list(forbidden)]).encode()
+    ).digest()
+    key = (_Same(config), digest)
+    found = _checked.get(key)
+    if found is None:
+        # The text is linted again rather than trusting the stored findings: the lint
+        # configuration or the tenant list may have changed since it was drafted.
+        from comms.lint import blocking, lint
+
+        findings = lint(
+            text,
+            config=config,
+            kind=kind,
+            audience=None,
+            tenants=list(forbidden),
+            severity=severity,
+            status=status,
+        )
+        found = TextChecks(
+            tuple(f.to_dict() for f in blocking(findings)),
+            tuple(named_tenants(text, forbidden)),
+        )
+        _checked.put(key, found)
+    return found
+
+
 def _blocking_findings(
     text: str,
     draft: Draft,
@@ -371,20 +477,8 @@ def _blocking_findings(
     forbidden: Sequence[str],
     config: LintConfig | None,
 ) -> list[dict[str, Any]]:
-    # The text is linted again rather than trusting the stored findings: the lint
-    # configuration or the tenant list may have changed since it was drafted.
-    from comms.lint import blocking, lint
-
-    findings = lint(
-        text,
-        config=config,
-        kind=draft.kind.value,
-        audience=None,
-        tenants=list(forbidden),
-        severity=incident.severity.value,
-        status=incident.status.value,
-    )
-    return [f.to_dict() for f in blocking(findings)]
+    found = _text_checks(text, draft, incident, forbidden, config).blocking
+    return [dict(f) for f in found]  # copies: the kept ones are shared
 
 
 def gate(
@@ -412,14 +506,13 @@ def gate(
     # No tenants at all is one more problem (a reviewer still reads the draft); a named
     # tenant the incident does not affect is a mistake in the command.
     chosen = audience(incident, tenants) if tenants or incident.tenants else []
-    known = store.list_tenants()
-    by_id = {t.id: t for t in known}
-    missing = [t for t in chosen if t not in by_id]
+    names = store.tenant_names()
+    missing = [t for t in chosen if t not in names]
     if missing:
         raise UsageError(
             f"tenant '{missing[0]}' is unknown here; run comms tenants sync or comms tenants add"
         )
-    forbidden = forbidden_names([by_id[t] for t in chosen], known)
+    forbidden = forbidden_of(chosen, names)
     reviews = store.reviews(draft.id)
     status = None
     if (
@@ -435,14 +528,14 @@ def gate(
             channels=channels,
             policy=policy,
             now=now,
-            submitted_at=submitted_at(store.events(incident.ref), draft),
+            submitted_at=submitted_at(store.events(incident.ref, types=SUBMITTED), draft),
         )
-    text = draft.revision.text
+    checked = _text_checks(draft.revision.text, draft, incident, forbidden, lint_config)
     problems = send_problems(
         draft,
         status=status,
-        blocking_findings=_blocking_findings(text, draft, incident, forbidden, lint_config),
-        other_tenants_named=named_tenants(text, forbidden),
+        blocking_findings=checked.blocking,
+        other_tenants_named=checked.named,
         override_reason=override_reason,
     )
     if status is not None and not status.ok and stale_approval(draft, reviews, chosen, channels):
@@ -716,7 +809,6 @@ def _approval_blockers(
     config: LintConfig | None,
 ) -> list[dict[str, Any]]:
     """The error-level findings the send gate would find in ``draft`` for ``chosen``."""
-    known = store.list_tenants()
-    by_id = {t.id: t for t in known}
-    forbidden = forbidden_names([by_id[t] for t in chosen if t in by_id], known)
+    names = store.tenant_names()
+    forbidden = forbidden_of([t for t in chosen if t in names], names)
     return _blocking_findings(draft.revision.text, draft, incident, forbidden, config)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,10 +96,15 @@ def _endpoint(server: Server, handler: Handler, *, api: bool) -> Callable[[Reque
 
 def _run(server: Server, handler: Handler, request: Request, body: bytes, api: bool) -> Response:
     call = Call(server, request, body, api)
-    try:
-        response = handler(call)
-    except CommsError as exc:
-        response = error_response(call, exc)
+    # A page's reads (a draft page makes a dozen) share one pooled connection: on a busy
+    # server each read would otherwise queue again for a free one behind the other
+    # requests'.  Only GETs: a POST may wait on a notifier, holding it.
+    reads = server.store.pinned() if request.method in ("GET", "HEAD") else nullcontext()
+    with reads:
+        try:
+            response = handler(call)
+        except CommsError as exc:
+            response = error_response(call, exc)
     return call.finish(response)
 
 

@@ -1,10 +1,10 @@
 """The store as one page request reads it: what the request already read is not read again.
 
-A draft page asks the core for the send gate (which reads every tenant and the draft's
-reviews) and then shows the recipients (each of their tenants again) and the reviews
-(again).  ``PageReads`` answers the repeats from what this request read first: fewer round
-trips, each of which, on a busy server, waits for a core.  It lives as long as one request
-that only reads, so a page shows one reading of the store, never another request's.
+A draft page asks the core for the send gate (which reads the draft's reviews) and then
+shows the reviews again.  ``PageReads`` answers the repeats from what this request read
+first: fewer round trips, each of which, on a busy server, waits for a core.  It lives as
+long as one request that only reads, so a page shows one reading of the store, never
+another request's.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from comms.cadence import UPDATE, Deadline, Policy, evaluate, human_duration
@@ -41,9 +42,15 @@ def time_left(due_at: datetime | None, now: datetime) -> str:
     """``in 12m``, ``overdue by 1h 5m``, or ``—`` when nothing is due."""
     if due_at is None:
         return "—"
-    if due_at >= now:
-        return f"in {human_duration(due_at - now)}"
-    return f"overdue by {human_duration(now - due_at)}"
+    return _left(int(abs((due_at - now).total_seconds())), due_at < now)
+
+
+@lru_cache(maxsize=4096)
+def _left(seconds: int, overdue: bool) -> str:
+    # By whole seconds, as the words count them: the queue's hundred rows, shown again
+    # within the second, are not worded again.
+    words = human_duration(timedelta(seconds=seconds))
+    return f"overdue by {words}" if overdue else f"in {words}"
 
 
 def shown_time(moment: datetime | None) -> str:

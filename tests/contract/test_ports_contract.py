@@ -106,7 +106,7 @@ def test_the_ports_declare_what_their_docstring_draws() -> None:
     assert set(members(ports.Store)) >= {"transaction", "close", "put_tenant", "claim_delivery"}
     assert "name" in members(ports.Publisher)
     assert set(members(ports.Store)) == set().union(
-        *(members(p) for p in STORE_PORTS[:-1]), {"transaction", "close"}
+        *(members(p) for p in STORE_PORTS[:-1]), {"transaction", "pinned", "close"}
     )
 
 

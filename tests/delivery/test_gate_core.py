@@ -331,3 +331,69 @@ def test_a_request_for_changes_needs_no_reason_whatever_the_findings(store: Any)
     done = decide(store, draft.id, decision="changes-requested", note="Remove the address")
     assert done.review.decision == "changes-requested"
     assert event_data(store, draft.incident_ref, "review.findings-overridden") == []
+
+
+# -- what the gate keeps of a text it checked ---------------------------------------------
+
+
+def test_a_redaction_in_place_is_checked_again(store: Any) -> None:
+    """The checks are kept by content, never by draft and revision: a redaction rewrites
+    a revision without a new number, and the gate must see the new text."""
+    draft = core_draft(store, ["acme"], now=T0, impact="Pages served by 10.20.30.40 fail")
+    assert any("Leak.IPAddress" in p for p in gate(store, draft.id).problems)
+    assert any("Leak.IPAddress" in p for p in gate(store, draft.id).problems)  # kept
+    revision = draft.revision
+    store.redact_revision(
+        draft.id,
+        revision.number,
+        subject=revision.subject,
+        body=revision.body.replace("10.20.30.40", "[redacted]"),
+        variables=revision.variables,
+        actor="ana",
+        now=T0,
+        data={"reason": "an internal address"},
+    )
+    assert store.get_draft(draft.id).revision.number == revision.number
+    assert not any("Leak.IPAddress" in p for p in gate(store, draft.id).problems)
+
+
+def test_the_checks_follow_the_tenants_the_incident_and_the_lint_configuration(
+    store: Any,
+) -> None:
+    from comms.lint.config import LintConfig
+
+    draft = core_draft(
+        store, ["acme"], now=T0, severity="S3", impact="As seen at Hooli, pages fail"
+    )
+    assert gate(store, draft.id).ok
+    store.put_tenant(Tenant(id="hooli", name="Hooli"))  # a new tenant: its name is another's
+    assert any("names another tenant (Hooli)" in p for p in gate(store, draft.id).problems)
+    store.put_tenant(Tenant(id="hooli", name="Hooli XYZ"))  # renamed: no longer named
+    assert gate(store, draft.id).ok
+
+    leaky = core_draft(store, ["acme"], now=T0, severity="S3", impact="Host 10.20.30.40 fails")
+    assert any("Leak.IPAddress" in p for p in gate(store, leaky.id).problems)
+    # Another configuration object is another key, whatever it holds.
+    quiet = LintConfig(rules={"Leak.IPAddress": "off"})
+    assert not any("Leak.IPAddress" in p for p in gate(store, leaky.id, lint_config=quiet).problems)
+    assert any("Leak.IPAddress" in p for p in gate(store, leaky.id, lint_config=None).problems)
+    loud = LintConfig(rules={"Leak.IPAddress": "error"})
+    assert any("Leak.IPAddress" in p for p in gate(store, leaky.id, lint_config=loud).problems)
+
+
+def test_the_kept_checks_are_bounded_and_the_least_recently_used_go_first() -> None:
+    kept = review._Kept(2)
+    keys = [(review._Same(None), bytes([n])) for n in range(3)]
+    checks = [review.TextChecks(({"rule": f"R{n}"},), ()) for n in range(3)]
+    kept.put(keys[0], checks[0])
+    kept.put(keys[1], checks[1])
+    assert kept.get(keys[0]) is checks[0]  # now the most recently used
+    kept.put(keys[2], checks[2])
+    assert (kept.get(keys[0]), kept.get(keys[1]), kept.get(keys[2])) == (checks[0], None, checks[2])
+    # A configuration is its own key, not one equal to it.
+    from comms.lint.config import LintConfig
+
+    config = LintConfig()
+    assert config == LintConfig()
+    assert review._Same(config) == review._Same(config)
+    assert review._Same(config) != review._Same(LintConfig())

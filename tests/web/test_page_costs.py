@@ -150,6 +150,8 @@ def test_the_queue_reads_the_store_as_often_for_one_draft_as_for_many(
 
 
 def test_a_draft_page_reads_tenants_and_reviews_once(rt: Runtime, web: WebClient) -> None:
+    """The gate reads the tenants' names only (not every tenant whole), the recipients
+    their own tenants, the reviews are read once, and all on one pinned connection."""
     draft = open_draft(rt, LEAKY, tenants=("acme", "globex"))
     services = CountedServices(rt)
     browser = web(create_app(services))
@@ -160,7 +162,8 @@ def test_a_draft_page_reads_tenants_and_reviews_once(rt: Runtime, web: WebClient
     assert "ops@acme.example" in page.text
     assert "ops@globex.example" in page.text
     calls = services.raw_store.calls
-    assert (calls["list_tenants"], calls["get_tenant"], calls["reviews"]) == (1, 0, 1)
+    assert (calls["tenant_names"], calls["list_tenants"], calls["get_tenant"]) == (1, 0, 2)
+    assert (calls["reviews"], calls["pinned"]) == (1, 1)
 
 
 def test_bind_turns_nagle_off_for_every_connection() -> None:
