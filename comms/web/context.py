@@ -242,8 +242,13 @@ class Call:
 
     @property
     def address(self) -> str:
-        """The client's address (behind a trusted proxy: the one it forwarded)."""
-        return self.request.client.host if self.request.client else "unknown"
+        """The client's address (behind a trusted proxy: the one it forwarded), an IPv4
+        client in its IPv4 form even when a server on ``::`` sees it as ``::ffff:a.b.c.d``,
+        so that the rate limits count one client once."""
+        host = self.request.client.host if self.request.client else "unknown"
+        if host[:7].lower() == "::ffff:" and "." in host:
+            return host[7:]
+        return host
 
     @property
     def secure(self) -> bool:

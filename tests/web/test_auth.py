@@ -352,6 +352,22 @@ def test_failed_bearer_tokens_are_rate_limited_per_address(
     assert guesser.get("/api/queue", headers=bearer("sam")).status_code == 200
 
 
+def test_an_ipv4_client_is_one_address_however_the_server_sees_it(
+    web: WebClient, make_app: MakeApp
+) -> None:
+    """A server on ``::`` sees an IPv4 client as ``::ffff:a.b.c.d``: both forms count as
+    one address, so switching forms does not reset the count."""
+    app = make_app(limiter=RateLimiter(limit=10, window=60, clock=lambda: 0.0))
+    for attempt in range(10):
+        seen_as = "203.0.113.9" if attempt % 2 else "::ffff:203.0.113.9"
+        wrong = {"Authorization": f"Bearer comms_guess{attempt}"}
+        assert web(app, seen_as).get("/api/queue", headers=wrong).status_code == 401
+    assert web(app, "203.0.113.9").get("/api/queue", headers=bearer("sam")).status_code == 429
+    assert (
+        web(app, "::ffff:203.0.113.9").get("/api/queue", headers=bearer("sam")).status_code == 429
+    )
+
+
 @pytest.mark.parametrize(
     ("trusted", "peer", "hop"),
     [
