@@ -40,7 +40,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from comms.lint import lexicon
-from comms.lint.cues import CLUSTER, NOT_PEOPLE, OWNER, SPEAKER, TECHNOLOGY, THANKS, TIMELINE
+from comms.lint.cues import (
+    CLUSTER,
+    NOT_PEOPLE,
+    OWNER,
+    SPEAKER,
+    TECHNOLOGY,
+    THANKS,
+    TIMELINE,
+    list_after,
+)
 
 HANDLE = "handle"
 PERSON = "person"
@@ -218,7 +227,7 @@ class _Learner:
         for m in _FIELD.finditer(doc):
             self._people(m.group(1))
         for m in _PEOPLE_HEADING.finditer(doc):
-            for line in _list_after(doc, m.end()):
+            for line in list_after(doc[m.end() :].splitlines(), 0):
                 self._people(line)
         for m in _TIMELINE.finditer(doc):
             for name in m.groups():
@@ -448,21 +457,6 @@ def _found_by_context(doc: str) -> list[tuple[str, str]]:
             for name in names[:1] if f.rule == "Leak.PersonName" else names:
                 out.append((f.rule, name))
     return out
-
-
-def _list_after(doc: str, start: int) -> list[str]:
-    """The list items (or plain lines) under a heading, up to the next heading or gap."""
-    lines: list[str] = []
-    for line in doc[start:].splitlines()[1:40]:
-        stripped = line.strip()
-        if not stripped:
-            if lines:
-                break
-            continue
-        if stripped.startswith("#"):
-            break
-        lines.append(re.sub(r"^[-*+][ \t]+", "", stripped))
-    return lines
 
 
 def _caught(text: str) -> bool:
