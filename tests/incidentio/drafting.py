@@ -36,13 +36,11 @@ def first_update(
     ).draft
 
 
-def sent_update(store: Store, ref: str, now: datetime) -> int:
-    """Draft ``ref``'s first update, approve it and send it to Switchboard (a fake);
-    return the draft's id."""
-    draft = first_update(store, ref, now, impact="Users cannot sign in to the web interface.")
+def approve(store: Store, draft_id: int, now: datetime) -> None:
+    """The IMOC (sam) approves draft ``draft_id`` for Switchboard."""
     review.decide(
         store,
-        draft.id,
+        draft_id,
         decision="approved",
         role="imoc",
         reviewer="sam",
@@ -51,6 +49,13 @@ def sent_update(store: Store, ref: str, now: datetime) -> int:
         channels=["switchboard"],
         now=now,
     )
+
+
+def sent_update(store: Store, ref: str, now: datetime) -> int:
+    """Draft ``ref``'s first update, approve it and send it to Switchboard (a fake);
+    return the draft's id."""
+    draft = first_update(store, ref, now, impact="Users cannot sign in to the web interface.")
+    approve(store, draft.id, now)
     publisher = FakePublisher("switchboard", now=lambda: now)
     report = delivery.send(
         store,

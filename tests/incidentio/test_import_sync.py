@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from comms import review, service
+from comms import service
 from comms.errors import ConfigError, UsageError
 from comms.incidentio import sync
 from comms.incidentio.mapping import Rules, incident_key, rules_from_table, unmapped
@@ -16,7 +16,7 @@ from comms.incidentio.records import parse_incident
 from comms.incidentio.sync import PubsecError
 from comms.models import Severity, Status, Tenant
 from tests.incidentio.conftest import TOKEN
-from tests.incidentio.drafting import first_update
+from tests.incidentio.drafting import approve, first_update
 from tests.incidentio.fake_incidentio import FakeIncidentio, ulid
 
 RULES = Rules()
@@ -259,17 +259,7 @@ def test_no_tenant_field_imports_without_tenants_and_says_to_add_them(
     )
     draft = first_update(store, "INC-2291", now, interval_minutes=120)
     with pytest.raises(UsageError, match=r"^INC-2291 has no tenants yet; add them first"):
-        review.decide(
-            store,
-            draft.id,
-            decision="approved",
-            role="imoc",
-            reviewer="sam",
-            note="",
-            tenants=[],
-            channels=["switchboard"],
-            now=now,
-        )
+        approve(store, draft.id, now)
 
     fake.update(declared["id"], tenants=["Initech"])
     synced = _sync(store, client, "INC-2291", now)

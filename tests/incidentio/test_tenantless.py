@@ -20,7 +20,7 @@ from comms.cadence import OVERDUE, UPDATE, evaluate, policy_from_config
 from comms.errors import UsageError
 from comms.models import Severity, Tenant
 from tests.contract.backends import BACKENDS
-from tests.incidentio.drafting import first_update
+from tests.incidentio.drafting import approve, first_update
 
 STARTED = datetime(2026, 11, 27, 13, 52, tzinfo=UTC)
 POLICY = policy_from_config({}, {"S1": 60, "S2": 120})
@@ -199,19 +199,7 @@ def test_the_review_pages_show_it(tenantless: str) -> None:
 
 
 def test_the_core_refuses_to_approve_or_send_it(tenantless: str) -> None:
-    from comms import review
-
     with Runtime() as rt:
         draft = first_update(rt.store, tenantless, STARTED)
         with pytest.raises(UsageError, match="has no tenants yet; add them first"):
-            review.decide(
-                rt.store,
-                draft.id,
-                decision="approved",
-                role="imoc",
-                reviewer="sam",
-                note="",
-                tenants=[],
-                channels=["switchboard"],
-                now=STARTED,
-            )
+            approve(rt.store, draft.id, STARTED)
